@@ -1,0 +1,203 @@
+"""Domain model: people, groups, applications, policies, links, events and runs.
+
+Plain dataclasses with `to_doc`/`from_doc` for the store; no I/O here. Validation lives in
+`console/validation.py` so that every entry point (CLI, file import, console forms) shares it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+USER_STATUSES = ("active", "leaver")
+APP_KINDS = ("atlassian", "ad", "graph", "bitbucket")
+FEATURES = ("create", "update", "deactivate", "delete", "groups", "memberships")
+DEPROVISION_MODES = ("deactivate", "delete")
+LOGIN_METHODS = ("sso", "password")
+LINK_STATES = ("active", "deactivated", "deleted")
+EVENT_STATUSES = ("success", "failure", "skipped")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> str:
+    """ISO 8601 UTC timestamp with seconds precision, the one time format of the state."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def attrs_hash(attrs: dict[str, Any]) -> str:
+    """A stable hash of pushed attributes, to tell cheaply whether anything changed."""
+    return hashlib.sha256(orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+class _Doc:
+    """to_doc/from_doc for dataclasses whose field names are the stored keys."""
+
+    def to_doc(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload,no-any-return]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]):  # type: ignore[no-untyped-def]
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+@dataclass
+class User(_Doc):
+    """A person's local identity. `employeeId` is the default primary key."""
+
+    employeeId: str
+    userName: str
+    givenName: str = ""
+    familyName: str = ""
+    displayName: str = ""
+    emails: list[str] = field(default_factory=list)
+    department: str = ""
+    title: str = ""
+    manager: str = ""  # the manager's primary key value
+    status: str = "active"
+    source: str = "local"  # local, file:NAME, bitbucket:APP, ...
+    attributes: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+    created: str = field(default_factory=utcnow)
+    updated: str = field(default_factory=utcnow)
+
+    @property
+    def email(self) -> str:
+        return self.emails[0] if self.emails else ""
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def label(self) -> str:
+        """How operators see a person in lists and reports."""
+        return self.userName or self.employeeId
+
+    def key(self, primary_key: str = "employeeId") -> str:
+        if primary_key in ("employeeId", "userName"):
+            return str(getattr(self, primary_key))
+        return str(self.attributes.get(primary_key, ""))
+
+
+@dataclass
+class Group(_Doc):
+    name: str
+    description: str = ""
+    members: list[str] = field(default_factory=list)  # user ids
+    id: str = field(default_factory=new_id)
+    created: str = field(default_factory=utcnow)
+
+
+def default_features() -> dict[str, bool]:
+    return {"create": True, "update": True, "deactivate": True, "delete": False, "groups": True, "memberships": True}
+
+
+@dataclass
+class Application(_Doc):
+    """A target (or source) system. `secrets` holds references only: `env:VAR` or `keyring:SERVICE/NAME`."""
+
+    name: str
+    kind: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    features: dict[str, bool] = field(default_factory=default_features)
+    deprovision: str = "deactivate"
+    delete_grace_days: int = 0
+    threshold_count: int = 10
+    threshold_percent: int = 20
+    max_concurrency: int = 8
+    last_test: dict[str, Any] = field(default_factory=dict)  # {time, ok, message}
+    last_run: dict[str, Any] = field(default_factory=dict)  # {run, time, counts}
+    id: str = field(default_factory=new_id)
+    created: str = field(default_factory=utcnow)
+
+    def feature(self, name: str) -> bool:
+        return bool(self.features.get(name, default_features().get(name, False)))
+
+
+@dataclass
+class Policy(_Doc):
+    """Binds an application to groups and a login method: members of the groups get an account."""
+
+    name: str
+    app: str  # application name
+    groups: list[str] = field(default_factory=list)  # group names
+    login_method: str = "sso"
+    enabled: bool = True
+    id: str = field(default_factory=new_id)
+    created: str = field(default_factory=utcnow)
+
+
+@dataclass
+class Link(_Doc):
+    """A local person or group bound to its immutable remote id in one application."""
+
+    app: str
+    local_id: str
+    remote_id: str
+    kind: str = "user"  # user | group
+    remote_name: str = ""
+    state: str = "active"  # active | deactivated | deleted
+    attrs: dict[str, Any] = field(default_factory=dict)  # last pushed attributes
+    attrs_hash: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # connector memory (e.g. AD groups to restore)
+    id: str = field(default_factory=new_id)
+    updated: str = field(default_factory=utcnow)
+
+
+@dataclass
+class Event(_Doc):
+    """One record of the provisioning report (see CLI.md)."""
+
+    action: str
+    status: str
+    app: str = ""
+    person: str = ""
+    run: str = ""
+    operator: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)  # field -> [before, after]
+    error: str = ""
+    person_id: str = ""
+    target_id: str = ""
+    message: str = ""
+    time: str = field(default_factory=utcnow)
+
+
+@dataclass
+class Run(_Doc):
+    kind: str  # sync | import
+    operator: str = ""
+    app: str = ""
+    dry_run: bool = False
+    status: str = "running"  # running | success | failure | refused | cancelled
+    counts: dict[str, int] = field(default_factory=dict)
+    plan: list[dict[str, Any]] = field(default_factory=list)  # pending operations (for resume)
+    id: str = field(default_factory=new_id)
+    started: str = field(default_factory=utcnow)
+    finished: str = ""
+
+
+@dataclass
+class RemoteAccount:
+    """An account as a connector sees it: immutable `uid`, a display `name`, target attributes."""
+
+    uid: str
+    name: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    active: bool = True
+
+
+@dataclass
+class RemoteGroup:
+    uid: str
+    name: str
+    members: list[str] = field(default_factory=list)  # remote user uids
+    attrs: dict[str, Any] = field(default_factory=dict)
