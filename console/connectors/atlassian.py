@@ -58,7 +58,7 @@ class AtlassianConnector:
         if not base_url.startswith(("https://", "http://")):
             raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=p_hint())
         self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
-        extra = {"sleep": sleep} if sleep else {}
+        extra = {"sleep": sleep} if sleep is not None else {}
         self.http = ScimHttp(base_url, _token_source(app), timeout=_seconds(settings, "timeout", 30.0),
                              connect_timeout=_seconds(settings, "connect_timeout", 10.0),
                              max_concurrency=app.max_concurrency, dry_run=dry_run, retry=retry, transport=transport,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -162,8 +163,12 @@ def connection_error(exc: httpx.HTTPError, host: str, secrets: list[str]) -> Tra
         return Unreachable(f"cannot reach {host}: connection timed out", detail=reason,
                            hint="check the network, a firewall or proxy, and the base URL")
     if isinstance(exc, httpx.ConnectError):
-        what = "name not resolved" if any(isinstance(e, OSError) and e.errno in (-2, -3, -5) for e in chain) \
-            else "connection refused" if "refused" in reason.lower() else "connection failed"
+        if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in reason.lower():
+            what = "connection refused"
+        elif any(isinstance(e, socket.gaierror) for e in chain):
+            what = "host name not resolved"
+        else:
+            what = "connection failed"
         return Unreachable(f"cannot reach {host}: {what}", detail=reason,
                            hint="check the base URL and that the host is up and reachable from here")
     return OutcomeUnknown(f"connection to {host} lost ({type(exc).__name__})", detail=reason,
@@ -181,7 +186,8 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, when.timestamp() - time.time()) if when else None
 
 
-def status_error(response: httpx.Response, method: str, path: str, secrets: list[str], oauth: bool) -> Exception:
+def status_error(response: httpx.Response, method: str, path: str, secrets: list[str], oauth: bool,
+                 directory: str = "") -> Exception:
     """The console.errors class for a non-2xx answer, carrying Atlassian's own message."""
     status = response.status_code
     detail = redact(_body_text(response), secrets)
@@ -195,7 +201,8 @@ def status_error(response: httpx.Response, method: str, path: str, secrets: list
                           hint="use the directory's own API key (not an org admin key or a site API token)")
     if status == 404:
         if path.rstrip("/").count("/") <= 1:  # a collection or discovery endpoint: the directory is missing
-            return ConfigError("directory not found (404)", hint=DIRECTORY_HINT, detail=detail)
+            return ConfigError(f"directory {directory} not found (404)".replace("  ", " "), hint=DIRECTORY_HINT,
+                               detail=detail)
         return NotFound(f"{path} not found (404)", detail=detail, status=status,
                         hint="it was deleted in the directory; the next sync re-creates or unlinks it")
     if status == 409:
@@ -217,6 +224,7 @@ class ScimHttp:
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
+        self.directory_id = self.base_url.rsplit("/", 1)[-1]
         self.tokens, self.dry_run, self.retry, self.sleep = tokens, dry_run, retry or RetryPolicy(), sleep
         slots = max(1, int(max_concurrency))
         self.client = httpx.AsyncClient(
@@ -261,7 +269,7 @@ class ScimHttp:
                 continue
             if response.is_success:
                 return response.json() if response.content else None
-            error = status_error(response, method, path, self.secrets(), self.tokens.oauth)
+            error = status_error(response, method, path, self.secrets(), self.tokens.oauth, self.directory_id)
             if isinstance(error, AuthFailed) and response.status_code == 401 and not retried_auth \
                     and self.tokens.invalidate():
                 retried_auth = True
