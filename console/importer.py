@@ -1,0 +1,168 @@
+"""Loading people from CSV and JSON files: every bad row reported by line, the good rows loaded.
+
+The import is all-or-nothing for the rows it accepts: the state is changed in memory, flushed once,
+and rolled back if anything fails half-way, so the state is never left half-imported.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from console.errors import BadInput, IdConsoleError, ValidationError
+from console.models import Event, User, utcnow
+from console.store import Store
+from console.validation import validate_user
+
+COLUMNS = ("employeeId", "userName", "givenName", "familyName", "displayName", "email", "department", "title",
+           "manager", "status")
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f" {self.field}" if self.field else ""
+        return f"line {self.line}:{where} {self.reason}"
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created": len(self.created), "updated": len(self.updated), "unchanged": len(self.unchanged),
+            "errors": [e.__dict__ for e in self.errors], "dry_run": self.dry_run,
+        }
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) pairs from a .csv or .json file; a malformed file is one clear BadInput."""
+    if not path.exists():
+        raise BadInput(f"{path}: no such file", hint="check the path")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} is not UTF-8", detail=f"byte {exc.start}", hint="save the file as UTF-8") from None
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"{path} is not valid JSON", detail=str(exc)) from None
+        if isinstance(data, dict) and isinstance(data.get("users"), list):
+            data = data["users"]
+        if not isinstance(data, list):
+            raise BadInput(f"{path} must hold a list of people", hint='e.g. [{"employeeId": "E1", "userName": …}]')
+        return [(i + 1, row) for i, row in enumerate(data)]
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = reader.fieldnames or []
+        missing = [c for c in ("employeeId", "userName") if c not in header]
+        if missing:
+            raise BadInput(f"{path}: the header lacks {', '.join(missing)}", hint=f"the columns are {','.join(COLUMNS)}")
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown:
+            raise BadInput(f"{path}: unknown column(s) {', '.join(unknown)}", hint=f"the columns are {','.join(COLUMNS)}")
+        rows = []
+        start = 2
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+        return rows
+    raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use a .csv or .json file")
+
+
+def row_to_user(row: dict[str, Any], existing: User | None) -> User:
+    if not isinstance(row, dict):
+        raise ValidationError("row", str(row)[:40], "is not an object with the person's fields")
+    if None in row:
+        raise ValidationError("row", "", "has more values than the header has columns")
+    email = row.get("email")
+    emails = row.get("emails") if isinstance(row.get("emails"), list) else ([email] if email else [])
+    base = existing.to_doc() if existing else {}
+    base.update({k: row[k] for k in COLUMNS if k in row and k != "email" and row[k] is not None})
+    base["emails"] = emails if (email is not None or "emails" in row) else base.get("emails", [])
+    base.setdefault("status", "active")
+    if not base.get("status"):
+        base["status"] = "active"
+    return User.from_doc(base)
+
+
+def import_users(store: Store, path: Path, *, dry_run: bool = False, operator: str = "", run_id: str = "") -> ImportResult:
+    result = ImportResult(dry_run=dry_run)
+    rows = read_rows(Path(path))
+    pk = store.primary_key
+    accepted: list[tuple[int, User, User | None]] = []
+    seen: dict[str, dict[str, int]] = {"key": {}, "userName": {}, "email": {}}
+    for line, row in rows:
+        try:
+            key_value = str((row or {}).get(pk) or "").strip() if isinstance(row, dict) else ""
+            existing = store.users.by_key(key_value) if key_value else None
+            user = validate_user(row_to_user(row, existing), pk)
+            for label, value in (("key", user.key(pk)), ("userName", user.userName), *(("email", e) for e in user.emails)):
+                first = seen[label].get(value.casefold())
+                if first is not None:
+                    name = pk if label == "key" else label
+                    raise ValidationError(name, value, f"repeats line {first} of this file")
+            store.users._check(user)
+            for label, value in (("key", user.key(pk)), ("userName", user.userName), *(("email", e) for e in user.emails)):
+                seen[label][value.casefold()] = line
+            accepted.append((line, user, existing))
+        except ValidationError as exc:
+            result.errors.append(RowError(line, exc.field, str(exc.value), f"{exc.value!r} {exc.rule}"))
+    # managers may come later in the same file, so they are checked once every row is known
+    keys_in_file = {u.key(pk).casefold() for _, u, _ in accepted}
+    good: list[tuple[int, User, User | None]] = []
+    for line, user, existing in accepted:
+        if user.manager and user.manager.casefold() not in keys_in_file and store.users.find(user.manager) is None:
+            result.errors.append(RowError(line, "manager", user.manager, f"{user.manager!r} is not a known person"))
+            continue
+        good.append((line, user, existing))
+    changed: list[User] = []
+    events: list[Event] = []
+    for _, user, existing in good:
+        if existing is None:
+            result.created.append(user.label())
+            changes = {k: [None, v] for k, v in user.to_doc().items() if v not in ("", [], {}) and k not in ("id", "created", "updated")}
+            action = "import_create"
+        else:
+            before, after = existing.to_doc(), user.to_doc()
+            changes = {k: [before[k], after[k]] for k in after if k not in ("updated",) and before.get(k) != after[k]}
+            if not changes:
+                result.unchanged.append(user.label())
+                continue
+            result.updated.append(user.label())
+            action = "import_update"
+            user.updated = utcnow()
+        if user.source == "local":
+            user.source = f"file:{Path(path).name}"
+        changed.append(user)
+        events.append(Event(action=action, status="success", app="", person=user.label(), person_id=user.id,
+                            run=run_id, operator=operator, changes=changes, message=f"from {Path(path).name}"))
+    if dry_run or not changed:
+        return result
+    try:
+        store.users.put_many(changed)
+        store.flush()
+    except BaseException as exc:
+        store.rollback()
+        if isinstance(exc, IdConsoleError):
+            raise
+        raise BadInput(f"the import of {path} failed; nothing was changed", detail=type(exc).__name__) from exc
+    store.events.append_many(events)
+    return result

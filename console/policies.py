@@ -1,0 +1,70 @@
+"""Who must have an account where: policies × active people (and groups) → the desired state per app."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from console.models import Application, Policy, User
+from console.store import Store
+
+
+@dataclass
+class Entitlement:
+    """One person's right to an account in one application, and why."""
+
+    user: User
+    login_method: str
+    policies: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+
+    def reason(self) -> str:
+        return f"member of {', '.join(self.groups)} (policy {', '.join(self.policies)})"
+
+
+@dataclass
+class DesiredApp:
+    app: Application
+    accounts: dict[str, Entitlement] = field(default_factory=dict)  # user id -> entitlement
+    groups: dict[str, list[str]] = field(default_factory=dict)  # group name -> member user ids in scope
+    policies: list[Policy] = field(default_factory=list)
+
+
+def desired_for(store: Store, app: Application) -> DesiredApp:
+    """Enabled policies of `app` → entitled active people and the groups to push with their members."""
+    desired = DesiredApp(app=app)
+    policies = sorted((p for p in store.policies if p.app == app.name and p.enabled), key=lambda p: p.name.casefold())
+    desired.policies = policies
+    for policy in policies:
+        for group_name in policy.groups:
+            group = store.groups.by_name(group_name)
+            if group is None:
+                continue
+            in_scope: list[str] = []
+            for member_id in group.members:
+                user = store.users.get(member_id)
+                if user is None or not user.active:
+                    continue
+                in_scope.append(member_id)
+                ent = desired.accounts.get(member_id)
+                if ent is None:
+                    ent = desired.accounts[member_id] = Entitlement(user, policy.login_method)
+                elif policy.login_method == "sso":
+                    ent.login_method = "sso"  # sso wins when two policies disagree
+                if policy.name not in ent.policies:
+                    ent.policies.append(policy.name)
+                if group.name not in ent.groups:
+                    ent.groups.append(group.name)
+            desired.groups.setdefault(group.name, [])
+            desired.groups[group.name].extend(m for m in in_scope if m not in desired.groups[group.name])
+    return desired
+
+
+def why_not(store: Store, app: Application, user_id: str) -> str:
+    """Why a person linked to `app` is no longer entitled to an account there."""
+    user = store.users.get(user_id)
+    if user is None:
+        return "was deleted from the local state"
+    if not user.active:
+        return "is a leaver"
+    if not any(p.app == app.name and p.enabled for p in store.policies):
+        return f"no enabled policy binds {app.name} any more"
+    return f"is in no group of an enabled policy for {app.name}"

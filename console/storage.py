@@ -1,0 +1,142 @@
+"""TinyDB storage that writes atomically with orjson, and the inter-process lock of a home.
+
+The state file is written as temp file + fsync + rename + fsync(dir), so a crash leaves either the
+old or the new state, never a torn one. A file that cannot be parsed is refused, never overwritten.
+"""
+from __future__ import annotations
+
+import fcntl
+import getpass
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tinydb.middlewares import CachingMiddleware
+from tinydb.storages import Storage
+
+from console.errors import ReadOnly, StateCorrupt, StateLocked
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+class OrjsonStorage(Storage):
+    """Whole-file JSON storage: orjson to parse and dump, atomic replace to write."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not raw.strip():
+            raise StateCorrupt(
+                f"state file {self.path} is empty",
+                hint="it was left as it is; restore it from a backup or move it away to start a fresh state",
+            )
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise StateCorrupt(
+                f"state file {self.path} is damaged",
+                detail=str(exc),
+                hint="it was left as it is; restore it from a backup (state.json.bak-*) or move it away",
+            ) from None
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise StateCorrupt(f"state file {self.path} is not an idconsole state", hint="check --home / IDCONSOLE_HOME")
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        if self.readonly:
+            raise ReadOnly("the console is read-only", hint="restart without --readonly to change anything")
+        atomic_write(self.path, orjson.dumps(data))
+
+    def close(self) -> None:
+        pass
+
+
+class FlushOnDemand(CachingMiddleware):
+    """CachingMiddleware that writes only when told to (`flush`), so a step is one write."""
+
+    WRITE_CACHE_SIZE = sys.maxsize
+
+    def __init__(self, storage_cls: type[Storage]) -> None:
+        super().__init__(storage_cls)
+        self.dirty = False
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self.cache = data
+        self.dirty = True
+
+    def flush(self) -> None:
+        if self.dirty and self.cache is not None:
+            self.storage.write(self.cache)
+        self.dirty = False
+
+    def discard(self) -> None:
+        """Forget unflushed changes; the next read comes from disk."""
+        self.cache = None
+        self.dirty = False
+
+
+class HomeLock:
+    """An exclusive flock on HOME/lock; the holder's pid, user and command are written in it."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "lock"
+        self.fd: int | None = None
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or "another process"
+        except OSError:
+            return "another process"
+
+    def acquire(self, wait: float = 0.0) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise StateLocked(
+                        f"this home is in use by {self.holder()}",
+                        hint="close that console, or open this one read-only with --readonly",
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        info = f"pid {os.getpid()} ({getpass.getuser()}@{socket.gethostname()}: {' '.join(sys.argv[:3])})"
+        os.write(fd, info.encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

@@ -1,0 +1,330 @@
+"""Apply: run a plan against the targets, bounded per application, every operation recorded.
+
+The exception class decides an operation's outcome: `TransientError` is retried with backoff,
+`Rejected`/`NotFound`/`AlreadyExists` fail that operation only, `AuthFailed`/`Unreachable`/`ConfigError`
+stop that application (its remaining operations are recorded as skipped). Each outcome is one event,
+on disk before the run reports success; links are flushed to the state in small batches, and a
+rerun after a crash adopts what the interrupted operation created (connectors look up before create).
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.connectors.base import Connector
+from console.errors import (
+    AuthFailed,
+    ConfigError,
+    DeletionRefused,
+    DryRunBlocked,
+    IdConsoleError,
+    NotFound,
+    TransientError,
+    Unreachable,
+)
+from console.models import Event, Link, Run, attrs_hash, utcnow
+from console.store import Store
+from console.sync.plan import PHASES, AppPlan, Operation, Plan
+
+SECRET_ATTRS = ("initial_password", "password", "unicodePwd", "passwordProfile")
+RETRIES = 3
+FLUSH_EVERY = 50
+
+
+@dataclass
+class Progress:
+    """A snapshot for the console's progress bar (posted after every operation)."""
+
+    app: str
+    total: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    last: str = ""
+
+
+@dataclass
+class ApplyResult:
+    run_id: str
+    dry_run: bool
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # app -> status -> n
+    failures: list[dict[str, str]] = field(default_factory=list)
+    stopped: dict[str, str] = field(default_factory=dict)  # app -> why it was stopped
+    initial_passwords: dict[str, str] = field(default_factory=dict)  # "app: person" -> password, shown once
+    would: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would have been written
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.stopped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "dry_run": self.dry_run, "counts": self.counts, "failures": self.failures,
+                "stopped": self.stopped, "would": self.would, "ok": self.ok}
+
+
+def check_threshold(plan: Plan, allow_deletes: int | None) -> None:
+    """Refuse the whole run if any application deprovisions more than its threshold without the exact number."""
+    for app_plan in plan.apps:
+        if app_plan.threshold_exceeded() and allow_deletes != len(app_plan.deprovisions):
+            raise DeletionRefused(app_plan.app, len(app_plan.deprovisions), app_plan.threshold_text())
+
+
+def scrub(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("•••" if k in SECRET_ATTRS else v) for k, v in attrs.items()}
+
+
+class Applier:
+    def __init__(self, store: Store, plan: Plan, connectors: dict[str, Connector], *, operator: str, dry_run: bool,
+                 on_progress: Callable[[Progress], None] | None = None, cancel: asyncio.Event | None = None,
+                 max_concurrency: dict[str, int] | None = None, backoff: float = 1.0) -> None:
+        self.store = store
+        self.plan = plan
+        self.connectors = connectors
+        self.operator = operator
+        self.dry_run = dry_run
+        self.on_progress = on_progress
+        self.cancel = cancel or asyncio.Event()
+        self.max_concurrency = max_concurrency or {}
+        self.backoff = backoff
+        self.run = Run(kind="sync", operator=operator, dry_run=dry_run,
+                       app=",".join(a.app for a in plan.apps), plan=[op.to_dict() for op in plan.operations][:5000])
+        self.result = ApplyResult(run_id=self.run.id, dry_run=dry_run)
+        self._pending_links = 0
+
+    async def apply(self) -> ApplyResult:
+        if not self.dry_run:
+            for stale in self.store.runs:
+                if stale.status == "running" and not stale.dry_run:
+                    stale.status = "interrupted"
+                    stale.finished = utcnow()
+                    self.store.runs.put(stale)
+            self.store.runs.add(self.run)
+            self.store.flush()
+        try:
+            await asyncio.gather(*(self._apply_app(app_plan) for app_plan in self.plan.apps))
+        finally:
+            self.run.status = ("cancelled" if self.cancel.is_set() else "success" if self.result.ok else "failure")
+            self.run.finished = utcnow()
+            self.run.counts = {f"{app}.{k}": v for app, c in self.result.counts.items() for k, v in c.items()}
+            self.run.plan = []
+            if not self.dry_run:
+                for app_plan in self.plan.apps:
+                    app = self.store.applications.by_name(app_plan.app)
+                    if app is not None:
+                        app.last_run = {"run": self.run.id, "time": self.run.finished,
+                                        "counts": self.result.counts.get(app_plan.app, {})}
+                        self.store.applications.put(app)
+                self.store.runs.put(self.run)
+                self.store.flush()
+        return self.result
+
+    def _count(self, app: str, status: str) -> None:
+        counts = self.result.counts.setdefault(app, {})
+        counts[status] = counts.get(status, 0) + 1
+
+    async def _apply_app(self, app_plan: AppPlan) -> None:
+        connector = self.connectors[app_plan.app]
+        progress = Progress(app=app_plan.app, total=len(app_plan.operations))
+        limit = asyncio.Semaphore(max(1, self.max_concurrency.get(app_plan.app, 8)))
+
+        async def one(op: Operation) -> None:
+            async with limit:
+                if self.cancel.is_set():
+                    self._record(op, "skipped", message="cancelled by the operator")
+                    progress.skipped += 1
+                elif app_plan.app in self.result.stopped:
+                    self._record(op, "skipped", message=f"not attempted: {self.result.stopped[app_plan.app]}")
+                    progress.skipped += 1
+                elif op.blocked:
+                    self._record(op, "skipped", message=op.blocked)
+                    progress.skipped += 1
+                else:
+                    status = await self._attempt(connector, op, progress)
+                    if status == "failure":
+                        progress.failed += 1
+                    elif status == "skipped":
+                        progress.skipped += 1
+                    else:
+                        progress.done += 1
+                progress.last = f"{op.action} {op.person or op.group}"
+                if self.on_progress:
+                    self.on_progress(progress)
+
+        try:
+            for phase in PHASES:
+                batch = [op for op in app_plan.operations if op.action == phase]
+                if batch:
+                    await asyncio.gather(*(one(op) for op in batch))
+                    self._flush_links(force=True)
+        finally:
+            await connector.aclose()
+
+    async def _attempt(self, connector: Connector, op: Operation, progress: Progress) -> str:
+        for attempt in range(1, RETRIES + 1):
+            try:
+                outcome = await self._execute(connector, op)
+            except DryRunBlocked:
+                self.result.would.append(op.to_dict())
+                return "skipped"
+            except TransientError as exc:
+                if isinstance(exc, Unreachable) or attempt == RETRIES:
+                    if isinstance(exc, Unreachable):
+                        self.result.stopped[op.app] = exc.title
+                    return self._fail(op, exc)
+                progress.retrying += 1
+                if self.on_progress:
+                    self.on_progress(progress)
+                wait = exc.retry_after if exc.retry_after is not None else self.backoff * 2 ** (attempt - 1)
+                await asyncio.sleep(wait + random.uniform(0, self.backoff / 2))
+                progress.retrying -= 1
+                continue
+            except (AuthFailed, ConfigError) as exc:
+                self.result.stopped[op.app] = exc.title
+                return self._fail(op, exc)
+            except IdConsoleError as exc:
+                return self._fail(op, exc)
+            if self.dry_run:
+                self.result.would.append(op.to_dict())
+                return "skipped"
+            self._record(op, "success", message=outcome)
+            return "success"
+        raise AssertionError("unreachable")
+
+    def _fail(self, op: Operation, exc: IdConsoleError) -> str:
+        self._record(op, "failure", error=str(exc))
+        self.result.failures.append({"app": op.app, "action": op.action, "person": op.person or op.group, "error": str(exc)})
+        return "failure"
+
+    def _record(self, op: Operation, status: str, *, error: str = "", message: str = "") -> None:
+        self._count(op.app, status)
+        if self.dry_run:
+            return
+        self.store.events.append(Event(
+            action=op.action, status=status, app=op.app, person=op.person or op.group, person_id=op.person_id,
+            run=self.run.id, operator=self.operator, changes={k: [scrub({k: b})[k], scrub({k: a})[k]] for k, (b, a) in op.changes.items()},
+            error=error, target_id=op.remote_id, message=message or op.reason,
+        ))
+
+    # ---- the operations ------------------------------------------------------------------------
+    async def _execute(self, connector: Connector, op: Operation) -> str:
+        store = self.store
+        if op.action == "create":
+            attrs = dict(op.attrs)
+            account = await connector.create_user(attrs)
+            password = account.attrs.pop("initial_password", None)
+            if password:
+                self.result.initial_passwords[f"{op.app}: {op.person}"] = password
+            link = store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id, remote_id=account.uid)
+            link.remote_id, link.remote_name, link.state = account.uid, account.name, "active"
+            self._save_link(link, attrs)
+            op.remote_id = account.uid
+            adopted = account.attrs.get("_adopted")
+            return f"adopted existing account {account.name}" if adopted else f"created {account.name}"
+        link = store.links.find(op.app, op.person_id) if op.person_id else None
+        if op.action == "update":
+            changed = {k: op.attrs.get(k) for k in op.changes}
+            await connector.update_user(op.remote_id, changed)
+            if link:
+                self._save_link(link, op.attrs)
+            return f"updated {', '.join(op.changes)}"
+        if op.action == "reactivate":
+            await connector.reactivate_user(op.remote_id, dict(link.extra.get("remembered", {})) if link else {})
+            if link:
+                link.state = "active"
+                link.extra.pop("remembered", None)
+                self._save_link(link)
+            return "reactivated"
+        if op.action == "deactivate":
+            try:
+                remembered = await connector.deactivate_user(op.remote_id)
+            except NotFound:
+                remembered, note = {}, "already gone in the target"
+            else:
+                note = "deactivated"
+            if link:
+                link.state = "deactivated"
+                link.extra["remembered"] = remembered or {}
+                self._save_link(link)
+            self._drop_from_pushed_groups(op)
+            return note
+        if op.action == "delete":
+            try:
+                await connector.delete_user(op.remote_id)
+                note = "deleted"
+            except NotFound:
+                note = "already gone in the target"
+            if link:
+                link.state = "deleted"
+                self._save_link(link)
+            self._drop_from_pushed_groups(op)
+            return note
+        group = store.groups.by_name(op.group)
+        glink = store.links.find(op.app, group.id, kind="group") if group else None
+        if op.action == "group_create":
+            remote = await connector.create_group(op.group, group.description if group else "")
+            glink = glink or Link(app=op.app, local_id=group.id if group else op.group, remote_id=remote.uid, kind="group")
+            glink.remote_id, glink.remote_name, glink.state = remote.uid, remote.name, "active"
+            glink.extra.setdefault("members", [])
+            self._save_link(glink)
+            return f"group {remote.name} ready"
+        if op.action == "group_delete":
+            try:
+                await connector.delete_group(op.remote_id)
+            except NotFound:
+                pass
+            if glink is None:
+                glink = store.links.by_remote(op.app, op.remote_id, kind="group")
+            if glink:
+                glink.state = "deleted"
+                glink.extra["members"] = []
+                self._save_link(glink)
+            return "group deleted"
+        if op.action in ("member_add", "member_remove"):
+            if glink is None or glink.state != "active":
+                raise ConfigError(f"group {op.group} has no account in {op.app}", hint="its creation failed; see the report")
+            remote_ids, local_ids = [], []
+            for user_id in op.member_ids:
+                ulink = store.links.find(op.app, user_id)
+                if ulink is not None and ulink.state != "deleted":
+                    remote_ids.append(ulink.remote_id)
+                    local_ids.append(user_id)
+            if remote_ids:
+                if op.action == "member_add":
+                    await connector.add_members(glink.remote_id, remote_ids)
+                else:
+                    await connector.remove_members(glink.remote_id, remote_ids)
+            pushed = list(glink.extra.get("members", []))
+            if op.action == "member_add":
+                pushed += [m for m in local_ids if m not in pushed]
+            else:
+                pushed = [m for m in pushed if m not in op.member_ids]
+            glink.extra["members"] = pushed
+            self._save_link(glink)
+            return f"{len(remote_ids)} of {len(op.member_ids)} members {'added' if op.action == 'member_add' else 'removed'}"
+        raise ConfigError(f"unknown operation {op.action}")
+
+    def _drop_from_pushed_groups(self, op: Operation) -> None:
+        for glink in self.store.links.for_app(op.app, "group"):
+            members = glink.extra.get("members", [])
+            if op.person_id in members:
+                glink.extra["members"] = [m for m in members if m != op.person_id]
+                self._save_link(glink)
+
+    def _save_link(self, link: Link, attrs: dict[str, Any] | None = None) -> None:
+        if attrs is not None:
+            clean = {k: v for k, v in attrs.items() if k not in SECRET_ATTRS}
+            link.attrs = clean
+            link.attrs_hash = attrs_hash(clean)
+        link.updated = utcnow()
+        self.store.links.put(link)
+        self._flush_links()
+
+    def _flush_links(self, force: bool = False) -> None:
+        self._pending_links += 0 if force else 1
+        if force or self._pending_links >= FLUSH_EVERY:
+            self.store.flush()
+            self._pending_links = 0

@@ -1,0 +1,212 @@
+"""Plan: a pure diff of the desired state (policies × people × groups) against the links.
+
+Operations carry their reason and field-level before → after. Nothing here does I/O; the optional
+reconcile (orphans and drift from a fresh remote read) lives in `reconcile.py` and feeds `build_plan`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from console.connectors.base import Capability
+from console.models import Application, Link, User
+from console.policies import desired_for, why_not
+from console.store import Store
+
+AttrsFn = Callable[[User, str], dict[str, Any]]
+
+# The order in which an application's operations are applied: accounts before memberships,
+# memberships before deprovisioning, groups created first and deleted last.
+PHASES = ("group_create", "create", "reactivate", "update", "member_add", "member_remove", "deactivate", "delete",
+          "group_delete")
+DEPROVISIONS = ("deactivate", "delete")
+
+
+@dataclass
+class Operation:
+    app: str
+    action: str
+    reason: str
+    person_id: str = ""
+    person: str = ""
+    group: str = ""
+    remote_id: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)  # the full desired attributes (create, update)
+    changes: dict[str, list[Any]] = field(default_factory=dict)  # field -> [before, after]
+    member_ids: list[str] = field(default_factory=list)  # user ids, for member_add/member_remove
+    blocked: str = ""  # why it will not be applied (feature off, capability missing)
+
+    @property
+    def key(self) -> str:
+        return f"{self.app}|{self.action}|{self.person_id or self.group}|{','.join(self.member_ids)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", [], {})} | {"action": self.action, "app": self.app}
+
+
+@dataclass
+class AppPlan:
+    app: str
+    operations: list[Operation] = field(default_factory=list)
+    linked: int = 0  # active user links before the run
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    threshold_count: int = 10
+    threshold_percent: int = 20
+
+    @property
+    def deprovisions(self) -> list[Operation]:
+        return [op for op in self.operations if op.action in DEPROVISIONS and not op.blocked]
+
+    def threshold_exceeded(self) -> bool:
+        count = len(self.deprovisions)
+        if count == 0:
+            return False
+        return count > self.threshold_count or (self.linked > 0 and count * 100 > self.threshold_percent * self.linked)
+
+    def threshold_text(self) -> str:
+        return f"more than {self.threshold_count} accounts or {self.threshold_percent}% of {self.linked} linked"
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self.operations:
+            name = op.action if not op.blocked else "blocked"
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+
+@dataclass
+class Plan:
+    apps: list[AppPlan] = field(default_factory=list)
+
+    @property
+    def operations(self) -> list[Operation]:
+        return [op for app in self.apps for op in app.operations]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"apps": [{"app": a.app, "counts": a.counts(), "linked": a.linked,
+                          "deprovisions": len(a.deprovisions), "threshold_exceeded": a.threshold_exceeded(),
+                          "operations": [op.to_dict() for op in a.operations], "orphans": a.orphans, "drift": a.drift}
+                         for a in self.apps]}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
+             *, now: datetime | None = None, drift: dict[str, dict[str, Any]] | None = None) -> AppPlan:
+    """Every operation that brings `app` to its desired state, with the reason for each."""
+    now = now or datetime.now(timezone.utc)
+    desired = desired_for(store, app)
+    user_links = {link.local_id: link for link in store.links.for_app(app.name, "user")}
+    result = AppPlan(app=app.name, threshold_count=app.threshold_count, threshold_percent=app.threshold_percent,
+                     linked=sum(1 for link in user_links.values() if link.state == "active"))
+    ops = result.operations
+
+    def gate(op: Operation, feature: str, capability: Capability) -> Operation:
+        if capability not in capabilities:
+            op.blocked = f"{app.kind} cannot {capability.value}"
+        elif not app.feature(feature):
+            op.blocked = f"feature {feature} is switched off for {app.name}"
+        return op
+
+    for user_id, ent in desired.accounts.items():
+        user = ent.user
+        attrs = attrs_fn(user, ent.login_method)
+        link = user_links.get(user_id)
+        if link is None or link.state == "deleted":
+            ops.append(gate(Operation(app.name, "create", ent.reason(), user_id, user.label(), attrs=attrs,
+                                      changes=diff({}, attrs)), "create", Capability.CREATE))
+            continue
+        if link.state == "deactivated":
+            ops.append(gate(Operation(app.name, "reactivate", f"entitled again: {ent.reason()}", user_id, user.label(),
+                                      remote_id=link.remote_id), "deactivate", Capability.REACTIVATE))
+        observed = link.attrs
+        reason = "attributes changed locally"
+        if drift and user_id in drift:
+            observed = {**link.attrs, **drift[user_id]}
+            reason = "changed in the target outside idconsole (drift)"
+        changes = diff(observed, attrs)
+        if changes:
+            ops.append(gate(Operation(app.name, "update", reason, user_id, user.label(), remote_id=link.remote_id,
+                                      attrs=attrs, changes=changes), "update", Capability.UPDATE))
+
+    for user_id, link in user_links.items():
+        if user_id in desired.accounts or link.state == "deleted":
+            continue
+        user = store.users.get(user_id)
+        label = user.label() if user else link.remote_name
+        reason = why_not(store, app, user_id)
+        wants_delete = app.deprovision == "delete"
+        if link.state == "active":
+            if wants_delete and app.delete_grace_days <= 0:
+                ops.append(gate(Operation(app.name, "delete", reason, user_id, label, remote_id=link.remote_id),
+                                "delete", Capability.DELETE))
+            else:
+                ops.append(gate(Operation(app.name, "deactivate", reason, user_id, label, remote_id=link.remote_id),
+                                "deactivate", Capability.DEACTIVATE))
+        elif link.state == "deactivated" and wants_delete:
+            due = _parse(link.updated) + timedelta(days=app.delete_grace_days)
+            if now >= due:
+                ops.append(gate(Operation(app.name, "delete", f"{reason}; deactivated on {link.updated[:10]}, grace "
+                                          f"period of {app.delete_grace_days} days over", user_id, label,
+                                          remote_id=link.remote_id), "delete", Capability.DELETE))
+
+    if Capability.GROUPS in capabilities and app.feature("groups"):
+        group_links = {link.local_id: link for link in store.links.for_app(app.name, "group")}
+        will_have_account = {uid for uid in desired.accounts}
+        for name, member_ids in desired.groups.items():
+            group = store.groups.by_name(name)
+            if group is None:
+                continue
+            glink = group_links.get(group.id)
+            if glink is None or glink.state == "deleted":
+                ops.append(Operation(app.name, "group_create", f"named in a policy for {app.name}", group=group.name))
+                pushed: list[str] = []
+            else:
+                pushed = list(glink.extra.get("members", []))
+            if Capability.MEMBERSHIPS not in capabilities or not app.feature("memberships"):
+                continue
+            wanted = [m for m in member_ids if m in will_have_account]
+            add = [m for m in wanted if m not in pushed]
+            remove = [m for m in pushed if m not in wanted and m not in _deprovisioned(ops)]
+            if add:
+                ops.append(Operation(app.name, "member_add", f"{len(add)} people joined {group.name}", group=group.name,
+                                     member_ids=add, changes={"members": [len(pushed), len(pushed) + len(add)]}))
+            if remove:
+                ops.append(Operation(app.name, "member_remove", f"{len(remove)} people left {group.name}",
+                                     group=group.name, member_ids=remove,
+                                     changes={"members": [len(pushed), len(pushed) - len(remove)]}))
+        wanted_groups = {g.id for g in (store.groups.by_name(n) for n in desired.groups) if g}
+        for group_id, glink in group_links.items():
+            if group_id not in wanted_groups and glink.state == "active":
+                group = store.groups.get(group_id)
+                ops.append(Operation(app.name, "group_delete", f"no enabled policy for {app.name} names it any more",
+                                     group=group.name if group else glink.remote_name, remote_id=glink.remote_id))
+    ops.sort(key=lambda op: PHASES.index(op.action))
+    return result
+
+
+def _deprovisioned(ops: list[Operation]) -> set[str]:
+    """People whose deprovisioning removes their memberships anyway (and whose account may be gone)."""
+    return {op.person_id for op in ops if op.action in DEPROVISIONS}
+
+
+def plan_from_state(store: Store, apps: list[Application], tools: dict[str, tuple[AttrsFn, frozenset[Capability]]],
+                    *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
+    plan = Plan()
+    for app in apps:
+        attrs_fn, capabilities = tools[app.name]
+        plan.apps.append(plan_app(store, app, attrs_fn, capabilities, drift=(drift or {}).get(app.name)))
+    return plan
+
+
+def link_for(store: Store, op: Operation) -> Link | None:
+    return store.links.find(op.app, op.person_id) if op.person_id else None
