@@ -10,12 +10,18 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tinydb import where
 
 from console.errors import BadInput
-from console.inbound.endpoints import DEFAULT_ENDPOINT_NAME, flatten
+from console.inbound.endpoints import DEFAULT_ENDPOINT_NAME, Endpoint, flatten, load_endpoints
 from console.models import _Doc, new_id
 
+if TYPE_CHECKING:
+    from console.store import Store
+
+TABLE = "mappings"
 LOCAL_FIELDS = ("employeeId", "userName", "givenName", "familyName", "displayName", "email", "department", "title")
 RESERVED = {"id", "status", "source", "created", "updated", "attributes", "emails", "manager"}
 DEFAULT_CATEGORY = "Joiners/movers/leavers"
@@ -54,7 +60,7 @@ FILTERS: dict[str, Callable[..., str]] = {
 @dataclass
 class _Part:
     literal: str = ""
-    field: str = ""
+    name: str = ""  # the source field
     filters: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
@@ -65,7 +71,7 @@ class Expression:
         self.text = text
         source = text if "{" in text else "{" + text.strip() + "}"
         self.parts = _parse(source, text)
-        self.fields = [p.field for p in self.parts if p.field]
+        self.fields = [p.name for p in self.parts if p.name]
         if not self.fields:
             raise BadInput(f"mapping {text!r} names no source field", hint="write a field (user.nickname) or a "
                            "format with fields in braces ({user.display_name|first|lower})")
@@ -75,10 +81,10 @@ class Expression:
             return None
         out = []
         for part in self.parts:
-            if not part.field:
+            if not part.name:
                 out.append(part.literal)
                 continue
-            value = _text(flat.get(part.field))
+            value = _text(flat.get(part.name))
             for name, args in part.filters:
                 value = FILTERS[name](value, *args)
             out.append(value)
@@ -124,7 +130,7 @@ def _placeholder(body: str, original: str) -> _Part:
     name, *chain = [piece.strip() for piece in body.split("|")]
     if not name:
         raise BadInput(f"mapping {original!r}: an empty field name in braces")
-    part = _Part(field=name)
+    part = _Part(name=name)
     for call in chain:
         match = _CALL.match(call)
         if not match or match.group(1) not in FILTERS:
@@ -287,11 +293,11 @@ class Mapping(_Doc):
         return [self.apply(r, primary_attr, compiled) for r in records[:limit]]
 
 
-def default_mapping(app: str) -> Mapping:
+def default_mapping(app: str, primary_attr: str = "employeeId", endpoint: str = DEFAULT_ENDPOINT_NAME) -> Mapping:
     """CLI.md's default: account_id → primary key, display_name → names, nickname → userName, e-mail if sent."""
-    return Mapping(
+    mapping = Mapping(
         name="Bitbucket default mapping", app=app, description="used when no mapping is configured",
-        primary_key="user.account_id",
+        endpoints=[endpoint], primary_key="user.account_id",
         mappings={
             "displayName": "user.display_name",
             "givenName": "{user.display_name|butlast}",
@@ -302,3 +308,29 @@ def default_mapping(app: str) -> Mapping:
             "bitbucketUuid": "user.uuid",
         },
     )
+    mapping.mappings.pop(primary_attr, None)  # the primary key attribute always comes from primary_key
+    return mapping
+
+
+# --- configuration kept in the state table `mappings` ---------------------------------------
+def load_mapping(store: Store, app: str, endpoints: list[Endpoint] | None = None) -> Mapping:
+    """The application's saved mapping, else the default mapping over its primary endpoint."""
+    for doc in store.table(TABLE).all():
+        if doc.get("app") == app:
+            return Mapping.from_doc(dict(doc))
+    primary = next((e.name for e in endpoints or [] if e.primary), DEFAULT_ENDPOINT_NAME)
+    return default_mapping(app, store.primary_key, primary)
+
+
+def save_mapping(store: Store, mapping: Mapping) -> list[str]:
+    """Check the mapping against the fields its endpoints returned at "test & save", then store it.
+
+    Refused (BadInput) when the primary key field is missing from a selected endpoint; returns warnings.
+    """
+    fields = {e.name: e.fields for e in load_endpoints(store, mapping.app) if e.fields}
+    warnings = mapping.check(fields, store.primary_key)
+    table = store.table(TABLE)
+    table.remove((where("app") == mapping.app) & (where("id") != mapping.id))
+    table.upsert(mapping.to_doc(), where("id") == mapping.id)
+    store.flush()
+    return warnings

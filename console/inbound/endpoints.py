@@ -11,7 +11,9 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tinydb import where
 
 from console.errors import BadInput
 from console.models import _Doc, new_id
@@ -20,7 +22,16 @@ DEFAULT_ENDPOINT_NAME = "Bitbucket users endpoint"
 PAGINATIONS = ("page", "next", "none")
 MACROS = ("workspace", "base_url", "today", "now", "last_run", "app")
 NEVER = "1970-01-01T00:00:00Z"
+TABLE = "endpoints"
 _MACRO = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+if TYPE_CHECKING:
+    from console.store import Store
+
+
+class Source(Protocol):
+    async def fetch_all(self, endpoint: Endpoint, *, first_page_only: bool = False) -> FetchResult: ...
 
 
 @dataclass
@@ -38,6 +49,7 @@ class Endpoint(_Doc):
     pagelen: int = 100
     primary: bool = True  # the endpoint whose records are the people; others are joined onto them
     max_pages: int = 1000
+    fields: list[str] = field(default_factory=list)  # flattened fields seen by the last "test & save"
     id: str = field(default_factory=new_id)
 
     def check(self) -> Endpoint:
@@ -195,3 +207,37 @@ def field_samples(records: list[dict[str, Any]]) -> dict[str, Any]:
             if name not in samples or (samples[name] in (None, "") and value not in (None, "")):
                 samples[name] = value
     return dict(sorted(samples.items()))
+
+
+# --- configuration kept in the state table `endpoints` --------------------------------------
+def load_endpoints(store: Store, app: str) -> list[Endpoint]:
+    """The application's endpoints; the preconfigured members endpoint when none was saved."""
+    docs = [doc for doc in store.table(TABLE).all() if doc.get("app") == app]
+    return [Endpoint.from_doc(dict(doc)) for doc in docs] or [default_endpoint(app)]
+
+
+def save_endpoint(store: Store, endpoint: Endpoint) -> Endpoint:
+    endpoint.check()
+    table = store.table(TABLE)
+    for doc in table.all():
+        if doc.get("app") == endpoint.app and doc.get("id") != endpoint.id and \
+                str(doc.get("name", "")).casefold() == endpoint.name.casefold():
+            raise BadInput(f"{endpoint.app} has an endpoint named {endpoint.name!r} already", hint="choose another name")
+    table.upsert(endpoint.to_doc(), where("id") == endpoint.id)
+    store.flush()
+    return endpoint
+
+
+def delete_endpoint(store: Store, app: str, name: str) -> None:
+    store.table(TABLE).remove((where("app") == app) & (where("name") == name))
+    store.flush()
+
+
+async def test_endpoint(source: Source, endpoint: Endpoint, store: Store | None = None) -> dict[str, Any]:
+    """"Test & save": read the first page, return its flattened fields with sample values, save the endpoint."""
+    result = await source.fetch_all(endpoint, first_page_only=True)
+    samples = field_samples(result.records)
+    endpoint.fields = list(samples)
+    if store is not None:
+        save_endpoint(store, endpoint)
+    return samples
