@@ -140,7 +140,7 @@ class BitbucketSource:
                              status=response.status_code)
         if response.status_code != 200 or not body.get("access_token"):
             raise self._status_error(response, body, self.token_url)
-        lifetime = float(body.get("expires_in") or 3600)
+        lifetime = float(body.get("expires_in", 3600))
         self._token = str(body["access_token"])
         self._secrets.append(self._token)
         self._token_expires = time.monotonic() + lifetime - min(60.0, lifetime / 10)
@@ -158,7 +158,7 @@ class BitbucketSource:
             self.budget.record()
             self.requests += 1
             try:
-                response = await self._client.get(url, params=params, headers={**(headers or {}), **auth})
+                response = await self._client.get(url, params=params or None, headers={**(headers or {}), **auth})
             except httpx.HTTPError as exc:
                 error = self._transport_error(exc, url)
                 if isinstance(error, Unreachable) or attempt >= self.max_retries:

@@ -241,3 +241,6 @@ async def test_endpoint(source: Source, endpoint: Endpoint, store: Store | None 
     if store is not None:
         save_endpoint(store, endpoint)
     return samples
+
+
+test_endpoint.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

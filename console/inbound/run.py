@@ -255,7 +255,7 @@ def _person(store: Store, mapped: MappedRecord, existing: User | None, source_ta
     for label_, value in (("userName", user.userName), *(("email", e) for e in user.emails)):
         taken[(label_, value.casefold())] = mapped.key
     if existing is None:
-        changes = {k: [None, v] for k, v in _diff({}, user.to_doc()).items() if v[1] not in ("", [], {}, None)}
+        changes = {k: v for k, v in _diff({}, user.to_doc()).items() if v[1] not in ("", [], {}, None)}
         outcome = RecordOutcome(mapped.key, user.label(), "create", changes)
     else:
         changes = _diff(existing.to_doc(), user.to_doc())
