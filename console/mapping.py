@@ -65,19 +65,21 @@ class _Part:
 
 
 class Expression:
-    """A compiled source field or format; `evaluate(flat)` is None when every referenced field is absent."""
+    """A compiled source field or format; `evaluate(flat)` is None when every referenced field is absent
+    (the attribute is then left as it is) unless a `default(x)` filter supplies a value."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         source = text if "{" in text else "{" + text.strip() + "}"
         self.parts = _parse(source, text)
         self.fields = [p.name for p in self.parts if p.name]
+        self.has_default = any(name == "default" for p in self.parts for name, _ in p.filters)
         if not self.fields:
             raise BadInput(f"mapping {text!r} names no source field", hint="write a field (user.nickname) or a "
                            "format with fields in braces ({user.display_name|first|lower})")
 
     def evaluate(self, flat: dict[str, Any]) -> str | None:
-        if all(name not in flat for name in self.fields):
+        if all(name not in flat for name in self.fields) and not self.has_default:
             return None
         out = []
         for part in self.parts:

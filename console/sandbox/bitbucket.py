@@ -256,7 +256,8 @@ def start_in_thread(state: BitbucketState | None = None, *, port: int = 0, data:
     if state is None:
         state = BitbucketState(load_data(data) if data else [], **state_options)
     server = make_server(state, port)
-    thread = threading.Thread(target=server.serve_forever, name="bitbucket-sandbox", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="bitbucket-sandbox",
+                              daemon=True)
     thread.start()
     return SandboxHandle(server, thread)
 
