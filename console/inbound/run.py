@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.errors import ConfigError, IdConsoleError, UnknownObject, ValidationError
+from console.errors import ConfigError, IdConsoleError, ReadOnly, UnknownObject, ValidationError
 from console.inbound.bitbucket import BitbucketSource, make_source, setting
 from console.inbound.budget import RequestBudget
 from console.inbound.endpoints import Endpoint, FetchResult, flatten, load_endpoints
@@ -123,13 +123,15 @@ async def run_import(store: Store, app: Application | str, *, dry_run: bool = Fa
         app = found
     if app.kind != "bitbucket":
         raise ConfigError(f"{app.name} is a {app.kind} application; only bitbucket applications are imported from")
+    if store.readonly and not dry_run:
+        raise ReadOnly("the console is read-only", hint="run the import with --dry-run, or without --readonly")
     operator = operator or current_operator()
     pk_attr = store.primary_key
     mapping, primary, secondaries = _configuration(store, app)
     compiled = mapping.compiled(pk_attr)
     run = Run(kind="import", operator=operator, app=app.name, dry_run=dry_run)
     result = ImportResult(app=app.name, run_id=run.id, dry_run=dry_run)
-    writable = not dry_run and not store.readonly
+    writable = not dry_run
     own = source is None
     if source is None:
         source = make_source(app, budget=RequestBudget(int(setting(app, "request_budget")),
