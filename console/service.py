@@ -5,8 +5,10 @@ a hint. Anything that removes something requires `confirm=True`, so that a UI bu
 """
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import connectors
 from console.errors import BadInput, ConfigError, ReadOnly, UnknownObject, ValidationError
@@ -21,9 +23,15 @@ from console.models import (
     utcnow,
 )
 from console.operator import current_operator
+from console.reports import ReportFilter
+from console.reports import query as query_report
 from console.secrets import check_ref
 from console.store import Store
 from console.validation import check_app_kind, check_deprovision, validate_group, validate_policy, validate_user
+
+if TYPE_CHECKING:
+    from console.sync.apply import ApplyResult, Progress
+    from console.sync.plan import Operation, Plan
 
 
 class Service:
@@ -351,6 +359,30 @@ class Service:
             self.store.applications.put(app)
             self.store.flush()
         return report
+
+
+    # ---- provisioning (the engine) and the report -----------------------------------------------
+    async def plan(self, app: str | None = None, *, reconcile: bool = False) -> Plan:
+        from console.sync.engine import make_plan
+
+        return await make_plan(self.store, app, reconcile_remote=reconcile)
+
+    async def apply(self, plan: Plan, *, dry_run: bool = False, confirmed: bool = False,
+                    allow_deletes: int | None = None, on_progress: Callable[[Progress], None] | None = None,
+                    cancel: asyncio.Event | None = None) -> ApplyResult:
+        if not dry_run:
+            self._writable()
+        from console.sync.engine import apply_plan
+
+        return await apply_plan(self.store, plan, operator=self.operator, dry_run=dry_run, confirmed=confirmed,
+                                allow_deletes=allow_deletes, on_progress=on_progress, cancel=cancel)
+
+    def report(self, flt: ReportFilter) -> list[Event]:
+        return query_report(self.store, flt)
+
+    def pending_deprovisions(self, plan: Plan) -> list[Operation]:
+        """The deletion queue: deprovisions the plan would apply, for one-by-one confirmation."""
+        return [op for app_plan in plan.apps for op in app_plan.deprovisions]
 
 
 def settings_map(kind: str) -> dict[str, connectors.Setting]:

@@ -284,6 +284,8 @@ class Applier:
                 self._save_link(glink)
             return "group deleted"
         if op.action in ("member_add", "member_remove"):
+            if (glink is None or glink.state != "active") and self.dry_run:
+                raise DryRunBlocked(f"group {op.group} would be created first")
             if glink is None or glink.state != "active":
                 raise ConfigError(f"group {op.group} has no account in {op.app}", hint="its creation failed; see the report")
             remote_ids, local_ids = [], []

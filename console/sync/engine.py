@@ -1,0 +1,108 @@
+"""The engine's entry points: build connectors, plan (optionally reconciling with a remote read), apply."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from console.connectors import make_connector
+from console.connectors.base import Capability, Connector
+from console.errors import BadInput, IdConsoleError
+from console.models import Application
+from console.store import Store
+from console.sync.apply import Applier, ApplyResult, Progress, check_threshold
+from console.sync.plan import AttrsFn, Plan, plan_from_state
+
+
+def target_apps(store: Store, app_name: str | None) -> list[Application]:
+    """The applications a plan covers: one by name, or every target bound by a policy."""
+    if app_name:
+        app = store.applications.by_name(app_name)
+        if app is None:
+            raise BadInput(f"no application {app_name!r}", hint="see idconsole apps list")
+        if app.kind == "bitbucket":
+            raise BadInput(f"{app.name} is a source", hint=f"use idconsole import bitbucket {app.name}")
+        return [app]
+    bound = {p.app for p in store.policies}
+    linked = {link.app for link in store.links}
+    return sorted((a for a in store.applications if a.kind != "bitbucket" and (a.name in bound or a.name in linked)),
+                  key=lambda a: a.name)
+
+
+def open_connectors(apps: list[Application], *, dry_run: bool) -> dict[str, Connector]:
+    return {app.name: make_connector(app, dry_run=dry_run) for app in apps}
+
+
+def tools_of(connectors: dict[str, Connector]) -> dict[str, tuple[AttrsFn, frozenset[Capability]]]:
+    return {name: (c.account_attributes, frozenset(c.capabilities)) for name, c in connectors.items()}
+
+
+async def reconcile(store: Store, connectors: dict[str, Connector]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Read every target: drift (linked accounts changed outside idconsole) and orphans (no local owner)."""
+    drift: dict[str, dict[str, dict[str, Any]]] = {}
+    orphans: dict[str, list[Any]] = {}
+    for name, connector in connectors.items():
+        links = {link.remote_id: link for link in store.links.for_app(name, "user")}
+        app_drift: dict[str, dict[str, Any]] = {}
+        app_orphans: list[dict[str, Any]] = []
+        async for account in connector.list_users():
+            link = links.get(account.uid)
+            if link is None:
+                app_orphans.append({"uid": account.uid, "name": account.name, "active": account.active})
+                continue
+            changed = {k: account.attrs[k] for k in link.attrs if k in account.attrs and account.attrs[k] != link.attrs[k]}
+            if changed and link.state == "active":
+                app_drift[link.local_id] = changed
+        drift[name] = app_drift
+        orphans[name] = app_orphans
+    return drift, orphans
+
+
+async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remote: bool = False) -> Plan:
+    apps = target_apps(store, app_name)
+    connectors = open_connectors(apps, dry_run=True)
+    try:
+        drift, orphans = (await reconcile(store, connectors)) if reconcile_remote else ({}, {})
+        plan = plan_from_state(store, apps, tools_of(connectors), drift=drift)
+        entitled_names = {}
+        for app_plan in plan.apps:
+            connector = connectors[app_plan.app]
+            for op in app_plan.operations:
+                if op.action == "create":
+                    entitled_names[(app_plan.app, connector.account_name(op.attrs).casefold())] = op
+            for orphan in orphans.get(app_plan.app, []):
+                op = entitled_names.get((app_plan.app, str(orphan["name"]).casefold()))
+                if op is not None:
+                    op.reason = f"adopt the existing account {orphan['name']} ({op.reason})"
+                    orphan["owner"] = op.person
+                app_plan.orphans.append(orphan)
+            app_plan.drift = [{"person": store.users.get(uid).label() if store.users.get(uid) else uid, "fields": f}
+                              for uid, f in drift.get(app_plan.app, {}).items()]
+        return plan
+    finally:
+        for connector in connectors.values():
+            await connector.aclose()
+
+
+def deprovision_count(plan: Plan) -> int:
+    return sum(len(a.deprovisions) for a in plan.apps)
+
+
+async def apply_plan(store: Store, plan: Plan, *, operator: str, dry_run: bool = False, confirmed: bool = False,
+                     allow_deletes: int | None = None, on_progress: Callable[[Progress], None] | None = None,
+                     cancel: asyncio.Event | None = None, backoff: float = 1.0) -> ApplyResult:
+    """Apply a plan. Deprovisions need `confirmed`; above the threshold, `allow_deletes` = the exact count."""
+    if not dry_run:
+        check_threshold(plan, allow_deletes)
+        count = deprovision_count(plan)
+        if count and not confirmed and allow_deletes is None:
+            raise BadInput(f"this sync deprovisions {count} account(s) and needs confirmation",
+                           hint="review `idconsole plan`, then pass --yes")
+    apps = [store.applications.by_name(a.app) for a in plan.apps]
+    connectors = open_connectors([a for a in apps if a is not None], dry_run=dry_run)
+    applier = Applier(store, plan, connectors, operator=operator, dry_run=dry_run, on_progress=on_progress,
+                      cancel=cancel, max_concurrency={a.name: a.max_concurrency for a in apps if a}, backoff=backoff)
+    try:
+        return await applier.apply()
+    except IdConsoleError:
+        raise
