@@ -27,8 +27,9 @@ RESERVED = {"id", "status", "source", "created", "updated", "attributes", "email
 DEFAULT_CATEGORY = "Joiners/movers/leavers"
 _ATTR = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _CALL = re.compile(r"^([a-z]+)(?:\((.*)\))?$", re.S)
-_TRANSLIT = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE",
-                           "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i"})
+_TRANSLIT = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe",
+                           "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
+                           "Þ": "Th", "ı": "i"})
 
 
 def to_ascii(text: str) -> str:

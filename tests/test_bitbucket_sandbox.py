@@ -91,7 +91,8 @@ def test_repeat_page_switch_reproduces_bcloud_22441(bb_sandbox):
 
 
 def test_token_endpoint_refuses_bad_credentials_like_bitbucket(bb_sandbox):
-    bad = httpx.post(bb_sandbox.token_url, auth=("idc-test-consumer", "wrong"), data={"grant_type": "client_credentials"})
+    bad = httpx.post(bb_sandbox.token_url, auth=("idc-test-consumer", "wrong"),
+                     data={"grant_type": "client_credentials"})
     assert bad.status_code == 400 and bad.json() == {"error": "unauthorized_client",
                                                      "error_description": "Invalid OAuth client credentials"}
     grant = httpx.post(bb_sandbox.token_url, auth=("idc-test-consumer", "s3cret-consumer-value"),
@@ -147,7 +148,8 @@ def test_command_line_serves_a_data_file(tmp_path, bb_members):
         token_url = line.split("token URL ")[1].split()[0]
         access = httpx.post(token_url, auth=("idconsole-demo", "cli-secret"),
                             data={"grant_type": "client_credentials"}).json()["access_token"]
-        body = httpx.get(f"{base_url}/workspaces/northwind/members", headers={"Authorization": f"Bearer {access}"}).json()
+        body = httpx.get(f"{base_url}/workspaces/northwind/members",
+                         headers={"Authorization": f"Bearer {access}"}).json()
         assert body["size"] == 6 and body["values"][0]["workspace"]["slug"] == "northwind"
     finally:
         proc.terminate()

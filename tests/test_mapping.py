@@ -143,8 +143,10 @@ def test_primary_key_must_exist_in_every_selected_endpoint():
 
 def test_mappings_are_stored_after_the_check(bb_store):
     assert load_mapping(bb_store, "bb").name == "Bitbucket default mapping"
-    users = Endpoint("users", "bb", "{base_url}/workspaces/{workspace}/members", fields=["user.account_id", "user.nickname"])
-    perms = Endpoint("perms", "bb", "{base_url}/workspaces/{workspace}/permissions", primary=False, fields=["permission"])
+    users = Endpoint("users", "bb", "{base_url}/workspaces/{workspace}/members",
+                     fields=["user.account_id", "user.nickname"])
+    perms = Endpoint("perms", "bb", "{base_url}/workspaces/{workspace}/permissions", primary=False,
+                     fields=["permission"])
     save_endpoint(bb_store, users)
     save_endpoint(bb_store, perms)
     mapping = Mapping("logins", "bb", endpoints=["users", "perms"], mappings={"userName": "user.nickname"})

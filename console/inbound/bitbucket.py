@@ -70,7 +70,8 @@ class BitbucketSource:
         self.base_url = str(setting(app, "base_url")).rstrip("/")
         self.token_url = str(setting(app, "token_url"))
         if not self.workspace:
-            raise ConfigError(f"{app.name}: no workspace configured", hint="set it: idconsole apps set NAME workspace=SLUG")
+            raise ConfigError(f"{app.name}: no workspace configured",
+                              hint="set it: idconsole apps set NAME workspace=SLUG")
         if self.auth not in ("oauth", "api_token"):
             raise ConfigError(f"{app.name}: auth {self.auth!r} is unknown", hint="use auth=oauth or auth=api_token")
         self.budget = budget or RequestBudget(int(setting(app, "request_budget")))
@@ -202,7 +203,8 @@ class BitbucketSource:
     def _transport_error(self, exc: httpx.HTTPError, url: str) -> TransientError:
         host = urlsplit(url).netloc
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-            return Unreachable(f"{self.app.name}: cannot reach {host}", detail=self._clean(str(exc) or type(exc).__name__),
+            return Unreachable(f"{self.app.name}: cannot reach {host}",
+                               detail=self._clean(str(exc) or type(exc).__name__),
                                hint="check base_url/token_url, DNS, proxy and firewall")
         return TransientError(f"{self.app.name}: {host} did not answer properly",
                               detail=self._clean(str(exc) or type(exc).__name__), hint="try again later")
@@ -212,7 +214,10 @@ class BitbucketSource:
         message = ""
         if isinstance(body, dict):
             err = body.get("error")
-            message = str(err.get("message", "")) if isinstance(err, dict) else str(body.get("error_description") or err or "")
+            if isinstance(err, dict):
+                message = str(err.get("message", ""))
+            else:
+                message = str(body.get("error_description") or err or "")
         detail = self._clean(message or response.reason_phrase)
         path = urlsplit(url).path
         if status == 401:
@@ -269,7 +274,9 @@ class BitbucketSource:
         except IdConsoleError as exc:
             return ConnectionReport(False, str(exc), {**details, "error": type(exc).__name__})
         details["members"] = page.get("size")
-        who = details["acts_as"] + (" (the OAuth consumer's app user)" if details.get("account_type") == "app_user" else "")
+        who = details["acts_as"]
+        if details.get("account_type") == "app_user":
+            who += " (the OAuth consumer's app user)"
         count = f"{details['members']} members" if details["members"] is not None else "members"
         return ConnectionReport(True, f"acts as {who}; can read {count} of workspace {self.workspace}", details)
 

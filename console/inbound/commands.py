@@ -35,7 +35,8 @@ def exit_code(result: ImportResult) -> int:
 def print_result(result: ImportResult) -> None:
     c = result.counts
     prefix = "dry run: would import" if result.dry_run else "imported"
-    print(f"{prefix} {result.app}: {c['fetched']} members read in {result.pages} page(s), {result.requests} request(s); "
+    print(f"{prefix} {result.app}: {c['fetched']} members read in {result.pages} page(s), "
+          f"{result.requests} request(s); "
           f"{c['joiners']} joiners, {c['movers']} movers, {c['leavers']} leavers, {c['unchanged']} unchanged, "
           f"{c['skipped']} skipped")
     for outcome in result.outcomes:

@@ -222,7 +222,8 @@ def save_endpoint(store: Store, endpoint: Endpoint) -> Endpoint:
     for doc in table.all():
         if doc.get("app") == endpoint.app and doc.get("id") != endpoint.id and \
                 str(doc.get("name", "")).casefold() == endpoint.name.casefold():
-            raise BadInput(f"{endpoint.app} has an endpoint named {endpoint.name!r} already", hint="choose another name")
+            raise BadInput(f"{endpoint.app} has an endpoint named {endpoint.name!r} already",
+                           hint="choose another name")
     table.upsert(endpoint.to_doc(), where("id") == endpoint.id)
     store.flush()
     return endpoint

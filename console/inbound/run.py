@@ -87,6 +87,43 @@ def _configuration(store: Store, app: Application) -> tuple[Mapping, Endpoint, l
     return mapping, primaries[0], [e for e in selected if not e.primary]
 
 
+async def preview(store: Store, app: Application, mapping: Mapping | None = None, *, limit: int = 20,
+                  source: BitbucketSource | None = None) -> list[MappedRecord]:
+    """The mapping applied to the first page of real records (secondary endpoints joined from their first page)."""
+    saved, primary, secondaries = _configuration(store, app)
+    mapping = mapping or saved
+    own = source is None
+    source = source or make_source(app)
+    try:
+        first = await source.fetch_all(primary, first_page_only=True)
+        extra = [await source.fetch_all(e, first_page_only=True) for e in secondaries if e.name in mapping.endpoints]
+    finally:
+        if own:
+            await source.aclose()
+    joined = _joined(mapping, extra)
+    records = []
+    for record in first.records[:limit]:
+        flat = flatten(record)
+        for name, value in joined.get(str(flat.get(mapping.primary_key) or "").strip().casefold(), {}).items():
+            flat.setdefault(name, value)
+        records.append(flat)
+    return mapping.preview(records, store.primary_key, limit)
+
+
+def _joined(mapping: Mapping, extra: list[FetchResult]) -> dict[str, dict[str, Any]]:
+    """Secondary endpoints' fields by primary key value (casefolded), first record's value winning."""
+    joined: dict[str, dict[str, Any]] = {}
+    for part in extra:
+        for record in part.records:
+            flat = flatten(record)
+            key = str(flat.get(mapping.primary_key) or "").strip().casefold()
+            if key:
+                fields = joined.setdefault(key, {})
+                for name, value in flat.items():
+                    fields.setdefault(name, value)
+    return joined
+
+
 def _apply_values(user: User, values: dict[str, str]) -> None:
     for target, value in values.items():
         if target == "email":
@@ -191,13 +228,7 @@ def _upsert(store: Store, app: Application, mapping: Mapping, compiled: dict[str
             pk_attr: str) -> tuple[list[User], list[Event], set[str]]:
     """Map each record and build the changed people and their events; returns every member key seen."""
     source_tag = f"bitbucket:{app.name}"
-    joined: dict[str, dict[str, Any]] = {}
-    for part in extra:
-        for record in part.records:
-            flat = flatten(record)
-            key = str(flat.get(mapping.primary_key) or "").strip().casefold()
-            if key:
-                joined.setdefault(key, {}).update({k: v for k, v in flat.items() if k not in joined.get(key, {})})
+    joined = _joined(mapping, extra)
     seen: set[str] = set()
     taken: dict[tuple[str, str], str] = {}  # (label, value) -> key, within this run
     changed: list[User] = []

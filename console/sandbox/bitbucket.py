@@ -80,7 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
             if email and self.state.api_tokens.get(email) == api_token:
                 return self.state.api_user(email), ""
             return None, "Invalid credentials"
-        return None, "This API is only accessible with the following authentication types: session, password, apppassword, api_token, repository_access_token, workspace_access_token, project_access_token"  # noqa: E501
+        return None, ("This API is only accessible with the following authentication types: session, password, "
+                      "apppassword, api_token, repository_access_token, workspace_access_token, project_access_token")
 
     # --- OAuth ----------------------------------------------------------------------------
     def do_POST(self) -> None:  # noqa: N802

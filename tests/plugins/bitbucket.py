@@ -93,7 +93,8 @@ class SpecChecker:
                 elif schema.get("additionalProperties") is False:
                     errors.append(f"{where}: unexpected property {name!r}")
             sub = value.get("type")
-            if schema.get("discriminator") == "type" and isinstance(sub, str) and sub in self.defs and sub not in active:
+            if schema.get("discriminator") == "type" and isinstance(sub, str) and sub in self.defs \
+                    and sub not in active:
                 errors += self.check(value, self.defs[sub], where, active | {sub})
         if isinstance(value, list) and "items" in schema:
             for i, item in enumerate(value):
