@@ -131,7 +131,7 @@ class BitbucketState:
     def issue_token(self, client_id: str) -> Token:
         """An access token for an OAuth consumer; it acts as the consumer's app user."""
         principal = {
-            "type": "app_user", "display_name": f"{client_id} (OAuth consumer)",
+            "type": "app_user", "display_name": client_id,
             "uuid": "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, "bb-app:" + client_id)) + "}",
             "account_id": "712020:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "bb-aaid:" + client_id)),
             "account_status": "active", "kind": "oauth_consumer_app_user",
