@@ -53,8 +53,9 @@ def desired_for(store: Store, app: Application) -> DesiredApp:
                     ent.policies.append(policy.name)
                 if group.name not in ent.groups:
                     ent.groups.append(group.name)
-            desired.groups.setdefault(group.name, [])
-            desired.groups[group.name].extend(m for m in in_scope if m not in desired.groups[group.name])
+            members = desired.groups.setdefault(group.name, [])
+            known = set(members)
+            members.extend(m for m in in_scope if m not in known)
     return desired
 
 

@@ -1,0 +1,288 @@
+"""Atlassian (Bitbucket Cloud, Jira, Confluence) user provisioning over Atlassian's SCIM 2.0 directory API.
+
+Deprovisioning is `PATCH active=false` (reversible, keeps the SCIM id); DELETE is used only when the
+application asks for it, because Atlassian then drops the SCIM record for good. Creation is optimistic:
+userName is unique in the directory, so a POST that collides answers 409 and the existing account is
+looked up and adopted; a POST whose answer was lost is looked up before it is ever sent again.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ClassVar
+
+import httpx
+
+from console.errors import AlreadyExists, ConfigError, IdConsoleError, NotFound, Rejected, TransientError
+from console.models import FEATURES, Application, RemoteAccount, RemoteGroup, User
+
+from . import atlassian_payloads as p
+from .atlassian_http import ClientCredentials, OutcomeUnknown, RetryPolicy, ScimHttp, StaticKey, TokenSource
+from .base import Capability, ConnectionReport, Setting
+
+DEFAULT_TOKEN_URL = "https://api.atlassian.com/oauth/token"
+
+SETTINGS: list[Setting] = [
+    Setting("base_url", "Directory base URL", required=True,
+            help="https://api.atlassian.com/scim/directory/{directoryId}, shown once when the directory's "
+                 "user provisioning is set up (admin.atlassian.com > Security > Identity providers)"),
+    Setting("token", "Directory API key", secret=True,
+            help="the directory's own API key (not an org admin key, not a site API token), sent as a bearer token"),
+    Setting("client_id", "OAuth client id", help="optional: OAuth 2.0 client credentials instead of an API key"),
+    Setting("client_secret", "OAuth client secret", secret=True, help="with client_id"),
+    Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL, help="with client_id"),
+    Setting("timeout", "Request timeout (s)", default=30, kind="int", help="seconds to wait for an answer"),
+    Setting("connect_timeout", "Connect timeout (s)", default=10, kind="int", help="seconds to open a connection"),
+    # Application fields (not stored in settings): shown with the settings, changed with `apps set`.
+    Setting("max_concurrency", "Maximum concurrent requests", kind="int",
+            help="Application.max_concurrency: requests in flight at once (apps set NAME max_concurrency=8)"),
+    Setting("features", "Provisioning features", kind="list", choices=FEATURES,
+            help="Application.features: create, update, deactivate, delete users; groups; memberships "
+                 "(apps set NAME features.delete=on); an operation whose feature is off is refused"),
+    Setting("deprovision", "Deprovision by", choices=("deactivate", "delete"),
+            help="Application.deprovision: deactivate (PATCH active=false, reversible) or delete (drops the SCIM record)"),
+]
+APPLICATION_FIELDS = frozenset({"max_concurrency", "features", "deprovision"})
+
+
+class AtlassianConnector:
+    kind: ClassVar[str] = "atlassian"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({
+        Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE, Capability.DELETE,
+        Capability.GROUPS, Capability.MEMBERSHIPS, Capability.TEST})
+
+    def __init__(self, app: Application, *, dry_run: bool = False, transport: httpx.AsyncBaseTransport | None = None,
+                 retry: RetryPolicy | None = None, sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+        self.app = app
+        settings = app.settings
+        base_url = str(settings.get("base_url") or "").strip()
+        if not base_url.startswith(("https://", "http://")):
+            raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=p_hint())
+        self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
+        extra = {"sleep": sleep} if sleep is not None else {}
+        self.http = ScimHttp(base_url, _token_source(app), timeout=_seconds(settings, "timeout", 30.0),
+                             connect_timeout=_seconds(settings, "connect_timeout", 10.0),
+                             max_concurrency=app.max_concurrency, dry_run=dry_run, retry=retry, transport=transport,
+                             **extra)
+
+    # ---- configuration gates -------------------------------------------------------------------
+    def _require(self, feature: str, action: str) -> None:
+        if not self.app.feature(feature):
+            raise ConfigError(f"{self.app.name}: cannot {action}: the {feature!r} feature is off",
+                              hint=f"turn it on with: idconsole apps set {self.app.name} features.{feature}=on")
+
+    # ---- connection check ----------------------------------------------------------------------
+    async def test(self) -> ConnectionReport:
+        """One page of Users proves the host, TLS, directory id and key; ServiceProviderConfig adds details."""
+        try:
+            page = await self.http.request("GET", "/Users", params={"startIndex": 1, "count": 1})
+            total, _ = p.list_page(page)
+        except IdConsoleError as exc:
+            return ConnectionReport(ok=False, message=str(exc), details={"error": type(exc).__name__})
+        details: dict[str, Any] = {"directory": self.directory_id, "users": total}
+        try:
+            config = await self.http.request("GET", "/ServiceProviderConfig")
+            details["patch"] = bool((config or {}).get("patch", {}).get("supported"))
+        except IdConsoleError:
+            pass
+        return ConnectionReport(ok=True, message=f"connected to directory {self.directory_id} ({total} users)",
+                                details=details)
+
+    # ---- users ---------------------------------------------------------------------------------
+    def account_attributes(self, user: User, login_method: str) -> dict[str, Any]:
+        return p.account_attributes(user, login_method)
+
+    def account_name(self, attrs: dict[str, Any]) -> str:
+        return str(attrs.get("userName", ""))
+
+    async def _search(self, collection: str, attribute: str, value: str) -> list[dict[str, Any]]:
+        body = await self.http.request("GET", f"/{collection}", params={"filter": p.eq_filter(attribute, value)})
+        return list((body or {}).get("Resources") or [])
+
+    async def _find_user_doc(self, attrs: dict[str, Any]) -> dict[str, Any] | None:
+        """The directory user for these attributes: by externalId (the IdP's key), else by userName."""
+        user_name = str(attrs.get("userName") or "")
+        if attrs.get("externalId"):
+            found = await self._search("Users", "externalId", str(attrs["externalId"]))
+            if len(found) > 1:
+                same = [d for d in found if str(d.get("userName", "")).casefold() == user_name.casefold()]
+                if len(same) != 1:
+                    raise Rejected(f"{len(found)} directory users have externalId {attrs['externalId']!r}",
+                                   hint="remove the duplicates in the directory, then sync again")
+                found = same
+            if found:
+                return found[0]
+        if user_name:
+            found = await self._search("Users", "userName", user_name)
+            return found[0] if found else None
+        return None
+
+    async def find_user(self, attrs: dict[str, Any]) -> RemoteAccount | None:
+        doc = await self._find_user_doc(attrs)
+        return p.to_account(doc) if doc else None
+
+    async def _create(self, collection: str, payload: dict[str, Any],
+                      find: Callable[[], Awaitable[dict[str, Any] | None]]) -> tuple[dict[str, Any], bool]:
+        """POST once; on 409 or a lost answer, adopt what a lookup finds. Returns (resource, adopted)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                doc = await self.http.request("POST", f"/{collection}", json=payload)
+                if doc and doc.get("id"):
+                    return doc, False
+                found = await find()  # 201 without a body: read it back
+                if found:
+                    return found, False
+                raise TransientError(f"the directory accepted the {collection[:-1].lower()} but does not show it",
+                                     hint="sync again in a moment")
+            except AlreadyExists as exc:
+                found = await find()
+                if found:
+                    return found, True
+                raise Rejected(f"the directory refuses the {collection[:-1].lower()} as a duplicate (409) but no "
+                               "match was found", detail=exc.detail, status=409,
+                               hint="another account holds this e-mail or name; change it there or unlink it "
+                                    "(admin.atlassian.com, or the org API's unlink/onlyDeleteUserInDB)") from None
+            except OutcomeUnknown as exc:
+                found = await find()
+                if found:
+                    return found, True
+                if attempt >= self.http.retry.attempts:
+                    raise TransientError(exc.title, detail=exc.detail, status=exc.status,
+                                         hint="nothing was created; try again later") from None
+                await self.http.backoff(attempt)
+
+    async def create_user(self, attrs: dict[str, Any]) -> RemoteAccount:
+        self._require("create", "create accounts")
+        doc, adopted = await self._create("Users", p.user_payload(attrs), lambda: self._find_user_doc(attrs))
+        account = p.to_account(doc)
+        if adopted:
+            changes = p.differences(attrs, account.attrs)
+            if changes and self.app.feature("update"):
+                await self.http.request("PATCH", f"/Users/{account.uid}", json=p.user_patch(changes))
+                account.attrs.update(changes)
+                account.active = bool(account.attrs.get("active", True))
+        return account
+
+    async def update_user(self, uid: str, changes: dict[str, Any]) -> None:
+        self._require("update", "update accounts")
+        if not changes:
+            return
+        try:
+            await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch(changes))
+        except AlreadyExists as exc:
+            raise Rejected("the directory refuses the change: the value belongs to another account (409)",
+                           detail=exc.detail, status=409,
+                           hint="an e-mail can belong to one Atlassian account only; change the other account") from None
+
+    async def deactivate_user(self, uid: str) -> dict[str, Any]:
+        """PATCH active=false, the normal deprovision; a SCIM record that is already gone counts as done."""
+        self._require("deactivate", "deactivate accounts")
+        try:
+            await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": False}))
+        except NotFound:
+            return {"scim_record": "gone"}
+        return {}
+
+    async def reactivate_user(self, uid: str, remembered: dict[str, Any]) -> None:
+        self._require("deactivate", "reactivate accounts")
+        if remembered.get("scim_record") == "gone":
+            raise NotFound(f"the directory no longer holds user {uid}", hint="create the account again (and re-add its groups)")
+        await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": True}))
+
+    async def delete_user(self, uid: str) -> None:
+        """DELETE drops the SCIM record for good (the account is deactivated); 404 means already gone."""
+        if self.app.deprovision != "delete" and not self.app.feature("delete"):
+            raise ConfigError(f"{self.app.name}: deleting is off (deprovision={self.app.deprovision})",
+                              hint=f"deactivate instead, or: idconsole apps set {self.app.name} features.delete=on")
+        try:
+            await self.http.request("DELETE", f"/Users/{uid}")
+        except NotFound:
+            return
+
+    async def _pages(self, collection: str) -> AsyncIterator[dict[str, Any]]:
+        start = 1
+        while True:
+            body = await self.http.request("GET", f"/{collection}", params={"startIndex": start, "count": p.PAGE_SIZE})
+            total, resources = p.list_page(body or {})
+            for doc in resources:
+                yield doc
+            start += len(resources)
+            if not resources or start > total:
+                return
+
+    async def list_users(self) -> AsyncIterator[RemoteAccount]:
+        async for doc in self._pages("Users"):
+            yield p.to_account(doc)
+
+    # ---- groups --------------------------------------------------------------------------------
+    async def list_groups(self) -> AsyncIterator[RemoteGroup]:
+        async for doc in self._pages("Groups"):
+            yield p.to_group(doc)
+
+    async def _find_group_doc(self, name: str) -> dict[str, Any] | None:
+        found = await self._search("Groups", "displayName", name)
+        return found[0] if found else None
+
+    async def create_group(self, name: str, description: str = "") -> RemoteGroup:
+        self._require("groups", "create groups")
+        if p.is_default_group(name):
+            raise Rejected(f"{name!r} is an Atlassian default or built-in group: Atlassian would accept it and "
+                           "silently not sync it", hint="push a group with another name and give it product access "
+                                                        "in admin.atlassian.com")
+        existing = await self._find_group_doc(name)
+        if existing:
+            return p.to_group(existing)
+        doc, _ = await self._create("Groups", p.group_payload(name), lambda: self._find_group_doc(name))
+        return p.to_group(doc)
+
+    async def delete_group(self, uid: str) -> None:
+        self._require("groups", "delete groups")
+        try:
+            await self.http.request("DELETE", f"/Groups/{uid}")
+        except NotFound:
+            return
+
+    async def add_members(self, group_uid: str, member_uids: list[str]) -> None:
+        self._require("memberships", "change group members")
+        for body in p.add_members_patches(member_uids):
+            await self.http.request("PATCH", f"/Groups/{group_uid}", json=body)
+
+    async def remove_members(self, group_uid: str, member_uids: list[str]) -> None:
+        self._require("memberships", "change group members")
+        for body in p.remove_members_patches(member_uids):
+            await self.http.request("PATCH", f"/Groups/{group_uid}", json=body)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def p_hint() -> str:
+    return "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
+
+
+def _seconds(settings: dict[str, Any], name: str, default: float) -> float:
+    value = settings.get(name, default)
+    try:
+        seconds = float(value if value not in (None, "") else default)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} {value!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return seconds
+
+
+def _token_source(app: Application) -> TokenSource:
+    """The API key when there is one; OAuth client credentials when a client id and secret are set instead."""
+    client_id = str(app.settings.get("client_id") or "")
+    if "token" in app.secrets:
+        return StaticKey(app.secrets["token"])
+    if client_id and "client_secret" in app.secrets:
+        return ClientCredentials(str(app.settings.get("token_url") or DEFAULT_TOKEN_URL), client_id,
+                                 app.secrets["client_secret"])
+    raise ConfigError(f"{app.name}: no credentials", hint="set the directory API key (secrets.token=env:VAR), or "
+                                                          "client_id with secrets.client_secret for OAuth")
+
+
+def make(app: Application, *, dry_run: bool = False) -> AtlassianConnector:
+    return AtlassianConnector(app, dry_run=dry_run)

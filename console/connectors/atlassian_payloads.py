@@ -1,0 +1,265 @@
+"""Pure SCIM payload builders and parsers for the Atlassian directory (no I/O).
+
+The engine diffs flat, stable attribute names (`name.givenName`, `department`, ...); this module maps
+them to SCIM resources, PatchOps and filters with scim2-models, and maps responses back.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Union
+
+from scim2_models import (
+    URN,
+    Context,
+    Email,
+    EnterpriseUser,
+    Extension,
+    Group,
+    GroupMember,
+    ListResponse,
+    Name,
+    PatchOp,
+    PatchOperation,
+    User,
+)
+
+from console.errors import BadInput
+from console.models import RemoteAccount, RemoteGroup
+from console.models import User as LocalUser
+
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ATLASSIAN_URN = "urn:scim:schemas:extension:atlassian-external:1.0"
+PAGE_SIZE = 100  # Atlassian returns at most 100 resources per page whatever `count` asks
+MEMBERS_PER_PATCH = 100
+
+
+class AtlassianExternal(Extension):
+    """Atlassian's read-only extension carrying the linked Atlassian account id (aaid)."""
+
+    __schema__ = URN(ATLASSIAN_URN)
+    atlassian_account_id: str | None = None
+
+
+ScimUser = User[Union[EnterpriseUser, AtlassianExternal]]  # noqa: UP007 (scim2-models wants typing.Union)
+
+# flat attribute name -> SCIM attribute path (what update_user turns into PatchOp paths)
+ATTRIBUTE_PATHS: dict[str, str] = {
+    "userName": "userName",
+    "externalId": "externalId",
+    "displayName": "displayName",
+    "name.givenName": "name.givenName",
+    "name.familyName": "name.familyName",
+    "emails": "emails",
+    "title": "title",
+    "department": f"{ENTERPRISE_URN}:department",
+    "active": "active",
+}
+
+# Atlassian silently ignores groups named like its default access groups and built-in groups (spec, Group
+# limitations; support.atlassian.com "Default groups and permissions"): refuse them before sending.
+DEFAULT_GROUPS = frozenset({
+    "administrators", "site-admins", "org-admins", "system-administrators", "trusted-users",
+    "jira-administrators", "jira-users", "jira-admins", "jira-software-users", "jira-core-users",
+    "jira-servicedesk-users", "jira-servicemanagement-users", "jira-servicemanagement-customers",
+    "jira-work-management-users", "jira-product-discovery-users", "confluence-users", "confluence-admins",
+    "confluence-administrators", "bitbucket-users", "bitbucket-admins", "statuspage-users", "opsgenie-users",
+    "compass-users", "atlassian-addons", "atlassian-addons-admin",
+})
+_PRODUCTS = ("jira|jira-software|jira-core|jira-servicedesk|jira-servicemanagement|jira-work-management|"
+             "jira-product-discovery|confluence|bitbucket|statuspage|opsgenie|compass|trello|atlas|loom")
+# a product's per-site default access group: confluence-users-acme, jira-software-users-acme.com, ...
+_SITE_DEFAULT = re.compile(rf"^({_PRODUCTS})-(users|admins|administrators|user-access-admins)-[\w.-]+$")
+
+
+def is_default_group(name: str) -> bool:
+    lowered = name.strip().casefold()
+    return lowered in DEFAULT_GROUPS or bool(_SITE_DEFAULT.match(lowered))
+
+
+# ---- local person -> flat attributes -> SCIM payloads ------------------------------------------
+def account_attributes(user: LocalUser, login_method: str = "sso") -> dict[str, Any]:
+    """The directory attributes a person should have; every key always present so a cleared value diffs."""
+    emails = [e.strip() for e in user.emails if e and e.strip()]
+    display = user.displayName or " ".join(p for p in (user.givenName, user.familyName) if p)
+    user_name = emails[0] if emails else user.userName
+    return {
+        "userName": user_name,
+        "externalId": user.employeeId or user.id,
+        "displayName": display or user_name,
+        "name.givenName": user.givenName,
+        "name.familyName": user.familyName,
+        "emails": emails or ([user_name] if "@" in user_name else []),
+        "title": user.title,
+        "department": user.department,
+        "active": user.active,
+    }
+
+
+def _emails(addresses: Iterable[str]) -> list[Email]:
+    return [Email(value=a, type="work", primary=(i == 0)) for i, a in enumerate(addresses)]
+
+
+def user_resource(attrs: Mapping[str, Any]) -> ScimUser:
+    """The SCIM User for a create request; empty values are left out."""
+    unknown = set(attrs) - set(ATTRIBUTE_PATHS)
+    if unknown:
+        raise BadInput(f"unknown Atlassian attribute(s): {', '.join(sorted(unknown))}",
+                       hint=f"the directory takes: {', '.join(ATTRIBUTE_PATHS)}")
+    given, family = attrs.get("name.givenName") or None, attrs.get("name.familyName") or None
+    user = ScimUser(
+        user_name=attrs["userName"],
+        external_id=attrs.get("externalId") or None,
+        display_name=attrs.get("displayName") or None,
+        name=Name(given_name=given, family_name=family) if (given or family) else None,
+        emails=_emails(attrs.get("emails") or []) or None,
+        title=attrs.get("title") or None,
+        active=bool(attrs.get("active", True)),
+    )
+    if attrs.get("department"):
+        user[EnterpriseUser] = EnterpriseUser(department=attrs["department"])
+    return user
+
+
+def user_payload(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return user_resource(attrs).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A PatchOp carrying only the changed attributes: replace a value, remove a cleared one."""
+    operations: list[PatchOperation[ScimUser]] = []
+    for key, value in changes.items():
+        if key not in ATTRIBUTE_PATHS:
+            raise BadInput(f"unknown Atlassian attribute {key!r}", hint=f"the directory takes: {', '.join(ATTRIBUTE_PATHS)}")
+        path = ATTRIBUTE_PATHS[key]
+        if key == "active":
+            operations.append(PatchOperation[ScimUser](op="replace", path=path, value=bool(value)))
+        elif _empty(value):
+            operations.append(PatchOperation[ScimUser](op="remove", path=path))
+        elif key == "emails":
+            value = [e.model_dump(exclude_none=True) for e in _emails(value)]
+            operations.append(PatchOperation[ScimUser](op="replace", path=path, value=value))
+        else:
+            operations.append(PatchOperation[ScimUser](op="replace", path=path, value=value))
+    return PatchOp[ScimUser](operations=operations).model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+
+
+def group_payload(name: str) -> dict[str, Any]:
+    return Group(display_name=name).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def add_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
+    """PATCH bodies adding members (Atlassian's documented shape), as deltas, never a full list."""
+    return [
+        PatchOp[Group](operations=[PatchOperation[Group](
+            op="add", path="members", value=[GroupMember(value=uid).model_dump(exclude_none=True) for uid in chunk])])
+        .model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        for chunk in _chunks(list(dict.fromkeys(member_uids)), MEMBERS_PER_PATCH)
+    ]
+
+
+def remove_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
+    """PATCH bodies removing members with RFC 7644 value filters (`members[value eq "id"]`)."""
+    return [
+        PatchOp[Group](operations=[PatchOperation[Group](op="remove", path=f"members[value eq {quote(uid)}]")
+                                   for uid in chunk]).model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        for chunk in _chunks(list(dict.fromkeys(member_uids)), MEMBERS_PER_PATCH)
+    ]
+
+
+def quote(value: str) -> str:
+    """A SCIM filter string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def eq_filter(attribute: str, value: str) -> str:
+    """The one filter shape Atlassian supports: a single exact `eq` on userName/externalId/displayName."""
+    return f"{attribute} eq {quote(value)}"
+
+
+# ---- responses -> domain types ----------------------------------------------------------------
+_USER_KEYS = frozenset(info.serialization_alias or name for name, info in ScimUser.model_fields.items()) | {ENTERPRISE_URN, ATLASSIAN_URN}
+_GROUP_KEYS = frozenset(info.serialization_alias or name for name, info in Group.model_fields.items())
+
+
+def _known(doc: Mapping[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    """Drop what the strict models refuse (Atlassian adds top-level organization/department/timezone)."""
+    clean = {k: v for k, v in doc.items() if k in keys}
+    if "schemas" in clean:
+        clean["schemas"] = [s for s in clean["schemas"] if s in keys or ":core:" in s]
+    return clean
+
+
+def parse_user(doc: Mapping[str, Any]) -> ScimUser:
+    return ScimUser.model_validate(_known(doc, _USER_KEYS))
+
+
+def user_attributes(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat attributes of a directory user, with the same keys as `account_attributes`."""
+    user = parse_user(doc)
+    emails = sorted(user.emails or [], key=lambda e: not e.primary)
+    enterprise = user[EnterpriseUser]
+    department = (enterprise.department if enterprise else None) or doc.get("department") or ""
+    return {
+        "userName": user.user_name or "",
+        "externalId": user.external_id or "",
+        "displayName": user.display_name or "",
+        "name.givenName": (user.name.given_name if user.name else None) or "",
+        "name.familyName": (user.name.family_name if user.name else None) or "",
+        "emails": [e.value for e in emails if e.value],
+        "title": user.title or "",
+        "department": department,
+        "active": user.active is not False,
+    }
+
+
+def to_account(doc: Mapping[str, Any]) -> RemoteAccount:
+    attrs = user_attributes(doc)
+    return RemoteAccount(uid=str(doc["id"]), name=attrs["userName"], attrs=attrs, active=attrs["active"])
+
+
+def to_group(doc: Mapping[str, Any]) -> RemoteGroup:
+    group = Group.model_validate(_known(doc, _GROUP_KEYS))
+    members = [m.value for m in group.members or [] if m.value]
+    return RemoteGroup(uid=str(doc["id"]), name=group.display_name or "", members=members,
+                       attrs={"displayName": group.display_name or "", "externalId": group.external_id or ""})
+
+
+def list_page(doc: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """(totalResults, raw resources) of a ListResponse page."""
+    page = ListResponse[ScimUser].model_validate({k: v for k, v in doc.items() if k != "Resources"})
+    return int(page.total_results or 0), list(doc.get("Resources") or [])
+
+
+def differences(desired: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The desired values that the directory does not hold yet (userName and e-mails compare case-blind)."""
+    changed = {}
+    for key, value in desired.items():
+        have = current.get(key)
+        if key == "userName":
+            same = str(value).casefold() == str(have or "").casefold()
+        elif key == "emails":
+            same = [v.casefold() for v in value or []] == [v.casefold() for v in have or []]
+        else:
+            same = (value if not _empty(value) else "") == (have if not _empty(have) else "")
+        if not same:
+            changed[key] = value
+    return changed
+
+
+def scim_error(doc: Any) -> str:
+    """The target's own words from a SCIM Error (`detail`, `scimType`) or Atlassian's Failure (`error`)."""
+    if not isinstance(doc, dict):
+        return ""
+    parts = [str(doc[k]) for k in ("detail", "error", "message") if doc.get(k)]
+    if doc.get("scimType"):
+        parts.append(f"scimType={doc['scimType']}")
+    return "; ".join(parts)

@@ -1,0 +1,114 @@
+"""A local stand-in for Atlassian's SCIM directory: scim2-server (PyPI) in a subprocess on 127.0.0.1.
+
+Each tenant is one directory: its base URL is `http://127.0.0.1:PORT/{directoryId}` (Atlassian's is
+`https://api.atlassian.com/scim/directory/{directoryId}`); an unknown directory id answers 404 and a
+wrong bearer token 401, as Atlassian does. Used by the tests, the bench and the demo.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+__all__ = ["ScimDirectoryServer", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ScimDirectoryServer:
+    """Start with `start()` (or as a context manager); `new_directory()` hands out an unused tenant."""
+
+    def __init__(self, token: str, *, tenants: int = 50, log_dir: Path | None = None) -> None:
+        self.token = token
+        self.directory_ids = [str(uuid.uuid4()) for _ in range(max(1, tenants))]
+        self._unused = list(self.directory_ids)
+        self._log_dir = log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.log_path: Path | None = None
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def base_url(self, directory_id: str) -> str:
+        return f"{self.root}/{directory_id}"
+
+    def start(self, timeout: float = 20.0) -> ScimDirectoryServer:
+        log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="scim2-server-"))
+        for _ in range(3):  # the free port may be taken between probing and binding
+            self.port = free_port()
+            self.log_path = log_dir / f"scim2-server-{self.port}.log"
+            command = [sys.executable, "-m", "scim2_server.testserver.cli", "--hostname", "127.0.0.1",
+                       "--port", str(self.port), "--bearer-token", self.token]
+            for directory_id in self.directory_ids:
+                command += ["--tenant", directory_id]
+            with open(self.log_path, "wb") as log:
+                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if self._wait_ready(timeout):
+                return self
+            self.stop()
+        raise RuntimeError(f"scim2-server did not start; see {self.log_path}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        url = f"{self.base_url(self.directory_ids[0])}/ServiceProviderConfig"
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                return False
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def new_directory(self) -> str:
+        """A directory id nobody has used yet in this server's life; when all are used, one is emptied."""
+        if self._unused:
+            return self._unused.pop(0)
+        directory_id = self.directory_ids[0]
+        self.directory_ids.append(self.directory_ids.pop(0))
+        self.wipe(directory_id)
+        return directory_id
+
+    def wipe(self, directory_id: str) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=self.base_url(directory_id), headers=headers, timeout=10.0) as client:
+            for collection in ("Groups", "Users"):
+                while True:
+                    page = client.get(f"/{collection}", params={"count": 500}).json()
+                    resources = page.get("Resources") or []
+                    if not resources:
+                        break
+                    for resource in resources:
+                        client.delete(f"/{collection}/{resource['id']}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def __enter__(self) -> ScimDirectoryServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,246 @@
+"""The inbound run against the sandbox: joiners, movers, leavers, and every way a run must not hurt."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from console.errors import AuthFailed, NotFound, TransientError
+from console.inbound.bitbucket import make_source
+from console.inbound.endpoints import default_endpoint, permissions_endpoint, save_endpoint
+from console.inbound.run import preview, run_import
+from console.mapping import Mapping, save_mapping
+from console.sandbox.bitbucket import make_membership
+from console.store import Store
+
+
+def people(store) -> dict[str, object]:
+    return {u.employeeId: u for u in store.users}
+
+
+def statuses(store) -> dict[str, str]:
+    return {u.employeeId: u.status for u in store.users}
+
+
+def small_pages(store, pagelen: int = 2) -> None:
+    endpoint = default_endpoint("bb")
+    endpoint.pagelen = pagelen
+    save_endpoint(store, endpoint)
+
+
+async def test_joiners_movers_leavers_and_returning_members(bb_store, bb_sandbox):
+    first = await run_import(bb_store, "bb", operator="tester")
+    assert first.counts["joiners"] == 6 and first.ok and first.requests == 1
+    alice = bb_store.users.by_key("557058:aa01")
+    assert (alice.userName, alice.givenName, alice.familyName) == ("alice", "Alice", "Smith")
+    assert alice.source == "bitbucket:bb"
+    assert alice.attributes["bitbucketAccountId"] == "557058:aa01" and alice.attributes["bitbucketUuid"].startswith("{")
+    created = bb_store.events.query(action="import_create")
+    assert len(created) == 6 and all(e.status == "success" and e.operator == "tester" and e.run == first.run_id
+                                     for e in created)
+    assert next(e for e in created if e.person == "alice").changes["displayName"] == [None, "Alice Smith"]
+
+    state = bb_sandbox.state
+    state.remove_member("557058:aa06")
+    state.update_user("557058:aa01", display_name="Alice Smith-Jones")
+    state.update_user("557058:aa02", nickname="bobby")
+    state.add_member(make_membership("557058:aa07", "Erin Hall", nickname="erin"))
+    second = await run_import(bb_store, "bb", operator="tester")
+    assert {k: second.counts[k] for k in ("joiners", "movers", "leavers", "unchanged")} == \
+        {"joiners": 1, "movers": 2, "leavers": 1, "unchanged": 3}
+    updates = {e.person: e.changes for e in bb_store.events.query(action="import_update", run=second.run_id)}
+    assert updates == {"alice": {"familyName": ["Smith", "Smith-Jones"],
+                                 "displayName": ["Alice Smith", "Alice Smith-Jones"]},
+                       "bobby": {"userName": ["bob", "bobby"]}}
+    (leaver,) = bb_store.events.query(action="import_leaver")
+    assert leaver.person == "dan" and leaver.changes == {"status": ["active", "leaver"]}
+    assert statuses(bb_store)["557058:aa06"] == "leaver" and statuses(bb_store)["557058:aa07"] == "active"
+
+    third = await run_import(bb_store, "bb")
+    assert third.counts["unchanged"] == 6 and bb_store.events.query(run=third.run_id) == []
+
+    state.add_member(make_membership("557058:aa06", "Dan Brown", nickname="dan"))
+    fourth = await run_import(bb_store, "bb")
+    assert fourth.counts["movers"] == 1 and statuses(bb_store)["557058:aa06"] == "active"
+    assert bb_store.runs.get(fourth.run_id).status == "success"
+    assert bb_store.applications.by_name("bb").last_run["run"] == fourth.run_id
+
+
+async def test_dry_run_writes_nothing_and_reports_the_same(bb_store, tmp_path):
+    before = (tmp_path / "home" / "state.json").read_bytes()
+    dry = await run_import(bb_store, "bb", dry_run=True)
+    assert dry.dry_run and dry.counts["joiners"] == 6
+    assert len(bb_store.users) == 0 and bb_store.events.query() == [] and len(bb_store.runs) == 0
+    assert (tmp_path / "home" / "state.json").read_bytes() == before
+    real = await run_import(bb_store, "bb")
+    assert real.counts == dry.counts and [o.to_dict() for o in real.outcomes] == [o.to_dict() for o in dry.outcomes]
+
+
+async def test_a_repeated_page_makes_nobody_a_leaver(bb_store, bb_sandbox):
+    small_pages(bb_store)
+    await run_import(bb_store, "bb")
+    bb_sandbox.state.remove_member("557058:aa06")
+    bb_sandbox.state.update_user("557058:aa01", display_name="Alice Cooper")
+    bb_sandbox.state.repeat_page = 1
+    result = await run_import(bb_store, "bb")
+    assert result.counts["leavers"] == 0 and set(statuses(bb_store).values()) == {"active"}
+    assert any("BCLOUD-22441" in w for w in result.warnings) and "not read completely" in result.leavers_refused
+    assert len(result.pending_leavers) == 4  # everyone after page 1, not just the one who left
+    assert bb_store.users.by_key("557058:aa01").familyName == "Cooper"  # what was read is still imported
+    assert bb_store.events.query(action="import_leaver") == []
+
+
+async def test_an_empty_workspace_refuses_leavers(bb_store, bb_sandbox):
+    await run_import(bb_store, "bb")
+    for person in list(bb_sandbox.state.members["acme"]):
+        bb_sandbox.state.remove_member(person["user"]["account_id"])
+    result = await run_import(bb_store, "bb")
+    assert result.fetched == 0 and result.counts["leavers"] == 0 and not result.ok
+    assert "returned no members at all" in result.leavers_refused and len(result.pending_leavers) == 6
+    assert set(statuses(bb_store).values()) == {"active"}
+
+
+async def test_token_expiring_mid_run_is_renewed_and_the_run_completes(bb_store, bb_sandbox):
+    small_pages(bb_store)
+    bb_sandbox.state.expire_tokens_after(1)
+    result = await run_import(bb_store, "bb")
+    assert result.counts["joiners"] == 6 and result.ok and bb_sandbox.state.token_requests == 2
+
+
+async def test_wrong_secret_fails_the_run_and_nobody_leaves(bb_store, bb_sandbox, monkeypatch):
+    await run_import(bb_store, "bb")
+    events_before = len(bb_store.events.query())
+    monkeypatch.setenv("BB_TEST_SECRET", "not-the-secret")
+    with pytest.raises(AuthFailed) as caught:
+        await run_import(bb_store, "bb")
+    assert "not-the-secret" not in str(caught.value)
+    assert set(statuses(bb_store).values()) == {"active"} and len(bb_store.events.query()) == events_before
+    assert sorted(r.status for r in bb_store.runs.all()) == ["failure", "success"]
+
+
+async def test_wrong_workspace_fails_the_run_and_nobody_leaves(bb_store, bb_app):
+    await run_import(bb_store, "bb")
+    bb_app.settings["workspace"] = "acme-typo"
+    with pytest.raises(NotFound):
+        await run_import(bb_store, "bb")
+    assert set(statuses(bb_store).values()) == {"active"}
+
+
+async def test_429_retry_after_is_honoured_during_a_run(bb_store, bb_sandbox, bb_app):
+    small_pages(bb_store)
+    bb_sandbox.state.rate_limit, bb_sandbox.state.rate_window = 2, 1.0
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async with make_source(bb_app, sleep=sleep) as source:
+        result = await run_import(bb_store, bb_app, source=source)
+    assert result.counts["joiners"] == 6 and waits == [1.0]
+    assert [s for _, p, s in bb_sandbox.state.request_log if p.endswith("/members")] == [200, 200, 429, 200]
+
+
+async def test_request_budget_is_carried_between_runs(bb_store, bb_sandbox, bb_app):
+    bb_app.settings["request_budget"] = 2
+    await run_import(bb_store, "bb")
+    await run_import(bb_store, "bb")
+    assert sum(bb_store.applications.by_name("bb").last_run["requests"].values()) == 2
+    with pytest.raises(TransientError) as caught:
+        await run_import(bb_store, "bb")
+    assert "request budget reached" in caught.value.title
+    assert len([p for _, p, _ in bb_sandbox.state.request_log if p.endswith("/members")]) == 2
+
+
+async def test_unicode_names_survive_the_round_trip(bb_store, tmp_path):
+    await run_import(bb_store, "bb")
+    with Store.open(tmp_path / "home", readonly=True) as store:  # what is on disk
+        zoe, bruce = store.users.by_key("557058:aa03"), store.users.by_key("557058:aa04")
+        assert (zoe.displayName, zoe.givenName, zoe.familyName) == ("Zoë Ångström", "Zoë", "Ångström")
+        assert (bruce.displayName, bruce.familyName, bruce.userName) == ("李小龙", "李小龙", "xiaolong")
+
+
+async def test_an_invalid_sam_account_name_is_reported_and_the_record_skipped(bb_store, bb_sandbox, bb_app):
+    long_name = "Maximilian-Alexander von Schwarzenegger"
+    bb_sandbox.state.add_member(make_membership("557058:aa09", long_name, nickname="max"))
+    async with make_source(bb_app) as source:
+        from console.inbound.endpoints import test_endpoint as sample_endpoint
+
+        await sample_endpoint(source, default_endpoint("bb"), bb_store)
+    mapping = Mapping("ad logins", "bb", mappings={
+        "userName": "user.nickname", "displayName": "user.display_name",
+        "sAMAccountName": "{user.display_name|first|ascii|lower}.{user.display_name|last|ascii|lower}"})
+    save_mapping(bb_store, mapping)
+    result = await run_import(bb_store, "bb")
+    skipped = {o.key: o for o in result.of("skipped")}
+    assert set(skipped) == {"557058:aa09", "557058:aa04"} and result.counts["joiners"] == 5
+    (issue,) = skipped["557058:aa09"].issues
+    assert "sAMAccountName = 'maximilian-alexander.schwarzenegger'" in issue and "AD allows at most 20" in issue
+    # 李小龙 has no Latin letters: the format yields "." which AD refuses as well
+    assert "sAMAccountName = '.'" in skipped["557058:aa04"].issues[0]
+    assert bb_store.users.by_key("557058:aa09") is None and bb_store.users.by_key("557058:aa04") is None
+    assert bb_store.users.by_key("557058:aa03").attributes["sAMAccountName"] == "zoe.angstrom"
+    failed = bb_store.events.query(status="skipped")
+    assert any(e.person == "max" and "AD allows at most 20" in e.error for e in failed)
+    assert not result.ok
+
+
+async def test_duplicate_nicknames_are_refused_for_the_second_person(bb_store, bb_sandbox):
+    bb_sandbox.state.add_member(make_membership("557058:aa08", "Alice Other", nickname="alice"))
+    result = await run_import(bb_store, "bb")
+    (skipped,) = result.of("skipped")
+    assert skipped.key == "557058:aa08" and "userName = 'alice'" in skipped.issues[0]
+    assert bb_store.users.by_key("557058:aa01").userName == "alice"
+
+
+async def test_permissions_endpoint_is_joined_by_account_id(bb_store, bb_sandbox, bb_app):
+    bb_sandbox.state.members["acme"][0]["permission"] = "owner"
+    async with make_source(bb_app) as source:
+        from console.inbound.endpoints import test_endpoint as sample_endpoint
+
+        await sample_endpoint(source, default_endpoint("bb"), bb_store)
+        await sample_endpoint(source, permissions_endpoint("bb"), bb_store)
+    mapping = Mapping("with role", "bb", endpoints=["Bitbucket users endpoint", "Bitbucket permissions endpoint"],
+                      mappings={"userName": "user.nickname", "title": "{permission|title}"})
+    save_mapping(bb_store, mapping)
+    result = await run_import(bb_store, "bb")
+    assert result.counts["joiners"] == 6
+    assert bb_store.users.by_key("557058:aa01").title == "Owner"
+    assert bb_store.users.by_key("557058:aa02").title == "Member"
+
+
+async def test_leavers_above_the_threshold_wait_for_confirmation(bb_store, bb_sandbox):
+    await run_import(bb_store, "bb")
+    for account_id in ("557058:aa04", "557058:aa05", "557058:aa06"):
+        bb_sandbox.state.remove_member(account_id)
+    refused = await run_import(bb_store, "bb")
+    assert refused.counts["leavers"] == 0 and "--allow-deletes 3" in refused.leavers_refused
+    assert set(statuses(bb_store).values()) == {"active"}
+    confirmed = await run_import(bb_store, "bb", allow_leavers=3)
+    assert confirmed.counts["leavers"] == 3 and list(statuses(bb_store).values()).count("leaver") == 3
+
+
+def test_cli_import_bitbucket(tmp_path, bb_app, capsys):
+    from console.cli import main
+
+    home = tmp_path / "cli-home"
+    with Store.open(home) as store:
+        store.applications.put(bb_app)
+    assert main(["--home", str(home), "import", "bitbucket", "bb", "--dry-run", "--json"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["dry_run"] and dry["counts"]["joiners"] == 6
+    assert main(["--home", str(home), "import", "bitbucket", "bb"]) == 0
+    out = capsys.readouterr().out
+    assert "6 joiners" in out and "create  alice" in out
+    with Store.open(home, readonly=True) as store:
+        assert len(store.users) == 6
+
+
+async def test_preview_maps_the_first_page_and_writes_nothing(bb_store, bb_app):
+    mapping = Mapping("ad logins", "bb", mappings={
+        "sAMAccountName": "{user.display_name|first|initial|ascii|lower}{user.display_name|last|ascii|lower}"})
+    rows = await preview(bb_store, bb_app, mapping, limit=4)
+    assert [r.values.get("sAMAccountName") for r in rows] == ["asmith", "bberg", "zangstrom", ""]
+    assert [r.ok for r in rows] == [True, True, True, False]
+    assert "sAMAccountName" in str(rows[3].issues[0]) and len(bb_store.users) == 0 and bb_store.events.query() == []

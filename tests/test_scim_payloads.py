@@ -1,0 +1,108 @@
+"""The pure half of the Atlassian connector: attributes, payloads, PatchOps, filters, default groups."""
+from __future__ import annotations
+
+import pytest
+
+from console.connectors import atlassian_payloads as p
+from console.connectors.atlassian import SETTINGS, AtlassianConnector
+from console.errors import BadInput, ConfigError
+from console.models import Application, User
+
+
+def person(**kw: object) -> User:
+    values: dict[str, object] = {"employeeId": "E100", "userName": "zoe", "givenName": "Zoë", "familyName": "Ångström",
+                                 "emails": ["zoe@corp.example"], "title": "Engineer", "department": "R&D"}
+    values.update(kw)
+    return User(**values)  # type: ignore[arg-type]
+
+
+def test_account_attributes_use_email_as_username_and_employee_id_as_external_id() -> None:
+    attrs = p.account_attributes(person(), "sso")
+    assert attrs == {
+        "userName": "zoe@corp.example", "externalId": "E100", "displayName": "Zoë Ångström",
+        "name.givenName": "Zoë", "name.familyName": "Ångström", "emails": ["zoe@corp.example"],
+        "title": "Engineer", "department": "R&D", "active": True,
+    }
+
+
+def test_account_attributes_fall_back_to_username_and_keep_every_key() -> None:
+    attrs = p.account_attributes(person(emails=[], title="", department="", displayName="Z. Å."), "password")
+    assert attrs["userName"] == "zoe"
+    assert attrs["displayName"] == "Z. Å."
+    assert set(attrs) == set(p.ATTRIBUTE_PATHS)  # a cleared value still shows up in the engine's diff
+    assert attrs["title"] == "" and attrs["emails"] == []
+
+
+def test_user_payload_puts_department_in_the_enterprise_extension_and_leaves_out_empty_values() -> None:
+    body = p.user_payload(p.account_attributes(person(title=""), "sso"))
+    assert body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:User", p.ENTERPRISE_URN]
+    assert body[p.ENTERPRISE_URN] == {"department": "R&D"}
+    assert body["emails"] == [{"value": "zoe@corp.example", "type": "work", "primary": True}]
+    assert "title" not in body and "department" not in body
+
+
+def test_user_patch_carries_only_the_changes_and_removes_cleared_values() -> None:
+    body = p.user_patch({"title": "", "department": "Ops", "active": False, "emails": ["new@corp.example"]})
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]
+    assert body["Operations"] == [
+        {"op": "remove", "path": "title"},
+        {"op": "replace", "path": f"{p.ENTERPRISE_URN}:department", "value": "Ops"},
+        {"op": "replace", "path": "active", "value": False},
+        {"op": "replace", "path": "emails", "value": [{"value": "new@corp.example", "type": "work", "primary": True}]},
+    ]
+
+
+def test_unknown_attribute_is_refused_before_sending() -> None:
+    with pytest.raises(BadInput, match="manager"):
+        p.user_patch({"manager": "x"})
+
+
+def test_member_patches_are_deltas_with_rfc_remove_filters() -> None:
+    (add,) = p.add_members_patches(["u1", "u2", "u1"])
+    assert add["Operations"] == [{"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]}]
+    (remove,) = p.remove_members_patches(["u1", 'we"ird'])
+    assert [op["path"] for op in remove["Operations"]] == ['members[value eq "u1"]', 'members[value eq "we\\"ird"]']
+    assert len(p.add_members_patches([f"u{i}" for i in range(250)])) == 3
+
+
+def test_filter_quotes_values() -> None:
+    assert p.eq_filter("userName", "sean.o'brien@corp.example") == 'userName eq "sean.o\'brien@corp.example"'
+    assert p.eq_filter("displayName", 'a"b\\c') == 'displayName eq "a\\"b\\\\c"'
+
+
+@pytest.mark.parametrize("name", ["jira-software-users", "Confluence-Users", "site-admins", "administrators",
+                                  "jira-administrators", "trusted-users", "org-admins", "bitbucket-users",
+                                  "jira-servicedesk-users", "confluence-users-acme", "jira-software-users-acme.com"])
+def test_default_groups_are_recognised(name: str) -> None:
+    assert p.is_default_group(name)
+
+
+@pytest.mark.parametrize("name", ["engineering", "jira-fans", "bitbucket-reviewers", "users"])
+def test_ordinary_groups_are_not_default(name: str) -> None:
+    assert not p.is_default_group(name)
+
+
+def test_responses_with_atlassian_extras_parse_into_the_same_flat_keys() -> None:
+    attrs = p.account_attributes(person(), "sso")
+    doc = p.user_payload(attrs) | {
+        "id": "abc", "organization": "Corp", "timezone": "Europe/Paris", "groups": [{"value": "g1", "display": "eng"}],
+        p.ATLASSIAN_URN: {"atlassianAccountId": "557058:aaid"}, "meta": {"resourceType": "User"}}
+    doc["schemas"] = [*doc["schemas"], p.ATLASSIAN_URN]
+    account = p.to_account(doc)
+    assert account.uid == "abc" and account.name == "zoe@corp.example" and account.active
+    assert p.differences(attrs, account.attrs) == {}
+    assert p.differences(attrs | {"userName": "ZOE@corp.example", "title": "CTO"}, account.attrs) == {"title": "CTO"}
+
+
+def test_settings_name_the_directory_url_and_the_key_as_a_secret() -> None:
+    by_name = {s.name: s for s in SETTINGS}
+    assert by_name["base_url"].required and by_name["token"].secret and by_name["client_secret"].secret
+    assert not any(s.default is not None for s in SETTINGS if s.name in ("max_concurrency", "features", "deprovision"))
+
+
+def test_a_connector_needs_a_base_url_and_credentials() -> None:
+    with pytest.raises(ConfigError, match="base_url"):
+        AtlassianConnector(Application(name="a", kind="atlassian", settings={"base_url": "api.atlassian.com"},
+                                        secrets={"token": "env:X"}))
+    with pytest.raises(ConfigError, match="no credentials"):
+        AtlassianConnector(Application(name="a", kind="atlassian", settings={"base_url": "https://h/scim/directory/d"}))
