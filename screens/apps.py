@@ -1,6 +1,7 @@
 """Applications: health, forms generated from each kind's settings, connection test, features."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, ClassVar
 
@@ -38,10 +39,15 @@ def env_var_for(app: str, secret: str) -> str:
     return "IDCONSOLE_" + re.sub(r"[^A-Z0-9]+", "_", f"{app}_{secret}".upper()).strip("_")
 
 
+APP_FIELDS = frozenset(f.name for f in dataclasses.fields(Application))
+
+
 def kind_settings(kind: str) -> tuple[list[Setting] | None, str]:
-    """The kind's settings, or None and why (a connector not built yet is not an error here)."""
+    """The kind's settings, or None and why (a connector not built yet is not an error here).
+
+    Settings named like an Application field (features, deprovision, max_concurrency) are the form's own rows."""
     try:
-        return connectors.settings_for(kind), ""
+        return [s for s in connectors.settings_for(kind) if s.name not in APP_FIELDS], ""
     except NotConfigured as exc:
         return None, exc.title
 

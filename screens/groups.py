@@ -303,6 +303,8 @@ class PeoplePicker(ConsoleModal):
         svc = self.service
         box.add_options([(f"{u.userName:<24} {u.displayName}", ident(svc, u) + "\x00" + u.id, u.id in self.chosen)
                          for u in message.people])
+        if box.option_count:
+            box.highlighted = 0
         more = " (first 200: type more)" if message.more else ""
         self.query_one("#found", Label).update(f"{len(message.people)} found{more} · {len(self.chosen)} ticked · "
                                                "Space ticks, Tab moves on")
