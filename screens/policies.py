@@ -193,7 +193,6 @@ class PolicyForm(FormModal):
             yield Label("Groups * (Space ticks)", classes="field-label")
             yield SelectionList[str](*[(f"{g.name} ({len(g.members)})", g.name) for g in groups], id="f-groups")
         yield Static("", id="error-groups", classes="field-error")
-        yield Static("", id="error-login_method", classes="field-error")
 
     def submit(self) -> None:
         app = self.value("app")

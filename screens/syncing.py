@@ -55,7 +55,7 @@ class SyncScreen(ConsoleScreen):
         self.progress: dict[str, Progress] = {}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel" and not self.console.sync_running:
+        if action == "cancel" and self.cancel_event is None:
             return False
         return super().check_action(action, parameters)
 
@@ -113,6 +113,7 @@ class SyncScreen(ConsoleScreen):
     @work(exclusive=True, exit_on_error=False, group="sync", description="applying the plan")
     async def apply(self, plan: Plan, confirmed: bool, allow_deletes: int | None) -> None:
         self.cancel_event = asyncio.Event()
+        self.refresh_bindings()
         self.post_message(ApplyStarted(len(plan.operations)))
 
         def progressed(progress: Progress) -> None:
@@ -129,7 +130,7 @@ class SyncScreen(ConsoleScreen):
         self.post_message(ApplyFinished(result, passwords))
 
     def action_cancel(self) -> None:
-        if self.cancel_event is not None and self.console.sync_running:
+        if self.cancel_event is not None:
             self.cancel_event.set()
             self.query_one("#progress-text", Label).update("cancelling: operations in flight finish, the rest are "
                                                            "recorded as skipped…")
