@@ -403,7 +403,7 @@ class AppForm(FormModal):
             app = svc.add_app(self.kind, name, settings, refs)
             changed = {k: v for k, v in extra.items() if str(self.default_of(k)).lower() != v.lower()}
             return svc.set_app(app.name, changed) if changed else app
-        app = self.app_obj
+        app = svc.app(self.app_obj.name)
         assignments: dict[str, str] = {}
         for setting in self.settings or []:
             if setting.secret or setting.name not in values:
@@ -420,7 +420,17 @@ class AppForm(FormModal):
             if str(self.current_of(app, key)).lower() != value.lower():
                 assignments[key] = value
         assignments.update({f"secrets.{k}": v for k, v in refs.items()})
-        return svc.set_app(app.name, assignments) if assignments else app
+        if not assignments:
+            return app
+        # Workaround: Service.set_app changes the stored object key by key and stops at the first refused
+        # value, leaving the earlier changes in memory (to be flushed by the next write). Undo them.
+        before = app.to_doc()
+        try:
+            return svc.set_app(app.name, assignments)
+        except IdConsoleError:
+            for key, value in Application.from_doc(before).__dict__.items():
+                setattr(app, key, value)
+            raise
 
     def default_of(self, key: str) -> Any:
         return self.current_of(Application(name="", kind=self.kind), key)

@@ -239,13 +239,26 @@ class GroupForm(FormModal):
                 if self.group is None:
                     group = self.service.create_group(name, description)
                 else:
-                    group = self.service.rename_group(self.group.name, name)
+                    group = self.rename(name)
         except IdConsoleError as exc:
             if exc.exit_code != 2:
                 raise
             self.post_message(rejection(exc))
             return
         self.post_message(Saved(group))
+
+
+    def rename(self, new_name: str) -> Group:
+        # Workaround: Service.rename_group sets the new name on the stored object before validating it, so
+        # a refused name would stay in memory (and reach disk with the next flush). Put the old one back.
+        assert self.group is not None
+        stored = self.service.group(self.group.name)
+        old = stored.name
+        try:
+            return self.service.rename_group(old, new_name)
+        except IdConsoleError:
+            stored.name = old
+            raise
 
 
 class PeoplePicker(ConsoleModal):
@@ -262,6 +275,7 @@ class PeoplePicker(ConsoleModal):
         self.title_text = title
         self.exclude = exclude or set()
         self.chosen: dict[str, str] = {}  # user id -> identifier
+        self.found = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -305,9 +319,12 @@ class PeoplePicker(ConsoleModal):
                          for u in message.people])
         if box.option_count:
             box.highlighted = 0
-        more = " (first 200: type more)" if message.more else ""
-        self.query_one("#found", Label).update(f"{len(message.people)} found{more} · {len(self.chosen)} ticked · "
-                                               "Space ticks, Tab moves on")
+        self.found = f"{len(message.people)} found" + (" (first 200: type more)" if message.more else "")
+        self.update_counts()
+
+    def update_counts(self) -> None:
+        self.query_one("#found", Label).update(f"{self.found} · {len(self.chosen)} ticked · Space ticks, Tab moves on")
+        self.query_one("#add", Button).label = f"Add {len(self.chosen)} (ctrl+s)"
 
     @on(SelectionList.SelectionToggled)
     def _toggled(self, event: SelectionList.SelectionToggled) -> None:
@@ -317,7 +334,7 @@ class PeoplePicker(ConsoleModal):
             del self.chosen[user_id]
         else:
             self.chosen[user_id] = identifier
-        self.query_one("#add", Button).label = f"Add {len(self.chosen)} (ctrl+s)"
+        self.update_counts()
 
     @on(Button.Pressed, "#add")
     def action_done(self) -> None:
