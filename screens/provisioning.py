@@ -14,7 +14,6 @@ from textual.widgets import Label, ProgressBar, Select, Static, Tree
 from console.sync.plan import Operation, Plan
 from screens.messages import PlanReady
 from screens.syncing import SyncScreen
-from screens.timefmt import minute
 
 LEAVES = 300  # operations listed under one action at most (the CLI's `plan --json` has them all)
 ALL = "__all__"
@@ -117,9 +116,7 @@ threshold you type the number of deprovisions. c cancels a running sync. Initial
         deprovisions = sum(len(a.deprovisions) for a in plan.apps)
         scope = message.scope or "all applications"
         info = f"{scope}: {total} operation(s)" + (f", {deprovisions} deprovision(s)" if deprovisions else "")
-        from console.models import utcnow
-
-        self.query_one("#plan-info", Label).update(f"{info} · planned {minute(utcnow())[11:]} UTC")
+        self.query_one("#plan-info", Label).update(info)
         self.query_one("#op-detail", Static).update("Enter opens a group; select an operation to see its fields."
                                                     if total else "Nothing to do: the targets match the policies.")
 
