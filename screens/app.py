@@ -108,10 +108,14 @@ class IdConsoleApp(App[int]):
     def action_help(self) -> None:
         screen = self.screen
         text = getattr(screen, "HELP", "") or "Keys of this screen:"
+        text = "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
         keys: list[tuple[str, str]] = []
         seen: set[str] = set()
         for key, active in screen.active_bindings.items():
             binding = active.binding
+            if active.node not in (screen, self) or binding.action.startswith("go(") or binding.action.split(".")[-1] in (
+                    "quit", "copy_text", "screenshot", "command_palette", "help_quit", "app.quit"):
+                continue  # widget keys (cursor movement …) are the usual ones; global keys are summed up below
             if not active.enabled or binding.action in seen or not (binding.description or binding.tooltip):
                 continue
             seen.add(binding.action)

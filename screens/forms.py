@@ -75,7 +75,7 @@ class FormModal(ConsoleModal):
     def on_mount(self) -> None:
         for widget in self.query("#fields Input, #fields Select"):
             if widget.focusable and not widget.disabled:
-                widget.focus()
+                self.set_focus(widget)
                 break
 
     # ---- values -----------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class FormModal(ConsoleModal):
         error.add_class("shown")
         if field != GENERAL:
             target = self.query_one(f"#f-{field}")
-            target.focus()
+            self.set_focus(target)
             error.scroll_visible()
 
     @on(Saved)

@@ -149,7 +149,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
         return group
 
     def action_filter(self) -> None:
-        self.query_one("#member-filter", Input).focus()
+        self.set_focus(self.query_one("#member-filter", Input))
 
     def action_create(self) -> None:
         self.app.push_screen(GroupForm(None), self._saved)
@@ -288,7 +288,7 @@ class PeoplePicker(ConsoleModal):
                 yield Button("Add 0 (ctrl+s)", id="add", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#search", Input).focus()
+        self.set_focus(self.query_one("#search", Input))
         self.search("")
 
     @on(Input.Changed, "#search")
@@ -297,7 +297,7 @@ class PeoplePicker(ConsoleModal):
 
     @on(Input.Submitted, "#search")
     def _to_list(self) -> None:
-        self.query_one("#people", SelectionList).focus()
+        self.set_focus(self.query_one("#people", SelectionList))
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="picker", description="searching people")
     def search(self, text: str) -> None:

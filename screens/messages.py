@@ -47,9 +47,10 @@ class PeopleFiltered(Message):
 
 
 class PersonLoaded(Message):
-    def __init__(self, user: User, groups: list[str], accounts: list[dict[str, Any]]) -> None:
+    def __init__(self, user: User, groups: list[str], accounts: list[dict[str, Any]], manager: str = "") -> None:
         super().__init__()
         self.user = user
+        self.manager = manager
         self.groups = groups
         self.accounts = accounts
 

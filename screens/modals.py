@@ -44,7 +44,7 @@ class ConfirmModal(ConsoleModal):
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="error", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self.set_focus(self.query_one("#no", Button))
 
     def action_confirm(self) -> None:
         self.dismiss(True)

@@ -71,7 +71,7 @@ threshold you type the number of deprovisions. c cancels a running sync. Initial
         self.make_plan(chosen)
 
     def action_scope(self) -> None:
-        self.query_one("#scope", Select).focus()
+        self.set_focus(self.query_one("#scope", Select))
 
     @on(Select.Changed, "#scope")
     def _scope_changed(self) -> None:

@@ -103,14 +103,14 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
             for widget_id in ("from", "to"):
                 self.query_one(f"#{widget_id}", Input).disabled = not custom
             if custom:
-                self.query_one("#from", Input).focus()
+                self.set_focus(self.query_one("#from", Input))
                 return
         self.requery()
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
         self.requery()
-        self.query_one("#events", DataTable).focus()
+        self.set_focus(self.query_one("#events", DataTable))
 
     def requery(self) -> None:
         self.run_query(self.current_filter())
@@ -140,10 +140,10 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
 
     # ---- actions ----------------------------------------------------------------------------
     def action_filters(self) -> None:
-        self.query_one("#person", Input).focus()
+        self.set_focus(self.query_one("#person", Input))
 
     def action_to_events(self) -> None:
-        self.query_one("#events", DataTable).focus()
+        self.set_focus(self.query_one("#events", DataTable))
 
     def action_refresh(self) -> None:
         self.requery()
@@ -247,7 +247,7 @@ class ExportModal(ConsoleModal):
             yield Label("Enter writes · Escape cancels · an existing file is never overwritten", id="keys")
 
     def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
+        self.set_focus(self.query_one("#path", Input))
 
     @on(Select.Changed, "#fmt")
     def _fmt(self, event: Select.Changed) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -66,10 +67,10 @@ Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter o
 
     @on(Input.Submitted, "#filter")
     def _to_table(self) -> None:
-        self.query_one("#people", DataTable).focus()
+        self.set_focus(self.query_one("#people", DataTable))
 
     def action_focus_list(self) -> None:
-        self.query_one("#people", DataTable).focus()
+        self.set_focus(self.query_one("#people", DataTable))
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="people-filter", description="filtering people")
     def filter_people(self, text: str) -> None:
@@ -131,7 +132,7 @@ Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter o
 
     # ---- actions ----------------------------------------------------------------------------
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_add(self) -> None:
         self.app.push_screen(UserForm(None), self._saved)
@@ -217,7 +218,7 @@ and whether a policy entitles them to one. Enter on an application opens its rep
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#accounts", DataTable).focus()
+        self.set_focus(self.query_one("#accounts", DataTable))
 
     def reload(self) -> None:
         self.load()
@@ -238,7 +239,9 @@ and whether a policy entitles them to one. Enter on an application opens its rep
                             if p.app == app.name and p.enabled and mine.intersection(p.groups)]
                 accounts.append({"app": app.name, "kind": app.kind, "link": link,
                                  "entitled": bool(policies) and user.active, "policies": policies})
-        self.post_message(PersonLoaded(user, groups, accounts))
+            manager = svc.store.users.find(user.manager) if user.manager else None
+        label = f"{manager.displayName} ({user.manager})" if manager else user.manager
+        self.post_message(PersonLoaded(user, groups, accounts, label))
 
     @on(PersonLoaded)
     def show(self, message: PersonLoaded) -> None:
@@ -249,9 +252,15 @@ and whether a policy entitles them to one. Enter on an application opens its rep
         summary.append(f"  {user.userName}  {ident(svc, user)}  ")
         summary.append(user.status.upper() if not user.active else user.status, style="bold" if not user.active else "")
         self.query_one("#summary", Static).update(summary)
-        lines = [f"e-mail {user.email or '-'}   department {user.department or '-'}   title {user.title or '-'}",
-                 f"manager {user.manager or '-'}   source {user.source}   updated {user.updated[:10]}"]
-        self.query_one("#fields", Static).update(Text("\n".join(lines)))
+        grid = Table.grid(padding=(0, 1), expand=True)
+        grid.add_column(style="bold", width=10)
+        grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+        grid.add_column(style="bold", width=10)
+        grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+        grid.add_row("e-mail", user.email or "-", "department", user.department or "-")
+        grid.add_row("title", user.title or "-", "manager", message.manager or "-")
+        grid.add_row("source", user.source, "updated", user.updated[:10])
+        self.query_one("#fields", Static).update(grid)
         self.query_one("#groups", Static).update(Text("groups: " + (", ".join(message.groups) or "none")))
         table = self.query_one("#accounts", DataTable)
         table.clear()
