@@ -25,6 +25,7 @@ from screens.dashboard import DashboardScreen
 from screens.deletions import DeletionsScreen
 from screens.groups import GroupsScreen
 from screens.modals import ErrorModal, HelpModal
+from screens.people_index import PeopleIndex
 from screens.policies import PoliciesScreen
 from screens.provisioning import ProvisioningScreen
 from screens.reports import ReportsScreen
@@ -77,6 +78,7 @@ class IdConsoleApp(App[int]):
         self.owns_store = owns_store
         self.state_lock = threading.RLock()  # thread workers hold it while they use the store
         self.state_version = 0
+        self.people_index = PeopleIndex()  # Service.users semantics, fast enough to filter as one types
         if self.readonly:
             self.sub_title = "read-only"
 

@@ -304,7 +304,9 @@ class PeoplePicker(ConsoleModal):
         with self.console.state_lock:
             if get_current_worker().is_cancelled:
                 return
-            people = [u for u in self.service.users(text, limit=WINDOW + len(self.exclude)) if u.id not in self.exclude]
+            people = [u for u in self.console.people_index.search(self.service, text, WINDOW + len(self.exclude),
+                                                                  self.console.state_version)
+                      if u.id not in self.exclude]
             total = len(self.service.store.users)
         self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
 

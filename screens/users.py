@@ -57,6 +57,10 @@ Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter o
             table.add_column(label, width=width, key=label)
         yield table
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.shown_text: str | None = None  # the filter text the table shows results for
+
     def reload(self) -> None:
         self.filter_people(self.query_one("#filter", Input).value)
 
@@ -78,7 +82,7 @@ Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter o
         with self.console.state_lock:
             if worker.is_cancelled:
                 return  # a newer keystroke superseded this one while it waited
-            people = self.service.users(text, limit=WINDOW + 1)
+            people = self.console.people_index.search(self.service, text, WINDOW + 1, self.console.state_version)
             total = len(self.service.store.users)
         if not worker.is_cancelled:
             self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
@@ -106,6 +110,7 @@ Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter o
         else:
             text = f"{shown:,} people"
         self.query_one("#count", Label).update(text)
+        self.shown_text = message.text
 
     # ---- selection --------------------------------------------------------------------------
     def selected_id(self) -> str | None:
