@@ -10,10 +10,12 @@ import threading
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import ModalScreen
+from textual.widgets import Input
 
 from console.errors import IdConsoleError, StateLocked
 from console.service import Service
@@ -95,6 +97,15 @@ class IdConsoleApp(App[int]):
 
     def show_error(self, error: BaseException, *, doing: str = "") -> None:
         self.push_screen(ErrorModal(error, doing))
+
+    def _on_key(self, event: events.Key) -> None:  # type: ignore[override]
+        """Type-ahead follows focus. Keys typed right after `/` were queued for the widget that had focus
+        before; one that reaches the app unhandled while an input now has focus was meant for that input —
+        typed there, not run as a binding (a fast `/nina` must not press `n`, add)."""
+        focused = self.focused
+        if isinstance(focused, Input) and event.is_printable and event.character and not focused.disabled:
+            focused.insert_text_at_cursor(event.character)
+            event.prevent_default()  # Textual calls App._on_key after this one (MRO dispatch): no binding
 
     # ---- actions ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -33,6 +33,20 @@ KIND_TITLES = {
     "bitbucket": "Bitbucket Cloud workspace (inbound source)",
 }
 NUMBERS = ("threshold_count", "threshold_percent", "max_concurrency", "delete_grace_days")
+NUMBER_ROWS = (
+    ("threshold_count", "Confirm above (n)", "a run deprovisioning more accounts than this needs the number typed"),
+    ("threshold_percent", "Confirm above (%)", "… or more than this share of the linked accounts"),
+    ("max_concurrency", "Parallel requests", "requests in flight at once to this application"),
+    ("delete_grace_days", "Delete after (days)", "with deprovision=delete: deactivate first, delete this many days later"),
+)
+FEATURE_HELP = {
+    "create": "create accounts for people entitled by a policy",
+    "update": "push changed attributes to existing accounts",
+    "deactivate": "deactivate (and reactivate) accounts of people no longer entitled",
+    "delete": "delete accounts (when deprovision is delete)",
+    "groups": "create the policies' groups in the application",
+    "memberships": "add and remove group members",
+}
 
 
 def env_var_for(app: str, secret: str) -> str:
@@ -296,24 +310,24 @@ class AppForm(FormModal):
         yield Label("Provisioning", classes="section")
         features = app.features if app else default_features()
         for feature in FEATURES:
+            on = bool(features.get(feature, False))
             yield from self.row(f"features.{feature}", f"  {feature}",
-                                Checkbox("on", bool(features.get(feature, False)), id=f"f-features-{feature}",
-                                         compact=True))
+                                Checkbox("on" if on else "off", on, id=f"f-features-{feature}", compact=True),
+                                FEATURE_HELP[feature])
         yield from self.row("deprovision", "Deprovision by", Select(
             [(m, m) for m in DEPROVISION_MODES], value=app.deprovision if app else "deactivate", allow_blank=False,
             id="f-deprovision", compact=True), "deactivate keeps the account (reversible); delete removes it")
         defaults = Application(name="", kind=self.kind)
-        for name, label in (("threshold_count", "Confirm above (accounts)"), ("threshold_percent", "Confirm above (%)"),
-                            ("max_concurrency", "Parallel requests"), ("delete_grace_days", "Delete after (days)")):
+        for name, label, help_text in NUMBER_ROWS:
             yield from self.row(name, label, Input(str(getattr(app or defaults, name)), id=f"f-{name}", compact=True,
-                                                   type="integer"))
+                                                   type="integer"), help_text)
 
     def setting_row(self, setting: Setting):  # type: ignore[no-untyped-def]
         app = self.app_obj
         label = setting.label + (" *" if setting.required else "")
         if setting.secret:
             ref = app.secrets.get(setting.name, "") if app else ""
-            placeholder = "env:VAR, keyring:SERVICE/NAME, or type the secret itself"
+            placeholder = "env:VAR, keyring:SVC/NAME, or the secret"
             help_text = (f"now {ref}; leave empty to keep it. " if ref else "") + \
                 "A typed secret goes to the keyring, never to the state file."
             yield from self.row(setting.name, label, Input(id=f"f-{setting.name}", password=True, compact=True,
@@ -321,7 +335,7 @@ class AppForm(FormModal):
             return
         current = app.settings.get(setting.name, setting.default) if app else setting.default
         if setting.kind == "bool":
-            widget: Any = Checkbox("on", bool(current), id=f"f-{setting.name}", compact=True)
+            widget: Any = Checkbox("on" if current else "off", bool(current), id=f"f-{setting.name}", compact=True)
         elif setting.choices:
             widget = Select([(c, c) for c in setting.choices], value=current if current in setting.choices else
                             Select.NULL, id=f"f-{setting.name}", compact=True, allow_blank=not setting.required)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from console.models import User
@@ -104,15 +104,6 @@ class ConsoleScreen(WorkerErrors):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
-
-    def on_key(self, event: events.Key) -> None:
-        """Type-ahead follows focus: keys typed right after `/` were already queued for the widget that
-        had focus; when one bubbles up here while an input now has focus, it belongs in that input."""
-        focused = self.focused
-        if isinstance(focused, Input) and event.is_printable and event.character and not focused.disabled:
-            focused.insert_text_at_cursor(event.character)
-            event.stop()
-            event.prevent_default()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.WRITE_ACTIONS:

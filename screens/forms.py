@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from console.errors import IdConsoleError, ValidationError
 from screens.base import ConsoleModal
@@ -55,6 +55,7 @@ class FormModal(ConsoleModal):
             yield Static("", id=f"error-{GENERAL}", classes="field-error")
             with VerticalScroll(id="fields"):
                 yield from self.compose_fields()
+            yield Static("", id="help")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
                 yield Button(f"{self.save_label} (Enter)", id="save", variant="primary", compact=True)
@@ -63,14 +64,24 @@ class FormModal(ConsoleModal):
         yield from ()
 
     def row(self, name: str, label: str, widget: Widget, help_text: str = "") -> ComposeResult:
-        """A labelled field with its (hidden) error line and an optional help line."""
+        """A labelled field with its (hidden) error line; its help shows below the fields while it has focus."""
         name = field_id(name)
+        if help_text:
+            self.helps[widget.id or ""] = help_text
         with Horizontal(classes="field", id=f"row-{name}"):
             yield Label(label, classes="field-label")
             yield widget
-        if help_text:
-            yield Static(Text(help_text), classes="field-help")
         yield Static("", id=f"error-{name}", classes="field-error")
+
+    @property
+    def helps(self) -> dict[str, str]:
+        if not hasattr(self, "_helps"):
+            self._helps: dict[str, str] = {}
+        return self._helps
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        help_text = self.helps.get(event.widget.id or "", "")
+        self.query_one("#help", Static).update(Text(help_text))
 
     def on_mount(self) -> None:
         for widget in self.query("#fields Input, #fields Select"):
@@ -104,6 +115,10 @@ class FormModal(ConsoleModal):
             target = self.query_one(f"#f-{field}")
             self.set_focus(target)
             error.scroll_visible()
+
+    @on(Checkbox.Changed)
+    def _say_on_or_off(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = "on" if event.value else "off"  # readable without colour
 
     @on(Saved)
     def saved(self, message: Saved) -> None:

@@ -16,6 +16,7 @@ from console.models import Group
 from screens.base import ConsoleModal, ConsoleScreen, ident
 from screens.forms import FormModal, rejection
 from screens.messages import ListLoaded, PeopleFiltered, Saved, StateChanged
+from screens.widgets import TickList
 from screens.modals import ConfirmModal, NoticeModal
 
 WINDOW = 200
@@ -282,7 +283,7 @@ class PeoplePicker(ConsoleModal):
             yield Label(self.title_text, id="title")
             yield Input(placeholder="type a name, userName, e-mail, department…", id="search", compact=True)
             yield Label("", id="found")
-            yield SelectionList[str](id="people")
+            yield TickList(id="people")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
                 yield Button("Add 0 (ctrl+s)", id="add", variant="primary", compact=True)

@@ -15,6 +15,7 @@ from console.models import LOGIN_METHODS, Policy
 from screens.base import ConsoleScreen
 from screens.forms import FormModal, rejection
 from screens.messages import ListLoaded, Saved, StateChanged
+from screens.widgets import TickList
 from screens.modals import ConfirmModal
 
 SCOPE_WINDOW = 200
@@ -44,7 +45,7 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
     def compose_body(self) -> ComposeResult:
         yield Label("Policies", id="title", classes="heading")
         table = DataTable(id="policies", cursor_type="row")
-        for label, width in (("name", 18), ("application", 14), ("groups", 20), ("login", 8), ("on", 3)):
+        for label, width in (("name", 18), ("application", 16), ("groups", 18), ("login", 8), ("on", 3)):
             table.add_column(label, width=width, key=label)
         yield table
         with Vertical(id="scope-pane"):
@@ -191,7 +192,7 @@ class PolicyForm(FormModal):
                                                                    compact=True))
         with Vertical(id="groups-box"):
             yield Label("Groups * (Space ticks)", classes="field-label")
-            yield SelectionList[str](*[(f"{g.name} ({len(g.members)})", g.name) for g in groups], id="f-groups")
+            yield TickList(*[(f"{g.name} ({len(g.members)})", g.name) for g in groups], id="f-groups")
         yield Static("", id="error-groups", classes="field-error")
 
     def submit(self) -> None:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, ProgressBar, Select, Static, Tree
 
 from console.sync.plan import Operation, Plan
@@ -17,6 +18,7 @@ from screens.syncing import SyncScreen
 
 LEAVES = 300  # operations listed under one action at most (the CLI's `plan --json` has them all)
 ALL = "__all__"
+SMALL = 12  # plans this small open every action at once
 
 
 class ProvisioningScreen(SyncScreen):
@@ -25,8 +27,9 @@ class ProvisioningScreen(SyncScreen):
     AUTO_FOCUS = "#plan"
     HELP = """p makes the plan: for every application bound by a policy, what a sync would do and why, grouped
 by application and action. Enter or → opens a group; the lower pane shows the selected operation's fields
-(before → after). a applies exactly the plan shown, after a confirmation; above an application's deletion
-threshold you type the number of deprovisions. c cancels a running sync. Initial passwords are shown once."""
+(before → after); Tab moves into it to scroll. a applies exactly the plan shown, after a confirmation;
+above an application's deletion threshold you type the number of deprovisions. c cancels a running sync.
+Initial passwords are shown once."""
     WRITE_ACTIONS = frozenset({"apply", "cancel"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("p", "plan", "Plan", id="sync.plan", tooltip="Compute the plan (nothing is changed)"),
@@ -41,7 +44,8 @@ threshold you type the number of deprovisions. c cancels a running sync. Initial
         tree: Tree[Any] = Tree("plan", id="plan")
         tree.show_root = False
         yield tree
-        yield Static("", id="op-detail")
+        with VerticalScroll(id="op-detail-box"):
+            yield Static("", id="op-detail")
         yield ProgressBar(id="progress", show_eta=False)
         yield Label("", id="progress-text")
 
@@ -97,7 +101,7 @@ threshold you type the number of deprovisions. c cancels a running sync. Initial
             for op in app_plan.operations:
                 by_action.setdefault(op.action, []).append(op)
             for action, ops in by_action.items():
-                branch = node.add(Text(f"{action} ({len(ops)})"), data=action)
+                branch = node.add(Text(f"{action} ({len(ops)})"), data=action, expand=total <= SMALL)
                 for op in ops[:LEAVES]:
                     branch.add_leaf(self.op_label(op), data=op)
                 if len(ops) > LEAVES:
@@ -113,6 +117,7 @@ threshold you type the number of deprovisions. c cancels a running sync. Initial
                     branch.add_leaf(f"{item['person']}: {', '.join(item['fields'])}")
         if not plan.apps:
             tree.root.add_leaf("No application is bound by a policy yet: create one on screen 4.")
+        tree.cursor_line = 0
         deprovisions = sum(len(a.deprovisions) for a in plan.apps)
         scope = message.scope or "all applications"
         info = f"{scope}: {total} operation(s)" + (f", {deprovisions} deprovision(s)" if deprovisions else "")
@@ -138,18 +143,22 @@ threshold you type the number of deprovisions. c cancels a running sync. Initial
         if isinstance(data, Operation):
             detail.update(self.op_detail(data))
 
-    def op_detail(self, op: Operation) -> Table:
-        grid = Table(box=None, padding=(0, 1), expand=True, show_header=bool(op.changes))
-        grid.add_column("field", style="bold", width=18, no_wrap=True)
-        grid.add_column("before", overflow="ellipsis", no_wrap=True, ratio=1)
-        grid.add_column("after", overflow="ellipsis", no_wrap=True, ratio=1)
-        grid.add_row("why", Text(op.reason), "")
+    def op_detail(self, op: Operation) -> Group:
+        head = Text()
+        head.append(f"{op.action} {op.person or op.group} in {op.app}", style="bold")
+        head.append(f" — {op.reason}")
         if op.blocked:
-            grid.add_row("NOT APPLIED", Text(op.blocked), "")
+            head.append(f"\nNOT APPLIED: {op.blocked}", style="bold")
+        if not op.changes:
+            return Group(head)
+        changes = Table(box=None, padding=(0, 1), expand=True)
+        changes.add_column("field", style="bold", width=18, no_wrap=True)
+        changes.add_column("before", overflow="ellipsis", no_wrap=True, ratio=1)
+        changes.add_column("after", overflow="ellipsis", no_wrap=True, ratio=1)
         for field, (before, after) in op.changes.items():
-            grid.add_row(field, Text("—" if before in (None, "") else str(before)),
-                         Text("→ " + ("—" if after in (None, "") else str(after))))
-        return grid
+            changes.add_row(field, Text("—" if before in (None, "") else str(before)),
+                            Text("→ " + ("—" if after in (None, "") else str(after))))
+        return Group(head, changes)
 
     # ---- applying ---------------------------------------------------------------------------
     def action_apply(self) -> None:

@@ -72,7 +72,7 @@ class SyncScreen(ConsoleScreen):
     # ---- confirming -------------------------------------------------------------------------
     def confirm_apply(self, plan: Plan) -> None:
         """Ask what must be asked, then apply: typed count above a threshold, a confirmation otherwise."""
-        if self.console.sync_running:
+        if self.console.sync_running or self.cancel_event is not None:
             self.notify("A sync is running already.", severity="warning")
             return
         if not plan.operations:
@@ -96,24 +96,29 @@ class SyncScreen(ConsoleScreen):
             where = "\n".join(f"{a.app}: {len(a.deprovisions)} deprovisions, threshold {a.threshold_text()}"
                               for a in exceeded)
             self.app.push_screen(TypeCountModal(count, where + "\n\n" + "\n".join(items[:8])),
-                                 lambda n: self.apply(plan, True, n) if n is not None else None)
+                                 lambda n: self.start_apply(plan, True, n) if n is not None else None)
             return
         body = summary(plan)
         if deprovisions:
             apps = sorted({op.app for op in deprovisions})
             title = f"Deprovision {len(deprovisions)} account(s) in {', '.join(apps)}?"
             self.app.push_screen(ConfirmModal(title, body, confirm_label="Apply", items=items),
-                                 lambda yes: self.apply(plan, True, None) if yes else None)
+                                 lambda yes: self.start_apply(plan, True, None) if yes else None)
         else:
             self.app.push_screen(ConfirmModal(f"Apply {len(plan.operations)} operation(s)?", body,
                                               confirm_label="Apply"),
-                                 lambda yes: self.apply(plan, False, None) if yes else None)
+                                 lambda yes: self.start_apply(plan, False, None) if yes else None)
 
     # ---- applying ---------------------------------------------------------------------------
-    @work(exclusive=True, exit_on_error=False, group="sync", description="applying the plan")
-    async def apply(self, plan: Plan, confirmed: bool, allow_deletes: int | None) -> None:
+    def start_apply(self, plan: Plan, confirmed: bool, allow_deletes: int | None) -> None:
+        """The cancel switch exists from the moment the operator confirms (c works at once)."""
         self.cancel_event = asyncio.Event()
+        self.console.sync_running = True
         self.refresh_bindings()
+        self.apply(plan, confirmed, allow_deletes, self.cancel_event)
+
+    @work(exclusive=True, exit_on_error=False, group="sync", description="applying the plan")
+    async def apply(self, plan: Plan, confirmed: bool, allow_deletes: int | None, cancel: asyncio.Event) -> None:
         self.post_message(ApplyStarted(len(plan.operations)))
 
         def progressed(progress: Progress) -> None:
@@ -121,7 +126,7 @@ class SyncScreen(ConsoleScreen):
 
         try:
             result = await self.service.apply(plan, confirmed=confirmed, allow_deletes=allow_deletes,
-                                              on_progress=progressed, cancel=self.cancel_event)
+                                              on_progress=progressed, cancel=cancel)
         except BaseException as exc:
             self.post_message(ApplyFinished(None, {}, error=exc if isinstance(exc, Exception) else None))
             raise

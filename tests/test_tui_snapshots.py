@@ -46,7 +46,7 @@ def test_plan_with_field_diff(snap_compare, tui_scim_home, with_service):
     async def planned(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("6", "p")
         await settle(pilot)
-        await pilot.press("down", "down", "enter", "down")  # open `create`, select its first account
+        await pilot.press("down", "down", "down", "down")  # a small plan opens whole: the first account to create
         await settle(pilot)
 
     assert snap_compare(make_app(tui_scim_home), terminal_size=(80, 24), run_before=planned)

@@ -90,9 +90,13 @@ def test_console_in_tmux_80x24_no_color_keyboard_only(tmux: Tmux, tui_home: Path
     tmux.keys("2")
     tmux.wait_for("first 200 of 300 people")
     tmux.keys("/")
-    tmux.type("smith")
+    tmux.type("naomi")  # typed at once after `/`: `n` (add) and `e` (edit) must land in the filter
     screen = tmux.wait_for("people match")
-    assert "john.smith" in screen and "john.smith2" in screen and "adebayo.hall" not in screen
+    assert "naomi.morales" in screen and "Add a person" not in screen and "adebayo.hall" not in screen
+    tmux.keys("C-u")
+    tmux.type("smith")
+    screen = tmux.wait_for("smith", "people match")
+    assert "john.smith" in screen and "john.smith2" in screen and "naomi" not in screen
     tmux.keys("Down", "Enter")
     screen = tmux.wait_for("groups:")
     assert "John Smith" in screen and "Accounts" in screen
