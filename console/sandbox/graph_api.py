@@ -119,7 +119,9 @@ class GraphApi:
     # --- deleted items -------------------------------------------------------------------------------------------
     def _deleted(self, req: ApiRequest, segs: list[str], low: list[str]) -> tuple[int, dict[str, Any] | None]:
         d, m = self.directory, req.method
-        if len(low) == 1 and low[0] in ("microsoft.graph.user", "microsoft.graph.group") and m == "GET":
+        # The SDK uses the alias form `graph.user`; documentation uses `microsoft.graph.user`: Graph takes both.
+        if len(low) == 1 and low[0] in ("microsoft.graph.user", "microsoft.graph.group", "graph.user", "graph.group") \
+                and m == "GET":
             kind = low[0].rsplit(".", 1)[1]
             req.route = f"GET /directory/deletedItems/microsoft.graph.{kind}"
             return 200, self._list(req, d.deleted_of_type(kind), kind, f"{kind}s")
