@@ -2,8 +2,9 @@
 licences and deleted items with Graph's documented behaviour, plus switches for throttling and replication lag.
 
 Run it: `python -m console.sandbox graph --port 8765 [--data users.json]`; in tests: `start_in_thread()`.
-Control API (no auth, for tests and rehearsals): `POST /_sandbox/faults`, `POST /_sandbox/settings`,
-`POST /_sandbox/reset`, `GET|DELETE /_sandbox/requests`, `POST /_sandbox/signin`.
+Control API (no auth, for tests and rehearsals): `POST|DELETE /_sandbox/faults` (a `Fault` as JSON),
+`POST /_sandbox/settings` {consistency_lag, empty_pages, latency}, `POST /_sandbox/reset` [{users: [...]}],
+`GET|DELETE /_sandbox/requests` (the request log), `POST /_sandbox/signin` {userPrincipalName, password}.
 """
 from __future__ import annotations
 
@@ -90,16 +91,33 @@ class GraphSandbox:
         self.faults: list[Fault] = []
         self.empty_pages = 0
         self.requests: list[dict[str, Any]] = []
+        self.latency = 0.0  # seconds each Graph call takes (outside the lock, so calls overlap like real ones)
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, users: list[dict[str, Any]] | None = None) -> None:
+        """Back to the starting state: the `--data` users (or `users`), no faults, an empty request log."""
         with self.lock:
             self.directory = Directory(self.config.tenant_id, list(self.config.domains))
-            self.directory.load_users(self.config.data)
+            self.directory.load_users(self.config.data if users is None else users)
             self.api = GraphApi(self.directory)
             self.faults = []
             self.empty_pages = 0
             self.requests = []
+            self.latency = 0.0
+            self.max_in_flight = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.latency:
+            time.sleep(self.latency)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     # --- token endpoint ------------------------------------------------------------------------------------------
     def token(self, tenant: str, form: dict[str, str]) -> Reply:
@@ -220,12 +238,15 @@ class GraphSandbox:
                     self.directory.consistency_lag = int(body["consistency_lag"])
                 if "empty_pages" in body:
                     self.empty_pages = int(body["empty_pages"])
-                return Reply(200, {"consistency_lag": self.directory.consistency_lag, "empty_pages": self.empty_pages})
+                if "latency" in body:
+                    self.latency = float(body["latency"])
+                return Reply(200, {"consistency_lag": self.directory.consistency_lag, "empty_pages": self.empty_pages,
+                                   "latency": self.latency})
             if path == "/_sandbox/reset" and method == "POST":
-                self.reset()
+                self.reset(body.get("users") if isinstance(body, dict) else None)
                 return Reply(204)
             if path == "/_sandbox/requests" and method == "GET":
-                return Reply(200, {"requests": list(self.requests)})
+                return Reply(200, {"requests": list(self.requests), "max_in_flight": self.max_in_flight})
             if path == "/_sandbox/requests" and method == "DELETE":
                 self.requests = []
                 return Reply(204)
@@ -261,7 +282,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if not isinstance(body, dict):
                     raise ValueError("body must be a JSON object")
                 query = dict(parse_qsl(parts.query, keep_blank_values=True))
-                reply = sandbox.graph(self.command, path[len("/v1.0"):] or "/", query, headers, body, base)
+                sandbox.enter()
+                try:
+                    reply = sandbox.graph(self.command, path[len("/v1.0"):] or "/", query, headers, body, base)
+                finally:
+                    sandbox.leave()
             else:
                 fault = GraphFault(400, "BadRequest", "Invalid version.")
                 reply = Reply(400, error_body(fault, str(uuid.uuid4()), headers.get("client-request-id", "")))

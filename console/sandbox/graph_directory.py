@@ -116,6 +116,9 @@ class Directory:
             value = clean.get(name)
             if value is not None and (not isinstance(value, str) or len(value) > (256 if name == "displayName" else 64)):
                 raise invalid_value(name)
+        employee_id = clean.get("employeeId")
+        if employee_id is not None and (not isinstance(employee_id, str) or len(employee_id) > 16):
+            raise invalid_value("employeeId")
         if "displayName" in clean and not clean["displayName"]:
             raise _bad("Invalid value specified for property 'displayName' of resource 'User'.")
         if "accountEnabled" in clean and not isinstance(clean["accountEnabled"], bool):
