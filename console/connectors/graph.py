@@ -27,7 +27,7 @@ from console.secrets import resolve
 from . import graph_attrs as attrs_mod
 from .base import Capability, ConnectionReport, Setting
 from .graph_auth import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, make_credential
-from .graph_client import build_client, translate
+from .graph_client import build_client, plain_json, translate
 from .graph_groups import GroupOperations
 
 log = logging.getLogger("console.connectors.graph")
@@ -318,13 +318,14 @@ class GraphConnector(GroupOperations):
         return found[0] if found else None
 
     async def list_users(self) -> AsyncIterator[RemoteAccount]:
-        """Every user, following @odata.nextLink by hand (empty pages with a nextLink happen)."""
-        config = users_query()
-        page = await self._call("list users", lambda c: c.users.get(config))
-        while page is not None:
-            for user in page.value or []:
-                yield attrs_mod.remote_account(user)
-            link = page.odata_next_link
+        """Every user, following @odata.nextLink by hand (pages may be empty and still have a nextLink) and
+        resending ConsistencyLevel each time. Pages are read as plain JSON: see `JsonResponseHandler`."""
+        config = plain_json(users_query())
+        page: Any = await self._call("list users", lambda c: c.users.get(config))
+        while page:
+            for doc in page.get("value") or []:
+                yield attrs_mod.remote_account_from_json(doc)
+            link = page.get("@odata.nextLink")
             if not link:
                 break
             page = await self._call("list users", lambda c: c.users.with_url(link).get(config))

@@ -128,6 +128,15 @@ def remote_account(user: GraphUser, extra: dict[str, Any] | None = None) -> Remo
                          active=bool(user.account_enabled) if user.account_enabled is not None else True)
 
 
+def remote_account_from_json(doc: dict[str, Any]) -> RemoteAccount:
+    """The same as `remote_account` for a plain Graph JSON user (bulk listings skip the SDK models)."""
+    attrs = {key: doc[key] for key in ATTRIBUTE_FIELDS if doc.get(key) is not None}
+    attrs["licenses"] = sorted(str(lic.get("skuId")) for lic in doc.get("assignedLicenses") or [] if lic.get("skuId"))
+    enabled = doc.get("accountEnabled")
+    return RemoteAccount(uid=str(doc["id"]), name=str(doc.get("userPrincipalName") or doc["id"]), attrs=attrs,
+                         active=bool(enabled) if enabled is not None else True)
+
+
 def differences(desired: dict[str, Any], current: GraphUser) -> dict[str, Any]:
     """The desired attributes that the remote user does not hold yet (for adoption)."""
     changed = {}

@@ -20,7 +20,7 @@ from console.errors import IdConsoleError, NotFound, TransientError
 from console.models import RemoteGroup
 
 from .graph_attrs import group_mail_nickname
-from .graph_client import is_member_exists, is_member_missing
+from .graph_client import is_member_exists, is_member_missing, plain_json
 
 T = TypeVar("T")
 GROUP_SELECT = ["id", "displayName", "description", "mailNickname", "securityEnabled", "mailEnabled", "groupTypes"]
@@ -30,6 +30,12 @@ def _remote_group(group: Group, members: list[str] | None = None, **extra: Any) 
     attrs = {"description": group.description or "", "mailNickname": group.mail_nickname or "",
              "securityEnabled": bool(group.security_enabled), "groupTypes": list(group.group_types or []), **extra}
     return RemoteGroup(uid=str(group.id), name=str(group.display_name or ""), members=members or [], attrs=attrs)
+
+
+def _remote_group_from_json(doc: dict[str, Any], members: list[str]) -> RemoteGroup:
+    attrs = {"description": doc.get("description") or "", "mailNickname": doc.get("mailNickname") or "",
+             "securityEnabled": bool(doc.get("securityEnabled")), "groupTypes": list(doc.get("groupTypes") or [])}
+    return RemoteGroup(uid=str(doc["id"]), name=str(doc.get("displayName") or ""), members=members, attrs=attrs)
 
 
 class GroupOperations:
@@ -74,29 +80,29 @@ class GroupOperations:
 
     async def _members(self, group_uid: str) -> list[str]:
         params = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
-        config = RequestConfiguration(query_parameters=params)
+        config = plain_json(RequestConfiguration(query_parameters=params))
         builder = lambda c: c.groups.by_group_id(group_uid).members  # noqa: E731
-        page = await self._call(f"list members of {group_uid}", lambda c: builder(c).get(config))  # type: ignore[arg-type]
+        page: Any = await self._call(f"list members of {group_uid}", lambda c: builder(c).get(config))
         members: list[str] = []
-        while page is not None:
-            members += [str(m.id) for m in page.value or []]
-            link = page.odata_next_link
+        while page:
+            members += [str(m["id"]) for m in page.get("value") or []]
+            link = page.get("@odata.nextLink")
             if not link:
                 break
-            page = await self._call(f"list members of {group_uid}", lambda c: builder(c).with_url(link).get(config))  # type: ignore[arg-type]
+            page = await self._call(f"list members of {group_uid}", lambda c: builder(c).with_url(link).get(config))
         return members
 
     async def list_groups(self) -> AsyncIterator[RemoteGroup]:
         params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(select=GROUP_SELECT, top=999)
-        config = RequestConfiguration(query_parameters=params)
-        page = await self._call("list groups", lambda c: c.groups.get(config))  # type: ignore[arg-type]
-        while page is not None:
-            for group in page.value or []:
-                yield _remote_group(group, await self._members(str(group.id)))
-            link = page.odata_next_link
+        config = plain_json(RequestConfiguration(query_parameters=params))
+        page: Any = await self._call("list groups", lambda c: c.groups.get(config))
+        while page:
+            for doc in page.get("value") or []:
+                yield _remote_group_from_json(doc, await self._members(str(doc["id"])))
+            link = page.get("@odata.nextLink")
             if not link:
                 break
-            page = await self._call("list groups", lambda c: c.groups.with_url(link).get(config))  # type: ignore[arg-type]
+            page = await self._call("list groups", lambda c: c.groups.with_url(link).get(config))
 
     async def _add_member(self, group_uid: str, member_uid: str) -> None:
         body = ReferenceCreate(odata_id=f"{self.base_url}/directoryObjects/{member_uid}")

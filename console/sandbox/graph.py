@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from console.sandbox.graph_api import ApiRequest, GraphApi
+from console.sandbox.graph_api import ApiRequest, GraphApi, route_name
 from console.sandbox.graph_directory import Directory
 from console.sandbox.graph_errors import GraphFault, error_body, token_error
 
@@ -158,7 +158,7 @@ class GraphSandbox:
         client_request_id = headers.get("client-request-id", request_id)
         common = {"request-id": request_id, "client-request-id": client_request_id,
                   "x-ms-ags-diagnostic": '{"ServerInfo":{"DataCenter":"Sandbox","Slice":"E","Ring":"0"}}'}
-        req = ApiRequest(method, path, query, headers, body, base)
+        req = ApiRequest(method, path, query, headers, body, base, route=route_name(method, path))
         entry = {"method": method, "path": path, "query": query,
                  "consistency_level": headers.get("consistencylevel", ""),
                  "retry_attempt": headers.get("retry-attempt", ""), "status": 0}
@@ -258,6 +258,7 @@ class GraphSandbox:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms delayed-ACK stalls
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

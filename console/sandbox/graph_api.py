@@ -5,6 +5,7 @@ faults and headers. Paths are matched case-insensitively, as Graph does.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,32 @@ class ApiRequest:
     route: str = field(default="")
 
 
+_ROUTES = [(re.compile(pattern, re.IGNORECASE), name) for pattern, name in (
+    (r"/users", "/users"),
+    (r"/users/[^/]+", "/users/{id}"),
+    (r"/users/[^/]+/revokeSignInSessions", "/users/{id}/revokeSignInSessions"),
+    (r"/users/[^/]+/assignLicense", "/users/{id}/assignLicense"),
+    (r"/subscribedSkus", "/subscribedSkus"),
+    (r"/groups", "/groups"),
+    (r"/groups/[^/]+", "/groups/{id}"),
+    (r"/groups/[^/]+/members", "/groups/{id}/members"),
+    (r"/groups/[^/]+/members/\$ref", "/groups/{id}/members/$ref"),
+    (r"/groups/[^/]+/members/[^/]+/\$ref", "/groups/{id}/members/{id}/$ref"),
+    (r"/directory/deletedItems/(microsoft\.)?graph\.user", "/directory/deletedItems/microsoft.graph.user"),
+    (r"/directory/deletedItems/(microsoft\.)?graph\.group", "/directory/deletedItems/microsoft.graph.group"),
+    (r"/directory/deletedItems/[^/]+", "/directory/deletedItems/{id}"),
+    (r"/directory/deletedItems/[^/]+/restore", "/directory/deletedItems/{id}/restore"),
+)]
+
+
+def route_name(method: str, path: str) -> str:
+    """`METHOD /template` of a known resource path (for the request log and fault matching), else ''."""
+    for pattern, name in _ROUTES:
+        if pattern.fullmatch(path):
+            return f"{method} {name}"
+    return ""
+
+
 def _not_allowed(method: str) -> GraphFault:
     return GraphFault(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed for this resource.")
 
@@ -45,13 +72,11 @@ class GraphApi:
         m = req.method
         d = self.directory
         if low == ["users"]:
-            req.route = f"{m} /users"
             if m == "GET":
                 return 200, self._list(req, list(d.users.values()), "user", "users")
             if m == "POST":
                 return 201, self._entity(req, d.create_user(req.body), "users", schema.USER_DEFAULT_SELECT)
         elif len(low) == 2 and low[0] == "users":
-            req.route = f"{m} /users/{{id}}"
             if m == "GET":
                 return 200, self._entity(req, d.user(segs[1]), "users", schema.USER_DEFAULT_SELECT,
                                          select=self._select(req, "user"))
@@ -62,14 +87,11 @@ class GraphApi:
                 d.delete_user(segs[1])
                 return 204, None
         elif len(low) == 3 and low[0] == "users" and low[2] == "revokesigninsessions" and m == "POST":
-            req.route = "POST /users/{id}/revokeSignInSessions"
             d.revoke_sessions(segs[1])
             return 200, {"@odata.context": f"{req.base}/v1.0/$metadata#Edm.Boolean", "value": True}
         elif len(low) == 3 and low[0] == "users" and low[2] == "assignlicense" and m == "POST":
-            req.route = "POST /users/{id}/assignLicense"
             return 200, self._entity(req, d.assign_license(segs[1], req.body), "users", schema.USER_DEFAULT_SELECT)
         elif low == ["subscribedskus"] and m == "GET":
-            req.route = "GET /subscribedSkus"
             return 200, {"@odata.context": f"{req.base}/v1.0/$metadata#subscribedSkus",
                          "value": [schema.sku_document(s, d.tenant_id, d.consumed_units(s["skuId"]))
                                    for s in d.skus.values()]}
@@ -85,13 +107,11 @@ class GraphApi:
     def _groups(self, req: ApiRequest, segs: list[str], low: list[str]) -> tuple[int, dict[str, Any] | None]:
         d, m = self.directory, req.method
         if not segs:
-            req.route = f"{m} /groups"
             if m == "GET":
                 return 200, self._list(req, list(d.groups.values()), "group", "groups")
             if m == "POST":
                 return 201, self._entity(req, d.create_group(req.body), "groups", schema.GROUP_DEFAULT_SELECT)
         elif len(segs) == 1:
-            req.route = f"{m} /groups/{{id}}"
             if m == "GET":
                 return 200, self._entity(req, d.group(segs[0]), "groups", schema.GROUP_DEFAULT_SELECT,
                                          select=self._select(req, "group"))
@@ -102,14 +122,11 @@ class GraphApi:
                 d.delete_group(segs[0])
                 return 204, None
         elif low[1:] == ["members"] and m == "GET":
-            req.route = "GET /groups/{id}/members"
             return 200, self._list(req, [], "directoryObject", "directoryObjects", members_of=segs[0])
         elif low[1:] == ["members", "$ref"] and m == "POST":
-            req.route = "POST /groups/{id}/members/$ref"
             d.add_member(segs[0], req.body)
             return 204, None
         elif len(low) == 4 and low[1] == "members" and low[3] == "$ref" and m == "DELETE":
-            req.route = "DELETE /groups/{id}/members/{id}/$ref"
             d.remove_member(segs[0], segs[2])
             return 204, None
         if req.route:
@@ -123,10 +140,8 @@ class GraphApi:
         if len(low) == 1 and low[0] in ("microsoft.graph.user", "microsoft.graph.group", "graph.user", "graph.group") \
                 and m == "GET":
             kind = low[0].rsplit(".", 1)[1]
-            req.route = f"GET /directory/deletedItems/microsoft.graph.{kind}"
             return 200, self._list(req, d.deleted_of_type(kind), kind, f"{kind}s")
         if len(low) == 1:
-            req.route = f"{m} /directory/deletedItems/{{id}}"
             if m == "GET":
                 record = d.deleted_item(segs[0])
                 kind = "user" if "userPrincipalName" in record else "group"
@@ -135,7 +150,6 @@ class GraphApi:
                 d.purge(segs[0])
                 return 204, None
         if len(low) == 2 and low[1] == "restore" and m == "POST":
-            req.route = "POST /directory/deletedItems/{id}/restore"
             record = d.restore(segs[0])
             kind = "user" if "userPrincipalName" in record else "group"
             return 200, self._entity(req, record, "directoryObjects", self._defaults(kind), odata_type=kind)
