@@ -64,7 +64,8 @@ def user_principal_name(user: User, upn_suffix: str) -> str:
     return f"{local}@{domain}" if domain else local
 
 
-def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", usage_location: str = "") -> dict[str, Any]:
+def account_attributes(user: User, login_method: str, *, upn_suffix: str = "",
+                       usage_location: str = "") -> dict[str, Any]:
     """The Entra ID attributes a person should have. `mail` only when the e-mail is in the UPN's domain (a
     tenant domain); Exchange Online sets it anyway once a mailbox licence is assigned."""
     upn = user_principal_name(user, upn_suffix)

@@ -48,8 +48,8 @@ class GroupOperations:
     async def _group_by_name(self, name: str) -> Group | None:
         params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
             filter=f"displayName eq '{name.replace(chr(39), chr(39) * 2)}'", select=GROUP_SELECT, top=5)
-        page = await self._call(f"look up group {name}",
-                                lambda c: c.groups.get(RequestConfiguration(query_parameters=params)))  # type: ignore[arg-type]
+        config = RequestConfiguration(query_parameters=params)
+        page = await self._call(f"look up group {name}", lambda c: c.groups.get(config))  # type: ignore[arg-type]
         found = list(page.value or []) if page else []
         return found[0] if found else None
 

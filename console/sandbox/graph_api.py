@@ -223,8 +223,8 @@ class GraphApi:
         if more:
             next_after = page[-1][1]["_seq"] if page else after
             kept = "&".join(f"{k}={quote(v, safe=',()$')}" for k, v in query.items() if k != "$skiptoken")
-            link = f"{req.base}/v1.0{req.path}?{kept + '&' if kept else ''}$skiptoken={odata.encode_skiptoken(next_after)}"
-            body["@odata.nextLink"] = link
+            token = odata.encode_skiptoken(next_after)
+            body["@odata.nextLink"] = f"{req.base}/v1.0{req.path}?{kept + '&' if kept else ''}$skiptoken={token}"
         with_type = members_of is not None
         body["value"] = [schema.project(r, select, self._defaults(t), t if with_type else None) for t, r in page]
         return body

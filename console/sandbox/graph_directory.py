@@ -114,7 +114,8 @@ class Directory:
             schema.check_usage_location(clean["usageLocation"])
         for name in ("displayName", "givenName", "surname", "department", "jobTitle"):
             value = clean.get(name)
-            if value is not None and (not isinstance(value, str) or len(value) > (256 if name == "displayName" else 64)):
+            limit = 256 if name == "displayName" else 64
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
                 raise invalid_value(name)
         employee_id = clean.get("employeeId")
         if employee_id is not None and (not isinstance(employee_id, str) or len(employee_id) > 16):

@@ -9,7 +9,8 @@ from typing import Any
 MSG_NOT_FOUND = "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
 MSG_UPN_EXISTS = "Another object with the same value for property userPrincipalName already exists."
 MSG_PROXY_EXISTS = "Another object with the same value for property proxyAddresses already exists."
-MSG_MEMBER_EXISTS = "One or more added object references already exist for the following modified properties: 'members'."
+MSG_MEMBER_EXISTS = ("One or more added object references already exist for the following modified properties: "
+                     "'members'.")
 MSG_MEMBER_MISSING = ("One or more removed object references do not exist for the following modified properties: "
                       "'members'.")
 MSG_USAGE_LOCATION = "License assignment cannot be done for user with invalid usage location."
@@ -34,7 +35,8 @@ class GraphFault(Exception):
 
 
 def invalid_value(prop: str, resource: str = "User") -> GraphFault:
-    return GraphFault(400, "Request_BadRequest", f"Invalid value specified for property '{prop}' of resource '{resource}'.")
+    return GraphFault(400, "Request_BadRequest",
+                      f"Invalid value specified for property '{prop}' of resource '{resource}'.")
 
 
 def not_found(object_id: str) -> GraphFault:
