@@ -1,6 +1,7 @@
 """The Graph connector drives msgraph-sdk against the Graph sandbox through a person's whole lifecycle."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -28,7 +29,8 @@ def remote(sandbox: Any, uid: str) -> dict[str, Any]:
 
 
 async def test_full_lifecycle_create_update_disable_enable_groups_delete_restore(
-        graph_connector: GraphConnector, graph_sandbox: Any) -> None:
+        graph_connector: GraphConnector, graph_sandbox: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     conn = graph_connector
     attrs = conn.account_attributes(person(), "password")
     account = await conn.create_user(attrs)
@@ -78,6 +80,7 @@ async def test_full_lifecycle_create_update_disable_enable_groups_delete_restore
     await conn.delete_group(group.uid)
     assert [g async for g in conn.list_groups()] == []
     await conn.delete_group(group.uid)  # security groups are gone for good; deleting again is fine
+    assert password not in caplog.text  # the one-time password is returned once, never logged
 
 
 async def test_restore_user_after_delete(graph_connector: GraphConnector, graph_sandbox: Any) -> None:

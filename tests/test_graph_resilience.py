@@ -1,6 +1,7 @@
 """Throttling, paging, replication lag, lost answers, bad credentials and error mapping, against the sandbox."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -32,11 +33,24 @@ async def test_429_with_retry_after_is_retried_by_the_sdk_middleware(graph_conne
 
 async def test_throttling_that_outlasts_the_retries_is_a_transient_error(graph_connector: GraphConnector,
                                                                          graph_sandbox: Any) -> None:
-    graph_sandbox.fault(status=429, count=10, retry_after=1, method="POST", path="/groups")
+    graph_sandbox.fault(status=429, count=10, retry_after=1, method="PATCH", path="/users")
     with pytest.raises(TransientError) as caught:
-        await graph_connector.create_group("Busy")
+        await graph_connector.update_user("00000000-0000-4000-8000-000000000000", {"department": "X"})
     assert caught.value.retry_after == 1 and caught.value.status == 429
-    assert len(graph_sandbox.requests("POST /groups")) == 4  # first try + the RetryHandler's 3 retries
+    assert len(graph_sandbox.requests("PATCH /users/{id}")) == 4  # first try + the RetryHandler's 3 retries
+
+
+async def test_group_create_is_never_resent_blindly(graph_connector: GraphConnector, graph_sandbox: Any) -> None:
+    # Group names are not unique: a resent POST after a lost answer would make a duplicate group.
+    graph_sandbox.fault(status=504, count=1, retry_after=1, method="POST", path="/groups", mode="after")
+    group = await graph_connector.create_group("Lost answer")
+    assert [c["status"] for c in graph_sandbox.requests("POST /groups")] == [504]
+    assert group.attrs.get("adopted") is True
+    assert [g["id"] for g in graph_sandbox.graph("GET", "/groups").json()["value"]] == [group.uid]
+    graph_sandbox.fault(status=429, count=1, retry_after=1, method="POST", path="/groups")  # 429: not processed
+    second = await graph_connector.create_group("Throttled")
+    assert [c["status"] for c in graph_sandbox.requests("POST /groups")] == [504, 429, 201]
+    assert "adopted" not in second.attrs
 
 
 async def test_paging_over_more_than_a_thousand_users_resends_consistency_level(graph_connector: GraphConnector,
@@ -53,8 +67,10 @@ async def test_paging_over_more_than_a_thousand_users_resends_consistency_level(
     assert all("$skiptoken" in p["query"] for p in pages[1:])
 
 
-async def test_wrong_client_secret_is_auth_failed_with_a_clear_message(graph_app: Application, graph_sandbox: Any,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_wrong_client_secret_is_auth_failed_with_a_clear_message(
+        graph_app: Application, graph_sandbox: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("IDCONSOLE_TEST_GRAPH_SECRET", "not-the-secret-value")
     conn = make(graph_app)
     try:
@@ -68,6 +84,7 @@ async def test_wrong_client_secret_is_auth_failed_with_a_clear_message(graph_app
     finally:
         await conn.aclose()
     assert graph_sandbox.requests() == []  # no Graph call went out without a token
+    assert "not-the-secret-value" not in caplog.text
 
 
 async def test_missing_secret_reference_is_reported_before_any_call(graph_app: Application,

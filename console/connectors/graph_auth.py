@@ -95,6 +95,8 @@ def make_credential(authority: str, tenant_id: str, client_id: str, secret: Call
     url = token_endpoint(authority, tenant_id)
     if is_local(url):
         return ClientCredentialsToken(url, client_id, secret, timeout=timeout)
+    if urlsplit(url).scheme != "https":
+        raise ConfigError(f"authority {authority} must use https", hint="only a local sandbox may use http")
     from azure.identity.aio import ClientSecretCredential
 
     host = urlsplit(authority if "://" in (authority or "") else f"https://{authority or DEFAULT_AUTHORITY}").hostname

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
+from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
 from msgraph.generated.models.group import Group
@@ -40,6 +41,7 @@ def _remote_group_from_json(doc: dict[str, Any], members: list[str]) -> RemoteGr
 
 class GroupOperations:
     base_url: str
+    post_retries = 3  # 429 retries for POSTs the SDK must not resend by itself
 
     if TYPE_CHECKING:
         async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, write: bool = False,
@@ -54,19 +56,31 @@ class GroupOperations:
         return found[0] if found else None
 
     async def create_group(self, name: str, description: str = "") -> RemoteGroup:
-        """Create a security group, or adopt the existing group with that display name."""
+        """Create a security group, or adopt the existing group with that display name.
+
+        Group names are not unique in Entra ID, so the SDK must not resend this POST on its own after a 503/504
+        (the first may have gone through): only 429 (never processed) is retried here; anything else is looked
+        up by name before it is reported."""
         existing = await self._group_by_name(name)
         if existing is not None:
             return _remote_group(existing, adopted=True)
         body = Group(display_name=name, description=description or None, mail_enabled=False,
                      mail_nickname=group_mail_nickname(name), security_enabled=True, group_types=[])
-        try:
-            created = await self._call(f"create group {name}", lambda c: c.groups.post(body), write=True)
-        except TransientError:
-            existing = await self._group_by_name(name)  # the POST may have gone through
-            if existing is None:
-                raise
-            return _remote_group(existing, adopted=True)
+        no_resend = RequestConfiguration(options=[RetryHandlerOption(should_retry=False)])  # type: ignore[var-annotated]
+        created: Group | None = None
+        for attempt in range(self.post_retries + 1):
+            try:
+                created = await self._call(f"create group {name}", lambda c: c.groups.post(body, no_resend),
+                                           write=True)
+                break
+            except TransientError as exc:
+                if exc.status == 429 and attempt < self.post_retries:
+                    await asyncio.sleep(exc.retry_after if exc.retry_after is not None else 2.0 ** attempt)
+                    continue
+                existing = await self._group_by_name(name)  # the POST may have gone through
+                if existing is None:
+                    raise
+                return _remote_group(existing, adopted=True)
         if created is None:
             raise NotFound(f"Graph returned no group for {name}")
         return _remote_group(created)

@@ -170,7 +170,10 @@ class UserOperations:
         try:
             user = await self._get_user(uid)
         except NotFound:
-            await self.restore_user(uid)  # deleted within the last 30 days: bring it back first
+            try:
+                await self.restore_user(uid)  # deleted within the last 30 days: bring it back first
+            except NotFound:
+                pass  # a resent restore that had already worked, or truly gone: the read below decides
             user = await self._get_user(uid)
         await self._call(f"enable user {uid}", lambda c: c.users.by_user_id(uid).patch(GraphUser(account_enabled=True)),
                          write=True)
