@@ -38,12 +38,18 @@ def parse(response: httpx.Response, model: type[Parsable]) -> Any:
 
 
 def _assert_known(obj: Any, text: str) -> None:
+    """Walk the parsed model: no object, however nested, may hold properties its model does not declare."""
+    if isinstance(obj, list):
+        for item in obj:
+            _assert_known(item, text)
+        return
+    if not isinstance(obj, Parsable):
+        return
     extra = {k for k in getattr(obj, "additional_data", {}) or {} if not k.startswith("@odata.")}
     assert not extra, f"{type(obj).__name__} does not know {extra} in {text[:300]}"
-    items = getattr(obj, "value", None)
-    for item in items if isinstance(items, list) else []:
-        if hasattr(item, "additional_data"):
-            _assert_known(item, text)
+    for name, value in vars(obj).items():
+        if name not in ("additional_data", "backing_store"):
+            _assert_known(value, text)
 
 
 def new_user(sandbox: Any, upn: str, **extra: Any) -> dict[str, Any]:
