@@ -17,7 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from console.connectors.graph import make  # noqa: E402
 from console.connectors.graph_users import users_query  # noqa: E402
 from console.models import Application  # noqa: E402
-from console.sandbox.graph import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID, start_in_thread  # noqa: E402
+from console.sandbox.graph import (  # noqa: E402
+    SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID, start_in_thread,
+)
 
 
 async def main(count: int) -> None:

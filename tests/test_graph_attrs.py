@@ -31,6 +31,9 @@ def test_account_attributes_are_flat_and_readable() -> None:
                      "department": "Ops", "jobTitle": "Lead", "employeeId": "E7", "usageLocation": "DE",
                      "accountEnabled": True}
     check_upn(attrs["userPrincipalName"], {"contoso.com"})
+    skus = ["f30db892-07e9-47e9-837c-80727f46fd3d", "6fd2c87f-b296-42f0-b197-1e91e994b900"]
+    assert account_attributes(person(), "sso", license_skus=skus)["licenses"] == sorted(skus)
+    assert account_attributes(person(status="leaver"), "sso", license_skus=skus)["licenses"] == []
 
 
 def test_mail_only_in_a_tenant_domain_and_leavers_are_disabled() -> None:

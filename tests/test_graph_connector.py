@@ -83,6 +83,20 @@ async def test_full_lifecycle_create_update_disable_enable_groups_delete_restore
     assert password not in caplog.text  # the one-time password is returned once, never logged
 
 
+async def test_licence_configuration_changes_reach_existing_accounts(graph_connector: GraphConnector,
+                                                                     graph_sandbox: Any) -> None:
+    account = await graph_connector.create_user(graph_connector.account_attributes(person(), "sso"))
+    flow = DEFAULT_SKUS[2]["skuId"]
+    graph_connector.license_skus = [E3, flow]
+    desired = graph_connector.account_attributes(person(), "sso")
+    assert desired["licenses"] == sorted([E3, flow]) != account.attrs["licenses"]
+    await graph_connector.update_user(account.uid, {"licenses": desired["licenses"]})
+    held = remote(graph_sandbox, account.uid)["assignedLicenses"]
+    assert sorted(lic["skuId"] for lic in held) == sorted([E3, flow])
+    await graph_connector.update_user(account.uid, {"licenses": [flow]})  # never removes: others may assign too
+    assert len(remote(graph_sandbox, account.uid)["assignedLicenses"]) == 2
+
+
 async def test_restore_user_after_delete(graph_connector: GraphConnector, graph_sandbox: Any) -> None:
     account = await graph_connector.create_user(graph_connector.account_attributes(person(), "sso"))
     await graph_connector.delete_user(account.uid)

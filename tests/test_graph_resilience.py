@@ -159,9 +159,15 @@ async def test_licence_refusal_after_create_is_a_warning_not_a_lost_password(gra
     conn = make(graph_app)
     try:
         account = await conn.create_user(conn.account_attributes(person(), "sso"))
+        assert account.attrs["initial_password"] and "usage location" in account.attrs["warnings"][0]
+        assert account.attrs["licenses"] == []  # what Graph holds: the next plan still sees the licence missing
+        with pytest.raises(Rejected, match="usage location"):  # as an update, the refusal fails this operation
+            await conn.update_user(account.uid, {"licenses": [E3]})
+        await conn.update_user(account.uid, {"usageLocation": "FR", "licenses": [E3]})  # PATCH first, then assign
     finally:
         await conn.aclose()
-    assert account.attrs["initial_password"] and "usage location" in account.attrs["warnings"][0]
+    held = graph_sandbox.graph("GET", f"/users/{account.uid}", params={"$select": "assignedLicenses"}).json()
+    assert [lic["skuId"] for lic in held["assignedLicenses"]] == [E3]
 
 
 async def test_concurrency_is_bounded_by_max_concurrency(graph_app: Application, graph_sandbox: Any) -> None:

@@ -142,7 +142,7 @@ class GraphConnector(UserOperations, GroupOperations):
     # --- protocol: attributes ------------------------------------------------------------------------------------
     def account_attributes(self, user: User, login_method: str) -> dict[str, Any]:
         return attrs_mod.account_attributes(user, login_method, upn_suffix=self.upn_suffix,
-                                            usage_location=self.usage_location)
+                                            usage_location=self.usage_location, license_skus=self.license_skus)
 
     def account_name(self, attrs: dict[str, Any]) -> str:
         return str(attrs.get("userPrincipalName", ""))

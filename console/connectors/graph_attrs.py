@@ -64,10 +64,11 @@ def user_principal_name(user: User, upn_suffix: str) -> str:
     return f"{local}@{domain}" if domain else local
 
 
-def account_attributes(user: User, login_method: str, *, upn_suffix: str = "",
-                       usage_location: str = "") -> dict[str, Any]:
+def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", usage_location: str = "",
+                       license_skus: list[str] | None = None) -> dict[str, Any]:
     """The Entra ID attributes a person should have. `mail` only when the e-mail is in the UPN's domain (a
-    tenant domain); Exchange Online sets it anyway once a mailbox licence is assigned."""
+    tenant domain); Exchange Online sets it anyway once a mailbox licence is assigned. `licenses` (configured
+    SKUs, none for a leaver) lets a changed licence configuration reach existing accounts as an update."""
     upn = user_principal_name(user, upn_suffix)
     display = user.displayName or f"{user.givenName} {user.familyName}".strip() or user.userName
     attrs: dict[str, Any] = {
@@ -85,6 +86,8 @@ def account_attributes(user: User, login_method: str, *, upn_suffix: str = "",
         attrs["mail"] = user.email
     if usage_location:
         attrs["usageLocation"] = usage_location.upper()
+    if license_skus:
+        attrs["licenses"] = sorted(license_skus) if user.active else []
     return attrs
 
 

@@ -66,7 +66,8 @@ class GroupOperations:
             return _remote_group(existing, adopted=True)
         body = Group(display_name=name, description=description or None, mail_enabled=False,
                      mail_nickname=group_mail_nickname(name), security_enabled=True, group_types=[])
-        no_resend = RequestConfiguration(options=[RetryHandlerOption(should_retry=False)])  # type: ignore[var-annotated]
+        no_resend: RequestConfiguration = RequestConfiguration(  # type: ignore[type-arg]
+            options=[RetryHandlerOption(should_retry=False)])
         created: Group | None = None
         for attempt in range(self.post_retries + 1):
             try:

@@ -90,7 +90,8 @@ class UserOperations:
             return await self._adopt(existing, attrs, adopted=not made_now, **extra)
         uid = str(created.id) if created else ""
         warnings = await self._ensure_licenses(uid, [], after_create=True)
-        account_attrs = {**attrs, "licenses": sorted(self.license_skus), "initial_password": password}
+        assigned = [] if warnings else sorted(self.license_skus)  # what Graph holds: a failed SKU is retried later
+        account_attrs = {**attrs, "licenses": assigned, "initial_password": password}
         if warnings:
             account_attrs["warnings"] = warnings
         return RemoteAccount(uid=uid, name=upn, attrs=account_attrs, active=bool(attrs.get("accountEnabled", True)))
@@ -104,16 +105,17 @@ class UserOperations:
         held = [str(lic.sku_id).lower() for lic in (existing.assigned_licenses or []) if lic.sku_id]
         warnings = await self._ensure_licenses(uid, held, after_create=bool(flags.get("initial_password")))
         account = attrs_mod.remote_account(existing, {**attrs, **flags})
-        account.attrs["licenses"] = sorted(set(held) | set(self.license_skus))
+        account.attrs["licenses"] = sorted(set(held) | (set() if warnings else set(self.license_skus)))
         account.active = bool(attrs.get("accountEnabled", account.active))
         if warnings:
             account.attrs["warnings"] = warnings
         return account
 
     async def _ensure_licenses(self, uid: str, held: list[str], *, after_create: bool = False,
-                               wanted: list[str] | None = None) -> list[str]:
-        """Assign the configured SKUs the user lacks. A refusal (no seats, no usage location) is returned as a
-        warning: the account exists and the operator must see its one-time password anyway."""
+                               wanted: list[str] | None = None, strict: bool = False) -> list[str]:
+        """Assign the SKUs the user lacks (the configured ones unless `wanted`). Unless `strict`, a refusal (no
+        seats, no usage location, throttling) is returned as a warning: the account exists and the operator
+        must still see its one-time password."""
         missing = [sku for sku in (self.license_skus if wanted is None else wanted) if sku not in held]
         if not missing:
             return []
@@ -124,9 +126,11 @@ class UserOperations:
             await self._call(f"assign licences to {uid}",
                              lambda c: c.users.by_user_id(uid).assign_license.post(body),
                              write=True, retry_not_found=after_create)
-        except (DryRunBlocked, TransientError):
+        except DryRunBlocked:
             raise
         except IdConsoleError as exc:
+            if strict:
+                raise
             log.warning("graph: licences for %s not assigned: %s", uid, exc)
             return [f"licences not assigned: {exc}"]
         return []
@@ -141,11 +145,18 @@ class UserOperations:
         return user
 
     async def update_user(self, uid: str, changes: dict[str, Any]) -> None:
+        """PATCH the changed properties; a `licenses` change assigns the listed SKUs the user lacks (after the
+        PATCH, so that a new usageLocation is in place). Licences are never removed here: others may have
+        assigned them; deprovisioning removes them."""
         known = {k: v for k, v in changes.items() if k in attrs_mod.ATTRIBUTE_FIELDS}
-        if not known:
-            return
-        body = attrs_mod.graph_user(known, creating=False)
-        await self._call(f"update user {uid}", lambda c: c.users.by_user_id(uid).patch(body), write=True)
+        if known:
+            body = attrs_mod.graph_user(known, creating=False)
+            await self._call(f"update user {uid}", lambda c: c.users.by_user_id(uid).patch(body), write=True)
+        wanted = [str(sku).lower() for sku in changes.get("licenses") or []]
+        if wanted:
+            user = await self._get_user(uid)
+            held = [str(lic.sku_id).lower() for lic in (user.assigned_licenses or []) if lic.sku_id]
+            await self._ensure_licenses(uid, held, wanted=wanted, strict=True)
 
     async def deactivate_user(self, uid: str) -> dict[str, Any]:
         try:
@@ -179,8 +190,7 @@ class UserOperations:
                          write=True)
         held = [str(lic.sku_id).lower() for lic in (user.assigned_licenses or []) if lic.sku_id]
         wanted = sorted(set(remembered.get("licenses") or []) | set(self.license_skus))
-        for warning in await self._ensure_licenses(uid, held, wanted=wanted):
-            log.warning("graph: %s", warning)
+        await self._ensure_licenses(uid, held, wanted=wanted, strict=True)
 
     async def delete_user(self, uid: str) -> None:
         """Soft delete: the user stays restorable for 30 days (directory/deletedItems)."""
