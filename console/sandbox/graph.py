@@ -70,9 +70,13 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 fault = GraphFault(400, "BadRequest", "Invalid version.")
                 reply = Reply(400, error_body(fault, str(uuid.uuid4()), headers.get("client-request-id", "")))
-        except ValueError as exc:
-            fault = GraphFault(400, "BadRequest", f"Unable to read JSON request payload: {exc}")
+        except (ValueError, TypeError, KeyError) as exc:
+            fault = GraphFault(400, "BadRequest", f"Unable to read the request payload: {exc}")
             reply = Reply(400, error_body(fault, str(uuid.uuid4()), headers.get("client-request-id", "")))
+        except Exception:  # a sandbox bug: answer like Graph's 500 instead of dropping the connection
+            log.exception("graph sandbox: %s %s failed", self.command, path)
+            fault = GraphFault(500, "generalException", "General exception while processing.")
+            reply = Reply(500, error_body(fault, str(uuid.uuid4()), headers.get("client-request-id", "")))
         if reply.reset:
             self.close_connection = True
             return
