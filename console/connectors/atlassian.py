@@ -157,6 +157,7 @@ class AtlassianConnector:
         doc, adopted = await self._create("Users", p.user_payload(attrs), lambda: self._find_user_doc(attrs))
         account = p.to_account(doc)
         if adopted:
+            account.attrs["adopted"] = True
             changes = p.differences(attrs, account.attrs)
             if changes and self.app.feature("update"):
                 await self.http.request("PATCH", f"/Users/{account.uid}", json=p.user_patch(changes))

@@ -218,12 +218,16 @@ class Applier:
             password = account.attrs.pop("initial_password", None)
             if password:
                 self.result.initial_passwords[f"{op.app}: {op.person}"] = password
+            warnings = account.attrs.pop("warnings", None) or []
+            if "licenses" in account.attrs and "licenses" in attrs:
+                attrs["licenses"] = account.attrs["licenses"]  # what really got assigned: the rest is retried
             link = store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id, remote_id=account.uid)
             link.remote_id, link.remote_name, link.state = account.uid, account.name, "active"
             self._save_link(link, attrs)
             op.remote_id = account.uid
-            adopted = account.attrs.get("_adopted")
-            return f"adopted existing account {account.name}" if adopted else f"created {account.name}"
+            adopted = account.attrs.pop("adopted", False)
+            note = f"adopted existing account {account.name}" if adopted else f"created {account.name}"
+            return "; ".join([note, *map(str, warnings)])
         link = store.links.find(op.app, op.person_id) if op.person_id else None
         if op.action == "update":
             changed = {k: op.attrs.get(k) for k in op.changes}
