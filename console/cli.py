@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -390,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="the console on a temporary home with sample data and local sandboxes")
     demo.add_argument("--keep", action="store_true", help="keep the temporary home afterwards")
     demo.add_argument("--headless", action="store_true", help="prepare the demo, print where it is, and wait (no console)")
+    demo.add_argument("--no-ad", action="store_true", help="skip the Samba AD DC even when Samba is installed")
     demo.set_defaults(handler=None, command="demo")
 
     users = sub.add_parser("users", help="people in the local state").add_subparsers(dest="sub", required=True)
@@ -522,6 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `idconsole … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def run_console(a: argparse.Namespace) -> int:

@@ -232,6 +232,9 @@ class Mapping(_Doc):
     endpoints: list[str] = field(default_factory=lambda: [DEFAULT_ENDPOINT_NAME])
     primary_key: str = "user.account_id"
     mappings: dict[str, str] = field(default_factory=dict)  # target attribute -> field or format
+    # correlation: a record whose primary key is unknown is matched to an existing person by these local
+    # fields (first hit wins); that person keeps their own primary key and gets the source's attributes.
+    match_on: list[str] = field(default_factory=lambda: ["bitbucketAccountId", "userName"])
     id: str = field(default_factory=new_id)
 
     def compiled(self, primary_attr: str = "employeeId") -> dict[str, Expression]:
