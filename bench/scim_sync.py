@@ -21,10 +21,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from console.connectors.atlassian import AtlassianConnector, make  # noqa: E402
-from console.connectors.atlassian_payloads import account_attributes, user_payload  # noqa: E402
-from console.models import Application, User  # noqa: E402
-from console.sandbox.scim_directory import ScimDirectoryServer  # noqa: E402
+from console.connectors.atlassian import AtlassianConnector, make
+from console.connectors.atlassian_payloads import account_attributes, user_payload
+from console.models import Application, User
+from console.sandbox.scim_directory import ScimDirectoryServer
 
 TOKEN_ENV = "IDCONSOLE_BENCH_SCIM_TOKEN"
 NAMES = [("Zoë", "Ångström"), ("Seán", "O'Brien"), ("小龙", "李"), ("Ñúñez", "Ibáñez"), ("Ada", "Lovelace")]

@@ -110,7 +110,8 @@ def test_a_connector_needs_a_base_url_and_credentials() -> None:
 
 @pytest.mark.parametrize("user", [
     person(), person(title="", department=""), person(emails=["a@corp.example", "b@corp.example"], givenName=""),
-    person(givenName="小龙", familyName="李", displayName=""), person(familyName="Ñúñez-Ibáñez", givenName="", emails=[]),
+    person(givenName="小龙", familyName="李", displayName=""),
+    person(familyName="Ñúñez-Ibáñez", givenName="", emails=[]),
     person(status="leaver"),
 ])
 def test_create_payload_is_exactly_the_scim2_models_user(user: User) -> None:
@@ -120,10 +121,3 @@ def test_create_payload_is_exactly_the_scim2_models_user(user: User) -> None:
     assert p.user_payload(attrs) == p.user_resource(attrs).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     assert p.ScimUser.model_validate(p.user_payload(attrs), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
 
-
-def test_an_invalid_email_in_an_update_is_rejected_with_a_console_error() -> None:
-    from console.errors import Rejected
-
-    with pytest.raises(Rejected, match="emails: \\['not an email'\\] is not a valid value") as caught:
-        p.user_patch({"emails": ["not an email"]})
-    assert "@-sign" in caught.value.detail

@@ -20,6 +20,7 @@ from .atlassian_http import ClientCredentials, OutcomeUnknown, RetryPolicy, Scim
 from .base import Capability, ConnectionReport, Setting
 
 DEFAULT_TOKEN_URL = "https://api.atlassian.com/oauth/token"
+BASE_URL_HINT = "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
 
 SETTINGS: list[Setting] = [
     Setting("base_url", "Directory base URL", required=True,
@@ -39,7 +40,8 @@ SETTINGS: list[Setting] = [
             help="Application.features: create, update, deactivate, delete users; groups; memberships "
                  "(apps set NAME features.delete=on); an operation whose feature is off is refused"),
     Setting("deprovision", "Deprovision by", choices=("deactivate", "delete"),
-            help="Application.deprovision: deactivate (PATCH active=false, reversible) or delete (drops the SCIM record)"),
+            help="Application.deprovision: deactivate (PATCH active=false, reversible) or delete "
+                 "(drops the SCIM record)"),
 ]
 APPLICATION_FIELDS = frozenset({"max_concurrency", "features", "deprovision"})
 
@@ -56,7 +58,7 @@ class AtlassianConnector:
         settings = app.settings
         base_url = str(settings.get("base_url") or "").strip()
         if not base_url.startswith(("https://", "http://")):
-            raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=p_hint())
+            raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=BASE_URL_HINT)
         self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
         extra = {"sleep": sleep} if sleep is not None else {}
         self.http = ScimHttp(base_url, _token_source(app), timeout=_seconds(settings, "timeout", 30.0),
@@ -173,7 +175,8 @@ class AtlassianConnector:
         except AlreadyExists as exc:
             raise Rejected("the directory refuses the change: the value belongs to another account (409)",
                            detail=exc.detail, status=409,
-                           hint="an e-mail can belong to one Atlassian account only; change the other account") from None
+                           hint="an e-mail can belong to one Atlassian account only; change the other account",
+                           ) from None
 
     async def deactivate_user(self, uid: str) -> dict[str, Any]:
         """PATCH active=false, the normal deprovision; a SCIM record that is already gone counts as done."""
@@ -187,7 +190,8 @@ class AtlassianConnector:
     async def reactivate_user(self, uid: str, remembered: dict[str, Any]) -> None:
         self._require("deactivate", "reactivate accounts")
         if remembered.get("scim_record") == "gone":
-            raise NotFound(f"the directory no longer holds user {uid}", hint="create the account again (and re-add its groups)")
+            raise NotFound(f"the directory no longer holds user {uid}",
+                           hint="create the account again (and re-add its groups)")
         await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": True}))
 
     async def delete_user(self, uid: str) -> None:
@@ -255,10 +259,6 @@ class AtlassianConnector:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def p_hint() -> str:
-    return "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
 
 
 def _seconds(settings: dict[str, Any], name: str, default: float) -> float:

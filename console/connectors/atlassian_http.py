@@ -197,7 +197,8 @@ def status_error(response: httpx.Response, method: str, path: str, secrets: list
             return AuthFailed("OAuth access token rejected (401)", hint=OAUTH_HINT, detail=detail, status=status)
         return AuthFailed("API key rejected (401)", hint=KEY_HINT, detail=detail, status=status)
     if status == 403:
-        return AuthFailed(f"not allowed to call the user provisioning API (403) for {what}", detail=detail, status=status,
+        return AuthFailed(f"not allowed to call the user provisioning API (403) for {what}", detail=detail,
+                          status=status,
                           hint="use the directory's own API key (not an org admin key or a site API token)")
     if status == 404:
         if path.rstrip("/").count("/") <= 1:  # a collection or discovery endpoint: the directory is missing
@@ -262,9 +263,12 @@ class ScimHttp:
                         headers["Content-Type"] = "application/scim+json; charset=utf-8"
                     response = await self.client.request(method, path, json=json, params=params, headers=headers)
             except httpx.HTTPError as exc:
-                error = connection_error(exc, self.host, self.secrets())
-                if isinstance(error, Unreachable) or method == "POST" or attempt >= self.retry.attempts:
-                    raise error from None
+                lost = connection_error(exc, self.host, self.secrets())
+                if isinstance(lost, Unreachable) or method == "POST":  # a POST is never resent blindly
+                    raise lost from None
+                if attempt >= self.retry.attempts:
+                    raise TransientError(f"{lost.title}, {attempt} times", detail=lost.detail,
+                                         hint="the connection keeps dropping: try again later") from None
                 await self.sleep(self.retry.backoff(attempt))
                 continue
             if response.is_success:
@@ -272,20 +276,19 @@ class ScimHttp:
             error = status_error(response, method, path, self.secrets(), self.tokens.oauth, self.directory_id)
             if isinstance(error, AuthFailed) and response.status_code == 401 and not retried_auth \
                     and self.tokens.invalidate():
-                retried_auth = True
+                retried_auth = True  # a rotated key or an expired OAuth token: one more try with a fresh one
                 continue
             if not isinstance(error, TransientError):
                 raise error
-            status = response.status_code
-            wait = error.retry_after
+            status, wait = response.status_code, error.retry_after
             if wait is not None and wait > self.retry.max_wait:
-                raise error
+                raise error  # not slept through: the engine reschedules with retry_after
             if status not in (429, 503) and method == "POST":
                 raise OutcomeUnknown(error.title, detail=error.detail, status=status, hint=error.hint)
             if attempt >= self.retry.attempts:
                 raise TransientError(f"{error.title}, {attempt} times", retry_after=wait, detail=error.detail,
                                      status=status, hint="Atlassian is throttling or unavailable: try again later")
-            if wait is not None:
+            if wait is not None:  # every request of this connector waits, not only this one
                 self._resume_at = max(self._resume_at, time.monotonic() + wait)
             else:
                 await self.sleep(self.retry.backoff(attempt))

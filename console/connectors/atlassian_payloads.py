@@ -15,11 +15,9 @@ from scim2_models import (
     Email,
     EnterpriseUser,
     Group,
-    GroupMember,
     ListResponse,
     Name,
     PatchOp,
-    PatchOperation,
     User,
 )
 
@@ -90,7 +88,7 @@ def account_attributes(user: LocalUser, login_method: str = "sso") -> dict[str, 
 
 
 def _emails(addresses: Iterable[str]) -> list[Email]:
-    return [Email(value=a, type="work", primary=(i == 0)) for i, a in enumerate(addresses)]
+    return [Email(value=a, type=Email.Type.work, primary=(i == 0)) for i, a in enumerate(addresses)]
 
 
 def _check_keys(attrs: Mapping[str, Any]) -> None:
@@ -147,27 +145,32 @@ def _empty(value: Any) -> bool:
 
 def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
     """A PatchOp carrying only the changed attributes: replace a value, remove a cleared one."""
-    operations: list[PatchOperation[ScimUser]] = []
+    operations: list[dict[str, Any]] = []
     for key, value in changes.items():
         if key not in ATTRIBUTE_PATHS:
-            raise BadInput(f"unknown Atlassian attribute {key!r}", hint=f"the directory takes: {', '.join(ATTRIBUTE_PATHS)}")
+            raise BadInput(f"unknown Atlassian attribute {key!r}",
+                           hint=f"the directory takes: {', '.join(ATTRIBUTE_PATHS)}")
         path = ATTRIBUTE_PATHS[key]
-        try:
-            if key == "active":
-                operation = PatchOperation[ScimUser](op="replace", path=path, value=bool(value))
-            elif _empty(value):
-                operation = PatchOperation[ScimUser](op="remove", path=path)
-            elif key == "emails":
-                emails = [e.model_dump(exclude_none=True) for e in _emails(value)]
-                operation = PatchOperation[ScimUser](op="replace", path=path, value=emails)
-            else:
-                operation = PatchOperation[ScimUser](op="replace", path=path, value=value)
-        except pydantic.ValidationError as exc:
-            raise Rejected(f"{key}: {value!r} is not a valid value for Atlassian", status=None,
-                           detail="; ".join(e["msg"] for e in exc.errors()),
-                           hint="correct the person's data, then sync again") from None
-        operations.append(operation)
-    return PatchOp[ScimUser](operations=operations).model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        if key == "active":
+            operations.append({"op": "replace", "path": path, "value": bool(value)})
+        elif _empty(value):
+            operations.append({"op": "remove", "path": path})
+        elif key == "emails":
+            operations.append({"op": "replace", "path": path, "value": [
+                {"value": address, "type": "work", "primary": i == 0} for i, address in enumerate(value)]})
+        else:
+            operations.append({"op": "replace", "path": path, "value": value})
+    return _patch(ScimUser, operations)
+
+
+def _patch(resource: type[Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """Validate the operations with scim2-models (paths, values, e-mail syntax) and serialize the PatchOp."""
+    try:
+        patch = PatchOp[resource].model_validate({"Operations": operations})  # type: ignore[valid-type]
+    except pydantic.ValidationError as exc:
+        raise Rejected("a change is not valid for Atlassian", detail="; ".join(e["msg"] for e in exc.errors()),
+                       hint="correct the person's or group's data, then sync again") from None
+    return patch.model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[no-any-return]
 
 
 def group_payload(name: str) -> dict[str, Any]:
@@ -175,26 +178,20 @@ def group_payload(name: str) -> dict[str, Any]:
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    unique = list(dict.fromkeys(items))
+    return [unique[i:i + size] for i in range(0, len(unique), size)]
 
 
 def add_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
     """PATCH bodies adding members (Atlassian's documented shape), as deltas, never a full list."""
-    return [
-        PatchOp[Group](operations=[PatchOperation[Group](
-            op="add", path="members", value=[GroupMember(value=uid).model_dump(exclude_none=True) for uid in chunk])])
-        .model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
-        for chunk in _chunks(list(dict.fromkeys(member_uids)), MEMBERS_PER_PATCH)
-    ]
+    return [_patch(Group, [{"op": "add", "path": "members", "value": [{"value": uid} for uid in chunk]}])
+            for chunk in _chunks(member_uids, MEMBERS_PER_PATCH)]
 
 
 def remove_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
     """PATCH bodies removing members with RFC 7644 value filters (`members[value eq "id"]`)."""
-    return [
-        PatchOp[Group](operations=[PatchOperation[Group](op="remove", path=f"members[value eq {quote(uid)}]")
-                                   for uid in chunk]).model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
-        for chunk in _chunks(list(dict.fromkeys(member_uids)), MEMBERS_PER_PATCH)
-    ]
+    return [_patch(Group, [{"op": "remove", "path": f"members[value eq {quote(uid)}]"} for uid in chunk])
+            for chunk in _chunks(member_uids, MEMBERS_PER_PATCH)]
 
 
 def quote(value: str) -> str:
@@ -217,10 +214,11 @@ def _text(value: Any) -> str:
 
 def user_attributes(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The flat attributes of a directory user, with the same keys as `account_attributes`."""
-    name = doc.get("name") if isinstance(doc.get("name"), dict) else {}
+    raw_name, raw_enterprise = doc.get("name"), doc.get(ENTERPRISE_URN)
+    name: Mapping[str, Any] = raw_name if isinstance(raw_name, dict) else {}
+    enterprise: Mapping[str, Any] = raw_enterprise if isinstance(raw_enterprise, dict) else {}
     emails = [e for e in doc.get("emails") or [] if isinstance(e, dict) and e.get("value")]
     emails.sort(key=lambda e: not e.get("primary"))
-    enterprise = doc.get(ENTERPRISE_URN) if isinstance(doc.get(ENTERPRISE_URN), dict) else {}
     return {
         "userName": _text(doc.get("userName")),
         "externalId": _text(doc.get("externalId")),
