@@ -184,7 +184,6 @@ async def test_update_to_a_taken_username_is_rejected_with_the_targets_message(a
 
 
 async def test_listing_pages_through_more_than_250_users(atlassian: AtlassianConnector, scim_directory) -> None:
-    atlassian.app.max_concurrency = 8
     people = [person(f"P{i:04d}", "Test", f"User{i}", f"user{i:04d}@corp.example") for i in range(263)]
     created = await asyncio.gather(*(atlassian.create_user(atlassian.account_attributes(u, "sso")) for u in people))
     listed = [account async for account in atlassian.list_users()]

@@ -8,7 +8,7 @@ import pytest
 
 from console.connectors.atlassian import AtlassianConnector
 from console.connectors.atlassian_http import ClientCredentials, RetryPolicy
-from console.errors import AuthFailed, TransientError
+from console.errors import AuthFailed, Rejected, TransientError
 from console.models import Application, User
 
 
@@ -111,6 +111,23 @@ async def test_resets_on_a_patch_end_in_a_transient_error(connect, scim_faults, 
     with pytest.raises(TransientError, match=r"connection to 127\.0\.0\.1:\d+ lost"):
         await connector.update_user(account.uid, {"title": "x"})
     assert transport.methods() == ["PATCH"] * 5
+
+
+async def test_a_deactivation_the_directory_ignores_is_reported(connect, scim_faults, fault, atlassian) -> None:
+    account = await atlassian.create_user(attrs_for(atlassian))
+    still_active = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": account.uid, "active": True}
+    transport = scim_faults(fault("status", 200, body=still_active, method="PATCH"))
+    connector = connect(transport)
+    with pytest.raises(Rejected, match=r"still shows user \w+ as active"):
+        await connector.deactivate_user(account.uid)
+
+
+async def test_delete_deactivates_first_then_deletes(connect, scim_faults, atlassian, scim_directory) -> None:
+    account = await atlassian.create_user(attrs_for(atlassian))
+    atlassian.app.deprovision = "delete"
+    transport = scim_faults()
+    await connect(transport).delete_user(account.uid)
+    assert transport.methods() == ["PATCH", "DELETE"] and scim_directory.users() == []
 
 
 async def test_the_authorization_header_never_reaches_an_error(connect, scim_faults, fault, scim_directory) -> None:

@@ -178,14 +178,21 @@ class AtlassianConnector:
                            hint="an e-mail can belong to one Atlassian account only; change the other account",
                            ) from None
 
+    async def _deactivate(self, uid: str) -> bool:
+        """PATCH active=false and check the answer (ACCESS-1388: accounts left active); False when gone."""
+        try:
+            body = await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": False}))
+        except NotFound:
+            return False
+        if isinstance(body, dict) and body.get("active") is True:
+            raise Rejected(f"the directory still shows user {uid} as active after deactivation",
+                           hint="deactivate the account in admin.atlassian.com and report it to Atlassian support")
+        return True
+
     async def deactivate_user(self, uid: str) -> dict[str, Any]:
         """PATCH active=false, the normal deprovision; a SCIM record that is already gone counts as done."""
         self._require("deactivate", "deactivate accounts")
-        try:
-            await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": False}))
-        except NotFound:
-            return {"scim_record": "gone"}
-        return {}
+        return {} if await self._deactivate(uid) else {"scim_record": "gone"}
 
     async def reactivate_user(self, uid: str, remembered: dict[str, Any]) -> None:
         self._require("deactivate", "reactivate accounts")
@@ -195,10 +202,15 @@ class AtlassianConnector:
         await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": True}))
 
     async def delete_user(self, uid: str) -> None:
-        """DELETE drops the SCIM record for good (the account is deactivated); 404 means already gone."""
+        """Deactivate, then DELETE, which drops the SCIM record for good; 404 means already gone.
+
+        The explicit deactivation first is there because a deleted link has left accounts active (ACCESS-1388).
+        """
         if self.app.deprovision != "delete" and not self.app.feature("delete"):
             raise ConfigError(f"{self.app.name}: deleting is off (deprovision={self.app.deprovision})",
                               hint=f"deactivate instead, or: idconsole apps set {self.app.name} features.delete=on")
+        if not await self._deactivate(uid):
+            return
         try:
             await self.http.request("DELETE", f"/Users/{uid}")
         except NotFound:
