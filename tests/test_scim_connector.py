@@ -285,3 +285,15 @@ async def test_connector_works_through_the_registry(atlassian_app: Application) 
         assert isinstance(connector.http.client, httpx.AsyncClient)
     finally:
         await connector.aclose()
+
+
+async def test_a_url_that_is_not_a_scim_directory_fails_the_check_cleanly(atlassian_app: Application,
+                                                                         oauth_token_server) -> None:
+    # any local web server that is not SCIM will do: the token endpoint answers GET with an HTML page
+    endpoint = oauth_token_server("x", "y", ["t"])
+    connector = make_connector(app_with(atlassian_app, settings={"base_url": endpoint.url.rsplit("/", 1)[0]}))
+    try:
+        report = await connector.test()
+    finally:
+        await connector.aclose()
+    assert not report.ok and "not SCIM JSON" in report.message and "It works!" in report.message

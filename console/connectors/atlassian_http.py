@@ -42,6 +42,9 @@ DIRECTORY_HINT = ("check the directory base URL: it is https://api.atlassian.com
                   "shown in admin.atlassian.com > Security > Identity providers > your directory")
 
 
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+
+
 class OutcomeUnknown(TransientError):
     """A write was sent but its answer was lost (reset, timeout, 5xx): look before sending it again."""
 
@@ -175,6 +178,16 @@ def connection_error(exc: httpx.HTTPError, host: str, secrets: list[str]) -> Tra
                           hint="the request may or may not have been applied; it is retried after a check")
 
 
+def _decode(response: httpx.Response, method: str, path: str) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise ConfigError(f"{response.url.host} answered {method} {path} with something that is not SCIM JSON",
+                          detail=response.text[:120].strip(), hint=DIRECTORY_HINT) from None
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
     if not value:
@@ -208,7 +221,7 @@ def status_error(response: httpx.Response, method: str, path: str, secrets: list
                         hint="it was deleted in the directory; the next sync re-creates or unlinks it")
     if status == 409:
         return AlreadyExists(f"already exists in the directory ({what})", detail=detail, status=status)
-    if status in (429, 503) or status >= 500:
+    if status in RETRYABLE:
         return TransientError(f"Atlassian answered {status} to {what}", retry_after=_retry_after(response),
                               detail=detail, status=status, hint="try again later")
     return Rejected(f"Atlassian refused {what} ({status})", detail=detail, status=status,
@@ -272,7 +285,7 @@ class ScimHttp:
                 await self.sleep(self.retry.backoff(attempt))
                 continue
             if response.is_success:
-                return response.json() if response.content else None
+                return _decode(response, method, path)
             error = status_error(response, method, path, self.secrets(), self.tokens.oauth, self.directory_id)
             if isinstance(error, AuthFailed) and response.status_code == 401 and not retried_auth \
                     and self.tokens.invalidate():

@@ -21,7 +21,7 @@ from scim2_models import (
     User,
 )
 
-from console.errors import BadInput, Rejected
+from console.errors import BadInput, ConfigError, Rejected
 from console.models import RemoteAccount, RemoteGroup
 from console.models import User as LocalUser
 
@@ -253,10 +253,17 @@ def to_group(doc: Mapping[str, Any]) -> RemoteGroup:
                        attrs={"displayName": group.display_name or "", "externalId": group.external_id or ""})
 
 
-def list_page(doc: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    """(totalResults, raw resources) of a ListResponse page."""
-    page = ListResponse[ScimUser].model_validate({k: v for k, v in doc.items() if k != "Resources"})
-    return int(page.total_results or 0), list(doc.get("Resources") or [])
+def list_page(doc: Any) -> tuple[int, list[dict[str, Any]]]:
+    """(totalResults, raw resources) of a ListResponse page; ConfigError when the answer is not one."""
+    try:
+        page = ListResponse[ScimUser].model_validate({k: v for k, v in doc.items() if k != "Resources"})
+        resources = doc.get("Resources") or []
+        if page.total_results is None or not isinstance(resources, list):
+            raise ValueError("no totalResults/Resources")
+    except (AttributeError, ValueError) as exc:  # pydantic.ValidationError is a ValueError
+        raise ConfigError("the answer is not a SCIM list: is the base URL a SCIM directory?",
+                          detail=str(exc)[:200], hint="the directory base URL ends with /scim/directory/{directoryId}")
+    return int(page.total_results), [r for r in resources if isinstance(r, dict)]
 
 
 def differences(desired: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
