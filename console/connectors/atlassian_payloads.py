@@ -262,7 +262,8 @@ def list_page(doc: Any) -> tuple[int, list[dict[str, Any]]]:
             raise ValueError("no totalResults/Resources")
     except (AttributeError, ValueError) as exc:  # pydantic.ValidationError is a ValueError
         raise ConfigError("the answer is not a SCIM list: is the base URL a SCIM directory?",
-                          detail=str(exc)[:200], hint="the directory base URL ends with /scim/directory/{directoryId}")
+                          detail=str(exc)[:200],
+                          hint="the directory base URL ends with /scim/directory/{directoryId}") from None
     return int(page.total_results), [r for r in resources if isinstance(r, dict)]
 
 
