@@ -16,10 +16,11 @@ from console.errors import AlreadyExists, ConfigError, IdConsoleError, NotFound,
 from console.models import FEATURES, Application, RemoteAccount, RemoteGroup, User
 
 from . import atlassian_payloads as p
-from .atlassian_http import ClientCredentials, OutcomeUnknown, RetryPolicy, ScimHttp, StaticKey, TokenSource
+from .atlassian_auth import DEFAULT_TOKEN_URL, token_source
+from .atlassian_errors import OutcomeUnknown
+from .atlassian_http import RetryPolicy, ScimHttp, seconds_setting
 from .base import Capability, ConnectionReport, Setting
 
-DEFAULT_TOKEN_URL = "https://api.atlassian.com/oauth/token"
 BASE_URL_HINT = "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
 
 SETTINGS: list[Setting] = [
@@ -61,8 +62,8 @@ class AtlassianConnector:
             raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=BASE_URL_HINT)
         self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
         extra = {"sleep": sleep} if sleep is not None else {}
-        self.http = ScimHttp(base_url, _token_source(app), timeout=_seconds(settings, "timeout", 30.0),
-                             connect_timeout=_seconds(settings, "connect_timeout", 10.0),
+        self.http = ScimHttp(base_url, token_source(app), timeout=seconds_setting(settings, "timeout", 30.0),
+                             connect_timeout=seconds_setting(settings, "connect_timeout", 10.0),
                              max_concurrency=app.max_concurrency, dry_run=dry_run, retry=retry, transport=transport,
                              **extra)
 
@@ -158,10 +159,13 @@ class AtlassianConnector:
         self._require("create", "create accounts")
         doc, adopted = await self._create("Users", p.user_payload(attrs), lambda: self._find_user_doc(attrs))
         account = p.to_account(doc)
-        if adopted:
+        if adopted:  # bring the linked account to what a create would have made; linking itself never fails
             changes = p.differences(attrs, account.attrs)
             if changes and self.app.feature("update"):
-                await self.http.request("PATCH", f"/Users/{account.uid}", json=p.user_patch(changes))
+                try:
+                    await self.http.request("PATCH", f"/Users/{account.uid}", json=p.user_patch(changes))
+                except (Rejected, AlreadyExists):
+                    return account  # its attrs are what the directory holds: the drift stays visible
                 account.attrs.update(changes)
                 account.active = bool(account.attrs.get("active", True))
         return account
@@ -217,12 +221,15 @@ class AtlassianConnector:
             return
 
     async def _pages(self, collection: str) -> AsyncIterator[dict[str, Any]]:
-        start = 1
+        """Every resource, 1-based startIndex paging (at most 100 a page), each once even if pages shift."""
+        start, seen = 1, set()
         while True:
             body = await self.http.request("GET", f"/{collection}", params={"startIndex": start, "count": p.PAGE_SIZE})
             total, resources = p.list_page(body or {})
             for doc in resources:
-                yield doc
+                if doc.get("id") not in seen:
+                    seen.add(doc.get("id"))
+                    yield doc
             start += len(resources)
             if not resources or start > total:
                 return
@@ -271,29 +278,6 @@ class AtlassianConnector:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def _seconds(settings: dict[str, Any], name: str, default: float) -> float:
-    value = settings.get(name, default)
-    try:
-        seconds = float(value if value not in (None, "") else default)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} {value!r} is not a number of seconds") from None
-    if seconds <= 0:
-        raise ConfigError(f"{name} must be more than 0 seconds")
-    return seconds
-
-
-def _token_source(app: Application) -> TokenSource:
-    """The API key when there is one; OAuth client credentials when a client id and secret are set instead."""
-    client_id = str(app.settings.get("client_id") or "")
-    if "token" in app.secrets:
-        return StaticKey(app.secrets["token"])
-    if client_id and "client_secret" in app.secrets:
-        return ClientCredentials(str(app.settings.get("token_url") or DEFAULT_TOKEN_URL), client_id,
-                                 app.secrets["client_secret"])
-    raise ConfigError(f"{app.name}: no credentials", hint="set the directory API key (secrets.token=env:VAR), or "
-                                                          "client_id with secrets.client_secret for OAuth")
 
 
 def make(app: Application, *, dry_run: bool = False) -> AtlassianConnector:
