@@ -112,6 +112,7 @@ class SambaDC:
     process_model: str = "single"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     provision_seconds: float = 0.0
+    remove_on_stop: bool = False  # delete `root` in stop() (throw-away DCs from start_dc())
 
     @property
     def base_dn(self) -> str:
@@ -213,8 +214,13 @@ class SambaDC:
     def stop(self) -> None:
         """Stop the DC (EOF on stdin, then SIGTERM, then SIGKILL to its own process group)."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
+        if proc is not None and proc.poll() is None:
+            self._terminate(proc)
+        if self.remove_on_stop:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    @staticmethod
+    def _terminate(proc: subprocess.Popen[bytes]) -> None:
         for step in ("eof", signal.SIGTERM, signal.SIGKILL):
             try:
                 if step == "eof":
@@ -246,9 +252,14 @@ class SambaDC:
 
 def start_dc(root: Path | None = None, **kwargs: object) -> SambaDC:
     """Provision a domain in `root` (a new temp dir by default) and start its DC."""
-    dc = SambaDC(root=root or Path(tempfile.mkdtemp(prefix="idconsole-samba-")), **kwargs)  # type: ignore[arg-type]
-    dc.provision()
-    dc.start()
+    dc = SambaDC(root=root or Path(tempfile.mkdtemp(prefix="idconsole-samba-")), remove_on_stop=root is None,
+                 **kwargs)  # type: ignore[arg-type]
+    try:
+        dc.provision()
+        dc.start()
+    except BaseException:
+        dc.stop()
+        raise
     return dc
 
 
@@ -259,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realm", default="IDC.TEST")
     args = parser.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="idconsole-samba-"))
-    dc = SambaDC(root=root, realm=args.realm, domain=args.realm.split(".")[0][:15])
+    dc = SambaDC(root=root, realm=args.realm, domain=args.realm.split(".")[0][:15], remove_on_stop=args.dir is None)
     try:
         dc.provision()
         dc.start()
@@ -274,8 +285,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         dc.stop()
-        if args.dir is None:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
