@@ -66,7 +66,7 @@ def check_sam_format(fmt: str) -> str:
 
 def fallback_sam(employee_id: str, user_name: str) -> str:
     """`u` + the folded employee id, else `u` + a hash of the userName: valid whatever the script."""
-    folded = _sam_part(employee_id).strip(".")
+    folded = _sam_part(employee_id).strip("._-")
     if folded:
         return ("u" + folded)[:SAM_MAX]
     return "u" + hashlib.sha256((user_name or employee_id).encode()).hexdigest()[:8]
