@@ -10,8 +10,7 @@ import pytest
 from ldap3 import MODIFY_REPLACE
 
 from console.connectors.ad import make, warnings
-from console.errors import (AuthFailed, ConfigError, DryRunBlocked, IdConsoleError, Rejected, SecretMissing,
-                            Unreachable)
+from console.errors import AuthFailed, ConfigError, DryRunBlocked, IdConsoleError, Rejected, SecretMissing, Unreachable
 from console.models import Application, User
 
 pytestmark = pytest.mark.samba
@@ -107,7 +106,8 @@ async def test_test_names_a_missing_ou(ad_app, samba_dc) -> None:  # type: ignor
 async def test_insufficient_rights_are_rejected_with_a_delegation_hint(ad_app, ad_ous, ad_check, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     helpdesk_dn = f"CN=helpdesk,{ad_ous['root']}"
     ad_check.conn.add(helpdesk_dn, ["top", "person", "organizationalPerson", "user"],
-                      {"sAMAccountName": "helpdesk1", "userPrincipalName": "helpdesk1@idc.test", "userAccountControl": 514})
+                      {"sAMAccountName": "helpdesk1", "userPrincipalName": "helpdesk1@idc.test",
+                       "userAccountControl": 514})
     ad_check.conn.extend.microsoft.modify_password(helpdesk_dn, "Help-Desk-Pw-2024!")
     ad_check.conn.modify(helpdesk_dn, {"userAccountControl": [(MODIFY_REPLACE, ["66048"])]})
     monkeypatch.setenv("HELPDESK_PW", "Help-Desk-Pw-2024!")

@@ -9,7 +9,7 @@ import pytest
 from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPInvalidCredentialsResult
 
-from console.connectors.ad import ADConnector, make
+from console.connectors.ad import ADConnector
 from console.errors import NotFound, Rejected
 from console.models import Application, User
 
@@ -106,7 +106,8 @@ async def test_update_writes_only_changes_and_renames_on_display_name(ad: ADConn
 
 async def test_mail_change_keeps_the_old_address_as_secondary(ad: ADConnector, ad_check) -> None:  # type: ignore[no-untyped-def]
     account = await ad.create_user(ad.account_attributes(person("E550", "Bo", "Ek", emails=["bo@idc.test"]), "sso"))
-    ad_check.conn.modify(account.attrs["dn"], {"proxyAddresses": [(MODIFY_REPLACE, ["SMTP:bo@idc.test", "X500:/o=Org/cn=bo"])]})
+    legacy = ["SMTP:bo@idc.test", "X500:/o=Org/cn=bo"]
+    ad_check.conn.modify(account.attrs["dn"], {"proxyAddresses": [(MODIFY_REPLACE, legacy)]})
 
     await ad.update_user(account.uid, {"mail": "bo.ek@idc.test", "proxyAddresses": ["SMTP:bo.ek@idc.test"]})
 

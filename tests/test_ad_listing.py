@@ -52,7 +52,8 @@ async def test_concurrent_creates_of_namesakes_never_collide_or_duplicate(ad: AD
 
 async def test_a_create_interrupted_after_the_add_is_finished_by_the_rerun(ad: ADConnector, ad_app, ad_check,
                                                                           ad_ous) -> None:  # type: ignore[no-untyped-def]
-    attrs = ad.account_attributes(User(employeeId="C1", userName="carl", givenName="Carl", familyName="Cut"), "password")
+    carl = User(employeeId="C1", userName="carl", givenName="Carl", familyName="Cut")
+    attrs = ad.account_attributes(carl, "password")
     ad_check.conn.add(f"CN=Carl Cut,{ad_ous['users']}", ["top", "person", "organizationalPerson", "user"],
                       {"sAMAccountName": "ccut", "employeeID": "C1", "userAccountControl": 514})  # as a crash leaves it
 

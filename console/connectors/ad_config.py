@@ -79,20 +79,24 @@ def parse_config(app: Application) -> ADConfig:
     s = app.settings
     missing = [name for name in ("url", "bind_user", "base_dn", "users_ou") if not str(s.get(name) or "").strip()]
     if missing:
-        raise ConfigError(f"{app.name}: missing AD settings {', '.join(missing)}", hint=f"idconsole apps set {app.name} KEY=VALUE")
+        raise ConfigError(f"{app.name}: missing AD settings {', '.join(missing)}",
+                          hint=f"idconsole apps set {app.name} KEY=VALUE")
     if not app.secrets.get("password"):
         raise ConfigError(f"{app.name}: no bind password reference", hint="add one with --password-env VAR")
     url = urlsplit(str(s["url"]).strip())
     if url.scheme not in ("ldap", "ldaps") or not url.hostname:
-        raise ConfigError(f"{app.name}: url {s['url']!r} is not an LDAP URL", hint="use ldaps://HOST:636 or ldap://HOST:389 with start_tls")
+        raise ConfigError(f"{app.name}: url {s['url']!r} is not an LDAP URL",
+                          hint="use ldaps://HOST:636, or ldap://HOST:389 with start_tls")
     start_tls = _bool(s.get("start_tls"), False)
     if start_tls and url.scheme == "ldaps":
-        raise ConfigError(f"{app.name}: start_tls needs an ldap:// URL", hint="ldaps:// is already encrypted; drop start_tls")
+        raise ConfigError(f"{app.name}: start_tls needs an ldap:// URL",
+                          hint="ldaps:// is already encrypted; drop start_tls")
     base_dn = str(s["base_dn"]).strip()
     users_ou = ad_names.ou_dn(str(s["users_ou"]), base_dn)
     ca_file = str(s.get("ca_file") or "")
     if ca_file and not Path(ca_file).is_file():
-        raise ConfigError(f"{app.name}: ca_file {ca_file} does not exist", hint="give the PEM file of the CA that issued the DC's certificate")
+        raise ConfigError(f"{app.name}: ca_file {ca_file} does not exist",
+                          hint="give the PEM file of the CA that issued the DC's certificate")
     try:
         timeout = float(s.get("timeout") or 15)
     except (TypeError, ValueError):

@@ -1,9 +1,10 @@
 """Blocking AD group operations (create/adopt, delete, member deltas) and paged listing."""
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
-from ldap3 import MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
 from ldap3.core import exceptions as lx
 from ldap3.protocol.microsoft import extended_dn_control
 
@@ -52,9 +53,12 @@ class GroupOps:
             if in_ou and str(d.get("cn", "")).lower() == cn.lower():
                 return d
         if found:
-            raise Rejected(f"a group named {name!r} already exists outside idconsole's groups OU" if found[0].get("cn", "").lower() == cn.lower()
-                           else f"the group logon name {sam!r} is already used by {found[0]['dn']}",
-                           detail=found[0]["dn"], hint="rename one of the groups; idconsole only manages groups in its groups OU")
+            holder = found[0]
+            title = (f"a group named {name!r} already exists outside idconsole's groups OU"
+                     if str(holder.get("cn", "")).lower() == cn.lower()
+                     else f"the group logon name {sam!r} is already used by {holder['dn']}")
+            raise Rejected(title, detail=holder["dn"],
+                           hint="rename one of the groups; idconsole only manages groups in its groups OU")
         return None
 
     def create(self, conn: Connection, name: str, description: str) -> RemoteGroup:
@@ -70,7 +74,7 @@ class GroupOps:
                 conn.add(dn, ["top", "group"], attrs)
             except lx.LDAPEntryAlreadyExistsResult:
                 continue  # created meanwhile (or a name clash): the next look-up adopts or explains
-            return to_group(search(conn, dn, "(objectClass=*)", GROUP_ATTRS, scope="BASE")[0])
+            return to_group(search(conn, dn, "(objectClass=*)", GROUP_ATTRS, BASE)[0])
         raise Rejected(f"could not create group {name!r}: it keeps clashing", hint="check the groups OU in AD")
 
     def resolve_members(self, conn: Connection, uids: list[str]) -> dict[str, str]:
@@ -102,7 +106,5 @@ class GroupOps:
                 conn.modify(group_dn, {"member": [(operation, chunk)]})
             except harmless:
                 for dn in chunk:
-                    try:
+                    with suppress(*harmless):
                         conn.modify(group_dn, {"member": [(operation, [dn])]})
-                    except harmless:
-                        pass

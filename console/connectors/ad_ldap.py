@@ -12,14 +12,24 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any, TypeVar
 
 from ldap3 import NONE, SIMPLE, Connection, Server, Tls
 from ldap3.core import exceptions as lx
 
 from console import secrets
-from console.errors import (AlreadyExists, AuthFailed, ConfigError, IdConsoleError, NotFound, Rejected, TransientError,
-                            Unreachable, redact)
+from console.errors import (
+    AlreadyExists,
+    AuthFailed,
+    ConfigError,
+    IdConsoleError,
+    NotFound,
+    Rejected,
+    TransientError,
+    Unreachable,
+    redact,
+)
 
 from .ad_config import ADConfig
 
@@ -35,7 +45,8 @@ def translate(exc: Exception, action: str, cfg: ADConfig, known_secrets: list[st
     where = f"{cfg.host}:{cfg.port}"
     status = getattr(exc, "result", None)
     status = status if isinstance(status, int) else None
-    if isinstance(exc, lx.LDAPInvalidCredentialsResult) or (isinstance(exc, lx.LDAPBindError) and "invalidCredentials" in message):
+    if isinstance(exc, lx.LDAPInvalidCredentialsResult) or \
+            (isinstance(exc, lx.LDAPBindError) and "invalidCredentials" in message):
         return AuthFailed(f"AD rejected the bind as {cfg.bind_user}", detail=message, status=status,
                           hint="check bind_user and the password secret (expired or locked service account?)")
     if isinstance(exc, (lx.LDAPStrongerAuthRequiredResult, lx.LDAPConfidentialityRequiredResult)) or \
@@ -70,7 +81,8 @@ def translate(exc: Exception, action: str, cfg: ADConfig, known_secrets: list[st
         return ConfigError(f"{action}: an attribute is unknown to this domain's schema", detail=message,
                            hint="Exchange-only attributes need the Exchange schema extension")
     if isinstance(exc, lx.LDAPOperationResult):
-        return Rejected(f"{action}: refused by the domain controller ({exc.description})", detail=message, status=status)
+        return Rejected(f"{action}: refused by the domain controller ({exc.description})", detail=message,
+                        status=status)
     return Rejected(f"{action}: LDAP error", detail=f"{type(exc).__name__}: {message}")
 
 
@@ -155,7 +167,5 @@ class LdapPool:
 
 
 def _quiet_unbind(conn: Connection) -> None:
-    try:
+    with suppress(Exception):  # closing a broken socket must not hide the real error
         conn.unbind()
-    except Exception:  # noqa: BLE001 - closing a broken socket must not hide the real error
-        pass

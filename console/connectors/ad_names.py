@@ -60,7 +60,8 @@ def check_sam_format(fmt: str) -> str:
     if unknown or not used:
         raise ConfigError(f"sam_format {fmt!r} uses unknown tokens {sorted(unknown)}" if unknown
                           else f"sam_format {fmt!r} uses no token",
-                          hint="use {first}, {last}, {f} (first initial), {l}, {userName}, {employeeId}, e.g. {f}{last}")
+                          hint="use {first}, {last}, {f} (first initial), {l}, {userName}, {employeeId}, "
+                               "e.g. {f}{last}")
     return fmt
 
 

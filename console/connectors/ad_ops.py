@@ -7,6 +7,7 @@ DN the DC returns is used for writes, so renamed or moved objects are always fou
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, SUBTREE, Connection
@@ -85,6 +86,17 @@ def _is_person(d: dict[str, Any]) -> bool:
     return "user" in classes and "computer" not in classes
 
 
+def _values(value: Any) -> list[str]:
+    """An attribute value as LDAP values: a list as is, "" or None as no value (clears it)."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [] if value in ("", None) else [str(value)]
+
+
+def _lower(d: dict[str, Any], key: str) -> str:
+    return str(d.get(key, "")).lower()
+
+
 def _message(exc: Exception) -> str:
     return str(getattr(exc, "message", "") or exc)
 
@@ -99,7 +111,8 @@ class UserOps:
     def lookup(self, conn: Connection, attrs: dict[str, Any]) -> tuple[dict[str, Any] | None, set[str]]:
         """(this person's account or None, sAMAccountNames taken near the proposal) in one search."""
         emp, upn, sam = (str(attrs.get(k) or "") for k in ("employeeID", "userPrincipalName", "sAMAccountName"))
-        person = "".join(f"({key}={esc(value)})" for key, value in (("employeeID", emp), ("userPrincipalName", upn)) if value)
+        person = "".join(f"({key}={esc(value)})" for key, value in (("employeeID", emp), ("userPrincipalName", upn))
+                         if value)
         terms = [f"(&{USER_FILTER}(|{person}))"] if person else []
         if sam:
             terms.append(f"(sAMAccountName={esc(sam[: names.SAM_MAX - 3])}*)")
@@ -110,25 +123,29 @@ class UserOps:
         return self._match([d for d in found if _is_person(d)], emp, upn, sam, attrs), taken
 
     @staticmethod
-    def _match(users: list[dict[str, Any]], emp: str, upn: str, sam: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
+    def _match(users: list[dict[str, Any]], emp: str, upn: str, sam: str,
+               attrs: dict[str, Any]) -> dict[str, Any] | None:
+        """employeeID first, then UPN (unless it carries another person's employeeID), then a legacy
+        account with the proposed logon name, the same given and family name and no employeeID."""
         if emp:
-            same = [d for d in users if str(d.get("employeeID", "")).lower() == emp.lower()]
+            same = [d for d in users if _lower(d, "employeeID") == emp.lower()]
             if len(same) > 1:
                 raise Rejected(f"{len(same)} AD accounts carry employeeID {emp}",
-                               detail="; ".join(d["dn"] for d in same), hint="remove the duplicate in AD; idconsole does not guess")
+                               detail="; ".join(d["dn"] for d in same),
+                               hint="remove the duplicate in AD; idconsole does not guess")
             if same:
                 return same[0]
         for d in users:
-            if upn and str(d.get("userPrincipalName", "")).lower() == upn.lower():
+            if upn and _lower(d, "userPrincipalName") == upn.lower():
                 other = str(d.get("employeeID", ""))
                 if emp and other and other.lower() != emp.lower():
                     raise Rejected(f"userPrincipalName {upn} already belongs to another person's account",
-                                   detail=f"{d['dn']} (employeeID {other})", hint="give this person a different userName")
+                                   detail=f"{d['dn']} (employeeID {other})",
+                                   hint="give this person a different userName")
                 return d
-        for d in users:  # a legacy account with this exact logon name, same person's name and no employeeID
-            if sam and str(d.get("sAMAccountName", "")).lower() == sam.lower() and not d.get("employeeID") and \
-                    str(d.get("givenName", "")).lower() == str(attrs.get("givenName", "")).lower() and \
-                    str(d.get("sn", "")).lower() == str(attrs.get("sn", "")).lower():
+        for d in users:
+            if sam and _lower(d, "sAMAccountName") == sam.lower() and not d.get("employeeID") and \
+                    _lower(d, "givenName") == _lower(attrs, "givenName") and _lower(d, "sn") == _lower(attrs, "sn"):
                 return d
         return None
 
@@ -142,7 +159,8 @@ class UserOps:
             match, taken = self.lookup(conn, attrs)
             if match:
                 return self._adopt(conn, match, attrs, handover)
-            sam = next((c for c in (names.sam_candidate(base_sam, n) for n in range(1, 1000)) if c.lower() not in taken), "")
+            candidates = (names.sam_candidate(base_sam, n) for n in range(1, 1000))
+            sam = next((c for c in candidates if c.lower() not in taken), "")
             if not sam:
                 raise Rejected(f"no free sAMAccountName left for {base_sam}", hint="change sam_format")
             dn = f"{names.rdn(rdn_cn)},{self.cfg.users_ou}"
@@ -162,7 +180,8 @@ class UserOps:
             upn = str(payload.get("userPrincipalName", ""))
             self._activate_new(conn, dn, sam, upn, attrs, handover, rollback=True)
             return to_account(search(conn, dn, "(objectClass=*)", USER_ATTRS, BASE)[0])
-        raise Rejected(f"could not create {base_sam}: names kept clashing", hint="run again; check for a duplicate in AD")
+        raise Rejected(f"could not create {base_sam}: names kept clashing",
+                       hint="run again; check AD for a duplicate of this person")
 
     def _activate_new(self, conn: Connection, dn: str, sam: str, upn: str, attrs: dict[str, Any],
                       handover: Handover | None, rollback: bool) -> None:
@@ -175,10 +194,8 @@ class UserOps:
                              "pwdLastSet": [(MODIFY_REPLACE, ["0"])]})  # must change it at first logon
         except lx.LDAPException as exc:
             if rollback:
-                try:
+                with suppress(lx.LDAPException):
                     conn.delete(dn)
-                except lx.LDAPException:
-                    pass
             if isinstance(exc, lx.LDAPConstraintViolationResult):
                 raise Rejected(f"the domain refused the initial password for {sam}", detail=_message(exc),
                                hint="the domain password policy is stricter than the generated password (20 "
@@ -187,7 +204,8 @@ class UserOps:
         if handover:
             handover(sam, upn, password)
 
-    def _adopt(self, conn: Connection, d: dict[str, Any], attrs: dict[str, Any], handover: Handover | None) -> RemoteAccount:
+    def _adopt(self, conn: Connection, d: dict[str, Any], attrs: dict[str, Any],
+               handover: Handover | None) -> RemoteAccount:
         """Link an existing account and bring its attributes in line; finish an interrupted create."""
         changes = {k: v for k, v in attrs.items() if k in WRITABLE and v != d.get(k, [] if k in MULTI_VALUED else "")}
         if changes:
@@ -212,17 +230,19 @@ class UserOps:
             value = changes[key]
             if key == "proxyAddresses":
                 value = names.merge_proxy_addresses(d.get("proxyAddresses", []), list(value or []))
-            values = [str(v) for v in value] if isinstance(value, list) else ([] if value in ("", None) else [str(value)])
-            mods[key] = [(MODIFY_REPLACE, values)]
+            mods[key] = [(MODIFY_REPLACE, _values(value))]
         if mods:
             try:
                 conn.modify(d["dn"], mods)
             except lx.LDAPConstraintViolationResult as exc:
                 if "userprincipalname" in _message(exc).lower():
-                    raise Rejected(f"userPrincipalName {changes.get('userPrincipalName')} is already used by another account",
-                                   detail=_message(exc), hint="give this person a different userName") from None
+                    upn = changes.get("userPrincipalName")
+                    raise Rejected(f"userPrincipalName {upn} is already used by another account", detail=_message(exc),
+                                   hint="give this person a different userName") from None
                 raise
-        new_cn = changes.get("cn") or (changes.get("displayName") and names.common_name(changes["displayName"], d["sAMAccountName"]))
+        new_cn = changes.get("cn")
+        if not new_cn and changes.get("displayName"):
+            new_cn = names.common_name(str(changes["displayName"]), d["sAMAccountName"])
         if new_cn and new_cn != d.get("cn"):
             self.rename(conn, d["dn"], str(new_cn), d["sAMAccountName"])
 
@@ -263,11 +283,9 @@ class UserOps:
         if self.cfg.disabled_ou and not names.same_dn(parent, self.cfg.disabled_ou):
             remembered["ou"] = parent
             dn = self.move(conn, dn, self.cfg.disabled_ou, sam)
-        for _, group_dn in groups:
-            try:
+        for _, group_dn in groups:  # a group gone or a membership already removed is fine
+            with suppress(lx.LDAPNoSuchObjectResult, lx.LDAPNoSuchAttributeResult, lx.LDAPUnwillingToPerformResult):
                 conn.modify(group_dn, {"member": [(MODIFY_DELETE, [dn])]})
-            except (lx.LDAPNoSuchObjectResult, lx.LDAPNoSuchAttributeResult, lx.LDAPUnwillingToPerformResult):
-                pass  # group gone or membership already removed
         return remembered
 
     def reactivate(self, conn: Connection, uid: str, remembered: dict[str, Any]) -> None:
@@ -297,7 +315,5 @@ class UserOps:
             return
         if str(d.get("isCriticalSystemObject", "")).upper() == "TRUE":
             raise Rejected(f"{d['dn']} is a critical system object", hint="idconsole never deletes built-in AD objects")
-        try:
+        with suppress(lx.LDAPNoSuchObjectResult):
             conn.delete(d["dn"], controls=[TREE_DELETE])
-        except lx.LDAPNoSuchObjectResult:
-            pass

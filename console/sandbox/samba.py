@@ -70,7 +70,7 @@ def write_tls_files(tls_dir: Path, host: str, dns_name: str) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"idconsole sandbox CA {host}")])
     ca_cert = (
@@ -177,7 +177,8 @@ class SambaDC:
         (self.root / "log" / "provision.log").write_text(done.stdout + done.stderr)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-            raise NotConfigured("samba-tool domain provision failed", detail=" | ".join(tail).replace(self.admin_password, "•••"))
+            raise NotConfigured("samba-tool domain provision failed",
+                                detail=" | ".join(tail).replace(self.admin_password, "•••"))
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "PATH": _sbin_path()}
@@ -239,7 +240,8 @@ class SambaDC:
         done = subprocess.run(["samba-tool", *args, "-s", str(self.smb_conf), "-H", f"tdb://{sam_ldb}"],
                               capture_output=True, text=True, env=self._env(), check=False)
         if done.returncode != 0:
-            raise NotConfigured(f"samba-tool {' '.join(args)} failed", detail=(done.stderr or done.stdout).strip()[-300:])
+            raise NotConfigured(f"samba-tool {' '.join(args)} failed",
+                                detail=(done.stderr or done.stdout).strip()[-300:])
         return done.stdout
 
     def __enter__(self) -> SambaDC:

@@ -113,7 +113,8 @@ class ADCheck:
         """Every entry under `base` matching `flt` (paged), as {"dn", attribute: [str]}."""
         found = self.conn.extend.standard.paged_search(base, flt, SUBTREE, attributes=attrs or ["cn"],
                                                        paged_size=500, generator=False)
-        return [{"dn": e["dn"], **{k: [v.decode() for v in vs] for k, vs in e["raw_attributes"].items() if vs and k != "objectGUID"}}
+        return [{"dn": e["dn"], **{k: [v.decode() for v in vs] for k, vs in e["raw_attributes"].items()
+                                   if vs and k != "objectGUID"}}
                 for e in found if e.get("type") == "searchResEntry"]
 
 
