@@ -91,10 +91,7 @@ def main() -> int:
           f"up in {time.perf_counter() - started:.1f} s ({args.process_model} process model)", flush=True)
     os.environ[PASSWORD_ENV] = dc.admin_password
     try:
-        admin = Connection(Server(dc.host, port=636, use_ssl=True, tls=Tls(validate=ssl.CERT_NONE), get_info=NONE),
-                           user=dc.admin_user, password=dc.admin_password, auto_bind=True, raise_exceptions=True)
-        for name in ("Raw", "Idc", "Idc1"):
-            admin.add(f"OU={name},{dc.base_dn}", ["top", "organizationalUnit"])
+        dc.create_ous("OU=Raw", "OU=Idc", "OU=Idc1")
         n = args.users
         raw_people, idc_people, seq_people = people(n, "Rawson"), people(n, "Idcson"), people(n, "Idcone")
         raw = idc = seq = 0.0
@@ -119,7 +116,6 @@ def main() -> int:
             "connector_per_s": round(n / idc, 1), "connector_seq_per_s": round(n / seq, 1),
             "ratio": round(raw / idc, 2), "ratio_seq": round(raw / seq, 2), "concurrency": args.concurrency,
             "process_model": args.process_model}, indent=2))
-        admin.unbind()
     finally:
         dc.stop()
     return 0

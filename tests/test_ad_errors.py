@@ -1,16 +1,27 @@
 """AD failures become clear console errors (and test() reports them) — against a real Samba DC."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 from ldap3 import MODIFY_REPLACE
 
 from console.connectors.ad import make, warnings
-from console.errors import AuthFailed, ConfigError, DryRunBlocked, IdConsoleError, Rejected, SecretMissing, Unreachable
+from console.errors import (
+    AuthFailed,
+    ConfigError,
+    DryRunBlocked,
+    IdConsoleError,
+    Rejected,
+    SecretMissing,
+    TransientError,
+    Unreachable,
+)
 from console.models import Application, User
 
 pytestmark = pytest.mark.samba
@@ -40,7 +51,7 @@ async def test_wrong_bind_password_is_auth_failed_without_the_password(ad_app, m
     monkeypatch.setenv("WRONG_AD_PW", "Not-The-Passw0rd")
     error = await attempt_create(Application(name="corp-ad", kind="ad", settings=ad_app.settings,
                                              secrets={"password": "env:WRONG_AD_PW"}))
-    assert isinstance(error, AuthFailed) and "bind_user" in error.hint
+    assert isinstance(error, AuthFailed) and "(wrong password)" in error.title and "bind_user" in error.hint
     assert "Not-The-Passw0rd" not in str(error)
 
 
@@ -166,3 +177,67 @@ async def test_password_file_readable_by_others_is_refused_before_creating(ad, a
     os.chmod(path, 0o600)
     await ad.create_user(ad.account_attributes(joiner(), "password"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text().count("\n") == 1
+
+
+class CuttableProxy:
+    """A TCP relay in front of the DC whose open connections the test can cut (a DC cannot be told to)."""
+
+    def __init__(self, host: str, target: tuple[str, int]) -> None:
+        self.listener = socket.create_server((host, 0))
+        self.address = self.listener.getsockname()
+        self.target = target
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        self.sockets = []
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+async def test_dropped_pooled_connection_is_replaced_for_reads_and_reported_for_writes(ad_app, samba_dc) -> None:  # type: ignore[no-untyped-def]
+    proxy = CuttableProxy(samba_dc.host, (samba_dc.host, 636))
+    host, port = proxy.address
+    connector = make(variant(ad_app, url=f"ldaps://{host}:{port}"))
+    try:
+        account = await connector.create_user(connector.account_attributes(joiner(), "password"))
+        proxy.cut()  # e.g. the DC dropped idle connections
+        found = await connector.find_user({"employeeID": "X1"})
+        assert found is not None and found.uid == account.uid  # read retried on a fresh connection
+        proxy.cut()
+        with pytest.raises(TransientError) as caught:  # a write is never blindly repeated
+            await connector.update_user(account.uid, {"title": "after the cut"})
+        assert "connection" in caught.value.title and "rerun" in caught.value.hint
+        await connector.update_user(account.uid, {"title": "after the cut"})  # the pool has healed
+        assert (await connector.get_user(account.uid)).attrs["title"] == "after the cut"
+    finally:
+        await connector.aclose()
+        proxy.close()

@@ -184,3 +184,12 @@ async def test_adopting_an_account_created_outside_idconsole_updates_it(ad: ADCo
     account = await ad.create_user(attrs)
     entry = ad_check.entry(account.uid, ["employeeID", "title", "sAMAccountName"])
     assert entry["sAMAccountName"] == ["hito"] and entry["employeeID"] == ["E950"] and entry["title"] == ["CTO"]
+
+
+async def test_a_non_latin_name_gets_an_ascii_logon_and_keeps_its_display_name(ad: ADConnector, ad_check) -> None:  # type: ignore[no-untyped-def]
+    user = User(employeeId="10042", userName="李小龙", givenName="小龙", familyName="李", displayName="李小龙")
+    account = await ad.create_user(ad.account_attributes(user, "password"))
+    entry = ad_check.entry(account.uid, ["sAMAccountName", "userPrincipalName", "cn", "givenName"])
+    assert entry["sAMAccountName"] == ["u10042"] and entry["userPrincipalName"] == ["u10042@idc.test"]
+    assert entry["cn"] == ["李小龙"] and entry["givenName"] == ["小龙"]
+    assert (await ad.find_user({"employeeID": "10042"})).uid == account.uid

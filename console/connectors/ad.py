@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ldap3 import BASE
 from ldap3.protocol.microsoft import extended_dn_control
@@ -35,6 +35,7 @@ from .ad_passwords import PasswordFile
 from .base import Capability, ConnectionReport
 
 __all__ = ["SETTINGS", "ADConnector", "make", "warnings"]
+T = TypeVar("T")
 
 
 class ADConnector:
@@ -53,7 +54,7 @@ class ADConnector:
             self._password_file.deliver if self._password_file else None
 
     # --- the one place for errors and dry-run ------------------------------------------------------
-    async def _call(self, action: str, fn: Callable[..., Any], *args: Any, write: bool) -> Any:
+    async def _call(self, action: str, fn: Callable[..., T], *args: Any, write: bool) -> T:
         if write and self.dry_run:
             raise DryRunBlocked(f"{self.app.name}: {action} blocked (dry run)")
         try:
@@ -92,7 +93,8 @@ class ADConnector:
 
     def _probe(self, conn: Any) -> dict[str, Any]:
         conn.search("", "(objectClass=*)", BASE, attributes=["dnsHostName", "defaultNamingContext"])
-        root = conn.response[0]["attributes"] if conn.response else {}
+        root = {k: (v[0] if isinstance(v, list) and v else v) for k, v in
+                (conn.response[0]["attributes"] if conn.response else {}).items()}
         ous = {}
         for dn in dict.fromkeys([self.cfg.base_dn, self.cfg.users_ou, self.cfg.disabled_ou, self.cfg.groups_ou]):
             if dn:

@@ -8,6 +8,7 @@ password is resolved when a connection is opened and cleared from the connection
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import threading
 import time
@@ -34,6 +35,11 @@ from console.errors import (
 from .ad_config import ADConfig
 
 T = TypeVar("T")
+# AD's sub-codes in a failed bind ("… AcceptSecurityContext error, data 52e, …")
+BIND_REASONS = {"525": "no such user", "52e": "wrong password", "530": "logon not permitted at this time",
+                "531": "logon not permitted from this workstation", "532": "password expired",
+                "533": "account disabled", "701": "account expired", "773": "password must be reset",
+                "775": "account locked out"}
 IDLE_SECONDS = 120.0  # AD drops idle connections after MaxConnIdleTime (900 s); reopen well before
 
 
@@ -41,13 +47,16 @@ def translate(exc: Exception, action: str, cfg: ADConfig, known_secrets: list[st
     """One ldap3 exception → one console error whose title says what failed and hint what to do."""
     if isinstance(exc, IdConsoleError):
         return exc
-    message = redact(str(getattr(exc, "message", "") or exc), known_secrets).strip()
+    message = redact(_unwrap(str(getattr(exc, "message", "") or exc)), known_secrets)
     where = f"{cfg.host}:{cfg.port}"
     status = getattr(exc, "result", None)
     status = status if isinstance(status, int) else None
     if isinstance(exc, lx.LDAPInvalidCredentialsResult) or \
             (isinstance(exc, lx.LDAPBindError) and "invalidCredentials" in message):
-        return AuthFailed(f"AD rejected the bind as {cfg.bind_user}", detail=message, status=status,
+        code = re.search(r"data ([0-9a-f]{3})", message)
+        reason = BIND_REASONS.get(code.group(1), "") if code else ""
+        return AuthFailed(f"AD rejected the bind as {cfg.bind_user}" + (f" ({reason})" if reason else ""),
+                          detail=message, status=status,
                           hint="check bind_user and the password secret (expired or locked service account?)")
     if isinstance(exc, (lx.LDAPStrongerAuthRequiredResult, lx.LDAPConfidentialityRequiredResult)) or \
             "strongerAuthRequired" in message:
@@ -84,6 +93,12 @@ def translate(exc: Exception, action: str, cfg: ADConfig, known_secrets: list[st
         return Rejected(f"{action}: refused by the domain controller ({exc.description})", detail=message,
                         status=status)
     return Rejected(f"{action}: LDAP error", detail=f"{type(exc).__name__}: {message}")
+
+
+def _unwrap(message: str) -> str:
+    """ldap3 reports socket errors as the repr of a tuple of reprs; keep the text inside."""
+    inner = re.search(r"'([^']+)'", message) if message.startswith("(") else None
+    return (inner.group(1) if inner else message).strip()
 
 
 class LdapPool:

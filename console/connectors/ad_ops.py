@@ -35,7 +35,7 @@ TREE_DELETE = ("1.2.840.113556.1.4.805", True, None)
 
 
 def esc(value: str) -> str:
-    return escape_filter_chars(str(value))
+    return str(escape_filter_chars(str(value)))
 
 
 def decode(entry: dict[str, Any]) -> dict[str, Any]:

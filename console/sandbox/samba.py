@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,11 +223,11 @@ class SambaDC:
 
     @staticmethod
     def _terminate(proc: subprocess.Popen[bytes]) -> None:
-        for step in ("eof", signal.SIGTERM, signal.SIGKILL):
+        for step in (None, signal.SIGTERM, signal.SIGKILL):
             try:
-                if step == "eof":
+                if step is None:
                     if proc.stdin:
-                        proc.stdin.close()
+                        proc.stdin.close()  # `samba -i` exits on EOF
                 else:
                     os.killpg(proc.pid, step)
                 proc.wait(timeout=10)
@@ -234,15 +235,26 @@ class SambaDC:
             except (subprocess.TimeoutExpired, ProcessLookupError):
                 continue
 
-    def samba_tool(self, *args: str) -> str:
-        """Run a `samba-tool` command against this DC's database (e.g. password settings)."""
-        sam_ldb = self.root / "private" / "sam.ldb"
-        done = subprocess.run(["samba-tool", *args, "-s", str(self.smb_conf), "-H", f"tdb://{sam_ldb}"],
-                              capture_output=True, text=True, env=self._env(), check=False)
-        if done.returncode != 0:
-            raise NotConfigured(f"samba-tool {' '.join(args)} failed",
-                                detail=(done.stderr or done.stdout).strip()[-300:])
-        return done.stdout
+    def create_ous(self, *ous: str) -> list[str]:
+        """Create OUs (e.g. "OU=Staff", relative to the base DN) as Administrator; their full DNs."""
+        import ssl
+
+        from ldap3 import NONE, Connection, Server, Tls
+        from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult
+
+        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(self.ca_file))
+        conn = Connection(Server(self.host, port=636, use_ssl=True, tls=tls, get_info=NONE), user=self.admin_user,
+                          password=self.admin_password, auto_bind=True, raise_exceptions=True)
+        created = []
+        try:
+            for ou in ous:
+                dn = ou if ou.lower().endswith(self.base_dn.lower()) else f"{ou},{self.base_dn}"
+                with suppress(LDAPEntryAlreadyExistsResult):
+                    conn.add(dn, ["top", "organizationalUnit"])
+                created.append(dn)
+        finally:
+            conn.unbind()
+        return created
 
     def __enter__(self) -> SambaDC:
         self.start()
