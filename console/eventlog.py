@@ -36,10 +36,12 @@ def months_between(since: datetime, until: datetime) -> list[str]:
 
 
 _EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Event))
-# The characters beyond ASCII whose casefold holds ASCII letters (ß -> ss, K -> k, ﬁ -> fi, ...): the only way
+# The characters beyond ASCII whose casefold holds ASCII letters (ß -> ss, Kelvin sign -> k, ﬁ -> fi, ...): the only way
 # for a non-ASCII line to casefold-match an ASCII text without matching it byte for byte, ASCII-lowered.
 # (every c >= U+0080 with an ASCII character in c.casefold(); tests/test_eventlog.py recomputes it)
-CASEFOLDS_TO_ASCII = "ßİŉſǰẖẗẘẙẚẞKﬀﬁﬂﬃﬄﬅﬆ"
+CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sign, the ﬀ…ﬆ ligatures
+    "\u00df\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+)
 
 
 def _event(rec: dict[str, Any]) -> Event:
