@@ -60,22 +60,28 @@ def _line_time(line: bytes) -> bytes | None:
 class _Month:
     """The complete lines read so far from one month's file, and the records parsed from them on demand.
 
-    Lines are addressed by the offset where they start; searches run over the whole month's bytes.
+    Lines are addressed by the offset where they start; searches run over the whole month's bytes at C speed.
     """
 
-    __slots__ = ("offset", "data", "records", "_lower", "_starts")
+    __slots__ = ("offset", "data", "records", "_ascii", "_starts")
 
     def __init__(self) -> None:
         self.offset = 0  # bytes of the file consumed (complete lines only)
         self.data = b""
         self.records: dict[int, dict[str, Any] | None] = {}  # line start -> record (None: not JSON, torn)
-        self._lower: bytes | None = None
+        self._ascii: bool | None = None
         self._starts: list[int] | None = None
 
     def extend(self, chunk: bytes) -> None:
         self.data += chunk
         self.offset += len(chunk)
-        self._lower = self._starts = None
+        self._ascii = self._starts = None
+
+    @property
+    def ascii(self) -> bool:
+        if self._ascii is None:
+            self._ascii = self.data.isascii()
+        return self._ascii
 
     def line(self, start: int) -> bytes:
         return self.data[start:self.data.index(b"\n", start)]
@@ -102,27 +108,23 @@ class _Month:
     def find(self, needle: bytes, *, lowered: bool = False) -> list[int]:
         """Starts of the lines holding `needle` (in the ASCII-lowered bytes with `lowered`), in file order."""
         data = self.data
-        if lowered:
-            if self._lower is None:
-                self._lower = data.lower()
-            hay = self._lower
-        else:
-            hay = data
+        hay = data.lower() if lowered else data  # lower() keeps every byte where it is
         found, pos = [], 0
         while (pos := hay.find(needle, pos)) >= 0:
             found.append(data.rfind(b"\n", 0, pos) + 1)
             pos = data.index(b"\n", pos) + 1
         return found
 
-    def non_ascii(self) -> list[int]:
-        """Starts of the lines holding any byte beyond ASCII."""
-        if self.data.isascii():
-            return []
-        found, pos = [], 0
-        for line in self.data.split(b"\n"):
-            if not line.isascii():
-                found.append(pos)
-            pos += len(line) + 1
+    def find_folded(self, needle: str) -> list[int]:
+        """Starts of the lines whose casefolded text holds `needle` (casefold keeps the line breaks)."""
+        text = self.data.decode("utf-8", "replace").casefold()
+        starts = self.starts()
+        found, pos, line, counted = [], 0, 0, 0
+        while (pos := text.find(needle, pos)) >= 0:
+            line += text.count("\n", counted, pos)
+            found.append(starts[line])
+            pos = counted = text.index("\n", pos) + 1
+            line += 1
         return found
 
 
@@ -221,17 +223,15 @@ class EventLog:
         found: list[Event] = []
         for month in reversed(months):
             part = self._month(month)
-            if needles:
-                starts = part.find(needles[0])
-            elif screen is not None:
-                starts = screen.starts(part)
+            if screen is not None:  # a person is usually the most selective filter
+                starts, rest = screen.starts(part), needles
+            elif needles:
+                starts, rest = part.find(needles[0]), needles[1:]
             else:
-                starts = part.starts()
+                starts, rest = part.starts(), []
             for start in reversed(starts):
                 line = part.line(start)
-                if any(n not in line for n in needles[1:]):
-                    continue
-                if screen is not None and needles and not screen.may_match(line):
+                if any(n not in line for n in rest):
                     continue
                 if (since_b or until_b) and not _time_may_match(line, since_b, until_b):
                     continue
@@ -279,16 +279,19 @@ class _PersonScreen:
         return self.folded in line.decode("utf-8", "replace").casefold()
 
     def starts(self, part: _Month) -> list[int]:
+        """Starts of the lines that pass `may_match`, found by searching the month's bytes."""
         found: set[int] = set()
         for needle in self.ids:
             found.update(part.find(needle))
         if self.text is not None:
-            if self.ascii is not None:
-                found.update(part.find(self.ascii, lowered=True))
-                for char in CASEFOLDS_TO_ASCII:
-                    found.update(s for s in part.find(char.encode()) if self.may_match(part.line(s)))
+            if self.ascii is None:
+                found.update(part.find_folded(self.folded))
             else:
-                found.update(s for s in part.non_ascii() if self.may_match(part.line(s)))
+                found.update(part.find(self.ascii, lowered=True))
+                # a non-ASCII line also matches through a character that casefolds into the text's letters
+                for char in "" if part.ascii else CASEFOLDS_TO_ASCII:
+                    if set(char.casefold()) & set(self.folded):
+                        found.update(s for s in part.find(char.encode()) if self.may_match(part.line(s)))
         return sorted(found)
 
 
