@@ -169,9 +169,10 @@ def naive(events: list[Event], **flt: object) -> list[Event]:
             continue
         if flt.get("until") and e.time > flt["until"].isoformat().replace("+00:00", "Z"):
             continue
-        if ids is not None or text is not None:
-            if not ((ids is not None and e.person_id in ids) or (text is not None and e.person.casefold() == text.casefold())):
-                continue
+        by_id = ids is not None and e.person_id in ids
+        by_text = text is not None and e.person.casefold() == text.casefold()
+        if (ids is not None or text is not None) and not (by_id or by_text):
+            continue
         out.append(e)
     return sorted(out, key=lambda e: e.time, reverse=True)
 

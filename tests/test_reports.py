@@ -60,7 +60,8 @@ def svc(state: Store) -> Service:
 
 
 def query(svc: Service, **kw: object) -> list[tuple[str, str]]:
-    return [(e.action, e.time[:10]) for e in reports.query(svc.store, ReportFilter(**kw)) if e.app]  # type: ignore[arg-type]
+    events = reports.query(svc.store, ReportFilter(**kw))  # type: ignore[arg-type]
+    return [(e.action, e.time[:10]) for e in events if e.app]
 
 
 def test_a_person_is_matched_by_user_name_email_key_or_display_name(svc: Service) -> None:

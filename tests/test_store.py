@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import orjson
@@ -67,6 +68,19 @@ def test_people_are_found_by_key_user_name_or_email_after_a_reopen(state_home: P
         assert store.users.find("Alias@Example.com").employeeId == "E2"
         assert store.users.by_key("E2") is store.users.by_email("second@example.com")
         assert store.users.find("nobody") is None
+
+
+def test_unicode_names_round_trip_exactly_and_are_stored_as_utf8(state_home: Path) -> None:
+    names = [("Zoë", "Ångström"), ("Seán", "O'Brien"), ("小龙", "李"), ("María", "Ñúñez-Ibáñez"),
+             (unicodedata.normalize("NFD", "Zoë"), "Ångström")]  # decomposed: kept decomposed
+    with Store.open(state_home) as store:
+        store.users.put_many([person(i, givenName=g, familyName=f, displayName=f"{g} {f}")
+                              for i, (g, f) in enumerate(names)])
+    with Store.open(state_home, readonly=True) as store:
+        assert [(store.users.find(f"user{i}").givenName, store.users.find(f"user{i}").familyName)
+                for i in range(len(names))] == names
+    raw = (state_home / "state.json").read_bytes()
+    assert "Ñúñez-Ibáñez".encode() in raw and "李".encode() in raw and b"\\u" not in raw
 
 
 def test_changing_a_person_in_place_and_putting_it_moves_the_indexes(state: Store) -> None:

@@ -29,8 +29,8 @@ def child_env(home: Path | None = None, **extra: str) -> dict[str, str]:
 
 def person(n: int | str, **fields: object) -> User:
     """A valid person E<n> / user<n> / user<n>@example.com, with any field overridden."""
-    doc: dict[str, object] = {"employeeId": f"E{n}", "userName": f"user{n}", "givenName": "Given", "familyName": f"F{n}",
-                              "emails": [f"user{n}@example.com"]}
+    doc: dict[str, object] = {"employeeId": f"E{n}", "userName": f"user{n}", "givenName": "Given",
+                              "familyName": f"F{n}", "emails": [f"user{n}@example.com"]}
     doc.update(fields)
     return User(**doc)  # type: ignore[arg-type]
 
@@ -57,7 +57,8 @@ class CliRunner:
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    def __call__(self, *args: str, env_home: bool = True, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, env_home: bool = True, timeout: float = 60,
+                 **env: str) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "console", *args], cwd=ROOT, env=child_env(self.home if env_home else None, **env),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, encoding="utf-8", timeout=timeout,
