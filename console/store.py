@@ -44,12 +44,20 @@ M = TypeVar("M", User, Group, Application, Policy, Link, Run)
 
 
 @contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
+def _no_gc(*, freeze: bool = False) -> Iterator[None]:
+    """No cyclic GC while building many objects; `freeze` then exempts everything alive from later collections.
+
+    A loaded state is ~3 tracked objects a person that live as long as the store: without freezing, the next
+    collections rescan them all (~0.2 s at 100k people, twice). Freezing is process-wide: objects alive now
+    are never scanned again (freed by reference counting as usual; only cyclic garbage among them would stay).
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if enabled:
             gc.enable()
 
@@ -317,7 +325,7 @@ class Store:
                 for stale in self.home.glob(".state.json.*.tmp"):
                     stale.unlink(missing_ok=True)
             self.db = TinyDB(str(self.path), storage=FlushOnDemand(self._storage_cls()))
-            with _no_gc():  # loading builds ~10 objects a person: the cyclic GC would rescan them many times
+            with _no_gc(freeze=True):  # loading builds many long-lived objects: keep the cyclic GC off them
                 self._migrate()
                 self._load()
             self.events = EventLog(self.home / "events", readonly=readonly)
@@ -395,7 +403,8 @@ class Store:
     def rollback(self) -> None:
         """Drop every change since the last flush and reload the state from disk."""
         self.storage.discard()
-        self._load()
+        with _no_gc(freeze=True):
+            self._load()
 
     def close(self) -> None:
         try:
