@@ -7,8 +7,10 @@ import unicodedata
 from console.errors import ValidationError
 from console.models import APP_KINDS, DEPROVISION_MODES, LOGIN_METHODS, USER_STATUSES, Group, Policy, User
 
-# RFC 5322 "dot-atom" local part, a domain with at least one dot; internationalised letters allowed.
-EMAIL_RE = re.compile(r"^[\w.!#$%&'*+/=?^`{|}~-]+@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$")
+# RFC 5322 "dot-atom" local part (no leading, trailing or double dot), a domain with at least one dot;
+# internationalised letters allowed.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+EMAIL_RE = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@(?:[^\W_](?:[\w-]{{0,61}}[^\W_])?\.)+[^\W\d_]{{2,63}}$")
 USER_NAME_RE = re.compile(r"^[\w.@+'-]+$")
 KEY_RE = re.compile(r"^[\w.@:/+-]+$")
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
