@@ -359,7 +359,8 @@ def _delegate(module: str, func: str) -> Handler:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name == module:
-                raise NotConfigured(f"`{a.command}` is not available in this build yet") from None
+                raise NotConfigured(f"`{a.command}` is not available in this build",
+                                    hint="reinstall idconsole: ./scripts/test or pip install -e .") from None
             raise
         return int(getattr(mod, func)(svc, a))
 
@@ -494,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 WRITES = {("users", "import"), ("users", "add"), ("users", "edit"), ("users", "delete"), ("groups", "create"),
           ("groups", "delete"), ("groups", "add-member"), ("groups", "remove-member"), ("apps", "add"), ("apps", "set"),
-          ("apps", "delete"), ("policies", "create"), ("policies", "enable"), ("policies", "disable"),
+          ("apps", "delete"), ("apps", "test"), ("policies", "create"), ("policies", "enable"), ("policies", "disable"),
           ("policies", "delete"), ("import", "bitbucket"), ("sync", None)}
 
 
