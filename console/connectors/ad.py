@@ -187,7 +187,7 @@ class ADConnector:
                              False, write=True)
 
     async def aclose(self) -> None:
-        self.pool.close()
+        await asyncio.to_thread(self.pool.close)
 
 
 def make(app: Application, *, dry_run: bool = False) -> ADConnector:
