@@ -5,7 +5,7 @@ Both sides do the same writes per user — add (disabled), set unicodePwd over L
 same attributes; the connector also looks the person up first (adopt-before-create) and reads the new
 account back (its objectGUID). Raw ldap3 runs the usual hand-written loop on one connection; the connector
 runs as the sync engine drives it (asyncio, bounded by max_concurrency). The sides alternate in batches of
-100 users so that machine load and the growing database weigh on both alike. Usage:
+100 users, in rotating order, so that machine load and the growing database weigh on all alike. Usage:
 
     python bench/ad_sync.py [--users 1000] [--concurrency 4] [--process-model single|prefork]
 """
@@ -37,7 +37,8 @@ BATCH = 100
 
 
 def people(n: int, family: str) -> list[User]:
-    return [User(employeeId=f"{family[:3].upper()}{i:05d}", userName=f"{GIVEN[i % 20].lower()}.{family.lower()}{i}",
+    """n people of one family name (each side gets its own: no side may adopt another's accounts)."""
+    return [User(employeeId=f"{family.upper()}{i:05d}", userName=f"{GIVEN[i % 20].lower()}.{family.lower()}{i}",
                  givenName=GIVEN[i % 20], familyName=f"{family}{i:04d}", department="Bench", title="Tester")
             for i in range(n)]
 
@@ -78,6 +79,16 @@ async def connector_run(dc, ou: str, users: list[User], concurrency: int) -> flo
     return elapsed
 
 
+def admin_count(dc, base: str) -> int:  # type: ignore[no-untyped-def]
+    conn = Connection(Server(dc.host, port=636, use_ssl=True, tls=Tls(validate=ssl.CERT_REQUIRED,
+                                                                      ca_certs_file=str(dc.ca_file)), get_info=NONE),
+                      user=dc.admin_user, password=dc.admin_password, auto_bind=True, raise_exceptions=True)
+    found = conn.extend.standard.paged_search(base, "(&(objectClass=user)(userAccountControl=512))",
+                                              attributes=["cn"], paged_size=500, generator=False)
+    conn.unbind()
+    return sum(1 for e in found if e.get("type") == "searchResEntry")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=1000)
@@ -93,13 +104,20 @@ def main() -> int:
     try:
         dc.create_ous("OU=Raw", "OU=Idc", "OU=Idc1")
         n = args.users
-        raw_people, idc_people, seq_people = people(n, "Rawson"), people(n, "Idcson"), people(n, "Idcone")
-        raw = idc = seq = 0.0
+        raw_people, idc_people, seq_people = people(n, "Rawson"), people(n, "Idcson"), people(n, "Seqson")
+        spent = {"raw": 0.0, "idc": 0.0, "seq": 0.0}
+        runs = {
+            "raw": lambda part: raw_run(dc, f"OU=Raw,{dc.base_dn}", raw_people[part]),
+            "idc": lambda part: asyncio.run(connector_run(dc, f"OU=Idc,{dc.base_dn}", idc_people[part],
+                                                          args.concurrency)),
+            "seq": lambda part: asyncio.run(connector_run(dc, f"OU=Idc1,{dc.base_dn}", seq_people[part], 1)),
+        }
+        order = list(runs)
         for start in range(0, n, BATCH):
-            batch = slice(start, start + BATCH)
-            raw += raw_run(dc, f"OU=Raw,{dc.base_dn}", raw_people[batch])
-            idc += asyncio.run(connector_run(dc, f"OU=Idc,{dc.base_dn}", idc_people[batch], args.concurrency))
-            seq += asyncio.run(connector_run(dc, f"OU=Idc1,{dc.base_dn}", seq_people[batch], 1))
+            for side in order:  # who goes first rotates: the DC is slower right after a burst of writes
+                spent[side] += runs[side](slice(start, start + BATCH))
+            order = order[1:] + order[:1]
+            raw, idc, seq = spent["raw"], spent["idc"], spent["seq"]
             print(f"  {min(n, start + BATCH)} users each: raw {raw:.1f} s, connector {idc:.1f} s, "
                   f"sequential {seq:.1f} s",
                   flush=True)
@@ -107,6 +125,9 @@ def main() -> int:
         print(f"idconsole connector, max_concurrency={args.concurrency}: {n} users in {idc:6.1f} s = "
               f"{n / idc:6.1f} users/s")
         print(f"idconsole connector, max_concurrency=1: {n} users in {seq:6.1f} s = {n / seq:6.1f} users/s")
+        for ou in ("Raw", "Idc", "Idc1"):  # every side really created its n accounts
+            created = admin_count(dc, f"OU={ou},{dc.base_dn}")
+            assert created == n, f"OU={ou} holds {created} accounts, expected {n}"
         print(f"ratio connector/raw: {raw / idc:.2f} (concurrency {args.concurrency}), {raw / seq:.2f} (sequential); "
               f"target >= 0.8")
         out = Path(__file__).parent / "out"

@@ -193,3 +193,32 @@ async def test_a_non_latin_name_gets_an_ascii_logon_and_keeps_its_display_name(a
     assert entry["sAMAccountName"] == ["u10042"] and entry["userPrincipalName"] == ["u10042@idc.test"]
     assert entry["cn"] == ["李小龙"] and entry["givenName"] == ["小龙"]
     assert (await ad.find_user({"employeeID": "10042"})).uid == account.uid
+
+
+async def test_an_account_is_adopted_by_employee_id_even_after_a_userName_change(ad: ADConnector, ad_check,
+                                                                                  ad_ous) -> None:  # type: ignore[no-untyped-def]
+    ad_check.conn.add(f"CN=Rita Old,{ad_ous['users']}", ["top", "person", "organizationalPerson", "user"],
+                      {"sAMAccountName": "rold", "employeeID": "R1", "userPrincipalName": "rita.old@idc.test",
+                       "userAccountControl": 512 + 32})
+    attrs = ad.account_attributes(person("R1", "Rita", "New"), "password")
+    account = await ad.create_user(attrs)
+    entry = ad_check.entry(account.uid, ["sAMAccountName", "userPrincipalName", "sn"])
+    assert entry["sAMAccountName"] == ["rold"]  # logon name kept
+    assert entry["userPrincipalName"] == ["rita.new@idc.test"] and entry["sn"] == ["New"]
+    assert entry["dn"] == f"CN=Rita New,{ad_ous['users']}"
+
+
+async def test_after_a_delete_the_same_person_is_created_anew(ad: ADConnector) -> None:
+    attrs = ad.account_attributes(person("D1", "Dee", "Again"), "password")
+    first = await ad.create_user(attrs)
+    await ad.delete_user(first.uid)
+    second = await ad.create_user(attrs)
+    assert second.uid != first.uid and second.active
+
+
+async def test_the_eleventh_namesake_gets_jdoe11(ad: ADConnector, ad_check, ad_ous) -> None:  # type: ignore[no-untyped-def]
+    for n in ["", *range(2, 11)]:
+        ad_check.conn.add(f"CN=taken{n},{ad_ous['root']}", ["top", "person", "organizationalPerson", "user"],
+                          {"sAMAccountName": f"tnamesake{n}", "userAccountControl": 514})
+    account = await ad.create_user(ad.account_attributes(person("T11", "Tom", "Namesake"), "password"))
+    assert account.attrs["sAMAccountName"] == "tnamesake11"

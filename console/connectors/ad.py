@@ -28,10 +28,11 @@ from console.errors import DryRunBlocked, IdConsoleError
 from console.models import Application, RemoteAccount, RemoteGroup, User
 
 from .ad_config import SETTINGS, ADConfig, account_attributes, parse_config, warnings
-from .ad_groups import GROUP_ATTRS, GroupOps, page, to_group
+from .ad_groups import GROUP_ATTRS, GroupOps, to_group
 from .ad_ldap import LdapPool, translate
-from .ad_ops import USER_ATTRS, USER_FILTER, UserOps, read_guid, search, to_account
+from .ad_ops import UserOps
 from .ad_passwords import PasswordFile
+from .ad_read import USER_ATTRS, USER_FILTER, page, read_guid, search, to_account
 from .base import Capability, ConnectionReport
 
 __all__ = ["SETTINGS", "ADConnector", "make", "warnings"]
@@ -186,7 +187,7 @@ class ADConnector:
                              False, write=True)
 
     async def aclose(self) -> None:
-        self.pool.close()
+        await asyncio.to_thread(self.pool.close)
 
 
 def make(app: Application, *, dry_run: bool = False) -> ADConnector:

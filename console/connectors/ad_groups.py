@@ -1,10 +1,10 @@
-"""Blocking AD group operations (create/adopt, delete, member deltas) and paged listing."""
+"""Blocking AD group operations: create (or adopt) in the groups OU, member deltas."""
 from __future__ import annotations
 
 from contextlib import suppress
 from typing import Any
 
-from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, Connection
 from ldap3.core import exceptions as lx
 from ldap3.protocol.microsoft import extended_dn_control
 
@@ -13,10 +13,8 @@ from console.models import RemoteGroup
 
 from . import ad_names as names
 from .ad_config import ADConfig
-from .ad_ops import decode, esc, read_guid, search
+from .ad_read import esc, read_guid, search
 
-PAGE_SIZE = 500
-PAGED_RESULTS = "1.2.840.113556.1.4.319"
 GROUP_ATTRS = ["objectGUID", "cn", "sAMAccountName", "description", "groupType", "member"]
 GUIDS_PER_SEARCH = 100
 VALUES_PER_MODIFY = 500
@@ -27,15 +25,6 @@ def to_group(d: dict[str, Any]) -> RemoteGroup:
     return RemoteGroup(uid=d["uid"], name=str(d.get("cn", "")), members=members,
                        attrs={"dn": d["dn"], "sAMAccountName": d.get("sAMAccountName", ""),
                               "description": d.get("description", "")})
-
-
-def page(conn: Connection, base: str, flt: str, attrs: list[str], cookie: bytes | None,
-         controls: list[Any] | None = None) -> tuple[list[dict[str, Any]], bytes | None]:
-    """One page of a paged search (RFC 2696 control, 500 entries): (entries, cookie for the next page)."""
-    conn.search(base, flt, SUBTREE, attributes=attrs, paged_size=PAGE_SIZE, paged_cookie=cookie, controls=controls)
-    entries = [decode(e) for e in conn.response or [] if e.get("type") == "searchResEntry"]
-    control = (conn.result.get("controls") or {}).get(PAGED_RESULTS) or {}
-    return entries, (control.get("value") or {}).get("cookie") or None
 
 
 class GroupOps:

@@ -10,80 +10,34 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, SUBTREE, Connection
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
 from ldap3.core import exceptions as lx
 from ldap3.protocol.microsoft import extended_dn_control
-from ldap3.utils.conv import escape_filter_chars
 
 from console.errors import BadInput, NotFound, Rejected
 from console.models import RemoteAccount
 
 from . import ad_names as names
 from .ad_config import ADConfig
+from .ad_read import (
+    ACCOUNT_KEYS,
+    MULTI_VALUED,
+    USER_ATTRS,
+    USER_FILTER,
+    EmployeeIndex,
+    esc,
+    is_person,
+    read_guid,
+    search,
+    to_account,
+)
 
 Handover = Callable[[str, str, str], None]  # (sAMAccountName, userPrincipalName, password)
 
 USER_CLASSES = ["top", "person", "organizationalPerson", "user"]
-USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
-ACCOUNT_KEYS = ("sAMAccountName", "userPrincipalName", "cn", "displayName", "givenName", "sn", "mail",
-                "proxyAddresses", "department", "title", "employeeID")
 WRITABLE = frozenset(ACCOUNT_KEYS) - {"sAMAccountName", "cn"}  # cn changes by rename; logon names stay stable
-USER_ATTRS = ["objectGUID", "objectClass", "userAccountControl", "pwdLastSet", "isCriticalSystemObject", *ACCOUNT_KEYS]
-MULTI_VALUED = frozenset({"proxyAddresses", "memberOf", "member", "objectClass"})
-_CANONICAL = {name.lower(): name for name in [*USER_ATTRS, "memberOf", "member", "description", "groupType"]}
 TREE_DELETE = ("1.2.840.113556.1.4.805", True, None)
-
-
-def esc(value: str) -> str:
-    return str(escape_filter_chars(str(value)))
-
-
-def decode(entry: dict[str, Any]) -> dict[str, Any]:
-    """A raw ldap3 search entry → {"dn", "uid", attribute: str | int | list[str]}."""
-    _, dn = names.parse_extended_dn(entry["dn"])
-    out: dict[str, Any] = {"dn": dn}
-    for raw_name, values in entry["raw_attributes"].items():
-        name = _CANONICAL.get(raw_name.lower(), raw_name)
-        if name == "objectGUID":
-            out["uid"] = names.guid_from_bytes(values[0])
-        elif name in MULTI_VALUED:
-            out[name] = [v.decode("utf-8", "replace") for v in values]
-        elif name in ("userAccountControl", "pwdLastSet", "groupType"):
-            out[name] = int(values[0])
-        elif values:
-            out[name] = values[0].decode("utf-8", "replace")
-    return out
-
-
-def search(conn: Connection, base: str, flt: str, attrs: list[str], scope: str = SUBTREE,
-           controls: list[Any] | None = None) -> list[dict[str, Any]]:
-    conn.search(base, flt, scope, attributes=attrs, controls=controls)
-    return [decode(e) for e in conn.response or [] if e.get("type") == "searchResEntry"]
-
-
-def read_guid(conn: Connection, uid: str, attrs: list[str], what: str = "account",
-              controls: list[Any] | None = None) -> dict[str, Any]:
-    """The object with this objectGUID (wherever it has moved), or NotFound."""
-    try:
-        found = search(conn, names.guid_dn(uid), "(objectClass=*)", attrs, BASE, controls)
-    except lx.LDAPNoSuchObjectResult:
-        found = []
-    if not found:
-        raise NotFound(f"AD {what} {uid} does not exist", hint="it was deleted in AD; unlink it or create it again")
-    return found[0]
-
-
-def to_account(d: dict[str, Any]) -> RemoteAccount:
-    attrs: dict[str, Any] = {key: d.get(key, [] if key in MULTI_VALUED else "") for key in ACCOUNT_KEYS}
-    uac = int(d.get("userAccountControl", 0))
-    attrs.update(dn=d["dn"], userAccountControl=uac)
-    return RemoteAccount(uid=d["uid"], name=d.get("userPrincipalName") or d.get("sAMAccountName") or d["dn"],
-                         attrs=attrs, active=not uac & names.ACCOUNTDISABLE)
-
-
-def _is_person(d: dict[str, Any]) -> bool:
-    classes = {c.lower() for c in d.get("objectClass", [])}
-    return "user" in classes and "computer" not in classes
+SAM_BATCH = 10  # sAMAccountName candidates checked per search (jdoe … jdoe10)
 
 
 def _values(value: Any) -> list[str]:
@@ -106,21 +60,43 @@ class UserOps:
 
     def __init__(self, cfg: ADConfig) -> None:
         self.cfg = cfg
+        self.employees = EmployeeIndex(cfg.base_dn)
 
     # --- look-up -------------------------------------------------------------------------------
     def lookup(self, conn: Connection, attrs: dict[str, Any]) -> tuple[dict[str, Any] | None, set[str]]:
-        """(this person's account or None, sAMAccountNames taken near the proposal) in one search."""
+        """(this person's account or None, the taken names among the first sAMAccountName candidates):
+        employeeID from the index, userPrincipalName and exact sAMAccountNames live (indexed: fast)."""
         emp, upn, sam = (str(attrs.get(k) or "") for k in ("employeeID", "userPrincipalName", "sAMAccountName"))
-        person = "".join(f"({key}={esc(value)})" for key, value in (("employeeID", emp), ("userPrincipalName", upn))
-                         if value)
-        terms = [f"(&{USER_FILTER}(|{person}))"] if person else []
-        if sam:
-            terms.append(f"(sAMAccountName={esc(sam[: names.SAM_MAX - 3])}*)")
-        if not terms:
+        if not (emp or upn or sam):
             raise BadInput("an AD account needs an employeeID, userPrincipalName or sAMAccountName to be looked up")
-        found = search(conn, self.cfg.base_dn, f"(|{''.join(terms)})", USER_ATTRS)
-        taken = {str(d.get("sAMAccountName", "")).lower() for d in found}
-        return self._match([d for d in found if _is_person(d)], emp, upn, sam, attrs), taken
+        found: dict[str, dict[str, Any]] = {}
+        for guid in self.employees.guids(conn, emp) if emp else []:
+            try:
+                found[guid] = read_guid(conn, guid, USER_ATTRS)
+            except NotFound:
+                self.employees.forget(guid)
+        terms = [f"(&{USER_FILTER}(userPrincipalName={esc(upn)}))"] if upn else []
+        terms += [f"(sAMAccountName={esc(c)})" for c in self._candidates(sam, 1)]
+        if terms:
+            found.update((d["uid"], d) for d in search(conn, self.cfg.base_dn, f"(|{''.join(terms)})", USER_ATTRS))
+        taken = {_lower(d, "sAMAccountName") for d in found.values()}
+        return self._match([d for d in found.values() if is_person(d)], emp, upn, sam, attrs), taken
+
+    @staticmethod
+    def _candidates(base: str, first: int) -> list[str]:
+        return [names.sam_candidate(base, n) for n in range(first, first + SAM_BATCH)] if base else []
+
+    def _free_sam(self, conn: Connection, base: str, taken: set[str]) -> str:
+        """The first candidate (jdoe, jdoe2, …) nobody holds; `taken` covers the first batch already."""
+        for first in range(1, 1000, SAM_BATCH):
+            batch = self._candidates(base, first)
+            if first > 1:
+                flt = "(|" + "".join(f"(sAMAccountName={esc(c)})" for c in batch) + ")"
+                taken |= {_lower(d, "sAMAccountName") for d in search(conn, self.cfg.base_dn, flt, ["sAMAccountName"])}
+            free = next((c for c in batch if c.lower() not in taken), "")
+            if free:
+                return free
+        raise Rejected(f"no free sAMAccountName left for {base}", hint="change sam_format")
 
     @staticmethod
     def _match(users: list[dict[str, Any]], emp: str, upn: str, sam: str,
@@ -159,10 +135,7 @@ class UserOps:
             match, taken = self.lookup(conn, attrs)
             if match:
                 return self._adopt(conn, match, attrs, handover)
-            candidates = (names.sam_candidate(base_sam, n) for n in range(1, 1000))
-            sam = next((c for c in candidates if c.lower() not in taken), "")
-            if not sam:
-                raise Rejected(f"no free sAMAccountName left for {base_sam}", hint="change sam_format")
+            sam = self._free_sam(conn, base_sam, taken)
             dn = f"{names.rdn(rdn_cn)},{self.cfg.users_ou}"
             payload: dict[str, Any] = {k: v for k, v in attrs.items() if k in WRITABLE and v not in ("", [], None)}
             payload.update(sAMAccountName=sam, userAccountControl=names.NORMAL_ACCOUNT | names.ACCOUNTDISABLE)
@@ -179,7 +152,9 @@ class UserOps:
                 raise
             upn = str(payload.get("userPrincipalName", ""))
             self._activate_new(conn, dn, sam, upn, attrs, handover, rollback=True)
-            return to_account(search(conn, dn, "(objectClass=*)", USER_ATTRS, BASE)[0])
+            account = to_account(search(conn, dn, "(objectClass=*)", USER_ATTRS, BASE)[0])
+            self.employees.remember(str(attrs.get("employeeID") or ""), account.uid)
+            return account
         raise Rejected(f"could not create {base_sam}: names kept clashing",
                        hint="run again; check AD for a duplicate of this person")
 
@@ -234,6 +209,8 @@ class UserOps:
         if mods:
             try:
                 conn.modify(d["dn"], mods)
+                if "employeeID" in changes:
+                    self.employees.remember(str(changes["employeeID"] or ""), uid)
             except lx.LDAPConstraintViolationResult as exc:
                 if "userprincipalname" in _message(exc).lower():
                     upn = changes.get("userPrincipalName")
@@ -317,3 +294,4 @@ class UserOps:
             raise Rejected(f"{d['dn']} is a critical system object", hint="idconsole never deletes built-in AD objects")
         with suppress(lx.LDAPNoSuchObjectResult):
             conn.delete(d["dn"], controls=[TREE_DELETE])
+        self.employees.forget(uid)
