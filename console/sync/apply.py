@@ -94,6 +94,17 @@ class Applier:
                        app=",".join(a.app for a in plan.apps), plan=[op.to_dict() for op in plan.operations][:5000])
         self.result = ApplyResult(run_id=self.run.id, dry_run=dry_run)
         self._pending_links = 0
+        for name, connector in connectors.items():
+            # connectors that hand out initial passwords (AD) give them to the operator once, via the result,
+            # unless the application writes them to its own password file
+            if hasattr(connector, "password_sink") and connector.password_sink is None:
+                connector.password_sink = self._password_receiver(name)
+
+    def _password_receiver(self, app: str) -> Callable[[str, str, str], None]:
+        def receive(sam: str, upn: str, password: str) -> None:
+            self.result.initial_passwords[f"{app}: {upn or sam}"] = password
+
+        return receive
 
     async def apply(self) -> ApplyResult:
         if not self.dry_run:
