@@ -470,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--allow-deletes", type=int, default=None)
 
+    from console.inbound.config_commands import add_parsers as inbound_parsers
+
+    inbound_parsers(sub, cmd)
+
     p = cmd(sub, "plan", _delegate("console.sync.commands", "plan_command"), "what a sync would do, with reasons")
     p.add_argument("--app")
     p.add_argument("--reconcile", action="store_true", help="read the targets too: orphans and drift")
@@ -496,7 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
 WRITES = {("users", "import"), ("users", "add"), ("users", "edit"), ("users", "delete"), ("groups", "create"),
           ("groups", "delete"), ("groups", "add-member"), ("groups", "remove-member"), ("apps", "add"), ("apps", "set"),
           ("apps", "delete"), ("apps", "test"), ("policies", "create"), ("policies", "enable"), ("policies", "disable"),
-          ("policies", "delete"), ("import", "bitbucket"), ("sync", None)}
+          ("policies", "delete"), ("import", "bitbucket"), ("sync", None), ("endpoints", "set"), ("endpoints", "test"),
+          ("endpoints", "delete"), ("mapping", "set")}
 
 
 def is_write(a: argparse.Namespace) -> bool:

@@ -33,7 +33,7 @@ def samba_missing() -> str | None:
     """Why a DC cannot be started here, or None when `samba` and `samba-tool` are installed."""
     missing = [tool for tool in ("samba", "samba-tool") if not shutil.which(tool, path=_sbin_path())]
     if missing:
-        return f"{' and '.join(missing)} not installed (run scripts/ensure-samba.sh)"
+        return f"{' and '.join(missing)} not installed (run scripts/ensure-system-packages.sh)"
     if os.geteuid() != 0:
         return "a Samba AD DC must run as root (it binds ports 389/636)"
     return None
