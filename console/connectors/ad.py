@@ -8,8 +8,8 @@ Initial passwords — the one design: the connector generates a password meeting
 `secrets` module, 20 characters, 4 classes, no name tokens) and hands it to `password_sink(sam, upn,
 password)` exactly once, right after the DC accepted it; it never returns, stores or logs it. The default
 sink appends to the `password_file` setting (created mode 0600, refused if others can read it; checked
-before anything is created). Without a password_file the password is discarded (operators reset it before
-the first logon; `warnings()` says so). A console screen may set `connector.password_sink` to show it once.
+before anything is created). Without a password_file the sync engine sets `password_sink` and shows the
+passwords to the operator once, at the end of the run (CLI output or a console modal), and nowhere else.
 
 ldap3 is blocking: every operation runs in a worker thread on a pooled connection (ad_ldap.LdapPool, at most
 `max_concurrency` connections, one thread per connection at a time).

@@ -125,7 +125,7 @@ def warnings(app: Application) -> list[str]:
         notes.append("plain ldap:// without start_tls: the bind password travels in clear and the DC refuses password "
                      "writes — use ldaps:// or start_tls")
     if not s.get("password_file"):
-        notes.append("no password_file: initial passwords are discarded, operators must reset them before first logon")
+        notes.append("no password_file: initial passwords are shown once to the operator at the end of each sync")
     if not s.get("disabled_ou"):
         notes.append("no disabled_ou: deactivated accounts stay in the users OU")
     return notes
