@@ -63,7 +63,9 @@ class ApplyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "dry_run": self.dry_run, "counts": self.counts, "failures": self.failures,
-                "stopped": self.stopped, "would": self.would, "ok": self.ok}
+                "stopped": self.stopped, "would": self.would, "ok": self.ok,
+                # passwords are for a person's eyes, not for script output that ends up in logs
+                "initial_passwords_withheld": len(self.initial_passwords)}
 
 
 def check_threshold(plan: Plan, allow_deletes: int | None) -> None:
