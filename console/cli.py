@@ -45,7 +45,7 @@ def emit_table(rows: list[Sequence[Any]], headers: Sequence[str]) -> None:
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -82,7 +82,7 @@ def users_show(svc: Service, a: argparse.Namespace) -> int:
     links = [link for link in svc.store.links if link.kind == "user" and link.local_id == user.id]
     groups = [g.name for g in svc.store.groups if user.id in g.members]
     if a.json:
-        emit_json({**user.to_doc(), "groups": groups, "accounts": [l.to_doc() for l in links]})
+        emit_json({**user.to_doc(), "groups": groups, "accounts": [link.to_doc() for link in links]})
         return 0
     for key, value in user.to_doc().items():
         if value not in ("", [], {}):

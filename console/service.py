@@ -267,7 +267,7 @@ class Service:
     def add_app(self, kind: str, name: str, settings: dict[str, Any], secrets: dict[str, str]) -> Application:
         self._writable()
         check_app_kind(kind)
-        for key, ref in secrets.items():
+        for ref in secrets.values():
             check_ref(ref)
         known = {s.name: s for s in connectors.settings_for(kind)}
         application_fields = set(getattr(connectors.kind_module(kind), "APPLICATION_FIELDS", ()))

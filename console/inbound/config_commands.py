@@ -61,7 +61,7 @@ def endpoints_set(svc: Service, a: argparse.Namespace) -> int:
         endpoint = _endpoint(svc, app.name, a.name)
     except UnknownObject:
         if not a.url:
-            raise BadInput(f"a new endpoint needs --url", hint="e.g. --url '{base_url}/workspaces/{workspace}/permissions'")
+            raise BadInput("a new endpoint needs --url", hint="e.g. --url '{base_url}/workspaces/{workspace}/permissions'") from None
         endpoint = Endpoint(name=a.name, app=app.name, url=a.url, primary=False)
     if a.url:
         endpoint.url = a.url
