@@ -1,0 +1,194 @@
+"""The Textual console: the app, its factory for tests (`make_app`) and its entry point (`run_app`).
+
+Every screen calls the same `console.service.Service` as the CLI; this package never touches files
+or the network itself. Screens are modes switched with the plain number keys 1–8.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Input
+
+from console.errors import IdConsoleError, StateLocked
+from console.service import Service
+from console.store import Store
+from screens.apps import AppsScreen
+from screens.base import NAV, ConsoleScreen
+from screens.commands import ConsoleCommands
+from screens.dashboard import DashboardScreen
+from screens.deletions import DeletionsScreen
+from screens.groups import GroupsScreen
+from screens.modals import ErrorModal, HelpModal
+from screens.people_index import PeopleIndex
+from screens.policies import PoliciesScreen
+from screens.provisioning import ProvisioningScreen
+from screens.reports import ReportsScreen
+from screens.users import UsersScreen
+
+SCREEN_TIPS = {
+    "dashboard": "Dashboard: counts, application health, recent events",
+    "users": "People: filter, add, edit, delete",
+    "groups": "Groups and their members",
+    "policies": "Policies: who gets an account where",
+    "apps": "Applications: settings, connection test, features",
+    "provisioning": "Provisioning: plan and apply",
+    "reports": "The provisioning report: filter, detail, export",
+    "deletions": "Pending deprovisions: confirm one by one",
+}
+
+
+class IdConsoleApp(App[int]):
+    """The console. `service` is the one facade; `readonly` hides and refuses every write."""
+
+    TITLE = "idconsole"
+    CSS_PATH = "app.tcss"
+    MODES: ClassVar[dict[str, type[ConsoleScreen]]] = {  # type: ignore[assignment]
+        "dashboard": DashboardScreen,
+        "users": UsersScreen,
+        "groups": GroupsScreen,
+        "policies": PoliciesScreen,
+        "apps": AppsScreen,
+        "provisioning": ProvisioningScreen,
+        "reports": ReportsScreen,
+        "deletions": DeletionsScreen,
+    }
+    DEFAULT_MODE = "dashboard"
+    COMMANDS = {ConsoleCommands}
+    BINDINGS: ClassVar[list[Binding]] = [
+        *(Binding(key, f"go('{mode}')", label, show=False, id=f"go.{mode}", tooltip=SCREEN_TIPS[mode])
+          for mode, key, label in NAV),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help", tooltip="Keys and help for this screen"),
+        Binding("colon", "command_palette", "Commands", key_display=":", show=False, id="app.commands",
+                tooltip="Command palette (same as ctrl+p)"),
+        Binding("q", "quit", "Quit", show=False, id="app.quit", tooltip="Leave the console (same as ctrl+q)"),
+    ]
+
+    sync_running: reactive[bool] = reactive(False)
+
+    def __init__(self, service: Service, *, readonly: bool = False, owns_store: bool = False) -> None:
+        super().__init__()
+        self.service = service
+        self.readonly = readonly or service.store.readonly
+        self.owns_store = owns_store
+        self.state_lock = threading.RLock()  # thread workers hold it while they use the store
+        self.state_version = 0
+        self.people_index = PeopleIndex()  # Service.users semantics, fast enough to filter as one types
+        if self.readonly:
+            self.sub_title = "read-only"
+
+    # ---- state ------------------------------------------------------------------------------
+    def state_changed(self, what: str = "") -> None:
+        """A write succeeded: screens reload what they show when next displayed."""
+        self.state_version += 1
+        if what:
+            self.notify(what, timeout=4)
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.seen_version = self.state_version
+            screen.reload()
+
+    def show_error(self, error: BaseException, *, doing: str = "") -> None:
+        self.push_screen(ErrorModal(error, doing))
+
+    def _on_key(self, event: events.Key) -> None:  # type: ignore[override]
+        """Type-ahead follows focus. Keys typed right after `/` were queued for the widget that had focus
+        before; one that reaches the app unhandled while an input now has focus was meant for that input —
+        typed there, not run as a binding (a fast `/nina` must not press `n`, add)."""
+        focused = self.focused
+        if isinstance(focused, Input) and event.is_printable and event.character and not focused.disabled:
+            focused.insert_text_at_cursor(event.character)
+            event.prevent_default()  # Textual calls App._on_key after this one (MRO dispatch): no binding
+
+    # ---- actions ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "go" and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    async def action_go(self, mode: str, then: str = "") -> None:
+        await self.switch_mode(mode)
+        if then:
+            await self.run_action(then, self.screen)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        text = getattr(screen, "HELP", "") or "Keys of this screen:"
+        text = "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
+        keys: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if active.node not in (screen, self) or binding.action.startswith("go(") or binding.action.split(".")[-1] in (
+                    "quit", "copy_text", "screenshot", "command_palette", "help_quit", "app.quit"):
+                continue  # widget keys (cursor movement …) are the usual ones; global keys are summed up below
+            if not active.enabled or binding.action in seen or not (binding.description or binding.tooltip):
+                continue
+            seen.add(binding.action)
+            keys.append((binding.key_display or self.get_key_display(binding), binding.tooltip or binding.description))
+        keys.append(("1 … 8", "switch screens: " + ", ".join(f"{k} {label}" for _, k, label in NAV)))
+        keys.append((": or ^p", "command palette (type e.g. 'users: add', 'sync: plan')"))
+        keys.append(("q or ^q", "quit"))
+        title = f"Help — {getattr(screen, 'MODE', '') or type(screen).__name__}"
+        self.push_screen(HelpModal(title, text, keys))
+
+    async def action_quit(self) -> None:
+        if self.sync_running:
+            self.notify("A sync is running: cancel it first (6, then c) or wait for it to finish.",
+                        severity="warning", timeout=6)
+            return
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        if self.owns_store:
+            self.service.store.close()
+
+
+def make_app(home: Path | None, *, readonly: bool = False, service: Service | None = None) -> IdConsoleApp:
+    """The console on `home` (tests use a temp home), or on a service already opened by the caller."""
+    if service is not None:
+        return IdConsoleApp(service, readonly=readonly)
+    store = Store.open(home, readonly=readonly)
+    return IdConsoleApp(Service(store), readonly=readonly, owns_store=True)
+
+
+def open_store(home: Path | None, readonly: bool) -> tuple[Store | None, int]:
+    """Open the state; a home in use by another console offers read-only (exit 2 when declined)."""
+    try:
+        return Store.open(home, readonly=readonly), 0
+    except StateLocked as exc:
+        print(f"error: {exc.title}", file=sys.stderr)
+        print(f"  what to do: {exc.hint}", file=sys.stderr)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            try:
+                answer = input("Open it read-only now (nothing can be changed)? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() in ("y", "yes"):
+                return open_store(home, True)
+        return None, 2
+    except IdConsoleError as exc:
+        print(f"error: {exc.title}", file=sys.stderr)
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
+        return None, exc.exit_code
+
+
+def run_app(home: Path | None, readonly: bool = False) -> int:
+    """`idconsole` with no command: open the state, run the console, close the state."""
+    store, code = open_store(home, readonly)
+    if store is None:
+        return code
+    try:
+        app = IdConsoleApp(Service(store), readonly=store.readonly)
+        app.run()
+        return int(app.return_code or 0)
+    finally:
+        store.close()

@@ -1,0 +1,456 @@
+"""Applications: health, forms generated from each kind's settings, connection test, features."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from console import connectors
+from console.connectors.base import Setting
+from console.errors import BadInput, IdConsoleError, NotConfigured, ValidationError
+from console.models import APP_KINDS, DEPROVISION_MODES, FEATURES, Application, default_features
+from console.secrets import check_ref, store_in_keyring
+from console.service import coerce, parse_int
+from screens.base import ConsoleModal, ConsoleScreen
+from screens.forms import FormModal, rejection
+from screens.messages import ConnectionChecked, ListLoaded, Saved, StateChanged
+from screens.modals import ConfirmModal, NoticeModal
+from screens.timefmt import ago
+
+KIND_TITLES = {
+    "atlassian": "Atlassian SCIM directory (Bitbucket Cloud)",
+    "ad": "Active Directory + Exchange attributes (LDAP)",
+    "graph": "Microsoft 365 / Entra ID (Graph)",
+    "bitbucket": "Bitbucket Cloud workspace (inbound source)",
+}
+NUMBERS = ("threshold_count", "threshold_percent", "max_concurrency", "delete_grace_days")
+NUMBER_ROWS = (
+    ("threshold_count", "Confirm above (n)", "a run deprovisioning more accounts than this needs the number typed"),
+    ("threshold_percent", "Confirm above (%)", "… or more than this share of the linked accounts"),
+    ("max_concurrency", "Parallel requests", "requests in flight at once to this application"),
+    ("delete_grace_days", "Delete after (days)", "with deprovision=delete: deactivate first, delete this many days later"),
+)
+FEATURE_HELP = {
+    "create": "create accounts for people entitled by a policy",
+    "update": "push changed attributes to existing accounts",
+    "deactivate": "deactivate (and reactivate) accounts of people no longer entitled",
+    "delete": "delete accounts (when deprovision is delete)",
+    "groups": "create the policies' groups in the application",
+    "memberships": "add and remove group members",
+}
+
+
+def env_var_for(app: str, secret: str) -> str:
+    return "IDCONSOLE_" + re.sub(r"[^A-Z0-9]+", "_", f"{app}_{secret}".upper()).strip("_")
+
+
+APP_FIELDS = frozenset(f.name for f in dataclasses.fields(Application))
+
+
+def kind_settings(kind: str) -> tuple[list[Setting] | None, str]:
+    """The kind's settings, or None and why (a connector not built yet is not an error here).
+
+    Settings named like an Application field (features, deprovision, max_concurrency) are the form's own rows."""
+    try:
+        return [s for s in connectors.settings_for(kind) if s.name not in APP_FIELDS], ""
+    except NotConfigured as exc:
+        return None, exc.title
+
+
+class AppsScreen(ConsoleScreen):
+    MODE = "apps"
+    CSS_PATH = "apps.tcss"
+    AUTO_FOCUS = "#apps"
+    HELP = """Applications are the targets (Atlassian SCIM, Active Directory, Microsoft 365) and sources
+(Bitbucket) of idconsole. Health shows the last connection test and the last run with its failures.
+Secrets are never stored: the state keeps a reference to an environment variable or a keyring entry."""
+    WRITE_ACTIONS = frozenset({"add", "edit", "delete"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("n", "add", "Add", id="apps.add", tooltip="Add an application"),
+        Binding("e", "edit", "Edit", id="apps.edit", tooltip="Edit settings, secrets and features"),
+        Binding("t", "test", "Test", id="apps.test", tooltip="Test the connection"),
+        Binding("d,delete", "delete", "Remove", id="apps.delete", tooltip="Remove from idconsole (asks first)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.apps: dict[str, Application] = {}
+        self.current: str | None = None
+        self.testing: set[str] = set()
+
+    def compose_body(self) -> ComposeResult:
+        yield Label("Applications", id="title", classes="heading")
+        table = DataTable(id="apps", cursor_type="row")
+        for label, width in (("name", 16), ("kind", 9), ("last test", 18), ("last run", 10), ("failures", 9)):
+            table.add_column(label, width=width, key=label)
+        yield table
+        yield Static("", id="detail")
+
+    def reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="apps", description="reading applications")
+    def load(self) -> None:
+        with self.console.state_lock:
+            apps = self.service.apps()
+        self.post_message(ListLoaded("apps", apps))
+
+    @on(ListLoaded)
+    def show_apps(self, message: ListLoaded) -> None:
+        apps: list[Application] = message.rows
+        self.apps = {a.name: a for a in apps}
+        table = self.query_one("#apps", DataTable)
+        current = self.current
+        table.clear()
+        for app in apps:
+            table.add_row(app.name, app.kind, self.health(app), ago(app.last_run["time"]) if app.last_run.get("time")
+                          else "never", self.failures(app), key=app.name)
+        self.query_one("#title", Label).update(f"Applications ({len(apps)})")
+        if current in table.rows:
+            table.move_cursor(row=table.get_row_index(current))
+            self.show_detail(current)
+        elif apps:
+            self.show_detail(apps[0].name)
+        else:
+            self.query_one("#detail", Static).update("No application yet: press n to add one.")
+
+    def health(self, app: Application) -> str | Text:
+        if app.name in self.testing:
+            return "testing…"
+        test = app.last_test
+        if not test:
+            return "never tested"
+        return "ok " + ago(test.get("time", "")) if test.get("ok") else Text("FAILED " + ago(test.get("time", "")),
+                                                                             style="bold")
+
+    @staticmethod
+    def failures(app: Application) -> str | Text:
+        failed = int(app.last_run.get("counts", {}).get("failure", 0)) if app.last_run else 0
+        return Text(f"{failed} FAILED", style="bold") if failed else "0"
+
+    @on(DataTable.RowHighlighted, "#apps")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value:
+            self.show_detail(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#apps")
+    def _selected(self) -> None:
+        if self.check_action("edit", ()):
+            self.action_edit()
+
+    def show_detail(self, name: str) -> None:
+        self.current = name
+        app = self.apps.get(name)
+        if app is None:
+            return
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", width=14)
+        grid.add_column()
+        grid.add_row("kind", KIND_TITLES.get(app.kind, app.kind))
+        settings = ", ".join(f"{k}={v}" for k, v in app.settings.items()) or "-"
+        grid.add_row("settings", Text(settings, overflow="ellipsis", no_wrap=True))
+        grid.add_row("secrets", ", ".join(f"{k}=<{ref}>" for k, ref in app.secrets.items()) or "-")
+        if app.kind != "bitbucket":
+            grid.add_row("features", " ".join(f"{k}={'on' if app.feature(k) else 'off'}" for k in FEATURES))
+            grid.add_row("deprovision", f"{app.deprovision}; confirm above {app.threshold_count} accounts or "
+                                        f"{app.threshold_percent}%")
+        if app.last_test:
+            grid.add_row("last test", Text(f"{'ok' if app.last_test.get('ok') else 'FAILED'}: "
+                                           f"{app.last_test.get('message', '')}", overflow="ellipsis", no_wrap=True))
+        if app.last_run:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(app.last_run.get("counts", {}).items())) or "nothing to do"
+            grid.add_row("last run", f"{ago(app.last_run.get('time', ''))}: {counts}")
+        self.query_one("#detail", Static).update(grid)
+
+    # ---- actions ----------------------------------------------------------------------------
+    def selected(self) -> Application | None:
+        app = self.apps.get(self.current or "")
+        if app is None:
+            self.notify("Select an application first.", severity="warning")
+        return app
+
+    def action_select(self, name: str) -> None:
+        self.current = name
+        table = self.query_one("#apps", DataTable)
+        if name in table.rows:
+            table.move_cursor(row=table.get_row_index(name))
+
+    def action_add(self) -> None:
+        self.app.push_screen(KindPicker(), lambda kind: self.app.push_screen(AppForm(kind, None), self._saved)
+                             if kind else None)
+
+    def action_edit(self) -> None:
+        app = self.selected()
+        if app:
+            self.app.push_screen(AppForm(app.kind, app), self._saved)
+
+    def _saved(self, result: tuple[Application, list[str]] | None) -> None:
+        if result is None:
+            return
+        app, env_vars = result
+        self.current = app.name
+        self.console.state_changed(f"saved {app.name}")
+        if env_vars:
+            lines = "\n".join(f"  export {var}=…" for var in env_vars)
+            self.app.push_screen(NoticeModal(
+                "No keyring here: set an environment variable",
+                "This machine has no keyring backend, so the secret you typed was NOT stored anywhere. Set it in "
+                f"the environment idconsole runs in (service unit, ~/.profile or the cron job):\n\n{lines}\n\n"
+                f"{app.name} refers to it as " + ", ".join(f"env:{v}" for v in env_vars) + "."))
+
+    def action_test(self, name: str = "") -> None:
+        app = self.apps.get(name) if name else self.selected()
+        if name and app is None:
+            self.action_select(name)
+            app = self.service.store.applications.by_name(name)
+        if app is None:
+            return
+        self.testing.add(app.name)
+        self.show_apps(ListLoaded("apps", list(self.apps.values())))
+        self.notify(f"testing {app.name}…", timeout=2)
+        self.test(app.name)
+
+    @work(exclusive=False, exit_on_error=False, group="apps-test", description="testing a connection")
+    async def test(self, name: str) -> None:
+        try:
+            report = await self.service.test_app(name)
+        finally:
+            self.testing.discard(name)
+        self.post_message(ConnectionChecked(name, report))
+
+    @on(ConnectionChecked)
+    def checked(self, message: ConnectionChecked) -> None:
+        self.console.state_changed()
+        report = message.report
+        if report.ok:
+            self.notify(f"{message.app}: {report.message}", title="connection ok", timeout=5)
+        else:
+            details = "\n".join(f"{k}: {v}" for k, v in report.details.items())
+            self.app.push_screen(NoticeModal(f"{message.app}: connection FAILED", report.message +
+                                             (f"\n\n{details}" if details else "")))
+
+    def action_delete(self) -> None:
+        app = self.selected()
+        if app is None:
+            return
+        with self.console.state_lock:
+            links = sum(1 for link in self.service.store.links.for_app(app.name))
+            policies = [p.name for p in self.service.policies() if p.app == app.name]
+        if policies:
+            self.app.push_screen(NoticeModal(f"{app.name} is in use", f"Policies {', '.join(policies)} bind it. "
+                                             "Delete those policies first (screen 4); nothing was removed."))
+            return
+        body = (f"{app.name} ({app.kind}) will be removed from idconsole with its {links} account link(s). Nothing "
+                f"changes in {app.name} itself: its accounts stay as they are, unmanaged.")
+        self.app.push_screen(ConfirmModal(f"Remove application {app.name}?", body, confirm_label="Remove"),
+                             lambda yes: self.delete(app.name) if yes else None)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="apps-write", description="removing an application")
+    def delete(self, name: str) -> None:
+        with self.console.state_lock:
+            self.service.delete_app(name, confirm=True)
+        self.post_message(StateChanged(f"removed {name}"))
+
+
+class KindPicker(ConsoleModal):
+    """Which kind of application to add; kinds whose connector is not in this build say so."""
+
+    CSS_PATH = "apps.tcss"
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for kind in APP_KINDS:
+            settings, why = kind_settings(kind)
+            label = f"{kind:<10} {KIND_TITLES[kind]}" + ("" if settings is not None else "  (not in this build)")
+            options.append(Option(label, id=kind, disabled=settings is None))
+        with Vertical(id="dialog"):
+            yield Label("Add an application: which kind?", id="title")
+            yield OptionList(*options, id="kinds")
+            yield Label("Enter chooses · Escape cancels", id="keys")
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class AppForm(FormModal):
+    """Add or edit an application; fields come from the kind's `SETTINGS`. Dismisses with (app, env vars)."""
+
+    CSS_PATH = ["forms.tcss", "apps.tcss"]
+
+    def __init__(self, kind: str, app: Application | None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.app_obj = app
+        self.settings, self.unavailable = kind_settings(kind)
+        self.heading = (f"Edit {app.name} ({kind})" if app else f"Add {KIND_TITLES.get(kind, kind)}")
+
+    def compose_fields(self):  # type: ignore[no-untyped-def]
+        app = self.app_obj
+        if app is None:
+            yield from self.row("name", "Name *", Input(id="f-name", compact=True, placeholder="e.g. bitbucket-cloud"),
+                                "how the CLI, policies and the report call it; it cannot be renamed later")
+        if self.settings is None:
+            yield Static(Text(f"! {self.unavailable}. Its settings cannot be edited in this build; features and "
+                              "deprovisioning below still can." if app else f"! {self.unavailable}."),
+                         classes="unavailable")
+        for setting in self.settings or []:
+            yield from self.setting_row(setting)
+        if self.kind == "bitbucket" or (app is None and self.settings is None):
+            return
+        yield Label("Provisioning", classes="section")
+        features = app.features if app else default_features()
+        for feature in FEATURES:
+            on = bool(features.get(feature, False))
+            yield from self.row(f"features.{feature}", f"  {feature}",
+                                Checkbox("on" if on else "off", on, id=f"f-features-{feature}", compact=True),
+                                FEATURE_HELP[feature])
+        yield from self.row("deprovision", "Deprovision by", Select(
+            [(m, m) for m in DEPROVISION_MODES], value=app.deprovision if app else "deactivate", allow_blank=False,
+            id="f-deprovision", compact=True), "deactivate keeps the account (reversible); delete removes it")
+        defaults = Application(name="", kind=self.kind)
+        for name, label, help_text in NUMBER_ROWS:
+            yield from self.row(name, label, Input(str(getattr(app or defaults, name)), id=f"f-{name}", compact=True,
+                                                   type="integer"), help_text)
+
+    def setting_row(self, setting: Setting):  # type: ignore[no-untyped-def]
+        app = self.app_obj
+        label = setting.label + (" *" if setting.required else "")
+        if setting.secret:
+            ref = app.secrets.get(setting.name, "") if app else ""
+            placeholder = "env:VAR, keyring:SVC/NAME, or the secret"
+            help_text = (f"now {ref}; leave empty to keep it. " if ref else "") + \
+                "A typed secret goes to the keyring, never to the state file."
+            yield from self.row(setting.name, label, Input(id=f"f-{setting.name}", password=True, compact=True,
+                                                          placeholder=placeholder), help_text)
+            return
+        current = app.settings.get(setting.name, setting.default) if app else setting.default
+        if setting.kind == "bool":
+            widget: Any = Checkbox("on" if current else "off", bool(current), id=f"f-{setting.name}", compact=True)
+        elif setting.choices:
+            widget = Select([(c, c) for c in setting.choices], value=current if current in setting.choices else
+                            Select.NULL, id=f"f-{setting.name}", compact=True, allow_blank=not setting.required)
+        else:
+            text = ", ".join(current) if isinstance(current, list) else ("" if current is None else str(current))
+            widget = Input(text, id=f"f-{setting.name}", compact=True,
+                           type="integer" if setting.kind == "int" else "text",
+                           placeholder="comma-separated" if setting.kind == "list" else "")
+        yield from self.row(setting.name, label, widget, setting.help)
+
+    # ---- saving -----------------------------------------------------------------------------
+    def submit(self) -> None:
+        values: dict[str, Any] = {}
+        secrets: dict[str, str] = {}
+        for setting in self.settings or []:
+            value = self.value(setting.name)
+            if setting.secret:
+                if value:
+                    secrets[setting.name] = value
+            else:
+                values[setting.name] = value
+        extra: dict[str, str] = {}
+        if self.kind != "bitbucket" and self.query("#f-deprovision"):
+            for feature in FEATURES:
+                extra[f"features.{feature}"] = "true" if self.value(f"features.{feature}") else "false"
+            extra["deprovision"] = self.value("deprovision")
+            for name in NUMBERS:
+                extra[name] = self.value(name)
+        name = self.app_obj.name if self.app_obj else self.value("name")
+        self.save(name, values, secrets, extra)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="app-form", description="saving an application")
+    def save(self, name: str, values: dict[str, Any], typed_secrets: dict[str, str], extra: dict[str, str]) -> None:
+        try:
+            for key in NUMBERS:
+                if key in extra:
+                    parse_int(key, extra[key])
+            refs, env_vars = self.secret_refs(name, typed_secrets)
+            with self.console.state_lock:
+                app = self.write(name, values, refs, extra)
+        except IdConsoleError as exc:
+            if exc.exit_code != 2:
+                raise
+            self.post_message(rejection(exc))
+            return
+        self.post_message(Saved((app, env_vars)))
+
+    def secret_refs(self, name: str, typed: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+        """References for typed secrets: given as references, or put in the keyring, else an env variable."""
+        refs: dict[str, str] = {}
+        env_vars: list[str] = []
+        if typed and not name.strip():
+            raise BadInput("give the application a name first")
+        for secret, value in typed.items():
+            if value.startswith(("env:", "keyring:")):
+                try:
+                    refs[secret] = check_ref(value)
+                except BadInput:
+                    raise ValidationError(secret, "", "is not a reference: use env:VAR or keyring:SERVICE/NAME "
+                                                      "(or type the secret itself)") from None
+                continue
+            try:
+                refs[secret] = store_in_keyring(f"{name.strip()}.{secret}", value)
+            except Exception:  # no backend, locked, D-Bus missing: the value is dropped, never stored
+                var = env_var_for(name.strip(), secret)
+                refs[secret] = f"env:{var}"
+                env_vars.append(var)
+        return refs, env_vars
+
+    def write(self, name: str, values: dict[str, Any], refs: dict[str, str], extra: dict[str, str]) -> Application:
+        svc = self.service
+        if self.app_obj is None:
+            settings = {}
+            for setting in self.settings or []:
+                raw = values.get(setting.name)
+                if raw in ("", None) or setting.secret:
+                    continue
+                settings[setting.name] = raw if setting.kind == "bool" else coerce(setting, str(raw))
+            app = svc.add_app(self.kind, name, settings, refs)
+            changed = {k: v for k, v in extra.items() if str(self.default_of(k)).lower() != v.lower()}
+            return svc.set_app(app.name, changed) if changed else app
+        app = svc.app(self.app_obj.name)
+        assignments: dict[str, str] = {}
+        for setting in self.settings or []:
+            if setting.secret or setting.name not in values:
+                continue
+            raw = values[setting.name]
+            current = app.settings.get(setting.name, setting.default)
+            text = ("true" if raw else "false") if setting.kind == "bool" else ("" if raw is None else str(raw))
+            before = ", ".join(current) if isinstance(current, list) else ("" if current is None else str(current))
+            if setting.kind == "bool":
+                before = "true" if current else "false"
+            if text != before:
+                assignments[setting.name] = text
+        for key, value in extra.items():
+            if str(self.current_of(app, key)).lower() != value.lower():
+                assignments[key] = value
+        assignments.update({f"secrets.{k}": v for k, v in refs.items()})
+        if not assignments:
+            return app
+        # Workaround: Service.set_app changes the stored object key by key and stops at the first refused
+        # value, leaving the earlier changes in memory (to be flushed by the next write). Undo them.
+        before = app.to_doc()
+        try:
+            return svc.set_app(app.name, assignments)
+        except IdConsoleError:
+            for key, value in Application.from_doc(before).__dict__.items():
+                setattr(app, key, value)
+            raise
+
+    def default_of(self, key: str) -> Any:
+        return self.current_of(Application(name="", kind=self.kind), key)
+
+    @staticmethod
+    def current_of(app: Application, key: str) -> Any:
+        if key.startswith("features."):
+            return "true" if app.feature(key.split(".", 1)[1]) else "false"
+        return getattr(app, key)

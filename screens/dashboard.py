@@ -1,0 +1,111 @@
+"""Dashboard: counts, every application's health, recent events, and whether a sync is running."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Label, Static
+
+from console.reports import ReportFilter
+from screens.base import ConsoleScreen
+from screens.messages import DashboardLoaded, Snapshot
+from screens.timefmt import ago
+
+RECENT = 50
+
+
+class DashboardScreen(ConsoleScreen):
+    MODE = "dashboard"
+    CSS_PATH = "dashboard.tcss"
+    HELP = """The dashboard sums up the state: people, groups, policies, applications with their health
+(last connection test, last run and its failures) and the latest events of the report.
+Press a number key to go to a screen; Enter on an application opens it, on an event the report."""
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("r", "refresh", "Refresh", id="dashboard.refresh", tooltip="Read the state again"),
+        Binding("tab", "app.focus_next", "Next pane", show=False, id="dashboard.next"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Loading…", id="counts")
+        yield Static("", id="sync")
+        yield Label("Applications", classes="heading")
+        table = DataTable(id="apps", cursor_type="row", zebra_stripes=False)
+        for label, width in (("application", 18), ("kind", 9), ("last test", 16), ("last run", 10), ("failures", 9)):
+            table.add_column(label, width=width)
+        yield table
+        yield Label("Recent events", classes="heading")
+        events = DataTable(id="events", cursor_type="row")
+        for label, width in (("when", 8), ("application", 12), ("person / object", 22), ("action", 18), ("status", 7)):
+            events.add_column(label, width=width)
+        yield events
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.watch(self.app, "sync_running", self._sync_changed, init=True)
+
+    def _sync_changed(self, running: bool) -> None:
+        sync = self.query_one("#sync", Static)
+        sync.update(Text("● A SYNC IS RUNNING — see screen 6 (Sync)", style="bold") if running else "")
+        sync.display = running
+        if not running:
+            self.reload()
+
+    def reload(self) -> None:
+        self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="dashboard", description="reading the dashboard")
+    def load(self) -> None:
+        svc = self.service
+        with self.console.state_lock:
+            snapshot = Snapshot(groups=len(svc.store.groups), policies=len(svc.store.policies), apps=svc.apps())
+            for user in svc.store.users:
+                snapshot.people += 1
+                if user.active:
+                    snapshot.active += 1
+            snapshot.leavers = snapshot.people - snapshot.active
+            snapshot.events = svc.report(ReportFilter(limit=RECENT))
+        self.post_message(DashboardLoaded(snapshot))
+
+    @on(DashboardLoaded)
+    def show(self, message: DashboardLoaded) -> None:
+        s = message.snapshot
+        counts = Text()
+        for label, value in (("people", s.people), ("active", s.active), ("leavers", s.leavers), ("groups", s.groups),
+                             ("policies", s.policies), ("applications", len(s.apps))):
+            counts.append(f"{value:,}", style="bold")
+            counts.append(f" {label}   ")
+        self.query_one("#counts", Static).update(counts)
+        apps = self.query_one("#apps", DataTable)
+        apps.clear()
+        for app in s.apps:
+            test = app.last_test
+            health = "never" if not test else ("ok " if test.get("ok") else "FAILED ") + ago(test.get("time", ""))
+            run = app.last_run
+            failures = int(run.get("counts", {}).get("failure", 0)) if run else 0
+            apps.add_row(app.name, app.kind, health, ago(run["time"]) if run.get("time") else "never",
+                         f"{failures} FAILED" if failures else "0", key=app.name)
+        if not s.apps:
+            apps.add_row("no application yet", "", "press 5, then n", "", "")
+        events = self.query_one("#events", DataTable)
+        events.clear()
+        for n, event in enumerate(s.events):
+            status = event.status.upper() if event.status == "failure" else event.status
+            events.add_row(ago(event.time), event.app or "-", event.person or event.message or "-", event.action, status,
+                           key=str(n))
+        if not s.events:
+            events.add_row("", "", "no events yet", "", "")
+
+    @on(DataTable.RowSelected, "#apps")
+    async def open_app(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            await self.app.run_action(f"go('apps', \"select({event.row_key.value!r})\")")
+
+    @on(DataTable.RowSelected, "#events")
+    async def open_report(self) -> None:
+        await self.app.run_action("go('reports')")

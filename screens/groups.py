@@ -1,0 +1,348 @@
+"""Groups: create, rename, delete (asks first); add members from a searchable picker, remove one by one."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
+from textual.worker import get_current_worker
+
+from console.errors import IdConsoleError
+from console.models import Group
+from screens.base import ConsoleModal, ConsoleScreen, ident
+from screens.forms import FormModal, rejection
+from screens.messages import ListLoaded, PeopleFiltered, Saved, StateChanged
+from screens.widgets import TickList
+from screens.modals import ConfirmModal, NoticeModal
+
+WINDOW = 200
+
+
+class GroupsScreen(ConsoleScreen):
+    MODE = "groups"
+    CSS_PATH = "groups.tcss"
+    AUTO_FOCUS = "#groups"
+    HELP = """Groups hold people; policies bind groups to applications. Move in the left list to see a group's
+members on the right (Tab switches panes; / filters the members). Adding members opens a searchable picker:
+type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
+    WRITE_ACTIONS = frozenset({"create", "rename", "delete", "add_members", "remove_member"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("n", "create", "New", id="groups.create", tooltip="Create a group"),
+        Binding("r", "rename", "Rename", id="groups.rename", tooltip="Rename the selected group"),
+        Binding("d", "delete", "Delete", id="groups.delete", tooltip="Delete the selected group (asks first)"),
+        Binding("a", "add_members", "Add members", id="groups.add_members", tooltip="Pick people to add"),
+        Binding("x", "remove_member", "Remove member", id="groups.remove_member",
+                tooltip="Remove the selected member (asks first)"),
+        Binding("slash", "filter", "Filter", key_display="/", show=False, id="groups.filter",
+                tooltip="Filter the members"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: dict[str, Group] = {}
+        self.current: str | None = None  # group id
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="left"):
+                yield Label("Groups", id="groups-title", classes="heading")
+                table = DataTable(id="groups", cursor_type="row")
+                table.add_column("name", width=22, key="name")
+                table.add_column("members", width=7, key="members")
+                yield table
+            with Vertical(id="right"):
+                yield Static("", id="info")
+                yield Input(placeholder="/ filter members", id="member-filter", compact=True)
+                yield Label("", id="members-title", classes="heading")
+                members = DataTable(id="members", cursor_type="row")
+                members.add_column("userName", width=18)
+                members.add_column("name", width=18)
+                yield members
+
+    def reload(self) -> None:
+        self.load_groups()
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="groups", description="reading groups")
+    def load_groups(self) -> None:
+        with self.console.state_lock:
+            groups = self.service.groups()
+            uses = {g.name: [p.name for p in self.service.policies() if g.name in p.groups] for g in groups}
+        self.post_message(ListLoaded("groups", groups, uses))
+
+    @on(ListLoaded)
+    def show_list(self, message: ListLoaded) -> None:
+        if message.kind == "groups":
+            self.show_groups(message.rows, message.extra)
+        elif message.kind == "members":
+            self.show_members(message.rows, message.extra)
+
+    def show_groups(self, groups: list[Group], uses: dict[str, list[str]]) -> None:
+        self.groups = {g.id: g for g in groups}
+        self.uses = uses
+        table = self.query_one("#groups", DataTable)
+        current = self.current
+        table.clear()
+        for group in groups:
+            table.add_row(group.name, str(len(group.members)), key=group.id)
+        self.query_one("#groups-title", Label).update(f"Groups ({len(groups)})")
+        if current in table.rows:
+            table.move_cursor(row=table.get_row_index(current))
+        elif groups:
+            self.select(groups[0].id)
+        else:
+            self.current = None
+            self.query_one("#info", Static).update("No group yet: press n to create one.")
+            self.query_one("#members", DataTable).clear()
+
+    @on(DataTable.RowHighlighted, "#groups")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value:
+            self.select(event.row_key.value)
+
+    def select(self, group_id: str) -> None:
+        self.current = group_id
+        group = self.groups.get(group_id)
+        if group is None:
+            return
+        uses = getattr(self, "uses", {}).get(group.name, [])
+        info = Text()
+        info.append(group.name, style="bold")
+        info.append(f"\n{group.description or 'no description'}\npolicies: {', '.join(uses) or 'none'}")
+        self.query_one("#info", Static).update(info)
+        self.load_members(group_id, self.query_one("#member-filter", Input).value)
+
+    @on(Input.Changed, "#member-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        if self.current:
+            self.load_members(self.current, event.value)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="members", description="reading members")
+    def load_members(self, group_id: str, text: str) -> None:
+        words = text.casefold().split()
+        with self.console.state_lock:
+            group = self.service.store.groups.get(group_id)
+            people = self.service.members(group) if group else []
+        if words:
+            people = [u for u in people if all(w in f"{u.userName} {u.displayName} {u.email}".casefold() for w in words)]
+        if not get_current_worker().is_cancelled:
+            self.post_message(ListLoaded("members", people[:WINDOW], (group_id, len(people))))
+
+    def show_members(self, people: list[Any], extra: tuple[str, int]) -> None:
+        group_id, total = extra
+        if group_id != self.current:
+            return
+        table = self.query_one("#members", DataTable)
+        table.clear()
+        for user in people:
+            table.add_row(user.userName, user.displayName, key=user.id)
+        shown = f"first {len(people)} of {total}" if total > len(people) else str(total)
+        self.query_one("#members-title", Label).update(f"Members ({shown})")
+
+    # ---- actions ----------------------------------------------------------------------------
+    def selected_group(self) -> Group | None:
+        group = self.groups.get(self.current or "")
+        if group is None:
+            self.notify("Select a group first.", severity="warning")
+        return group
+
+    def action_filter(self) -> None:
+        self.set_focus(self.query_one("#member-filter", Input))
+
+    def action_create(self) -> None:
+        self.app.push_screen(GroupForm(None), self._saved)
+
+    def action_rename(self) -> None:
+        group = self.selected_group()
+        if group:
+            self.app.push_screen(GroupForm(group), self._saved)
+
+    def _saved(self, group: Group | None) -> None:
+        if group is not None:
+            self.current = group.id
+            self.console.state_changed(f"saved group {group.name}")
+
+    def action_delete(self) -> None:
+        group = self.selected_group()
+        if group is None:
+            return
+        uses = self.uses.get(group.name, [])
+        if uses:
+            self.app.push_screen(NoticeModal(f"Group {group.name} is in use",
+                                             f"Policies {', '.join(uses)} name it. Delete or change those policies "
+                                             "first (screen 4); nothing was removed."))
+            return
+        body = (f"Group {group.name} ({len(group.members)} members) will be removed from the local state. "
+                "The people stay. Groups pushed to applications are removed there by the next sync.")
+        self.app.push_screen(ConfirmModal(f"Delete group {group.name}?", body, confirm_label="Delete"),
+                             lambda yes: self.delete(group.name) if yes else None)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="groups-write", description="deleting a group")
+    def delete(self, name: str) -> None:
+        with self.console.state_lock:
+            self.service.delete_group(name, confirm=True)
+        self.post_message(StateChanged(f"deleted group {name}"))
+
+    def action_add_members(self) -> None:
+        group = self.selected_group()
+        if group:
+            self.app.push_screen(PeoplePicker(f"Add members to {group.name}", exclude=set(group.members)),
+                                 lambda ids: self.change(group.name, ids, True) if ids else None)
+
+    def action_remove_member(self) -> None:
+        group = self.selected_group()
+        members = self.query_one("#members", DataTable)
+        if group is None or not members.row_count:
+            return
+        user_id = members.coordinate_to_cell_key(members.cursor_coordinate).row_key.value
+        user = self.service.store.users.get(user_id or "")
+        if user is None:
+            return
+        body = (f"{user.displayName} ({user.userName}) leaves group {group.name}. The person stays. If no other "
+                "group keeps them in scope, the next sync deprovisions their account in the applications of "
+                f"policies {', '.join(self.uses.get(group.name, [])) or '(none)'}.")
+        self.app.push_screen(ConfirmModal(f"Remove {user.userName} from {group.name}?", body, confirm_label="Remove"),
+                             lambda yes: self.change(group.name, [ident(self.service, user)], False) if yes else None)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="groups-write", description="changing members")
+    def change(self, name: str, identifiers: list[str], add: bool) -> None:
+        with self.console.state_lock:
+            self.service.change_members(name, identifiers, add=add)
+        verb = "added to" if add else "removed from"
+        self.post_message(StateChanged(f"{len(identifiers)} {'person' if len(identifiers) == 1 else 'people'} {verb} {name}"))
+
+
+class GroupForm(FormModal):
+    """Create a group (group=None) or rename one."""
+
+    CSS_PATH = ["forms.tcss", "groups.tcss"]
+
+    def __init__(self, group: Group | None) -> None:
+        super().__init__()
+        self.group = group
+        self.heading = f"Rename group {group.name}" if group else "Create a group"
+
+    def compose_fields(self):  # type: ignore[no-untyped-def]
+        yield from self.row("name", "Name *", Input(self.group.name if self.group else "", id="f-name", compact=True))
+        if self.group is None:
+            yield from self.row("description", "Description", Input(id="f-description", compact=True))
+
+    def submit(self) -> None:
+        self.save(self.value("name"), "" if self.group else self.value("description"))
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="group-form", description="saving a group")
+    def save(self, name: str, description: str) -> None:
+        try:
+            with self.console.state_lock:
+                if self.group is None:
+                    group = self.service.create_group(name, description)
+                else:
+                    group = self.rename(name)
+        except IdConsoleError as exc:
+            if exc.exit_code != 2:
+                raise
+            self.post_message(rejection(exc))
+            return
+        self.post_message(Saved(group))
+
+
+    def rename(self, new_name: str) -> Group:
+        # Workaround: Service.rename_group sets the new name on the stored object before validating it, so
+        # a refused name would stay in memory (and reach disk with the next flush). Put the old one back.
+        assert self.group is not None
+        stored = self.service.group(self.group.name)
+        old = stored.name
+        try:
+            return self.service.rename_group(old, new_name)
+        except IdConsoleError:
+            stored.name = old
+            raise
+
+
+class PeoplePicker(ConsoleModal):
+    """Search people and tick them; dismisses with the chosen identifiers (empty list or None: nothing)."""
+
+    CSS_PATH = "groups.tcss"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Close: nobody is added"),
+        Binding("ctrl+s", "done", "Add ticked", id="picker.done", tooltip="Add the ticked people (or Tab to Add)"),
+    ]
+
+    def __init__(self, title: str, exclude: set[str] | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.exclude = exclude or set()
+        self.chosen: dict[str, str] = {}  # user id -> identifier
+        self.found = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="title")
+            yield Input(placeholder="type a name, userName, e-mail, department…", id="search", compact=True)
+            yield Label("", id="found")
+            yield TickList(id="people")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+                yield Button("Add 0 (ctrl+s)", id="add", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#search", Input))
+        self.search("")
+
+    @on(Input.Changed, "#search")
+    def _typed(self, event: Input.Changed) -> None:
+        self.search(event.value)
+
+    @on(Input.Submitted, "#search")
+    def _to_list(self) -> None:
+        self.set_focus(self.query_one("#people", SelectionList))
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="picker", description="searching people")
+    def search(self, text: str) -> None:
+        with self.console.state_lock:
+            if get_current_worker().is_cancelled:
+                return
+            people = [u for u in self.console.people_index.search(self.service, text, WINDOW + len(self.exclude),
+                                                                  self.console.state_version)
+                      if u.id not in self.exclude]
+            total = len(self.service.store.users)
+        self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
+
+    @on(PeopleFiltered)
+    def _found(self, message: PeopleFiltered) -> None:
+        if message.text != self.query_one("#search", Input).value:
+            return
+        box = self.query_one("#people", SelectionList)
+        box.clear_options()
+        svc = self.service
+        box.add_options([(f"{u.userName:<24} {u.displayName}", ident(svc, u) + "\x00" + u.id, u.id in self.chosen)
+                         for u in message.people])
+        if box.option_count:
+            box.highlighted = 0
+        self.found = f"{len(message.people)} found" + (" (first 200: type more)" if message.more else "")
+        self.update_counts()
+
+    def update_counts(self) -> None:
+        self.query_one("#found", Label).update(f"{self.found} · {len(self.chosen)} ticked · Space ticks, Tab moves on")
+        self.query_one("#add", Button).label = f"Add {len(self.chosen)} (ctrl+s)"
+
+    @on(SelectionList.SelectionToggled)
+    def _toggled(self, event: SelectionList.SelectionToggled) -> None:
+        value = event.selection.value
+        identifier, _, user_id = value.partition("\x00")
+        if user_id in self.chosen:
+            del self.chosen[user_id]
+        else:
+            self.chosen[user_id] = identifier
+        self.update_counts()
+
+    @on(Button.Pressed, "#add")
+    def action_done(self) -> None:
+        self.dismiss(list(self.chosen.values()))
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

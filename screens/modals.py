@@ -1,0 +1,198 @@
+"""Small modals shared by every screen: confirm a removal, type an exact count, show an error, a notice,
+initial passwords (once), and the help of the current screen. Each returns a typed result via dismiss()."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Static
+
+from console.errors import IdConsoleError
+from screens.base import ConsoleModal
+
+
+class ConfirmModal(ConsoleModal):
+    """Names what will be removed and where; y confirms, n or Escape cancels. Dismisses with a bool."""
+
+    CSS_PATH = "modals.tcss"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("y", "confirm", "Yes", id="confirm.yes", tooltip="Confirm"),
+        Binding("n,escape", "cancel", "No", id="confirm.no", tooltip="Cancel: nothing changes"),
+    ]
+
+    def __init__(self, title: str, body: str, *, confirm_label: str = "Remove", items: list[str] | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.confirm_label = confirm_label
+        self.items = items or []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="title")
+            yield Static(self.body, id="body")
+            if self.items:
+                with VerticalScroll(id="items"):
+                    yield Static("\n".join(self.items), id="items-text", markup=False)
+            with Horizontal(id="buttons"):
+                yield Button("Cancel (n)", id="no", compact=True)
+                yield Button(f"{self.confirm_label} (y)", id="yes", variant="error", compact=True)
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#no", Button))
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#yes")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def _no(self) -> None:
+        self.dismiss(False)
+
+
+class TypeCountModal(ConsoleModal):
+    """Above the deletion threshold the operator types the exact number; dismisses with it, or None."""
+
+    CSS_PATH = "modals.tcss"
+
+    def __init__(self, count: int, where: str) -> None:
+        super().__init__()
+        self.count = count
+        self.where = where
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"{self.count} deprovisions exceed the deletion threshold", id="title")
+            yield Static(f"{self.where}\n\nNothing is applied unless you type the exact number of accounts "
+                         f"to deprovision ({self.count}) and press Enter. Escape cancels.", id="body")
+            yield Input(placeholder=f"type {self.count}", id="count", type="integer", compact=True)
+            yield Label("", id="error")
+
+    @on(Input.Submitted, "#count")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() == str(self.count):
+            self.dismiss(self.count)
+        else:
+            self.query_one("#error", Label).update(f"type exactly {self.count} to confirm, or Escape to cancel")
+
+
+class ErrorModal(ConsoleModal):
+    """What went wrong (title), the target's words (detail) and what to do next (hint)."""
+
+    CSS_PATH = "modals.tcss"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,enter", "cancel", "Close", id="error.close", tooltip="Close this message"),
+    ]
+
+    def __init__(self, error: BaseException, doing: str = "") -> None:
+        super().__init__()
+        if isinstance(error, IdConsoleError):
+            self.title_text, self.detail, self.hint = error.title, error.detail, error.hint
+        else:
+            self.title_text = f"Unexpected {type(error).__name__}" + (f" while {doing}" if doing else "")
+            self.detail, self.hint = str(error), "this is a bug in idconsole: please report it with the steps that led here"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Text(self.title_text), id="title")
+            if self.detail:
+                yield Static(Text(self.detail), id="detail")
+            if self.hint:
+                yield Static(Text("What to do: " + self.hint), id="hint")
+            yield Button("Close (Enter)", id="close", compact=True)
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class NoticeModal(ConsoleModal):
+    """A message the operator must read (e.g. which environment variable to set)."""
+
+    CSS_PATH = "modals.tcss"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,enter", "cancel", "Close", id="notice.close", tooltip="Close this message"),
+    ]
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Text(self.title_text), id="title")
+            yield Static(Text(self.body), id="body")
+            yield Button("Close (Enter)", id="close", compact=True)
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class PasswordsModal(ConsoleModal):
+    """Initial passwords of accounts just created: shown once here, never stored or logged."""
+
+    CSS_PATH = "modals.tcss"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,enter", "cancel", "Close", id="passwords.close", tooltip="Close: the passwords are forgotten"),
+    ]
+
+    def __init__(self, passwords: dict[str, str]) -> None:
+        super().__init__()
+        self._passwords = passwords
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Initial passwords ({len(self._passwords)})", id="title")
+            yield Static("Shown once: hand them over now. idconsole does not store them.", id="body")
+            with VerticalScroll(id="items"):
+                yield Static(Text("\n".join(f"{who}  {pw}" for who, pw in self._passwords.items())), id="items-text")
+            yield Button("Close (Enter)", id="close", compact=True)
+
+    def on_unmount(self) -> None:
+        self._passwords.clear()
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class HelpModal(ConsoleModal):
+    """The current screen's help text and its keys."""
+
+    CSS_PATH = "modals.tcss"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,enter,question_mark", "cancel", "Close", id="help.close", tooltip="Close the help"),
+    ]
+
+    def __init__(self, title: str, text: str, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        body = Text(self.text.strip() + "\n\n")
+        for key, description in self.keys:
+            body.append(f"{key:>12}", style="bold")
+            body.append(f"  {description}\n")
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="title")
+            with VerticalScroll(id="items"):
+                yield Static(body, id="help-text")

@@ -1,0 +1,72 @@
+"""Type-as-you-filter over any number of people: `Service.users(text, limit=)` semantics, answered
+from one casefolded string of every person's searchable fields.
+
+Service.users tests every person in Python (about 1 µs each: ~100 ms per keystroke at 100k people
+when few match). Here the longest word is looked up with `str.find` over the joined text (C speed)
+and only the lines it hits are checked for the other words: ~1–20 ms at 100k. Same fields, same
+order, same results; tests/test_tui_people_index.py holds it to Service.users. The index is rebuilt
+(~90 ms at 100k) when the console's state version or the number of people changes.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from console.models import User
+from console.service import Service
+
+
+def haystack(user: User) -> str:
+    """What Service.users searches in, for one person (kept identical to it)."""
+    text = " ".join((user.employeeId, user.userName, user.displayName, user.department, user.title, *user.emails))
+    return text.casefold().replace("\n", " ")
+
+
+class PeopleIndex:
+    def __init__(self) -> None:
+        self.key: tuple[int, int] | None = None
+        self.ids: list[str] = []
+        self.lines: list[str] = []
+        self.starts: list[int] = []
+        self.blob = ""
+
+    def build(self, service: Service, key: tuple[int, int]) -> None:
+        users = service.store.users
+        self.ids = [u.id for u in users]
+        self.lines = [haystack(u) for u in users]
+        starts, offset = [], 0
+        for line in self.lines:
+            starts.append(offset)
+            offset += len(line) + 1
+        self.starts = starts
+        self.blob = "\n".join(self.lines)
+        self.key = key
+
+    def search(self, service: Service, text: str, limit: int, version: int) -> list[User]:
+        """The first `limit` people whose fields contain every word of `text` (any case, any order)."""
+        users = service.store.users
+        key = (version, len(users))
+        if key != self.key:
+            self.build(service, key)
+        words = text.casefold().split()
+        by_id = users.get
+        found: list[User] = []
+        if not words:
+            for user_id in self.ids[:limit]:
+                user = by_id(user_id)
+                if user is not None:
+                    found.append(user)
+            return found
+        needle = max(words, key=len)
+        others = [w for w in words if w is not needle]
+        blob, starts, lines = self.blob, self.starts, self.lines
+        pos = blob.find(needle)
+        while pos != -1:
+            line = bisect_right(starts, pos) - 1
+            if all(w in lines[line] for w in others):
+                user = by_id(self.ids[line])
+                if user is not None:
+                    found.append(user)
+                    if len(found) >= limit:
+                        break
+            pos = blob.find(needle, starts[line] + len(lines[line]) + 1)
+        return found

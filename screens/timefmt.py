@@ -1,0 +1,33 @@
+"""Times as operators read them: relative on the dashboard, UTC minutes in lists."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def parse(ts: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def ago(ts: str, now: datetime | None = None) -> str:
+    """`just now`, `5m ago`, `3h ago`, `2d ago`, or the date for anything older than a week."""
+    when = parse(ts)
+    if when is None:
+        return "-"
+    seconds = ((now or datetime.now(timezone.utc)) - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    if seconds < 7 * 86400:
+        return f"{int(seconds // 86400)}d ago"
+    return when.strftime("%Y-%m-%d")
+
+
+def minute(ts: str) -> str:
+    """`2026-11-25 08:35` (UTC) from an ISO timestamp."""
+    return ts[:16].replace("T", " ") if ts else "-"

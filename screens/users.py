@@ -1,0 +1,366 @@
+"""People: a filtered window over any number of people, a person's detail, add/edit forms, deletion."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.worker import get_current_worker
+
+from console.errors import IdConsoleError, UnknownObject
+from console.models import USER_STATUSES, User
+from screens.base import ConsoleScreen, ident
+from screens.forms import FormModal, rejection
+from screens.messages import FieldRejected, PeopleFiltered, PersonLoaded, Saved, StateChanged
+from screens.modals import ConfirmModal
+
+WINDOW = 200  # rows rendered at most: the table stays instant whatever the number of people
+USER_FIELDS = (
+    ("employeeId", "Employee ID"),
+    ("userName", "User name"),
+    ("givenName", "Given name"),
+    ("familyName", "Family name"),
+    ("displayName", "Display name"),
+    ("email", "E-mail"),
+    ("department", "Department"),
+    ("title", "Title"),
+    ("manager", "Manager"),
+)
+
+
+class UsersScreen(ConsoleScreen):
+    MODE = "users"
+    CSS_PATH = "users.tcss"
+    AUTO_FOCUS = "#people"
+    HELP = """Type in the filter to narrow the list: every word must appear in the person's key, userName,
+name, e-mail, department or title (any order, any case). At most 200 rows are shown; type more to narrow.
+Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter on a person opens their detail."""
+    WRITE_ACTIONS = frozenset({"add", "edit", "delete"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("slash", "filter", "Filter", key_display="/", id="users.filter", tooltip="Type to filter people"),
+        Binding("n", "add", "Add", id="users.add", tooltip="Add a person"),
+        Binding("e", "edit", "Edit", id="users.edit", tooltip="Edit the selected person"),
+        Binding("d,delete", "delete", "Delete", id="users.delete", tooltip="Delete the selected person (asks first)"),
+        Binding("down,escape", "focus_list", "List", show=False, id="users.list", tooltip="From the filter to the list"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="/ filter: name, userName, e-mail, key, department… (↓ or Esc: the list)",
+                    id="filter", compact=True)
+        yield Label("", id="count")
+        table = DataTable(id="people", cursor_type="row")
+        for label, width in (("key", 8), ("userName", 20), ("name", 20), ("department", 12), ("status", 6)):
+            table.add_column(label, width=width, key=label)
+        yield table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.shown_text: str | None = None  # the filter text the table shows results for
+
+    def reload(self) -> None:
+        self.filter_people(self.query_one("#filter", Input).value)
+
+    # ---- filtering --------------------------------------------------------------------------
+    @on(Input.Changed, "#filter")
+    def _typed(self, event: Input.Changed) -> None:
+        self.filter_people(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _to_table(self) -> None:
+        self.set_focus(self.query_one("#people", DataTable))
+
+    def action_focus_list(self) -> None:
+        self.set_focus(self.query_one("#people", DataTable))
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="people-filter", description="filtering people")
+    def filter_people(self, text: str) -> None:
+        worker = get_current_worker()
+        with self.console.state_lock:
+            if worker.is_cancelled:
+                return  # a newer keystroke superseded this one while it waited
+            people = self.console.people_index.search(self.service, text, WINDOW + 1, self.console.state_version)
+            total = len(self.service.store.users)
+        if not worker.is_cancelled:
+            self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
+
+    @on(PeopleFiltered)
+    def show_people(self, message: PeopleFiltered) -> None:
+        if message.text != self.query_one("#filter", Input).value:
+            return  # stale: the operator typed on
+        table = self.query_one("#people", DataTable)
+        pk = self.service.store.primary_key
+        selected = self.selected_id()
+        table.clear()
+        for user in message.people:
+            status = user.status if user.active else Text(user.status.upper(), style="bold")
+            table.add_row(user.key(pk), user.userName, user.displayName, user.department, status, key=user.id)
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        shown = len(message.people)
+        if message.more and not message.text.strip():
+            text = f"first {shown} of {message.total:,} people — press / and type to filter"
+        elif message.more:
+            text = f"first {shown} of {message.total:,} people match — type more to narrow"
+        elif message.text.strip():
+            text = f"{shown} of {message.total:,} people match" if shown else f"no one matches {message.text.strip()!r}"
+        else:
+            text = f"{shown:,} people"
+        self.query_one("#count", Label).update(text)
+        self.shown_text = message.text
+
+    # ---- selection --------------------------------------------------------------------------
+    def selected_id(self) -> str | None:
+        table = self.query_one("#people", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def selected_user(self) -> User | None:
+        user_id = self.selected_id()
+        if user_id is None:
+            self.notify("Select a person first (filter, then ↓).", severity="warning")
+            return None
+        user = self.service.store.users.get(user_id)
+        if user is None:
+            self.notify("That person is gone; the list is refreshed.", severity="warning")
+            self.reload()
+        return user
+
+    @on(DataTable.RowSelected, "#people")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.push_screen(PersonScreen(event.row_key.value))
+
+    # ---- actions ----------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.set_focus(self.query_one("#filter", Input))
+
+    def action_add(self) -> None:
+        self.app.push_screen(UserForm(None), self._saved)
+
+    def action_edit(self) -> None:
+        user = self.selected_user()
+        if user:
+            self.app.push_screen(UserForm(user), self._saved)
+
+    def _saved(self, user: User | None) -> None:
+        if user is not None:
+            self.console.state_changed(f"saved {user.label()}")
+
+    def action_delete(self) -> None:
+        user = self.selected_user()
+        if user:
+            confirm_delete(self, user)
+
+
+def confirm_delete(screen: ConsoleScreen, user: User, after: Any = None) -> None:
+    """Ask (naming the person, their groups and accounts), then delete in a worker of `screen`."""
+    svc = screen.service
+    with screen.console.state_lock:
+        groups = [g.name for g in svc.store.groups if user.id in g.members]
+        links = [svc.store.links.find(app.name, user.id) for app in svc.apps()]
+        accounts = [f"{link.app}: {link.remote_name or link.remote_id} ({link.state})"
+                    for link in links if link is not None and link.state != "deleted"]
+    items = [f"groups: {', '.join(groups) or 'none'}"] + [f"account: {a}" for a in accounts]
+    body = (f"{user.displayName} ({ident(svc, user)}) will be removed from the local state and from "
+            f"{len(groups)} group(s). Their accounts are deprovisioned by the next sync, as each application's "
+            "deprovision setting says (deactivate or delete).")
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            delete_user(screen, ident(svc, user), user.label())
+            if after is not None:
+                after()
+
+    screen.app.push_screen(ConfirmModal(f"Delete {user.label()}?", body, confirm_label="Delete", items=items), answered)
+
+
+def delete_user(screen: ConsoleScreen, identifier: str, label: str) -> None:
+    """Run the deletion in a thread worker owned by `screen`."""
+
+    def run() -> None:
+        with screen.console.state_lock:
+            screen.service.delete_user(identifier, confirm=True)
+        screen.post_message(StateChanged(f"deleted {label}"))
+
+    screen.run_worker(run, thread=True, exclusive=True, exit_on_error=False, group="users-write",
+                      description=f"deleting {label}")
+
+
+class PersonScreen(ConsoleScreen):
+    """One person: fields, groups, and their account and its state in every application."""
+
+    MODE = "users"
+    CSS_PATH = "users.tcss"
+    HELP = """A person's detail: their fields, their groups, and for every application their account, its state
+and whether a policy entitles them to one. Enter on an application opens its report for this person."""
+    WRITE_ACTIONS = frozenset({"edit", "delete"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,backspace", "back", "Back", id="person.back", tooltip="Back to the list"),
+        Binding("e", "edit", "Edit", id="person.edit", tooltip="Edit this person"),
+        Binding("d,delete", "delete", "Delete", id="person.delete", tooltip="Delete this person (asks first)"),
+        Binding("r", "report", "Report", id="person.report", tooltip="All events of this person"),
+    ]
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__()
+        self.user_id = user_id
+        self.user: User | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="summary")
+        yield Static("", id="fields")
+        yield Static("", id="groups")
+        yield Label("Accounts", classes="heading")
+        table = DataTable(id="accounts", cursor_type="row")
+        for label, width in (("application", 16), ("account", 24), ("state", 12), ("policy", 20)):
+            table.add_column(label, width=width)
+        yield table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_focus(self.query_one("#accounts", DataTable))
+
+    def reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="person", description="reading a person")
+    def load(self) -> None:
+        svc = self.service
+        with self.console.state_lock:
+            user = svc.store.users.get(self.user_id)
+            if user is None:
+                raise UnknownObject("this person was deleted", hint="press Escape to go back to the list")
+            groups = sorted(g.name for g in svc.store.groups if user.id in g.members)
+            mine = set(groups)
+            accounts = []
+            for app in svc.apps():
+                link = svc.store.links.find(app.name, user.id)
+                policies = [p.name for p in svc.policies()
+                            if p.app == app.name and p.enabled and mine.intersection(p.groups)]
+                accounts.append({"app": app.name, "kind": app.kind, "link": link,
+                                 "entitled": bool(policies) and user.active, "policies": policies})
+            manager = svc.store.users.find(user.manager) if user.manager else None
+        label = f"{manager.displayName} ({user.manager})" if manager else user.manager
+        self.post_message(PersonLoaded(user, groups, accounts, label))
+
+    @on(PersonLoaded)
+    def show(self, message: PersonLoaded) -> None:
+        user = self.user = message.user
+        svc = self.service
+        summary = Text()
+        summary.append(user.displayName, style="bold")
+        summary.append(f"  {user.userName}  {ident(svc, user)}  ")
+        summary.append(user.status.upper() if not user.active else user.status, style="bold" if not user.active else "")
+        self.query_one("#summary", Static).update(summary)
+        grid = Table.grid(padding=(0, 1), expand=True)
+        grid.add_column(style="bold", width=10)
+        grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+        grid.add_column(style="bold", width=10)
+        grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+        grid.add_row("e-mail", user.email or "-", "department", user.department or "-")
+        grid.add_row("title", user.title or "-", "manager", message.manager or "-")
+        grid.add_row("source", user.source, "updated", user.updated[:10])
+        self.query_one("#fields", Static).update(grid)
+        self.query_one("#groups", Static).update(Text("groups: " + (", ".join(message.groups) or "none")))
+        table = self.query_one("#accounts", DataTable)
+        table.clear()
+        for acc in message.accounts:
+            link = acc["link"]
+            if link is not None and link.state != "deleted":
+                account, state = link.remote_name or link.remote_id, link.state
+            elif acc["entitled"]:
+                account, state = "-", "to create"
+            else:
+                account, state = "-", "none" if link is None else "deleted"
+            if link is not None and link.state == "active" and not acc["entitled"]:
+                state = "to deprovision"
+            table.add_row(acc["app"], account, state, ", ".join(acc["policies"]) or "-", key=acc["app"])
+        if not message.accounts:
+            table.add_row("no application yet", "", "", "")
+
+    @on(DataTable.RowSelected, "#accounts")
+    async def _report(self, event: DataTable.RowSelected) -> None:
+        if self.user and event.row_key.value:
+            who = ident(self.service, self.user)
+            await self.app.run_action(f"go('reports', \"show_for({who!r}, {event.row_key.value!r})\")")
+
+    async def action_report(self) -> None:
+        if self.user:
+            await self.app.run_action(f"go('reports', \"show_for({ident(self.service, self.user)!r}, '')\")")
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_edit(self) -> None:
+        if self.user:
+            self.app.push_screen(UserForm(self.user), self._saved)
+
+    def _saved(self, user: User | None) -> None:
+        if user is not None:
+            self.console.state_changed(f"saved {user.label()}")
+
+    def action_delete(self) -> None:
+        if self.user:
+            confirm_delete(self, self.user, after=lambda: self.dismiss(None))
+
+
+class UserForm(FormModal):
+    """Add a person (user=None) or edit one; errors appear next to the field the service names."""
+
+    CSS_PATH = ["forms.tcss", "users.tcss"]
+
+    def __init__(self, user: User | None) -> None:
+        super().__init__()
+        self.user = user
+        self.heading = f"Edit {user.label()}" if user else "Add a person"
+
+    def compose_fields(self):  # type: ignore[no-untyped-def]
+        user = self.user
+        for name, label in USER_FIELDS:
+            value = ""
+            if user is not None:
+                value = user.email if name == "email" else str(getattr(user, name) or "")
+            field = Input(value, id=f"f-{name}", compact=True,
+                          placeholder="key, userName or e-mail of the manager" if name == "manager" else
+                          ("from given and family name when empty" if name == "displayName" else ""))
+            if user is not None and name == "employeeId":
+                field.disabled = True  # the primary key identifies the person everywhere (links, report)
+            required = name in ("employeeId", "userName")
+            yield from self.row(name, label + (" *" if required else ""), field)
+        if user is not None:
+            yield from self.row("status", "Status", Select([(s, s) for s in USER_STATUSES], value=user.status,
+                                                           allow_blank=False, id="f-status", compact=True),
+                                "a leaver's accounts are deprovisioned by the next sync")
+
+    def submit(self) -> None:
+        fields = {name: self.value(name) for name, _ in USER_FIELDS}
+        if self.user is not None:
+            fields.pop("employeeId")
+            fields["status"] = self.value("status")
+        self.save(fields)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="user-form", description="saving a person")
+    def save(self, fields: dict[str, Any]) -> None:
+        svc = self.service
+        try:
+            with self.console.state_lock:
+                if self.user is None:
+                    user = svc.add_user(**fields)
+                else:
+                    user = svc.edit_user(ident(svc, self.user), **fields)
+        except UnknownObject as exc:
+            if fields.get("manager"):
+                self.post_message(FieldRejected("manager", f"{exc.title} — {exc.hint}"))
+                return
+            raise
+        except IdConsoleError as exc:
+            if exc.exit_code != 2:
+                raise
+            self.post_message(rejection(exc))
+            return
+        self.post_message(Saved(user))
