@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from console.errors import ValidationError
 from console.models import APP_KINDS, DEPROVISION_MODES, LOGIN_METHODS, USER_STATUSES, Group, Policy, User
@@ -102,10 +101,3 @@ def check_app_kind(kind: str) -> None:
 def check_deprovision(mode: str) -> None:
     if mode not in DEPROVISION_MODES:
         raise ValidationError("deprovision", mode, f"must be one of {', '.join(DEPROVISION_MODES)}")
-
-
-def ascii_fold(text: str) -> str:
-    """Latin letters without their accents (Zoë -> Zoe); used where a target needs ASCII."""
-    special = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"}
-    text = "".join(special.get(ch, ch) for ch in text)
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -8,7 +8,8 @@ import pytest
 from console.errors import ValidationError
 from console.models import Event, Group, Policy, User, attrs_hash
 from console.store import Store
-from console.validation import ascii_fold, check_email, validate_group, validate_policy, validate_user
+from console.text import ascii_fold
+from console.validation import check_email, validate_group, validate_policy, validate_user
 from tests.plugins.core import person
 
 UNICODE_NAMES = [("Zoë", "Ångström"), ("Seán", "O'Brien"), ("小龙", "李"), ("María", "Ñúñez-Ibáñez")]

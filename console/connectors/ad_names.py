@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
-import string
 import unicodedata
 import uuid
 
@@ -21,6 +19,7 @@ from ldap3.utils.conv import escape_bytes
 from ldap3.utils.dn import escape_rdn
 
 from console.errors import BadInput, ConfigError
+from console.text import ascii_fold, generate_password  # noqa: F401  (re-exported for the AD modules)
 
 SAM_MAX = 20
 CN_MAX = 64
@@ -32,21 +31,9 @@ PASSWD_NOTREQD = 0x20
 NORMAL_ACCOUNT = 0x200
 GLOBAL_SECURITY_GROUP = -2147483646  # ADS_GROUP_TYPE_GLOBAL_GROUP | ADS_GROUP_TYPE_SECURITY_ENABLED
 
-_FOLD = str.maketrans({
-    "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D",
-    "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "œ": "oe", "Œ": "OE", "ı": "i", "ħ": "h", "Ħ": "H",
-    "ŋ": "n", "Ŋ": "N", "ŧ": "t", "Ŧ": "T", "ĸ": "q", "ſ": "s",
-})
 _SAM_CHARS = re.compile(r"[^a-z0-9._-]+")
 _UPN_CHARS = re.compile(r"[^a-z0-9._'-]+")
 _GROUP_SAM_FORBIDDEN = re.compile(r'["/\\\[\]:;|=,+*?<>@\x00-\x1f]+')
-_PASSWORD_SYMBOLS = "!#%+-=?@_~"
-
-
-def ascii_fold(text: str) -> str:
-    """Latin text to plain ASCII (Łukasz Żółć → Lukasz Zolc); letters of other scripts are dropped."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
-    return "".join(ch for ch in decomposed if ord(ch) < 128)
 
 
 def _sam_part(text: str) -> str:
@@ -187,20 +174,6 @@ def parse_extended_dn(value: str) -> tuple[str, str]:
             guid = normalize_guid(val)
         rest = rest[1:] if rest.startswith(";") else rest
     return guid, rest
-
-
-def generate_password(avoid: list[str], length: int = 20) -> str:
-    """A random password meeting AD complexity (4 classes) that contains no name token AD would refuse."""
-    classes = (string.ascii_uppercase, string.ascii_lowercase, string.digits, _PASSWORD_SYMBOLS)
-    alphabet = "".join(classes)
-    tokens = [t.lower() for text in avoid for t in re.split(r"[,.\-_#\s\t]+", text or "") if len(t) >= 3]
-    rng = secrets.SystemRandom()
-    while True:
-        chars = [secrets.choice(c) for c in classes] + [secrets.choice(alphabet) for _ in range(length - len(classes))]
-        rng.shuffle(chars)
-        password = "".join(chars)
-        if not any(token in password.lower() for token in tokens):
-            return password
 
 
 def merge_proxy_addresses(current: list[str], desired: list[str]) -> list[str]:

@@ -5,14 +5,13 @@ connection, a TLS failure and an unknown host each say so; secrets are redacted 
 """
 from __future__ import annotations
 
-import email.utils
 import socket
 import ssl
-import time
 from typing import Any
 
 import httpx
 
+from console.text import retry_after_seconds
 from console.errors import (
     AlreadyExists,
     AuthFailed,
@@ -90,17 +89,6 @@ def decode(response: httpx.Response, method: str, path: str) -> Any:
                           detail=response.text[:120].strip(), hint=DIRECTORY_HINT) from None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, when.timestamp() - time.time()) if when else None
-
-
 def status_error(response: httpx.Response, method: str, path: str, secrets: list[str], oauth: bool,
                  directory: str = "") -> Exception:
     """The console.errors class for a non-2xx answer, carrying Atlassian's own message."""
@@ -124,7 +112,7 @@ def status_error(response: httpx.Response, method: str, path: str, secrets: list
     if status == 409:
         return AlreadyExists(f"already exists in the directory ({what})", detail=detail, status=status)
     if status in RETRYABLE:
-        return TransientError(f"Atlassian answered {status} to {what}", retry_after=_retry_after(response),
+        return TransientError(f"Atlassian answered {status} to {what}", retry_after=retry_after_seconds(response),
                               detail=detail, status=status, hint="try again later")
     return Rejected(f"Atlassian refused {what} ({status})", detail=detail, status=status,
                     hint="fix the value named in the detail, then sync again")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import string
-import unicodedata
 from typing import Any
 
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.user import User as GraphUser
 
+from console.text import ascii_fold, generate_password  # noqa: F401  (generate_password re-exported)
 from console.models import RemoteAccount, User
 
 # Flat attribute key (what the engine diffs) -> msgraph `User` field.
@@ -23,18 +22,9 @@ ATTRIBUTE_FIELDS = {
 }
 USER_SELECT = [*ATTRIBUTE_FIELDS, "id", "assignedLicenses", "createdDateTime"]
 
-_FOLD_EXTRA = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe",
-                             "Œ": "OE", "đ": "d", "Đ": "D", "þ": "th", "Þ": "Th", "ı": "i"})
 _UPN_UNSAFE = re.compile(r"[^A-Za-z0-9'.\-_!#^~]")
 _NICK_UNSAFE_USER = re.compile(r"[^A-Za-z0-9'.\-_!#^~$%&*+/=?`{|}]")
 _NICK_UNSAFE_GROUP = re.compile(r"[^A-Za-z0-9\-_]")
-_PASSWORD_SYMBOLS = "!#%+-=?@_~"
-
-
-def ascii_fold(text: str) -> str:
-    """'Zoë Łukasiewicz' -> 'Zoe Lukasiewicz': accents dropped, a few letters spelled out, the rest removed."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD_EXTRA))
-    return "".join(ch for ch in decomposed if ord(ch) < 128 and not unicodedata.combining(ch))
 
 
 def upn_local_part(text: str) -> str:
@@ -89,19 +79,6 @@ def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", u
     if license_skus:
         attrs["licenses"] = sorted(license_skus) if user.active else []
     return attrs
-
-
-def generate_password(length: int = 20) -> str:
-    """A random initial password meeting Entra ID's complexity rule (all four character classes)."""
-    alphabet = string.ascii_letters + string.digits + _PASSWORD_SYMBOLS
-    while True:
-        chars = [secrets.choice(string.ascii_lowercase), secrets.choice(string.ascii_uppercase),
-                 secrets.choice(string.digits), secrets.choice(_PASSWORD_SYMBOLS)]
-        chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
-        secrets.SystemRandom().shuffle(chars)
-        password = "".join(chars)
-        if password[0] not in _PASSWORD_SYMBOLS:  # a leading symbol confuses some sign-in forms and shells
-            return password
 
 
 def graph_user(attrs: dict[str, Any], *, creating: bool, password: str | None = None) -> GraphUser:
