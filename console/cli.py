@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,7 +45,7 @@ def emit_table(rows: list[Sequence[Any]], headers: Sequence[str]) -> None:
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -81,7 +82,7 @@ def users_show(svc: Service, a: argparse.Namespace) -> int:
     links = [link for link in svc.store.links if link.kind == "user" and link.local_id == user.id]
     groups = [g.name for g in svc.store.groups if user.id in g.members]
     if a.json:
-        emit_json({**user.to_doc(), "groups": groups, "accounts": [l.to_doc() for l in links]})
+        emit_json({**user.to_doc(), "groups": groups, "accounts": [link.to_doc() for link in links]})
         return 0
     for key, value in user.to_doc().items():
         if value not in ("", [], {}):
@@ -358,7 +359,8 @@ def _delegate(module: str, func: str) -> Handler:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name == module:
-                raise NotConfigured(f"`{a.command}` is not available in this build yet") from None
+                raise NotConfigured(f"`{a.command}` is not available in this build",
+                                    hint="reinstall idconsole: ./scripts/test or pip install -e .") from None
             raise
         return int(getattr(mod, func)(svc, a))
 
@@ -390,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="the console on a temporary home with sample data and local sandboxes")
     demo.add_argument("--keep", action="store_true", help="keep the temporary home afterwards")
     demo.add_argument("--headless", action="store_true", help="prepare the demo, print where it is, and wait (no console)")
+    demo.add_argument("--no-ad", action="store_true", help="skip the Samba AD DC even when Samba is installed")
     demo.set_defaults(handler=None, command="demo")
 
     users = sub.add_parser("users", help="people in the local state").add_subparsers(dest="sub", required=True)
@@ -467,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--allow-deletes", type=int, default=None)
 
+    from console.inbound.config_commands import add_parsers as inbound_parsers
+
+    inbound_parsers(sub, cmd)
+
     p = cmd(sub, "plan", _delegate("console.sync.commands", "plan_command"), "what a sync would do, with reasons")
     p.add_argument("--app")
     p.add_argument("--reconcile", action="store_true", help="read the targets too: orphans and drift")
@@ -492,8 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 WRITES = {("users", "import"), ("users", "add"), ("users", "edit"), ("users", "delete"), ("groups", "create"),
           ("groups", "delete"), ("groups", "add-member"), ("groups", "remove-member"), ("apps", "add"), ("apps", "set"),
-          ("apps", "delete"), ("policies", "create"), ("policies", "enable"), ("policies", "disable"),
-          ("policies", "delete"), ("import", "bitbucket"), ("sync", None)}
+          ("apps", "delete"), ("apps", "test"), ("policies", "create"), ("policies", "enable"), ("policies", "disable"),
+          ("policies", "delete"), ("import", "bitbucket"), ("sync", None), ("endpoints", "set"), ("endpoints", "test"),
+          ("endpoints", "delete"), ("mapping", "set")}
 
 
 def is_write(a: argparse.Namespace) -> bool:
@@ -522,6 +530,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `idconsole … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def run_console(a: argparse.Namespace) -> int:

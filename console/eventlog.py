@@ -1,11 +1,12 @@
 """The provisioning report's storage: one JSON-lines file per month, appended durably.
 
 An append is written and fsynced before it returns, so an operation is on disk before it is
-reported done. Queries read only the months of the asked span and skip lines by a byte prefilter
-before parsing; parsed months are cached in the process and extended from where they ended.
+reported done. Queries read only the months of the asked span and screen lines on their bytes
+before parsing; months read are cached in the process and extended from where they ended.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -34,6 +35,99 @@ def months_between(since: datetime, until: datetime) -> list[str]:
     return months
 
 
+_EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Event))
+# The characters beyond ASCII whose casefold holds ASCII letters (ß -> ss, Kelvin sign -> k, ﬁ -> fi, ...): the only way
+# for a non-ASCII line to casefold-match an ASCII text without matching it byte for byte, ASCII-lowered.
+# (every c >= U+0080 with an ASCII character in c.casefold(); tests/test_eventlog.py recomputes it)
+CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sign, the ﬀ…ﬆ ligatures
+    "\u00df\u0130\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+)
+
+
+def _event(rec: dict[str, Any]) -> Event:
+    return Event(**rec) if _EVENT_FIELDS.issuperset(rec) else Event.from_doc(rec)
+
+
+def _line_time(line: bytes) -> bytes | None:
+    """The `time` of a record without parsing it: `time` is its last key. None when unsure (parse it then)."""
+    start = line.rfind(b'"time":"')
+    if start < 0 or not line.endswith(b'"}'):
+        return None
+    value = line[start + 8:-2]
+    return None if b'"' in value or b"\\" in value else value
+
+
+class _Month:
+    """The complete lines read so far from one month's file, and the records parsed from them on demand.
+
+    Lines are addressed by the offset where they start; searches run over the whole month's bytes at C speed.
+    """
+
+    __slots__ = ("offset", "data", "records", "_ascii", "_starts")
+
+    def __init__(self) -> None:
+        self.offset = 0  # bytes of the file consumed (complete lines only)
+        self.data = b""
+        self.records: dict[int, dict[str, Any] | None] = {}  # line start -> record (None: not JSON, torn)
+        self._ascii: bool | None = None
+        self._starts: list[int] | None = None
+
+    def extend(self, chunk: bytes) -> None:
+        self.data += chunk
+        self.offset += len(chunk)
+        self._ascii = self._starts = None
+
+    @property
+    def ascii(self) -> bool:
+        if self._ascii is None:
+            self._ascii = self.data.isascii()
+        return self._ascii
+
+    def line(self, start: int) -> bytes:
+        return self.data[start:self.data.index(b"\n", start)]
+
+    def record(self, start: int) -> dict[str, Any] | None:
+        if start not in self.records:
+            try:
+                rec = orjson.loads(self.line(start))
+            except orjson.JSONDecodeError:
+                rec = None  # a torn line after a crash: the operation in flight is lost
+            self.records[start] = rec if isinstance(rec, dict) else None
+        return self.records[start]
+
+    def starts(self) -> list[int]:
+        """Where every line starts."""
+        if self._starts is None:
+            starts, pos, data = [], 0, self.data
+            while pos < len(data):
+                starts.append(pos)
+                pos = data.index(b"\n", pos) + 1
+            self._starts = starts
+        return self._starts
+
+    def find(self, needle: bytes, *, lowered: bool = False) -> list[int]:
+        """Starts of the lines holding `needle` (in the ASCII-lowered bytes with `lowered`), in file order."""
+        data = self.data
+        hay = data.lower() if lowered else data  # lower() keeps every byte where it is
+        found, pos = [], 0
+        while (pos := hay.find(needle, pos)) >= 0:
+            found.append(data.rfind(b"\n", 0, pos) + 1)
+            pos = data.index(b"\n", pos) + 1
+        return found
+
+    def find_folded(self, needle: str) -> list[int]:
+        """Starts of the lines whose casefolded text holds `needle` (casefold keeps the line breaks)."""
+        text = self.data.decode("utf-8", "replace").casefold()
+        starts = self.starts()
+        found, pos, line, counted = [], 0, 0, 0
+        while (pos := text.find(needle, pos)) >= 0:
+            line += text.count("\n", counted, pos)
+            found.append(starts[line])
+            pos = counted = text.index("\n", pos) + 1
+            line += 1
+        return found
+
+
 class EventLog:
     def __init__(self, directory: Path, *, readonly: bool = False) -> None:
         self.dir = Path(directory)
@@ -41,14 +135,20 @@ class EventLog:
         if not readonly:
             self.dir.mkdir(parents=True, exist_ok=True)
         self._handles: dict[str, IO[bytes]] = {}
-        self._cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}  # month -> (bytes read, records)
+        self._cache: dict[str, _Month] = {}
 
     def _handle(self, month: str) -> IO[bytes]:
         handle = self._handles.get(month)
         if handle is None:
             if self.readonly:
                 raise ReadOnly("the report cannot be written in read-only mode")
-            handle = open(self.dir / f"{month}.jsonl", "ab")
+            path = self.dir / f"{month}.jsonl"
+            handle = open(path, "ab")
+            if handle.tell() > 0:  # after a crash the file may end in a torn line: end it, keep the next record whole
+                with open(path, "rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    if fh.read(1) != b"\n":
+                        handle.write(b"\n")
             self._handles[month] = handle
         return handle
 
@@ -71,31 +171,22 @@ class EventLog:
             return []
         return sorted(p.stem for p in self.dir.glob("*.jsonl"))
 
-    def _records(self, month: str) -> list[dict[str, Any]]:
-        """All records of a month, parsed once and extended incrementally as the file grows."""
+    def _month(self, month: str) -> _Month:
+        """A month's lines, read once and extended incrementally as the file grows."""
         path = self.dir / f"{month}.jsonl"
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            return []
-        offset, records = self._cache.get(month, (0, []))
-        if size > offset:
+            return _Month()
+        part = self._cache.get(month)
+        if part is None or size < part.offset:  # new, or replaced behind our back: read it again
+            part = self._cache[month] = _Month()
+        if size > part.offset:
             with open(path, "rb") as fh:
-                fh.seek(offset)
-                chunk = fh.read(size - offset)
-            end = chunk.rfind(b"\n") + 1  # a line being written by another process waits for next time
-            lines = [line for line in chunk[:end].split(b"\n") if line.strip()]
-            try:  # one parse for the whole chunk is several times faster than one per line
-                records.extend(orjson.loads(b"[" + b",".join(lines) + b"]"))
-            except orjson.JSONDecodeError:
-                for line in lines:
-                    try:
-                        records.append(orjson.loads(line))
-                    except orjson.JSONDecodeError:
-                        continue  # a torn line after a crash: the operation in flight is lost
-            offset += end
-            self._cache[month] = (offset, records)
-        return records
+                fh.seek(part.offset)
+                chunk = fh.read(size - part.offset)
+            part.extend(chunk[:chunk.rfind(b"\n") + 1])  # a line being written by another process waits
+        return part
 
     def query(
         self,
@@ -110,7 +201,11 @@ class EventLog:
         run: str | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """Events matching every given filter, newest first."""
+        """Events matching every given filter, newest first.
+
+        Lines are screened on their bytes first (a wanted value must appear JSON-encoded in the line; the time is
+        read from the line's end); only the lines that pass are parsed, then every filter is checked exactly.
+        """
         months = self.months()
         if since or until:
             lo = since or datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -120,27 +215,39 @@ class EventLog:
         since_s = since.isoformat().replace("+00:00", "Z") if since else None
         until_s = until.isoformat().replace("+00:00", "Z") if until else None
         text = person_text.casefold() if person_text else None
+        by_person = person_ids is not None or text is not None
+        exact = {k: v for k, v in (("run", run), ("app", app), ("action", action), ("status", status)) if v is not None}
+        needles = [orjson.dumps(v) for v in exact.values()]
+        screen = _PersonScreen(person_ids or set(), text) if by_person else None
+        since_b, until_b = (since_s.encode() if since_s else None), (until_s.encode() if until_s else None)
         found: list[Event] = []
         for month in reversed(months):
-            for rec in reversed(self._records(month)):
-                if app is not None and rec.get("app") != app:
+            part = self._month(month)
+            if screen is not None:  # a person is usually the most selective filter
+                starts, rest = screen.starts(part), needles
+            elif needles:
+                starts, rest = part.find(needles[0]), needles[1:]
+            else:
+                starts, rest = part.starts(), []
+            for start in reversed(starts):
+                line = part.line(start)
+                if any(n not in line for n in rest):
                     continue
-                if action is not None and rec.get("action") != action:
+                if (since_b or until_b) and not _time_may_match(line, since_b, until_b):
                     continue
-                if status is not None and rec.get("status") != status:
+                rec = part.record(start)
+                if rec is None or any(rec.get(k) != v for k, v in exact.items()):
                     continue
-                if run is not None and rec.get("run") != run:
+                if since_s and rec.get("time", "") < since_s:
                     continue
-                if since_s and rec["time"] < since_s:
+                if until_s and rec.get("time", "") > until_s:
                     continue
-                if until_s and rec["time"] > until_s:
-                    continue
-                if person_ids is not None or text is not None:
+                if by_person:
                     by_id = person_ids is not None and rec.get("person_id") in person_ids
-                    by_text = text is not None and rec.get("person", "").casefold() == text
+                    by_text = text is not None and str(rec.get("person", "")).casefold() == text
                     if not (by_id or by_text):
                         continue
-                found.append(Event.from_doc(rec))
+                found.append(_event(rec))
                 if limit is not None and len(found) >= limit:
                     return found
         return found
@@ -149,3 +256,47 @@ class EventLog:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+class _PersonScreen:
+    """Finds the lines that may hold a record of a person: one of `ids` as person_id, or `person` casefolding to
+    `text`. It may let through lines that do not match (the exact check follows), never drop one that does."""
+
+    def __init__(self, ids: set[str], text: str | None) -> None:
+        self.ids = [orjson.dumps(i) for i in ids]
+        self.text = text
+        needle = orjson.dumps(text)[1:-1].decode() if text is not None else ""  # as the line holds it (escaped)
+        self.folded = needle.casefold()
+        self.ascii = self.folded.encode() if self.folded.isascii() else None
+
+    def may_match(self, line: bytes) -> bool:
+        if any(n in line for n in self.ids):
+            return True
+        if self.text is None:
+            return False
+        if line.isascii():  # casefold is lower() on ASCII, and never turns ASCII into non-ASCII
+            return self.ascii is not None and self.ascii in line.lower()
+        return self.folded in line.decode("utf-8", "replace").casefold()
+
+    def starts(self, part: _Month) -> list[int]:
+        """Starts of the lines that pass `may_match`, found by searching the month's bytes."""
+        found: set[int] = set()
+        for needle in self.ids:
+            found.update(part.find(needle))
+        if self.text is not None:
+            if self.ascii is None:
+                found.update(part.find_folded(self.folded))
+            else:
+                found.update(part.find(self.ascii, lowered=True))
+                # a non-ASCII line also matches through a character that casefolds into the text's letters
+                for char in "" if part.ascii else CASEFOLDS_TO_ASCII:
+                    if set(char.casefold()) & set(self.folded):
+                        found.update(s for s in part.find(char.encode()) if self.may_match(part.line(s)))
+        return sorted(found)
+
+
+def _time_may_match(line: bytes, since: bytes | None, until: bytes | None) -> bool:
+    value = _line_time(line)
+    if value is None:
+        return True
+    return not ((since is not None and value < since) or (until is not None and value > until))

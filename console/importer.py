@@ -79,10 +79,9 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if unknown:
             raise BadInput(f"{path}: unknown column(s) {', '.join(unknown)}", hint=f"the columns are {','.join(COLUMNS)}")
         rows = []
-        start = 2
-        for row in reader:
-            rows.append((start, row))
-            start = reader.line_num + 1
+        for row in reader:  # line_num is where the row ends (blank lines are skipped): count back its own breaks
+            breaks = sum(v.count("\n") for v in row.values() if isinstance(v, str))
+            rows.append((reader.line_num - breaks, row))
         return rows
     raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use a .csv or .json file")
 
@@ -125,13 +124,20 @@ def import_users(store: Store, path: Path, *, dry_run: bool = False, operator: s
             accepted.append((line, user, existing))
         except ValidationError as exc:
             result.errors.append(RowError(line, exc.field, str(exc.value), f"{exc.value!r} {exc.rule}"))
-    # managers may come later in the same file, so they are checked once every row is known
-    keys_in_file = {u.key(pk).casefold() for _, u, _ in accepted}
+    # managers may come later in the same file, so they are resolved (USER -> primary key) once every row is known
+    in_file: dict[str, str] = {}
+    for _, u, _ in accepted:
+        for value in (u.key(pk), u.userName, *u.emails):
+            in_file.setdefault(value.casefold(), u.key(pk))
     good: list[tuple[int, User, User | None]] = []
     for line, user, existing in accepted:
-        if user.manager and user.manager.casefold() not in keys_in_file and store.users.find(user.manager) is None:
-            result.errors.append(RowError(line, "manager", user.manager, f"{user.manager!r} is not a known person"))
-            continue
+        if user.manager:
+            known = store.users.find(user.manager)
+            key = in_file.get(user.manager.casefold()) or (known.key(pk) if known else None)
+            if key is None:
+                result.errors.append(RowError(line, "manager", user.manager, f"{user.manager!r} is not a known person"))
+                continue
+            user.manager = key
         good.append((line, user, existing))
     changed: list[User] = []
     events: list[Event] = []

@@ -16,6 +16,7 @@ from tinydb import where
 
 from console.errors import BadInput
 from console.inbound.endpoints import DEFAULT_ENDPOINT_NAME, Endpoint, flatten, load_endpoints
+from console.text import ascii_fold
 from console.models import _Doc, new_id
 
 if TYPE_CHECKING:
@@ -27,15 +28,6 @@ RESERVED = {"id", "status", "source", "created", "updated", "attributes", "email
 DEFAULT_CATEGORY = "Joiners/movers/leavers"
 _ATTR = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _CALL = re.compile(r"^([a-z]+)(?:\((.*)\))?$", re.S)
-_TRANSLIT = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe",
-                           "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
-                           "Þ": "Th", "ı": "i"})
-
-
-def to_ascii(text: str) -> str:
-    """Transliterate to ASCII: Zoë Ångström → Zoe Angstrom; what has no Latin form (李) is dropped."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_TRANSLIT))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
 
 
 def _words(text: str) -> list[str]:
@@ -50,7 +42,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "last": lambda v: (_words(v) or [""])[-1],
     "butlast": lambda v: " ".join(_words(v)[:-1]),  # all words but the last: the given names
     "initial": lambda v: v.strip()[:1],
-    "ascii": to_ascii,
+    "ascii": ascii_fold,
     "trim": lambda v: v.strip(),
     "nospace": lambda v: "".join(v.split()),
     "default": lambda v, fallback="": v if v.strip() else fallback,
@@ -232,6 +224,9 @@ class Mapping(_Doc):
     endpoints: list[str] = field(default_factory=lambda: [DEFAULT_ENDPOINT_NAME])
     primary_key: str = "user.account_id"
     mappings: dict[str, str] = field(default_factory=dict)  # target attribute -> field or format
+    # correlation: a record whose primary key is unknown is matched to an existing person by these local
+    # fields (first hit wins); that person keeps their own primary key and gets the source's attributes.
+    match_on: list[str] = field(default_factory=lambda: ["bitbucketAccountId", "userName"])
     id: str = field(default_factory=new_id)
 
     def compiled(self, primary_attr: str = "employeeId") -> dict[str, Expression]:

@@ -64,6 +64,8 @@ def load_apps_and_policies(svc: Service, values: dict[str, str], sample_dir: Pat
         app.secrets = doc.get("secrets", {})
         app.features.update(doc.get("features", {}))
         app.deprovision = doc.get("deprovision", app.deprovision)
+        if "delete_after_days" in app.settings and app.settings["delete_after_days"] is not None:
+            app.delete_grace_days = int(app.settings["delete_after_days"])
         for key in ("max_concurrency", "threshold_count", "threshold_percent", "delete_grace_days"):
             if key in doc:
                 setattr(app, key, doc[key])

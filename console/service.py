@@ -267,9 +267,11 @@ class Service:
     def add_app(self, kind: str, name: str, settings: dict[str, Any], secrets: dict[str, str]) -> Application:
         self._writable()
         check_app_kind(kind)
-        for key, ref in secrets.items():
+        for ref in secrets.values():
             check_ref(ref)
         known = {s.name: s for s in connectors.settings_for(kind)}
+        application_fields = set(getattr(connectors.kind_module(kind), "APPLICATION_FIELDS", ()))
+        known = {k: v for k, v in known.items() if k not in application_fields}
         for key in settings:
             if known and key not in known:
                 raise BadInput(f"{kind} applications have no setting {key!r}", hint=f"settings: {', '.join(known)}")
@@ -413,6 +415,11 @@ def coerce(setting: connectors.Setting, value: str) -> Any:
         return parse_bool(setting.name, value)
     if setting.kind == "int":
         return parse_int(setting.name, value)
+    if setting.kind == "float":
+        try:
+            return float(value)
+        except ValueError:
+            raise ValidationError(setting.name, value, "must be a number") from None
     if setting.kind == "list":
         return [v.strip() for v in value.split(",") if v.strip()]
     if setting.choices and value not in setting.choices:

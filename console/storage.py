@@ -31,11 +31,15 @@ def fsync_dir(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the old file is intact; leave no stray temp file behind
+        raise
     fsync_dir(path.parent)
 
 
@@ -51,7 +55,7 @@ class OrjsonStorage(Storage):
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        if not raw.strip():
+        if not raw or raw.isspace():  # (no strip(): it would copy the whole file)
             raise StateCorrupt(
                 f"state file {self.path} is empty",
                 hint="it was left as it is; restore it from a backup or move it away to start a fresh state",
@@ -88,6 +92,15 @@ class FlushOnDemand(CachingMiddleware):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self.cache = data
+        self.dirty = True
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """The cached tables, for in-place changes by the store (call `touch()` after changing them)."""
+        if self.read() is None:
+            self.cache = {}
+        return self.cache  # type: ignore[return-value]
+
+    def touch(self) -> None:
         self.dirty = True
 
     def flush(self) -> None:

@@ -6,12 +6,16 @@ lives apart, in `console/eventlog.py`. This module and `eventlog.py` are the onl
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import gc
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import orjson
 import platformdirs
 from tinydb import TinyDB
 
@@ -39,25 +43,84 @@ MIGRATIONS[1] = _v1_to_v2
 M = TypeVar("M", User, Group, Application, Policy, Link, Run)
 
 
+@contextlib.contextmanager
+def _no_gc(*, freeze: bool = False) -> Iterator[None]:
+    """No cyclic GC while building many objects; `freeze` then exempts everything alive from later collections.
+
+    A loaded state is ~3 tracked objects a person that live as long as the store: without freezing, the next
+    collections rescan them all (~0.2 s at 100k people, twice). Freezing is process-wide: objects alive now
+    are never scanned again (freed by reference counting as usual; only cyclic garbage among them would stay).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def default_home() -> Path:
     env = os.environ.get("IDCONSOLE_HOME")
     return Path(env) if env else Path(platformdirs.user_data_dir("idconsole"))
 
 
+_TO_DOC = User.to_doc  # the generic dataclass `to_doc` every model inherits
+_FROM_DOC = User.from_doc.__func__  # type: ignore[attr-defined]
+
+
+def _label(item: Any) -> str:
+    return str(item.label() if hasattr(item, "label") else getattr(item, "name", item.id))
+
+
 class Repo(Generic[M]):
-    """A table of one model kind, mirrored in memory by id; writes go through TinyDB's table."""
+    """A table of one model kind, mirrored in memory by id and indexed.
+
+    Writes change the documents of TinyDB's cache (the `FlushOnDemand` middleware) in place, in O(changed
+    documents): TinyDB's own `Table.update/insert/remove` convert the whole table per call, which costs
+    tens of milliseconds at 100k people. Indexes always describe the stored documents.
+    """
 
     def __init__(self, db: TinyDB, name: str, model: type[M]) -> None:
         self.table = db.table(name, cache_size=0)
+        self.storage: FlushOnDemand = db.storage  # type: ignore[assignment]
         self.model = model
+        self._fields = frozenset(f.name for f in dataclasses.fields(model))
+        self._plain = model.from_doc.__func__ is _FROM_DOC  # type: ignore[attr-defined]
         self._by_id: dict[str, M] = {}
-        self._doc_ids: dict[str, int] = {}
-        raw = db.storage.read() or {}
-        for doc_id, doc in raw.get(name, {}).items():
-            item = model.from_doc(doc)
-            self._by_id[item.id] = item
-            self._doc_ids[item.id] = int(doc_id)
+        self._doc_ids: dict[str, str] = {}  # model id -> TinyDB document id (as stored: a string)
+        raw = self.storage.tables().get(name, {})
+        items = self._load_items(list(raw.values()))  # the hot path of `Store.open`: comprehensions, no calls
+        self._by_id = {item.id: item for item in items}
+        self._doc_ids = dict(zip([item.id for item in items], raw))
+        self._index_all(items)
+        self._next_id = 0  # found on the first insert
+
+    def _load_items(self, docs: list[dict[str, Any]]) -> list[M]:
+        if self._plain:
+            try:
+                return [self.model(**doc) for doc in docs]  # 5x faster than from_doc, which filters keys
+            except TypeError:
+                pass  # a document with keys this version does not know
+        return [self.model.from_doc(doc) for doc in docs]
+
+    def _index_all(self, items: list[M]) -> None:
+        for item in items:
             self._index(item)
+
+    def _from_doc(self, doc: dict[str, Any]) -> M:
+        if self._plain and self._fields.issuperset(doc):
+            return self.model(**doc)  # 5x faster than from_doc, which filters the keys
+        return self.model.from_doc(doc)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _to_doc(item: M) -> dict[str, Any]:
+        """A deep, JSON-shaped copy (what a reload gives); orjson does it ~10x faster than `asdict`."""
+        if type(item).to_doc is _TO_DOC:
+            return orjson.loads(orjson.dumps(item))  # type: ignore[no-any-return]
+        return item.to_doc()
 
     # index hooks for subclasses
     def _index(self, item: M) -> None: ...
@@ -65,6 +128,10 @@ class Repo(Generic[M]):
     def _unindex(self, item: M) -> None: ...
 
     def _check(self, item: M) -> None: ...
+
+    def _unique(self, item: M) -> list[tuple[str, str]]:
+        """(field, value) pairs that must be unique (case-insensitive) within a table."""
+        return []
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -88,30 +155,32 @@ class Repo(Generic[M]):
         return item
 
     def put_many(self, items: Iterable[M]) -> None:
-        """Insert or replace by id, in one TinyDB call for the inserts and one for the updates."""
+        """Insert or replace by id; every item is checked (against the table and the batch) before any change."""
         items = list(items)
         for item in items:
             self._check(item)
-        updates = {i.id: i.to_doc() for i in items if i.id in self._doc_ids}
-        inserts = [i for i in items if i.id not in self._doc_ids]
-        if updates:
-
-            def replace(doc: dict[str, Any]) -> None:
-                new = updates[doc["id"]]
-                doc.clear()
-                doc.update(new)
-
-            self.table.update(replace, doc_ids=[self._doc_ids[i] for i in updates])
-        if inserts:
-            doc_ids = self.table.insert_multiple([i.to_doc() for i in inserts])
-            for item, doc_id in zip(inserts, doc_ids):
-                self._doc_ids[item.id] = doc_id
+        seen: dict[tuple[str, str], M] = {}
         for item in items:
-            old = self._by_id.get(item.id)
-            if old is not None:
-                self._unindex(old)
-            self._by_id[item.id] = item
-            self._index(item)
+            for label, value in self._unique(item):
+                other = seen.setdefault((label, value.casefold()), item)
+                if other.id != item.id:
+                    raise ValidationError(label, value, f"is given twice in one change (also to {_label(other)})")
+        if not items:
+            return
+        docs = self.storage.tables().setdefault(self.table.name, {})
+        with _no_gc() if len(items) > 1000 else contextlib.nullcontext():
+            for item in items:
+                doc_id = self._doc_ids.get(item.id)
+                if doc_id is None:
+                    self._next_id = self._next_id or max((int(k) for k in docs), default=0) + 1
+                    doc_id = self._doc_ids[item.id] = str(self._next_id)
+                    self._next_id += 1
+                else:  # unindex what is stored: the item may have been changed in place
+                    self._unindex(self._from_doc(docs[doc_id]))
+                docs[doc_id] = self._to_doc(item)
+                self._by_id[item.id] = item
+                self._index(item)
+        self.storage.touch()
 
     def remove(self, item_id: str) -> None:
         self.remove_many([item_id])
@@ -120,10 +189,13 @@ class Repo(Generic[M]):
         ids = [i for i in item_ids if i in self._by_id]
         if not ids:
             return
-        self.table.remove(doc_ids=[self._doc_ids[i] for i in ids])
+        docs = self.storage.tables().setdefault(self.table.name, {})
         for item_id in ids:
-            self._unindex(self._by_id.pop(item_id))
-            del self._doc_ids[item_id]
+            del self._by_id[item_id]
+            doc = docs.pop(self._doc_ids.pop(item_id), None)
+            if doc is not None:
+                self._unindex(self._from_doc(doc))
+        self.storage.touch()
 
 
 class UserRepo(Repo[User]):
@@ -137,10 +209,18 @@ class UserRepo(Repo[User]):
         super().__init__(db, "users", User)
 
     def _index(self, item: User) -> None:
-        self._by_key[item.key(self.primary_key).casefold()] = item
+        key = item.employeeId if self.primary_key == "employeeId" else item.key(self.primary_key)
+        self._by_key[key.casefold()] = item
         self._by_name[item.userName.casefold()] = item
         for email in item.emails:
             self._by_email[email.casefold()] = item
+
+    def _index_all(self, items: list[User]) -> None:
+        if self.primary_key != "employeeId":
+            return super()._index_all(items)
+        self._by_key.update({u.employeeId.casefold(): u for u in items})
+        self._by_name.update({u.userName.casefold(): u for u in items})
+        self._by_email.update({e.casefold(): u for u in items for e in u.emails})
 
     def _unindex(self, item: User) -> None:
         self._by_key.pop(item.key(self.primary_key).casefold(), None)
@@ -157,6 +237,10 @@ class UserRepo(Repo[User]):
             other = index.get(value.casefold())
             if other is not None and other.id != item.id:
                 raise ValidationError(label, value, f"is already used by {other.label()}", hint=f"choose another {label}")
+
+    def _unique(self, item: User) -> list[tuple[str, str]]:
+        pairs = [(self.primary_key, item.key(self.primary_key)), ("userName", item.userName)]
+        return [(label, value) for label, value in pairs + [("email", e) for e in item.emails] if value]
 
     def by_key(self, value: str) -> User | None:
         return self._by_key.get(value.casefold())
@@ -191,6 +275,9 @@ class NamedRepo(Repo[M]):
         if other is not None and other.id != item.id:
             kind = self.table.name.rstrip("s")
             raise ValidationError("name", item.name, f"is already the name of another {kind}")  # type: ignore[union-attr]
+
+    def _unique(self, item: M) -> list[tuple[str, str]]:
+        return [("name", item.name)]  # type: ignore[union-attr]
 
     def by_name(self, name: str) -> M | None:
         return self._by_name.get(name.strip().casefold())
@@ -234,9 +321,13 @@ class Store:
             self.lock.acquire(wait=lock_wait)
         try:
             self.path = self.home / "state.json"
+            if not readonly:  # a writer killed in the middle of a flush leaves its temp file; we hold the lock
+                for stale in self.home.glob(".state.json.*.tmp"):
+                    stale.unlink(missing_ok=True)
             self.db = TinyDB(str(self.path), storage=FlushOnDemand(self._storage_cls()))
-            self._migrate()
-            self._load()
+            with _no_gc(freeze=True):  # loading builds many long-lived objects: keep the cyclic GC off them
+                self._migrate()
+                self._load()
             self.events = EventLog(self.home / "events", readonly=readonly)
         except BaseException:
             self.lock.release()
@@ -312,7 +403,8 @@ class Store:
     def rollback(self) -> None:
         """Drop every change since the last flush and reload the state from disk."""
         self.storage.discard()
-        self._load()
+        with _no_gc(freeze=True):
+            self._load()
 
     def close(self) -> None:
         try:
@@ -326,5 +418,5 @@ class Store:
 
     def __exit__(self, exc_type, *exc: object) -> None:  # type: ignore[no-untyped-def]
         if exc_type is not None and not self.readonly:
-            self.rollback()
+            self.storage.discard()  # drop unflushed changes; no need to reload a state that is being closed
         self.close()

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from console.errors import ValidationError
 from console.models import APP_KINDS, DEPROVISION_MODES, LOGIN_METHODS, USER_STATUSES, Group, Policy, User
 
-# RFC 5322 "dot-atom" local part, a domain with at least one dot; internationalised letters allowed.
-EMAIL_RE = re.compile(r"^[\w.!#$%&'*+/=?^`{|}~-]+@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$")
+# RFC 5322 "dot-atom" local part (no leading, trailing or double dot), a domain with at least one dot;
+# internationalised letters allowed.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+EMAIL_RE = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@(?:[^\W_](?:[\w-]{{0,61}}[^\W_])?\.)+[^\W\d_]{{2,63}}$")
 USER_NAME_RE = re.compile(r"^[\w.@+'-]+$")
 KEY_RE = re.compile(r"^[\w.@:/+-]+$")
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
@@ -100,10 +101,3 @@ def check_app_kind(kind: str) -> None:
 def check_deprovision(mode: str) -> None:
     if mode not in DEPROVISION_MODES:
         raise ValidationError("deprovision", mode, f"must be one of {', '.join(DEPROVISION_MODES)}")
-
-
-def ascii_fold(text: str) -> str:
-    """Latin letters without their accents (Zoë -> Zoe); used where a target needs ASCII."""
-    special = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"}
-    text = "".join(special.get(ch, ch) for ch in text)
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -23,7 +23,7 @@ DOMAIN = "northwind.example"
 WORKSPACE = "northwind"
 FIELDS = ["employeeId", "userName", "givenName", "familyName", "displayName", "email",
           "department", "title", "manager", "status"]
-ENTERPRISEPACK_SKU_ID = "0e5a7c3d-9b1f-4f2a-8c6e-2d4b6f8a1c37"  # made up; stands for "ENTERPRISEPACK" (Office 365 E3)
+ENTERPRISEPACK_SKU_ID = "6fd2c87f-b296-42f0-b197-1e91e994b900"  # made up; stands for "ENTERPRISEPACK" (Office 365 E3)
 BB_API = "https://api.bitbucket.org/2.0"
 BB_WEB = "https://bitbucket.org"
 AVATAR = "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net/initials"

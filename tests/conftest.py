@@ -1,4 +1,4 @@
-"""Loads every fixture module in tests/plugins/ (one per peer: scim, samba, graph, bitbucket, …)."""
+"""Loads every module of tests/plugins/ as a pytest plugin: fixtures that start peers live there, one file each."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -244,3 +244,19 @@ async def test_preview_maps_the_first_page_and_writes_nothing(bb_store, bb_app):
     assert [r.values.get("sAMAccountName") for r in rows] == ["asmith", "bberg", "zangstrom", ""]
     assert [r.ok for r in rows] == [True, True, True, False]
     assert "sAMAccountName" in str(rows[3].issues[0]) and len(bb_store.users) == 0 and bb_store.events.query() == []
+
+
+async def test_members_already_known_locally_are_correlated_by_user_name_not_duplicated(bb_store, bb_sandbox):
+    from console.models import User
+
+    bb_store.users.put(User(employeeId="E100", userName="alice", givenName="Alice", familyName="Smith",
+                            displayName="Alice Smith", emails=["alice@corp.example"]))
+    bb_store.flush()
+    result = await run_import(bb_store, "bb", operator="tester")
+    assert result.ok and result.counts["joiners"] == 5 and result.counts["movers"] == 1
+    alice = bb_store.users.by_user_name("alice")
+    assert alice.employeeId == "E100" and alice.source == "local"  # keeps her own key, not made the source's
+    assert alice.attributes["bitbucketAccountId"] == "557058:aa01"
+    assert bb_store.users.by_key("557058:aa01") is None
+    again = await run_import(bb_store, "bb")  # correlated again through the stored account id
+    assert again.counts["unchanged"] == 6 and again.counts["joiners"] == 0

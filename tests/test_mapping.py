@@ -5,7 +5,8 @@ import pytest
 
 from console.errors import BadInput
 from console.inbound.endpoints import Endpoint, save_endpoint
-from console.mapping import Expression, Mapping, check_value, default_mapping, load_mapping, save_mapping, to_ascii
+from console.mapping import Expression, Mapping, check_value, default_mapping, load_mapping, save_mapping
+from console.text import ascii_fold as to_ascii  # the mapping filter `ascii`
 from console.sandbox.bitbucket import make_membership
 
 ZOE = make_membership("557058:z1", "Zoë Ångström", nickname="zoe")

@@ -24,7 +24,11 @@ UNICODE_PEOPLE = [
 def person(employee_id: str = "E100", given: str = "Ada", family: str = "Lovelace", email: str = "ada@corp.example",
            **kw: object) -> User:
     return User(employeeId=employee_id, userName=email.split("@")[0], givenName=given, familyName=family,
-                emails=[email], title=str(kw.pop("title", "Engineer")), department=str(kw.pop("department", "R&D")), **kw)  # type: ignore[arg-type]
+                emails=[email], title=str(kw.pop("title", "Engineer")),
+                department=str(kw.pop("department", "R&D")), **kw)  # type: ignore[arg-type]
+
+
+GRACE = person("E2", "Grace", "Hopper", "grace@corp.example")
 
 
 def app_with(app: Application, **changes: object) -> Application:
@@ -48,7 +52,8 @@ async def test_wrong_key_says_rejected_and_where_to_make_a_new_one(atlassian_app
         await connector.aclose()
     assert not report.ok
     assert "API key rejected (401)" in report.message
-    assert "admin.atlassian.com > Security > Identity providers" in report.message and "Regenerate API key" in report.message
+    assert "admin.atlassian.com > Security > Identity providers" in report.message
+    assert "Regenerate API key" in report.message
     assert "not-the-directory-key" not in report.message
 
 
@@ -171,14 +176,14 @@ async def test_create_adopts_an_existing_account_after_409(atlassian: AtlassianC
 
 async def test_update_to_a_taken_username_is_rejected_with_the_targets_message(atlassian: AtlassianConnector) -> None:
     first = await atlassian.create_user(atlassian.account_attributes(person(), "sso"))
-    await atlassian.create_user(atlassian.account_attributes(person("E2", "Grace", "Hopper", "grace@corp.example"), "sso"))
+    await atlassian.create_user(atlassian.account_attributes(GRACE, "sso"))
     with pytest.raises(Rejected) as caught:
         await atlassian.update_user(first.uid, {"userName": "grace@corp.example"})
-    assert caught.value.status == 409 and "already in use" in caught.value.detail and "uniqueness" in caught.value.detail
+    assert caught.value.status == 409
+    assert "already in use" in caught.value.detail and "uniqueness" in caught.value.detail
 
 
 async def test_listing_pages_through_more_than_250_users(atlassian: AtlassianConnector, scim_directory) -> None:
-    atlassian.app.max_concurrency = 8
     people = [person(f"P{i:04d}", "Test", f"User{i}", f"user{i:04d}@corp.example") for i in range(263)]
     created = await asyncio.gather(*(atlassian.create_user(atlassian.account_attributes(u, "sso")) for u in people))
     listed = [account async for account in atlassian.list_users()]
@@ -203,7 +208,7 @@ async def test_unicode_names_round_trip_exactly(atlassian: AtlassianConnector, s
 # ---- groups --------------------------------------------------------------------------------------
 async def test_group_lifecycle_with_membership_deltas(atlassian: AtlassianConnector, scim_directory) -> None:
     ada = await atlassian.create_user(atlassian.account_attributes(person(), "sso"))
-    grace = await atlassian.create_user(atlassian.account_attributes(person("E2", "Grace", "Hopper", "grace@corp.example"), "sso"))
+    grace = await atlassian.create_user(atlassian.account_attributes(GRACE, "sso"))
     group = await atlassian.create_group("engineering")
     assert group.name == "engineering" and group.members == []
     assert (await atlassian.create_group("engineering")).uid == group.uid  # a rerun adopts, no duplicate
@@ -227,7 +232,7 @@ async def test_group_lifecycle_with_membership_deltas(atlassian: AtlassianConnec
 
 async def test_default_group_is_refused_with_a_clear_message(atlassian: AtlassianConnector, scim_directory) -> None:
     for name in ("jira-software-users", "site-admins", "confluence-users-acme"):
-        with pytest.raises(Rejected, match="default or built-in group.*silently not sync"):
+        with pytest.raises(Rejected, match=r"default or built-in group.*silently not sync"):
             await atlassian.create_group(name)
     assert scim_directory.groups() == []
 
@@ -280,3 +285,15 @@ async def test_connector_works_through_the_registry(atlassian_app: Application) 
         assert isinstance(connector.http.client, httpx.AsyncClient)
     finally:
         await connector.aclose()
+
+
+async def test_a_url_that_is_not_a_scim_directory_fails_the_check_cleanly(atlassian_app: Application,
+                                                                         oauth_token_server) -> None:
+    # any local web server that is not SCIM will do: the token endpoint answers GET with an HTML page
+    endpoint = oauth_token_server("x", "y", ["t"])
+    connector = make_connector(app_with(atlassian_app, settings={"base_url": endpoint.url.rsplit("/", 1)[0]}))
+    try:
+        report = await connector.test()
+    finally:
+        await connector.aclose()
+    assert not report.ok and "not SCIM JSON" in report.message and "It works!" in report.message

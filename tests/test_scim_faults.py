@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from console.connectors.atlassian import AtlassianConnector
-from console.connectors.atlassian_http import ClientCredentials, RetryPolicy
-from console.errors import AuthFailed, TransientError
+from console.connectors.atlassian_auth import ClientCredentials
+from console.connectors.atlassian_http import RetryPolicy
+from console.errors import AuthFailed, Rejected, TransientError
 from console.models import Application, User
 
 
@@ -24,7 +25,8 @@ async def connect(atlassian_app: Application, sleeps, fast_retry):
     made: list[AtlassianConnector] = []
 
     def build(transport=None, app: Application | None = None, retry: RetryPolicy | None = None) -> AtlassianConnector:
-        connector = AtlassianConnector(app or atlassian_app, transport=transport, retry=retry or fast_retry, sleep=sleeps)
+        connector = AtlassianConnector(app or atlassian_app, transport=transport, retry=retry or fast_retry,
+                                       sleep=sleeps)
         made.append(connector)
         return connector
 
@@ -33,7 +35,8 @@ async def connect(atlassian_app: Application, sleeps, fast_retry):
         await connector.aclose()
 
 
-async def test_429_with_retry_after_is_honoured_then_succeeds(connect, scim_faults, fault, sleeps, scim_directory) -> None:
+async def test_429_with_retry_after_is_honoured_then_succeeds(connect, scim_faults, fault, sleeps,
+                                                              scim_directory) -> None:
     transport = scim_faults(fault("status", 429, headers={"Retry-After": "2"}),
                             fault("status", 429, headers={"Retry-After": "3"}))
     connector = connect(transport)
@@ -106,9 +109,26 @@ async def test_resets_on_a_patch_end_in_a_transient_error(connect, scim_faults, 
     account = await atlassian.create_user(attrs_for(atlassian))
     transport = scim_faults(*[fault("reset", method="PATCH") for _ in range(5)])
     connector = connect(transport)
-    with pytest.raises(TransientError, match="connection to 127.0.0.1:.* lost"):
+    with pytest.raises(TransientError, match=r"connection to 127\.0\.0\.1:\d+ lost"):
         await connector.update_user(account.uid, {"title": "x"})
     assert transport.methods() == ["PATCH"] * 5
+
+
+async def test_a_deactivation_the_directory_ignores_is_reported(connect, scim_faults, fault, atlassian) -> None:
+    account = await atlassian.create_user(attrs_for(atlassian))
+    still_active = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": account.uid, "active": True}
+    transport = scim_faults(fault("status", 200, body=still_active, method="PATCH"))
+    connector = connect(transport)
+    with pytest.raises(Rejected, match=r"still shows user \w+ as active"):
+        await connector.deactivate_user(account.uid)
+
+
+async def test_delete_deactivates_first_then_deletes(connect, scim_faults, atlassian, scim_directory) -> None:
+    account = await atlassian.create_user(attrs_for(atlassian))
+    atlassian.app.deprovision = "delete"
+    transport = scim_faults()
+    await connect(transport).delete_user(account.uid)
+    assert transport.methods() == ["PATCH", "DELETE"] and scim_directory.users() == []
 
 
 async def test_the_authorization_header_never_reaches_an_error(connect, scim_faults, fault, scim_directory) -> None:
@@ -120,7 +140,7 @@ async def test_the_authorization_header_never_reaches_an_error(connect, scim_fau
         try:
             result = await call
             text = result.message
-        except Exception as exc:  # noqa: BLE001 - every error kind is checked the same way
+        except Exception as exc:
             text = f"{exc!s} {exc!r} {getattr(exc, 'detail', '')} {getattr(exc, 'to_dict', dict)()}"
         assert scim_directory.token not in text and "•••" in text
     assert all(header == f"Bearer {scim_directory.token}" for header in transport.authorization_seen)
@@ -137,7 +157,8 @@ async def test_concurrency_never_exceeds_max_concurrency(connect, scim_faults, a
 # ---- OAuth client credentials ----------------------------------------------------------------------
 def oauth_app(app: Application, token_url: str, monkeypatch) -> Application:
     monkeypatch.setenv("SCIM_CLIENT_SECRET", "client-secret-value")
-    return Application(name=app.name, kind="atlassian", settings={**app.settings, "client_id": "svc-1", "token_url": token_url},
+    settings = {**app.settings, "client_id": "svc-1", "token_url": token_url}
+    return Application(name=app.name, kind="atlassian", settings=settings,
                        secrets={"client_secret": "env:SCIM_CLIENT_SECRET"})
 
 
@@ -153,7 +174,8 @@ async def test_oauth_client_credentials_fetch_one_token_and_reuse_it(connect, oa
 
 async def test_oauth_token_is_refreshed_when_expired_or_rejected(connect, oauth_token_server, atlassian_app,
                                                                 scim_directory, monkeypatch) -> None:
-    endpoint = oauth_token_server("svc-1", "client-secret-value", ["stale-token", scim_directory.token], expires_in=3600)
+    tokens = ["stale-token", scim_directory.token]
+    endpoint = oauth_token_server("svc-1", "client-secret-value", tokens, expires_in=3600)
     connector = connect(app=oauth_app(atlassian_app, endpoint.url, monkeypatch))
     assert (await connector.test()).ok  # 401 with the stale token -> new token -> retried once
     assert len(endpoint.requests) == 2

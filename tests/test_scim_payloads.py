@@ -106,3 +106,18 @@ def test_a_connector_needs_a_base_url_and_credentials() -> None:
                                         secrets={"token": "env:X"}))
     with pytest.raises(ConfigError, match="no credentials"):
         AtlassianConnector(Application(name="a", kind="atlassian", settings={"base_url": "https://h/scim/directory/d"}))
+
+
+@pytest.mark.parametrize("user", [
+    person(), person(title="", department=""), person(emails=["a@corp.example", "b@corp.example"], givenName=""),
+    person(givenName="小龙", familyName="李", displayName=""),
+    person(familyName="Ñúñez-Ibáñez", givenName="", emails=[]),
+    person(status="leaver"),
+])
+def test_create_payload_is_exactly_the_scim2_models_user(user: User) -> None:
+    from scim2_models import Context
+
+    attrs = p.account_attributes(user, "sso")
+    assert p.user_payload(attrs) == p.user_resource(attrs).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+    assert p.ScimUser.model_validate(p.user_payload(attrs), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+

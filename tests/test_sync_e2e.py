@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from console.errors import DeletionRefused
+from console.errors import BadInput, DeletionRefused
 from console.reports import ReportFilter
 from console.store import Store
 
@@ -60,7 +60,7 @@ async def test_mover_and_leaver_reach_the_directory(org_service, scim_directory)
     assert sorted(op.action for op in plan.operations if op.person_id) == ["deactivate", "update"]
     update = next(op for op in plan.operations if op.action == "update")
     assert update.changes["title"][1] == "Principal Engineer"
-    with pytest.raises(Exception):
+    with pytest.raises(BadInput, match="needs confirmation"):
         await svc.apply(plan)  # a deprovision without confirmation is refused
     result = await svc.apply(plan, confirmed=True)
     assert result.ok, result.failures
@@ -114,7 +114,7 @@ def test_sync_killed_mid_run_and_started_again_finishes_without_duplicates(org_s
     names = [u["userName"] for u in remote]
     assert len(names) == len(set(names)) == len(people)
     with Store.open(home, readonly=True) as store:
-        assert len([l for l in store.links.for_app(APP) if l.state == "active"]) == len(people)
+        assert len([link for link in store.links.for_app(APP) if link.state == "active"]) == len(people)
         runs = sorted(store.runs.all(), key=lambda r: r.started)
         assert [r.status for r in runs] == ["interrupted", "success"]
     again = subprocess.run([sys.executable, "-m", "console", "plan", "--app", APP, "--json"], env=env,

@@ -2,7 +2,6 @@
 and removed after a confirmation, deletion with a confirmation, refused while a policy uses the group."""
 from __future__ import annotations
 
-import pytest
 from textual.widgets import DataTable, Input, Label, Static
 
 from screens.app import make_app
@@ -45,8 +44,6 @@ async def test_create_and_rename_with_the_error_next_to_the_name(tui_home):
         assert app.service.group("vpn-users").members  # the refused name did not touch the real vpn-users
 
 
-@pytest.mark.xfail(strict=True, reason="core: Service.rename_group renames the stored object in place, so the "
-                                       "name index keeps the old name (fix proposed in the tui report)")
 def test_a_renamed_group_is_not_found_by_its_old_name(tui_home, with_service):
     def rename(svc):  # type: ignore[no-untyped-def]
         svc.create_group("contractors")

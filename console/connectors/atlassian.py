@@ -16,10 +16,12 @@ from console.errors import AlreadyExists, ConfigError, IdConsoleError, NotFound,
 from console.models import FEATURES, Application, RemoteAccount, RemoteGroup, User
 
 from . import atlassian_payloads as p
-from .atlassian_http import ClientCredentials, OutcomeUnknown, RetryPolicy, ScimHttp, StaticKey, TokenSource
+from .atlassian_auth import DEFAULT_TOKEN_URL, token_source
+from .atlassian_errors import OutcomeUnknown
+from .atlassian_http import RetryPolicy, ScimHttp, seconds_setting
 from .base import Capability, ConnectionReport, Setting
 
-DEFAULT_TOKEN_URL = "https://api.atlassian.com/oauth/token"
+BASE_URL_HINT = "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
 
 SETTINGS: list[Setting] = [
     Setting("base_url", "Directory base URL", required=True,
@@ -39,7 +41,8 @@ SETTINGS: list[Setting] = [
             help="Application.features: create, update, deactivate, delete users; groups; memberships "
                  "(apps set NAME features.delete=on); an operation whose feature is off is refused"),
     Setting("deprovision", "Deprovision by", choices=("deactivate", "delete"),
-            help="Application.deprovision: deactivate (PATCH active=false, reversible) or delete (drops the SCIM record)"),
+            help="Application.deprovision: deactivate (PATCH active=false, reversible) or delete "
+                 "(drops the SCIM record)"),
 ]
 APPLICATION_FIELDS = frozenset({"max_concurrency", "features", "deprovision"})
 
@@ -56,11 +59,11 @@ class AtlassianConnector:
         settings = app.settings
         base_url = str(settings.get("base_url") or "").strip()
         if not base_url.startswith(("https://", "http://")):
-            raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=p_hint())
+            raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=BASE_URL_HINT)
         self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
         extra = {"sleep": sleep} if sleep is not None else {}
-        self.http = ScimHttp(base_url, _token_source(app), timeout=_seconds(settings, "timeout", 30.0),
-                             connect_timeout=_seconds(settings, "connect_timeout", 10.0),
+        self.http = ScimHttp(base_url, token_source(app), timeout=seconds_setting(settings, "timeout", 30.0),
+                             connect_timeout=seconds_setting(settings, "connect_timeout", 10.0),
                              max_concurrency=app.max_concurrency, dry_run=dry_run, retry=retry, transport=transport,
                              **extra)
 
@@ -156,10 +159,14 @@ class AtlassianConnector:
         self._require("create", "create accounts")
         doc, adopted = await self._create("Users", p.user_payload(attrs), lambda: self._find_user_doc(attrs))
         account = p.to_account(doc)
-        if adopted:
+        if adopted:  # bring the linked account to what a create would have made; linking itself never fails
+            account.attrs["adopted"] = True
             changes = p.differences(attrs, account.attrs)
             if changes and self.app.feature("update"):
-                await self.http.request("PATCH", f"/Users/{account.uid}", json=p.user_patch(changes))
+                try:
+                    await self.http.request("PATCH", f"/Users/{account.uid}", json=p.user_patch(changes))
+                except (Rejected, AlreadyExists):
+                    return account  # its attrs are what the directory holds: the drift stays visible
                 account.attrs.update(changes)
                 account.active = bool(account.attrs.get("active", True))
         return account
@@ -173,40 +180,57 @@ class AtlassianConnector:
         except AlreadyExists as exc:
             raise Rejected("the directory refuses the change: the value belongs to another account (409)",
                            detail=exc.detail, status=409,
-                           hint="an e-mail can belong to one Atlassian account only; change the other account") from None
+                           hint="an e-mail can belong to one Atlassian account only; change the other account",
+                           ) from None
+
+    async def _deactivate(self, uid: str) -> bool:
+        """PATCH active=false and check the answer (ACCESS-1388: accounts left active); False when gone."""
+        try:
+            body = await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": False}))
+        except NotFound:
+            return False
+        if isinstance(body, dict) and body.get("active") is True:
+            raise Rejected(f"the directory still shows user {uid} as active after deactivation",
+                           hint="deactivate the account in admin.atlassian.com and report it to Atlassian support")
+        return True
 
     async def deactivate_user(self, uid: str) -> dict[str, Any]:
         """PATCH active=false, the normal deprovision; a SCIM record that is already gone counts as done."""
         self._require("deactivate", "deactivate accounts")
-        try:
-            await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": False}))
-        except NotFound:
-            return {"scim_record": "gone"}
-        return {}
+        return {} if await self._deactivate(uid) else {"scim_record": "gone"}
 
     async def reactivate_user(self, uid: str, remembered: dict[str, Any]) -> None:
         self._require("deactivate", "reactivate accounts")
         if remembered.get("scim_record") == "gone":
-            raise NotFound(f"the directory no longer holds user {uid}", hint="create the account again (and re-add its groups)")
+            raise NotFound(f"the directory no longer holds user {uid}",
+                           hint="create the account again (and re-add its groups)")
         await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": True}))
 
     async def delete_user(self, uid: str) -> None:
-        """DELETE drops the SCIM record for good (the account is deactivated); 404 means already gone."""
+        """Deactivate, then DELETE, which drops the SCIM record for good; 404 means already gone.
+
+        The explicit deactivation first is there because a deleted link has left accounts active (ACCESS-1388).
+        """
         if self.app.deprovision != "delete" and not self.app.feature("delete"):
             raise ConfigError(f"{self.app.name}: deleting is off (deprovision={self.app.deprovision})",
                               hint=f"deactivate instead, or: idconsole apps set {self.app.name} features.delete=on")
+        if not await self._deactivate(uid):
+            return
         try:
             await self.http.request("DELETE", f"/Users/{uid}")
         except NotFound:
             return
 
     async def _pages(self, collection: str) -> AsyncIterator[dict[str, Any]]:
-        start = 1
+        """Every resource, 1-based startIndex paging (at most 100 a page), each once even if pages shift."""
+        start, seen = 1, set()
         while True:
             body = await self.http.request("GET", f"/{collection}", params={"startIndex": start, "count": p.PAGE_SIZE})
             total, resources = p.list_page(body or {})
             for doc in resources:
-                yield doc
+                if doc.get("id") not in seen:
+                    seen.add(doc.get("id"))
+                    yield doc
             start += len(resources)
             if not resources or start > total:
                 return
@@ -255,33 +279,6 @@ class AtlassianConnector:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def p_hint() -> str:
-    return "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
-
-
-def _seconds(settings: dict[str, Any], name: str, default: float) -> float:
-    value = settings.get(name, default)
-    try:
-        seconds = float(value if value not in (None, "") else default)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} {value!r} is not a number of seconds") from None
-    if seconds <= 0:
-        raise ConfigError(f"{name} must be more than 0 seconds")
-    return seconds
-
-
-def _token_source(app: Application) -> TokenSource:
-    """The API key when there is one; OAuth client credentials when a client id and secret are set instead."""
-    client_id = str(app.settings.get("client_id") or "")
-    if "token" in app.secrets:
-        return StaticKey(app.secrets["token"])
-    if client_id and "client_secret" in app.secrets:
-        return ClientCredentials(str(app.settings.get("token_url") or DEFAULT_TOKEN_URL), client_id,
-                                 app.secrets["client_secret"])
-    raise ConfigError(f"{app.name}: no credentials", hint="set the directory API key (secrets.token=env:VAR), or "
-                                                          "client_id with secrets.client_secret for OAuth")
 
 
 def make(app: Application, *, dry_run: bool = False) -> AtlassianConnector:

@@ -69,7 +69,11 @@ class Connector(Protocol):
     async def find_user(self, attrs: dict[str, Any]) -> RemoteAccount | None: ...
 
     async def create_user(self, attrs: dict[str, Any]) -> RemoteAccount:
-        """Create, or adopt an existing account with the same natural key (never a duplicate)."""
+        """Create, or adopt an existing account with the same natural key (never a duplicate).
+
+        The returned attrs may carry one-shot keys the engine pops: `initial_password` (shown once to the
+        operator, never stored), `adopted` (True when an existing account was linked), `warnings`.
+        """
         ...
 
     async def update_user(self, uid: str, changes: dict[str, Any]) -> None: ...

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from console.inbound.budget import DEFAULT_LIMIT, RequestBudget
 from console.inbound.endpoints import Endpoint, FetchResult, field_samples, macro_values, paginate
 from console.models import Application
 from console.secrets import resolve
+from console.text import retry_after_seconds
 
 KIND = "bitbucket"
 DEFAULT_BASE_URL = "https://api.bitbucket.org/2.0"
@@ -179,7 +179,7 @@ class BitbucketSource:
                 continue
             if response.status_code in (429, 500, 502, 503, 504) and attempt < self.max_retries:
                 attempt += 1
-                wait = _retry_after(response) or min(60.0, 2.0 ** attempt)
+                wait = retry_after_seconds(response) or min(60.0, 2.0 ** attempt)
                 error = self._status_error(response, _json(response), url)
                 if wait > self.max_wait:
                     raise error
@@ -231,7 +231,7 @@ class BitbucketSource:
                             hint=f"check the workspace slug ({self.workspace}) and the endpoint URL")
         if status == 429 or status >= 500:
             return TransientError(f"{self.app.name}: Bitbucket is throttling or failing (HTTP {status})",
-                                  retry_after=_retry_after(response), detail=detail, status=status,
+                                  retry_after=retry_after_seconds(response), detail=detail, status=status,
                                   hint="run again later; Bitbucket allows 1,000 requests per hour")
         return Rejected(f"{self.app.name}: Bitbucket refused GET {path} (HTTP {status})", detail=detail, status=status,
                         hint="check the endpoint's parameters (pagelen is at most 100)")
@@ -292,16 +292,3 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return {}
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None

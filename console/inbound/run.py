@@ -233,6 +233,8 @@ def _upsert(store: Store, app: Application, mapping: Mapping, compiled: dict[str
     taken: dict[tuple[str, str], str] = {}  # (label, value) -> key, within this run
     changed: list[User] = []
     events: list[Event] = []
+    by_attribute = {name: {str(u.attributes[name]).casefold(): u for u in store.users if u.attributes.get(name)}
+                    for name in mapping.match_on if name not in LOCAL_FIELDS}
     for record in fetched.records:
         flat = flatten(record)
         key = str(flat.get(mapping.primary_key) or "").strip()
@@ -245,6 +247,8 @@ def _upsert(store: Store, app: Application, mapping: Mapping, compiled: dict[str
                 flat.setdefault(name, value)
         mapped = mapping.apply(flat, pk_attr, compiled)
         existing = store.users.by_key(key) if key else None
+        if existing is None and mapped.ok:
+            existing = _correlate(store, mapping, mapped, by_attribute, pk_attr)
         outcome, user = _person(store, mapped, existing, source_tag, taken, pk_attr)
         result.outcomes.append(outcome)
         if outcome.action == "unchanged":
@@ -260,6 +264,25 @@ def _upsert(store: Store, app: Application, mapping: Mapping, compiled: dict[str
                             run=run.id, operator=operator, changes=outcome.changes,
                             message=f"from Bitbucket workspace {str(setting(app, 'workspace'))}"))
     return changed, events, seen
+
+
+def _correlate(store: Store, mapping: Mapping, mapped: MappedRecord, by_attribute: dict[str, dict[str, User]],
+               pk_attr: str) -> User | None:
+    """An existing person this record belongs to although their primary keys differ (mapping.match_on)."""
+    for name in mapping.match_on:
+        value = str(mapped.values.get(name) or "").strip()
+        if not value:
+            continue
+        if name == "userName":
+            found = store.users.by_user_name(value)
+        elif name == "email":
+            found = store.users.by_email(value)
+        else:
+            found = by_attribute.get(name, {}).get(value.casefold())
+        if found is not None:
+            mapped.values.pop(pk_attr, None)  # the person keeps their own primary key
+            return found
+    return None
 
 
 def _person(store: Store, mapped: MappedRecord, existing: User | None, source_tag: str,

@@ -63,7 +63,9 @@ class ApplyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "dry_run": self.dry_run, "counts": self.counts, "failures": self.failures,
-                "stopped": self.stopped, "would": self.would, "ok": self.ok}
+                "stopped": self.stopped, "would": self.would, "ok": self.ok,
+                # passwords are for a person's eyes, not for script output that ends up in logs
+                "initial_passwords_withheld": len(self.initial_passwords)}
 
 
 def check_threshold(plan: Plan, allow_deletes: int | None) -> None:
@@ -94,6 +96,17 @@ class Applier:
                        app=",".join(a.app for a in plan.apps), plan=[op.to_dict() for op in plan.operations][:5000])
         self.result = ApplyResult(run_id=self.run.id, dry_run=dry_run)
         self._pending_links = 0
+        for name, connector in connectors.items():
+            # connectors that hand out initial passwords (AD) give them to the operator once, via the result,
+            # unless the application writes them to its own password file
+            if hasattr(connector, "password_sink") and connector.password_sink is None:
+                connector.password_sink = self._password_receiver(name)
+
+    def _password_receiver(self, app: str) -> Callable[[str, str, str], None]:
+        def receive(sam: str, upn: str, password: str) -> None:
+            self.result.initial_passwords[f"{app}: {upn or sam}"] = password
+
+        return receive
 
     async def apply(self) -> ApplyResult:
         if not self.dry_run:
@@ -218,12 +231,16 @@ class Applier:
             password = account.attrs.pop("initial_password", None)
             if password:
                 self.result.initial_passwords[f"{op.app}: {op.person}"] = password
+            warnings = account.attrs.pop("warnings", None) or []
+            if "licenses" in account.attrs and "licenses" in attrs:
+                attrs["licenses"] = account.attrs["licenses"]  # what really got assigned: the rest is retried
             link = store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id, remote_id=account.uid)
             link.remote_id, link.remote_name, link.state = account.uid, account.name, "active"
             self._save_link(link, attrs)
             op.remote_id = account.uid
-            adopted = account.attrs.get("_adopted")
-            return f"adopted existing account {account.name}" if adopted else f"created {account.name}"
+            adopted = account.attrs.pop("adopted", False)
+            note = f"adopted existing account {account.name}" if adopted else f"created {account.name}"
+            return "; ".join([note, *map(str, warnings)])
         link = store.links.find(op.app, op.person_id) if op.person_id else None
         if op.action == "update":
             changed = {k: op.attrs.get(k) for k in op.changes}

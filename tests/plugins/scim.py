@@ -76,7 +76,8 @@ def scim_directory(scim_server: ScimDirectoryServer) -> ScimDirectory:
 @pytest.fixture
 def atlassian_app(scim_directory: ScimDirectory, monkeypatch: pytest.MonkeyPatch) -> Application:
     monkeypatch.setenv(TOKEN_ENV, scim_directory.token)
-    return Application(name="atlassian-test", kind="atlassian", settings={"base_url": scim_directory.base_url, "timeout": 10},
+    settings = {"base_url": scim_directory.base_url, "timeout": 10}
+    return Application(name="atlassian-test", kind="atlassian", settings=settings,
                        secrets={"token": f"env:{TOKEN_ENV}"}, max_concurrency=4)
 
 
@@ -198,10 +199,18 @@ class TokenEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:  # a web page, not SCIM: for "wrong base URL" checks
+                data = b"<html><body>It works!</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 endpoint.requests.append(form)
@@ -210,7 +219,8 @@ class TokenEndpoint:
                     status, body = 401, {"error": "access_denied", "error_description": "Unauthorized"}
                 else:
                     token = endpoint.tokens.pop(0) if len(endpoint.tokens) > 1 else endpoint.tokens[0]
-                    status, body = 200, {"access_token": token, "token_type": "Bearer", "expires_in": endpoint.expires_in}
+                    status = 200
+                    body = {"access_token": token, "token_type": "Bearer", "expires_in": endpoint.expires_in}
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -1,0 +1,181 @@
+"""Microsoft 365 / Entra ID connector through msgraph-sdk: users, licences (which bring the Exchange Online
+mailbox), deprovisioning (disable + revoke sessions + remove licences), soft delete and restore, security groups.
+
+Every Graph request goes through `_call`, which enforces dry-run, bounds concurrency and turns SDK errors
+into `console.errors`. 429/503/504 are retried by the SDK's RetryHandler (honouring Retry-After) first.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from msgraph import GraphServiceClient
+
+from console.errors import ConfigError, DryRunBlocked, IdConsoleError, NotFound, SecretMissing
+from console.models import Application, User
+from console.secrets import resolve
+
+from . import graph_attrs as attrs_mod
+from .base import Capability, ConnectionReport, Setting
+from .graph_auth import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, make_credential
+from .graph_client import build_client, translate
+from .graph_groups import GroupOperations
+from .graph_users import UserOperations, users_query
+
+log = logging.getLogger("console.connectors.graph")
+T = TypeVar("T")
+
+SETTINGS = [
+    Setting("tenant_id", "Tenant ID", required=True, help="Directory (tenant) ID or a verified domain name"),
+    Setting("client_id", "Application (client) ID", required=True, help="the app registration's client id"),
+    Setting("client_secret", "Client secret", required=True, secret=True,
+            help="a reference (env:VAR or keyring:SERVICE/NAME) to the client secret value"),
+    Setting("base_url", "Graph base URL", default=DEFAULT_BASE_URL, help="a sandbox URL for the demo and tests"),
+    Setting("authority", "Token authority", default=DEFAULT_AUTHORITY,
+            help="Entra ID authority host; for a local sandbox its URL, e.g. http://127.0.0.1:8765"),
+    Setting("usage_location", "Usage location", default="", help="two-letter country code; licences need it"),
+    Setting("license_skus", "Licence SKU ids", default=[], kind="list",
+            help="skuId GUIDs (see `apps test`); a SKU with Exchange Online brings the mailbox"),
+    Setting("upn_suffix", "UPN suffix", default="", help="verified domain used for userPrincipalName"),
+    Setting("revoke_sessions", "Revoke sign-in sessions on disable", default=True, kind="bool"),
+    Setting("remove_licenses", "Remove licences on disable", default=True, kind="bool",
+            help="the mailbox is kept 30 days and reconnects when relicensed"),
+    Setting("delete_after_days", "Delete N days after disable", default=None, kind="int",
+            help="deleted users stay restorable for 30 days"),
+    Setting("restore_deleted", "Restore a deleted user holding the UPN instead of creating", default=True, kind="bool"),
+    Setting("timeout", "HTTP timeout in seconds", default=30, kind="int"),
+]
+EXCHANGE_PLANS = ("EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_STANDARD", "EXCHANGE_S_DESKLESS", "EXCHANGE_S_FOUNDATION")
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class GraphConnector(UserOperations, GroupOperations):
+    kind = "graph"
+    capabilities = frozenset({Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE,
+                              Capability.DELETE, Capability.GROUPS, Capability.MEMBERSHIPS, Capability.TEST})
+
+    def __init__(self, app: Application, *, dry_run: bool = False) -> None:
+        settings = app.settings
+        self.app, self.dry_run = app, dry_run
+        self.tenant_id = str(settings.get("tenant_id") or "").strip()
+        self.client_id = str(settings.get("client_id") or "").strip()
+        for name, value in (("tenant_id", self.tenant_id), ("client_id", self.client_id)):
+            if not value:
+                raise ConfigError(f"{app.name}: setting {name} is missing",
+                                  hint="copy it from Entra admin center > App registrations > Overview")
+        self.base_url = str(settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        self.authority = str(settings.get("authority") or DEFAULT_AUTHORITY)
+        self.usage_location = str(settings.get("usage_location") or "").upper()
+        self.upn_suffix = str(settings.get("upn_suffix") or "")
+        raw_skus = settings.get("license_skus") or []
+        self.license_skus = [s.strip().lower() for s in (raw_skus.split(",") if isinstance(raw_skus, str) else raw_skus)
+                             if s and s.strip()]
+        for sku in self.license_skus:
+            try:
+                uuid.UUID(sku)
+            except ValueError:
+                raise ConfigError(f"{app.name}: licence {sku!r} is not a skuId GUID",
+                                  hint="`idconsole apps test` lists the tenant's SKUs with their ids") from None
+        self.revoke_sessions = _flag(settings.get("revoke_sessions"), True)
+        self.remove_licenses = _flag(settings.get("remove_licenses"), True)
+        self.restore_deleted = _flag(settings.get("restore_deleted"), True)
+        self.timeout = float(settings.get("timeout") or 30)
+        self.consistency_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+        self._secret_ref = app.secrets.get("client_secret", "")
+        self._semaphore = asyncio.Semaphore(max(1, int(app.max_concurrency or 1)))
+        self._client: GraphServiceClient | None = None
+        self._http: Any = None
+        self._credential: Any = None
+
+    # --- plumbing ------------------------------------------------------------------------------------------------
+    def _secret(self) -> str:
+        if not self._secret_ref:
+            raise SecretMissing(f"{self.app.name}: no client secret reference",
+                                hint="add one: idconsole apps add graph … --secret-env VAR")
+        return resolve(self._secret_ref)
+
+    def _known_secrets(self) -> list[str]:
+        try:
+            return [self._secret()]
+        except IdConsoleError:
+            return []
+
+    def _graph(self) -> GraphServiceClient:
+        if self._client is None:
+            self._credential = make_credential(self.authority, self.tenant_id, self.client_id, self._secret,
+                                               timeout=self.timeout)
+            self._client, self._http = build_client(self.base_url, self._credential, self.timeout)
+        return self._client
+
+    async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, write: bool = False,
+                    retry_not_found: bool = False) -> T:
+        """Run one Graph request: refuse writes in a dry run, bound concurrency, translate errors, and (right
+        after a create) retry 404s that come from replication lag."""
+        if write and self.dry_run:
+            raise DryRunBlocked(f"dry run: refusing to {op} in {self.app.name}", hint="run without --dry-run to apply")
+        client = self._graph()
+        delays = iter(self.consistency_delays if retry_not_found else ())
+        while True:
+            try:
+                async with self._semaphore:
+                    return await request(client)
+            except Exception as exc:  # noqa: BLE001 - translate() decides; unknown exceptions are re-raised
+                error = translate(exc, op, client_id=self.client_id, secrets=self._known_secrets())
+                if error is None:
+                    raise
+            delay = next(delays, None) if isinstance(error, NotFound) else None
+            if delay is None:
+                raise error
+            log.debug("graph: %s got 404 (replication lag?), retrying in %.1fs", op, delay)
+            await asyncio.sleep(delay)
+
+    # --- protocol: attributes ------------------------------------------------------------------------------------
+    def account_attributes(self, user: User, login_method: str) -> dict[str, Any]:
+        return attrs_mod.account_attributes(user, login_method, upn_suffix=self.upn_suffix,
+                                            usage_location=self.usage_location, license_skus=self.license_skus)
+
+    def account_name(self, attrs: dict[str, Any]) -> str:
+        return str(attrs.get("userPrincipalName", ""))
+
+    # --- connection test -----------------------------------------------------------------------------------------
+    async def test(self) -> ConnectionReport:
+        try:
+            await self._call("read users", lambda c: c.users.get(users_query(top=1, select=["id"])))
+            skus = await self._call("read subscribed licences", lambda c: c.subscribed_skus.get())
+        except IdConsoleError as exc:
+            return ConnectionReport(False, str(exc), {"error": type(exc).__name__, "hint": exc.hint})
+        available = {str(s.sku_id).lower(): s for s in (skus.value or [])} if skus else {}
+        missing = [sku for sku in self.license_skus if sku not in available]
+        mailbox = [sku for sku in self.license_skus if sku in available and any(
+            (plan.service_plan_name or "") in EXCHANGE_PLANS for plan in available[sku].service_plans or [])]
+        seats = {sku: f"{s.sku_part_number} ({s.consumed_units}/{s.prepaid_units.enabled if s.prepaid_units else '?'}"
+                      " used)" for sku, s in available.items()}
+        details = {"tenant_id": self.tenant_id, "base_url": self.base_url, "licenses": seats,
+                   "missing_licenses": missing, "mailbox_licenses": mailbox}
+        if missing:
+            return ConnectionReport(False, f"signed in, but licence SKU(s) {', '.join(missing)} are not in the tenant",
+                                    details)
+        note = "; configured licences bring an Exchange Online mailbox" if mailbox else (
+            "; no configured licence brings a mailbox" if self.license_skus else "")
+        return ConnectionReport(True, f"signed in to tenant {self.tenant_id}; users readable{note}", details)
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        if self._credential is not None and hasattr(self._credential, "close"):
+            await self._credential.close()
+        self._client = self._http = self._credential = None
+
+
+def make(app: Application, *, dry_run: bool = False) -> GraphConnector:
+    return GraphConnector(app, dry_run=dry_run)

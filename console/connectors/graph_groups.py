@@ -1,0 +1,155 @@
+"""Security groups and memberships in Microsoft Graph (a mixin of GraphConnector: it uses `_call`).
+
+Membership changes are per-member `$ref` deltas: "already exist" on add and "do not exist" on remove mean
+the desired state already holds; a 404 right after a create is replication lag and is retried.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph import GraphServiceClient
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
+from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
+from msgraph.generated.models.group import Group
+from msgraph.generated.models.reference_create import ReferenceCreate
+
+from console.errors import IdConsoleError, NotFound, TransientError
+from console.models import RemoteGroup
+
+from .graph_attrs import group_mail_nickname
+from .graph_client import is_member_exists, is_member_missing, plain_json
+
+T = TypeVar("T")
+GROUP_SELECT = ["id", "displayName", "description", "mailNickname", "securityEnabled", "mailEnabled", "groupTypes"]
+
+
+def _remote_group(group: Group, members: list[str] | None = None, **extra: Any) -> RemoteGroup:
+    attrs = {"description": group.description or "", "mailNickname": group.mail_nickname or "",
+             "securityEnabled": bool(group.security_enabled), "groupTypes": list(group.group_types or []), **extra}
+    return RemoteGroup(uid=str(group.id), name=str(group.display_name or ""), members=members or [], attrs=attrs)
+
+
+def _remote_group_from_json(doc: dict[str, Any], members: list[str]) -> RemoteGroup:
+    attrs = {"description": doc.get("description") or "", "mailNickname": doc.get("mailNickname") or "",
+             "securityEnabled": bool(doc.get("securityEnabled")), "groupTypes": list(doc.get("groupTypes") or [])}
+    return RemoteGroup(uid=str(doc["id"]), name=str(doc.get("displayName") or ""), members=members, attrs=attrs)
+
+
+class GroupOperations:
+    base_url: str
+    post_retries = 3  # 429 retries for POSTs the SDK must not resend by itself
+
+    if TYPE_CHECKING:
+        async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, write: bool = False,
+                        retry_not_found: bool = False) -> T: ...
+
+    async def _group_by_name(self, name: str) -> Group | None:
+        params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
+            filter=f"displayName eq '{name.replace(chr(39), chr(39) * 2)}'", select=GROUP_SELECT, top=5)
+        config = RequestConfiguration(query_parameters=params)
+        page = await self._call(f"look up group {name}", lambda c: c.groups.get(config))  # type: ignore[arg-type]
+        found = list(page.value or []) if page else []
+        return found[0] if found else None
+
+    async def create_group(self, name: str, description: str = "") -> RemoteGroup:
+        """Create a security group, or adopt the existing group with that display name.
+
+        Group names are not unique in Entra ID, so the SDK must not resend this POST on its own after a 503/504
+        (the first may have gone through): only 429 (never processed) is retried here; anything else is looked
+        up by name before it is reported."""
+        existing = await self._group_by_name(name)
+        if existing is not None:
+            return _remote_group(existing, adopted=True)
+        body = Group(display_name=name, description=description or None, mail_enabled=False,
+                     mail_nickname=group_mail_nickname(name), security_enabled=True, group_types=[])
+        no_resend: RequestConfiguration = RequestConfiguration(  # type: ignore[type-arg]
+            options=[RetryHandlerOption(should_retry=False)])
+        created: Group | None = None
+        for attempt in range(self.post_retries + 1):
+            try:
+                created = await self._call(f"create group {name}", lambda c: c.groups.post(body, no_resend),
+                                           write=True)
+                break
+            except TransientError as exc:
+                if exc.status == 429 and attempt < self.post_retries:
+                    await asyncio.sleep(exc.retry_after if exc.retry_after is not None else 2.0 ** attempt)
+                    continue
+                existing = await self._group_by_name(name)  # the POST may have gone through
+                if existing is None:
+                    raise
+                return _remote_group(existing, adopted=True)
+        if created is None:
+            raise NotFound(f"Graph returned no group for {name}")
+        return _remote_group(created)
+
+    async def delete_group(self, uid: str) -> None:
+        """Security groups are deleted for good (only Microsoft 365 groups go to deleted items)."""
+        try:
+            await self._call(f"delete group {uid}", lambda c: c.groups.by_group_id(uid).delete(), write=True)
+        except NotFound:
+            return
+
+    async def _members(self, group_uid: str) -> list[str]:
+        params = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
+        config = plain_json(RequestConfiguration(query_parameters=params))
+        builder = lambda c: c.groups.by_group_id(group_uid).members  # noqa: E731
+        page: Any = await self._call(f"list members of {group_uid}", lambda c: builder(c).get(config))
+        members: list[str] = []
+        while page:
+            members += [str(m["id"]) for m in page.get("value") or []]
+            link = page.get("@odata.nextLink")
+            if not link:
+                break
+            page = await self._call(f"list members of {group_uid}", lambda c: builder(c).with_url(link).get(config))
+        return members
+
+    async def list_groups(self) -> AsyncIterator[RemoteGroup]:
+        params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(select=GROUP_SELECT, top=999)
+        config = plain_json(RequestConfiguration(query_parameters=params))
+        page: Any = await self._call("list groups", lambda c: c.groups.get(config))
+        while page:
+            for doc in page.get("value") or []:
+                yield _remote_group_from_json(doc, await self._members(str(doc["id"])))
+            link = page.get("@odata.nextLink")
+            if not link:
+                break
+            page = await self._call("list groups", lambda c: c.groups.with_url(link).get(config))
+
+    async def _add_member(self, group_uid: str, member_uid: str) -> None:
+        body = ReferenceCreate(odata_id=f"{self.base_url}/directoryObjects/{member_uid}")
+        try:
+            await self._call(f"add {member_uid} to group {group_uid}",
+                             lambda c: c.groups.by_group_id(group_uid).members.ref.post(body),
+                             write=True, retry_not_found=True)
+        except IdConsoleError as exc:
+            if not is_member_exists(exc):
+                raise
+
+    async def _remove_member(self, group_uid: str, member_uid: str) -> None:
+        try:
+            await self._call(f"remove {member_uid} from group {group_uid}",
+                             lambda c: c.groups.by_group_id(group_uid).members.by_directory_object_id(member_uid)
+                             .ref.delete(), write=True)
+        except NotFound:
+            return  # the member or the group is gone: the membership is gone too
+        except IdConsoleError as exc:
+            if not is_member_missing(exc):
+                raise
+
+    async def add_members(self, group_uid: str, member_uids: list[str]) -> None:
+        await _all(self._add_member(group_uid, uid) for uid in dict.fromkeys(member_uids))
+
+    async def remove_members(self, group_uid: str, member_uids: list[str]) -> None:
+        await _all(self._remove_member(group_uid, uid) for uid in dict.fromkeys(member_uids))
+
+
+async def _all(calls: Any) -> None:
+    """Run the calls concurrently (the connector's semaphore bounds them); raise the first failure after all end."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -1,0 +1,217 @@
+"""The provisioning report's storage: durable appends, monthly files, filters, torn lines, the in-process cache."""
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console.errors import ReadOnly
+from console.eventlog import CASEFOLDS_TO_ASCII, EventLog, months_between
+from console.models import Event
+from tests.plugins.core import ROOT, child_env
+
+CHILD_APPEND = """
+import sys
+from console.eventlog import EventLog
+from console.models import Event
+log = EventLog(sys.argv[1])
+log.append(Event(action="create", status="success", app="scim", person="zoë", time="2026-03-04T05:06:07Z"))
+print("appended", flush=True)
+sys.stdin.readline()
+"""
+
+
+def at(day: str, **kw: object) -> Event:
+    """An event at 2026-MM-DD (day given as MM-DD) noon UTC."""
+    doc: dict[str, object] = {"action": "update", "status": "success", "time": f"2026-{day}T12:00:00Z"}
+    doc.update(kw)
+    return Event(**doc)  # type: ignore[arg-type]
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> EventLog:
+    return EventLog(tmp_path / "events")
+
+
+def test_an_append_is_on_disk_for_another_process_when_it_returns(log: EventLog) -> None:
+    event = at("03-04", app="scim", person="zoë", changes={"title": ["a", "b"]})
+    log.append(event)
+    code = "import sys, orjson; print(orjson.loads(open(sys.argv[1], 'rb').read().splitlines()[-1])['person'])"
+    out = subprocess.run([sys.executable, "-c", code, str(log.dir / "2026-03.jsonl")], capture_output=True,
+                         text=True, encoding="utf-8", env=child_env(PYTHONIOENCODING="utf-8"), check=True)
+    assert out.stdout.strip() == "zoë"
+
+
+def test_an_event_appended_by_a_process_killed_right_after_is_kept(log: EventLog) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD_APPEND, str(log.dir)], cwd=ROOT, env=child_env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "appended"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    [event] = log.query()
+    assert (event.person, event.app, event.time) == ("zoë", "scim", "2026-03-04T05:06:07Z")
+
+
+def test_events_are_partitioned_by_month(log: EventLog) -> None:
+    log.append_many([at("01-31"), at("02-01"), at("02-28"), at("03-01")])
+    log.append(Event(action="create", status="success", time="2025-12-31T23:59:59Z"))
+    assert log.months() == ["2025-12", "2026-01", "2026-02", "2026-03"]
+    assert len((log.dir / "2026-02.jsonl").read_bytes().splitlines()) == 2
+    assert months_between(utc("2025-11-15"), utc("2026-02-01")) == ["2025-11", "2025-12", "2026-01", "2026-02"]
+
+
+def test_query_filters_combine_and_return_newest_first(log: EventLog) -> None:
+    log.append_many([
+        at("01-10", app="scim", person="zoe", person_id="p1", action="create"),
+        at("01-20", app="ad", person="zoe", person_id="p1", action="update", status="failure", run="r1"),
+        at("02-05", app="scim", person="sean", person_id="p2", action="update", run="r1"),
+        at("02-25", app="scim", person="zoe", person_id="p1", action="deactivate"),
+        at("03-15", app="graph", person="li", person_id="p3", action="create", status="skipped"),
+    ])
+    times = lambda events: [e.time[5:10] for e in events]  # noqa: E731
+    assert times(log.query()) == ["03-15", "02-25", "02-05", "01-20", "01-10"]
+    assert times(log.query(person_ids={"p1"})) == ["02-25", "01-20", "01-10"]
+    assert times(log.query(person_text="ZOE")) == ["02-25", "01-20", "01-10"]
+    assert times(log.query(person_ids={"p2"}, person_text="li")) == ["03-15", "02-05"]
+    assert times(log.query(person_ids=set())) == []
+    assert times(log.query(app="scim")) == ["02-25", "02-05", "01-10"]
+    assert times(log.query(app="scim", person_ids={"p1"})) == ["02-25", "01-10"]
+    assert times(log.query(action="update")) == ["02-05", "01-20"]
+    assert times(log.query(status="failure")) == ["01-20"]
+    assert times(log.query(run="r1")) == ["02-05", "01-20"]
+    assert times(log.query(since=utc("2026-01-20T12:00:00"), until=utc("2026-02-25T11:59:59"))) == ["02-05", "01-20"]
+    assert times(log.query(since=utc("2026-02-01"))) == ["03-15", "02-25", "02-05"]
+    assert times(log.query(until=utc("2026-01-31"))) == ["01-20", "01-10"]
+    assert times(log.query(limit=2)) == ["03-15", "02-25"]
+    assert log.query(app="nothing") == []
+
+
+def test_a_torn_last_line_is_ignored_and_the_next_append_stays_whole(log: EventLog) -> None:
+    log.append_many([at("04-01", person="a"), at("04-02", person="b")])
+    path = log.dir / "2026-04.jsonl"
+    whole = orjson.dumps(at("04-03", person="c").to_doc())
+    with open(path, "ab") as fh:
+        fh.write(whole[: len(whole) // 2])  # a crash in the middle of a write
+    assert [e.person for e in EventLog(log.dir).query()] == ["b", "a"]
+    writer = EventLog(log.dir)  # the next run appends after the torn line
+    writer.append(at("04-04", person="d"))
+    assert [e.person for e in EventLog(log.dir).query()] == ["d", "b", "a"]
+    assert [e.person for e in log.query()] == ["d", "b", "a"]
+
+
+def test_damaged_lines_in_the_middle_are_skipped(log: EventLog) -> None:
+    log.append(at("05-01", person="a"))
+    with open(log.dir / "2026-05.jsonl", "ab") as fh:
+        fh.write(b'{"action": "upd\n[1, 2]\n\n')
+    log.append(at("05-02", person="b"))
+    assert [e.person for e in EventLog(log.dir).query()] == ["b", "a"]
+
+
+def test_the_cache_sees_new_appends_and_waits_for_a_line_being_written(log: EventLog) -> None:
+    reader = EventLog(log.dir, readonly=True)
+    log.append(at("06-01", person="a"))
+    assert [e.person for e in reader.query()] == ["a"]
+    log.append(at("06-02", person="b"))
+    assert [e.person for e in reader.query(person_text="b")] == ["b"]
+    line = orjson.dumps(at("06-03", person="c").to_doc()) + b"\n"
+    path = log.dir / "2026-06.jsonl"
+    with open(path, "ab") as fh:
+        fh.write(line[:20])
+        fh.flush()
+        assert [e.person for e in reader.query()] == ["b", "a"]  # half a line is not read yet
+        fh.write(line[20:])
+    assert [e.person for e in reader.query()] == ["c", "b", "a"]
+    log.append(at("07-01", person="d"))  # a new month appears
+    assert [e.person for e in reader.query()] == ["d", "c", "b", "a"]
+
+
+def test_a_month_file_replaced_by_a_shorter_one_is_read_again(log: EventLog) -> None:
+    log.append_many([at("08-01", person="a"), at("08-02", person="b")])
+    assert len(log.query()) == 2
+    path = log.dir / "2026-08.jsonl"
+    path.write_bytes(orjson.dumps(at("08-03", person="c").to_doc()) + b"\n")
+    assert [e.person for e in log.query()] == ["c"]
+
+
+def test_a_read_only_log_refuses_appends_and_reads_a_missing_directory_as_empty(tmp_path: Path) -> None:
+    reader = EventLog(tmp_path / "none", readonly=True)
+    assert reader.query() == [] and reader.months() == []
+    with pytest.raises(ReadOnly):
+        reader.append(at("01-01"))
+
+
+# ---- the byte screen never drops a record the exact filters would keep ----------------------------
+PEOPLE = ["zoe", "Zoë", "ZOË", "Straße", "STRASSE", "strasse", "\u212aate", "kate", "Seán O'Brien", "李小龙",
+          'quote"d', "back\\slash", "ﬁona", "fiona", "İlker", "i\u0307lker", ""]
+APPS = ["scim", "ad", "graph", "Ångström app", "app\"x"]
+
+
+def naive(events: list[Event], **flt: object) -> list[Event]:
+    text = flt.get("person_text")
+    ids = flt.get("person_ids")
+    out = []
+    for e in events:
+        if any(flt.get(k) is not None and getattr(e, k) != flt[k] for k in ("app", "action", "status", "run")):
+            continue
+        if flt.get("since") and e.time < flt["since"].isoformat().replace("+00:00", "Z"):
+            continue
+        if flt.get("until") and e.time > flt["until"].isoformat().replace("+00:00", "Z"):
+            continue
+        by_id = ids is not None and e.person_id in ids
+        by_text = text is not None and e.person.casefold() == text.casefold()
+        if (ids is not None or text is not None) and not (by_id or by_text):
+            continue
+        out.append(e)
+    return sorted(out, key=lambda e: e.time, reverse=True)
+
+
+def test_screened_queries_agree_with_parsing_every_line(log: EventLog) -> None:
+    rnd = random.Random(11)
+    events = []
+    for i in range(1500):
+        name = rnd.choice(PEOPLE)
+        events.append(Event(
+            action=rnd.choice(["create", "update", "delete"]), status=rnd.choice(["success", "failure"]),
+            app=rnd.choice(APPS), person=name, person_id=f"id-{PEOPLE.index(name)}", run=rnd.choice(["r1", "r2", ""]),
+            changes=rnd.choice([{}, {"displayName": [None, rnd.choice(PEOPLE)]}, {"time": ["a", "b"]}]),
+            message=rnd.choice(["", '"time":"2099-01-01T00:00:00Z"', "ẞ"]),
+            time=f"2026-{rnd.randint(1, 4):02d}-{rnd.randint(1, 28):02d}T{rnd.randint(0, 23):02d}:00:{i % 60:02d}Z",
+        ))
+    events.sort(key=lambda e: e.time)
+    log.append_many(events)
+    filters = [{"person_text": p} for p in PEOPLE if p] + [
+        {"person_ids": {"id-1", "id-8"}},
+        {"person_ids": {"id-3"}, "person_text": "STRASSE"},
+        {"person_text": "kate", "app": "scim"},
+        {"person_text": "ﬁona", "status": "failure"},
+        {"app": "app\"x"},
+        {"app": "Ångström app", "action": "delete"},
+        {"run": "r2", "status": "success"},
+        {"since": utc("2026-02-10"), "until": utc("2026-03-05T06:00:00")},
+        {"since": utc("2026-03-01"), "person_text": "zoë", "app": "ad"},
+        {"until": utc("2026-01-15"), "action": "create"},
+    ]
+    for flt in filters:
+        got = EventLog(log.dir).query(**flt)  # cold
+        want = naive(events, **flt)
+        assert [e.time for e in got] == [e.time for e in want], flt
+        assert got == want, flt
+        assert log.query(**flt) == want, flt  # warm
+
+
+def test_the_list_of_characters_that_casefold_to_ascii_matches_this_python() -> None:
+    found = "".join(chr(c) for c in range(0x80, 0x110000)
+                    if not 0xD800 <= c < 0xE000 and any(ord(x) < 0x80 for x in chr(c).casefold()))
+    assert found == CASEFOLDS_TO_ASCII

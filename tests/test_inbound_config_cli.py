@@ -1,0 +1,58 @@
+"""Configuring an inbound source from the command line: endpoints, test & save, mapping, preview, import."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from console.cli import main
+from console.store import Store
+
+
+@pytest.fixture
+def home(tmp_path, bb_app):
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        store.applications.put(bb_app)
+    return str(home)
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_test_and_save_lists_the_first_page_fields_and_a_joined_endpoint_feeds_the_mapping(home, capsys):
+    code, out, _ = run(capsys, "endpoints", "test", "bb", "Bitbucket users endpoint", "--home", home, "--json")
+    assert code == 0 and {"user.account_id", "user.display_name", "user.nickname"} <= set(json.loads(out))
+    code, _, _ = run(capsys, "endpoints", "set", "bb", "roles", "--url", "{base_url}/workspaces/{workspace}/permissions",
+                     "--joined", "--home", home)
+    assert code == 0
+    assert run(capsys, "endpoints", "test", "bb", "roles", "--home", home)[0] == 0
+    code, out, err = run(capsys, "mapping", "set", "bb", "--endpoint", "Bitbucket users endpoint", "--endpoint", "roles",
+                         "--map", "sAMAccountName={user.display_name|first|initial|lower}{user.display_name|last|lower}",
+                         "--map", "role=permission", "--home", home)
+    assert code == 0, err
+    code, out, _ = run(capsys, "mapping", "preview", "bb", "--home", home, "--json")
+    records = json.loads(out)
+    assert code == 0 and records and all(r["values"]["role"] in ("owner", "member", "collaborator") for r in records)
+    assert all(len(r["values"]["sAMAccountName"]) <= 20 for r in records)
+    code, out, _ = run(capsys, "import", "bitbucket", "bb", "--home", home, "--json")
+    assert code == 0 and json.loads(out)["counts"]["joiners"] == len(records)
+    with Store.open(home, readonly=True) as store:
+        assert {u.attributes.get("role") for u in store.users} <= {"owner", "member", "collaborator"}
+
+
+def test_bad_endpoint_and_mapping_configuration_is_refused_with_what_to_fix(home, capsys):
+    code, _, err = run(capsys, "endpoints", "set", "bb", "x", "--url", "{base_url}/{nope}", "--home", home)
+    assert code == 2 and "unknown macro {nope}" in err and "{workspace}" in err
+    code, _, err = run(capsys, "endpoints", "set", "bb", "y", "--home", home)
+    assert code == 2 and "needs --url" in err
+    assert run(capsys, "endpoints", "test", "bb", "Bitbucket users endpoint", "--home", home)[0] == 0
+    code, _, err = run(capsys, "mapping", "set", "bb", "--primary-key", "user.missing", "--home", home)
+    assert code == 2 and "user.missing" in err
+    code, out, err = run(capsys, "mapping", "set", "bb", "--map", "sAMAccountName={user.nickname}@corp", "--home", home)
+    assert code == 0
+    code, out, _ = run(capsys, "mapping", "preview", "bb", "--home", home)
+    assert code == 1 and "INVALID" in out  # @ is not allowed in a logon name

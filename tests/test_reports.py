@@ -1,0 +1,111 @@
+"""The provisioning report: time filters an operator types, who a person is, CSV and JSON of the same records."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+
+from console import reports
+from console.errors import ValidationError
+from console.models import Event
+from console.reports import ReportFilter, parse_when
+from console.service import Service
+from console.store import Store
+
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("24h", NOW - timedelta(hours=24)),
+    ("7d", NOW - timedelta(days=7)),
+    (" 30D ", NOW - timedelta(days=30)),
+    ("2w", NOW - timedelta(days=14)),
+    ("2026-11-01", datetime(2026, 11, 1, tzinfo=timezone.utc)),
+    ("2026-11-01T08:30:00Z", datetime(2026, 11, 1, 8, 30, tzinfo=timezone.utc)),
+    ("2026-11-01T10:30:00+02:00", datetime(2026, 11, 1, 8, 30, tzinfo=timezone.utc)),
+])
+def test_spans_and_dates_are_understood_in_utc(text: str, expected: datetime) -> None:
+    assert parse_when(text, "since", now=NOW) == expected
+
+
+def test_an_end_date_means_the_end_of_that_day() -> None:
+    assert parse_when("2026-11-01", "to", end_of_day=True) == datetime(2026, 11, 1, 23, 59, 59, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "7 days", "2026-02-30", "-3d", ""])
+def test_anything_else_is_rejected_naming_the_option_and_value(text: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_when(text, "from")
+    assert err.value.field == "from" and err.value.value == text and "2026-11-01" in err.value.hint
+
+
+@pytest.fixture
+def svc(state: Store) -> Service:
+    service = Service(state, operator="ops@10.0.0.1")
+    service.add_user(employeeId="E1", userName="zoe", givenName="Zoë", familyName="Ångström", email="zoe@example.com")
+    service.add_user(employeeId="E2", userName="sean", givenName="Seán", familyName="O'Brien")
+    zoe = state.users.find("zoe")
+    state.events.append_many([
+        Event(action="create", status="success", app="scim", person="zoe", person_id=zoe.id,
+              changes={"displayName": [None, "Zoë Ångström"]}, time="2026-10-01T09:00:00Z"),
+        Event(action="update", status="failure", app="ad", person="zoe", person_id=zoe.id,
+              error='Rejected: "title" too long, see\nline 2', time="2026-11-20T09:00:00Z"),
+        Event(action="delete", status="success", app="scim", person="gone", person_id="old-id",
+              time="2026-11-21T09:00:00Z"),
+    ])
+    return service
+
+
+def query(svc: Service, **kw: object) -> list[tuple[str, str]]:
+    events = reports.query(svc.store, ReportFilter(**kw))  # type: ignore[arg-type]
+    return [(e.action, e.time[:10]) for e in events if e.app]
+
+
+def test_a_person_is_matched_by_user_name_email_key_or_display_name(svc: Service) -> None:
+    expected = [("update", "2026-11-20"), ("create", "2026-10-01")]
+    for who in ("zoe", "ZOE@example.com", "e1", "zoë ångström"):
+        assert query(svc, person=who) == expected, who
+
+
+def test_a_person_no_longer_in_the_state_is_found_by_the_name_in_the_report(svc: Service) -> None:
+    assert query(svc, person="Gone") == [("delete", "2026-11-21")]
+    assert query(svc, person="nobody") == []
+
+
+def test_filters_by_application_status_and_period(svc: Service) -> None:
+    assert query(svc, app="scim") == [("delete", "2026-11-21"), ("create", "2026-10-01")]
+    assert query(svc, status="failure") == [("update", "2026-11-20")]
+    assert query(svc, start="2026-10-02", end="2026-11-20") == [("update", "2026-11-20")]
+    assert query(svc, person="zoe", app="scim", start="2026-09-01", end="2026-10-31") == [("create", "2026-10-01")]
+    assert query(svc, since="2026-11-21", start="2026-11-01") == [("delete", "2026-11-21")]  # the later one wins
+
+
+def test_a_bad_status_or_an_inverted_period_is_rejected(svc: Service) -> None:
+    with pytest.raises(ValidationError, match="status: 'ok' must be one of"):
+        reports.query(svc.store, ReportFilter(status="ok"))
+    with pytest.raises(ValidationError, match="is after --to"):
+        reports.query(svc.store, ReportFilter(start="2026-11-02", end="2026-11-01"))
+
+
+def test_csv_and_json_exports_hold_the_same_records(svc: Service) -> None:
+    events = reports.query(svc.store, ReportFilter())
+    as_json = orjson.loads(reports.to_json(events))
+    as_csv = list(csv.DictReader(io.StringIO(reports.to_csv(events))))
+    assert len(as_json) == len(as_csv) == 5  # two local user_create events and three target events
+    for j, c in zip(as_json, as_csv):
+        assert list(j) == list(c) == list(reports.EXPORT_FIELDS)
+        raw = c.pop("changes")
+        assert (orjson.loads(raw) if raw else {}) == j.pop("changes")
+        assert c == {k: str(v) for k, v in j.items()}
+    failure = next(j for j in orjson.loads(reports.to_json(events)) if j["status"] == "failure")
+    assert failure["error"] == 'Rejected: "title" too long, see\nline 2' and failure["operator"] == ""
+    create = next(j for j in as_json if j["action"] == "user_create" and j["person"] == "zoe")
+    assert create["operator"] == "ops@10.0.0.1"
+
+
+def test_describe_changes_reads_as_before_and_after() -> None:
+    assert reports.describe_changes({"title": ["", "Boss"], "emails": [None, ["a@x.io"]]}) == (
+        "title: '' → 'Boss'; emails: None → ['a@x.io']")
