@@ -22,7 +22,8 @@ from console.secrets import check_ref, store_in_keyring
 from console.service import coerce, parse_int
 from screens.base import ConsoleModal, ConsoleScreen
 from screens.forms import FormModal, rejection
-from screens.messages import ConnectionChecked, ListLoaded, Saved, StateChanged
+from screens.importing import Importer
+from screens.messages import ConnectionChecked, ImportFinished, ListLoaded, Saved, StateChanged
 from screens.modals import ConfirmModal, NoticeModal
 from screens.timefmt import ago
 
@@ -66,18 +67,21 @@ def kind_settings(kind: str) -> tuple[list[Setting] | None, str]:
         return None, exc.title
 
 
-class AppsScreen(ConsoleScreen):
+class AppsScreen(Importer, ConsoleScreen):
     MODE = "apps"
     CSS_PATH = "apps.tcss"
     AUTO_FOCUS = "#apps"
     HELP = """Applications are the targets (Atlassian SCIM, Active Directory, Microsoft 365) and sources
 (Bitbucket) of idconsole. Health shows the last connection test and the last run with its failures.
-Secrets are never stored: the state keeps a reference to an environment variable or a keyring entry."""
-    WRITE_ACTIONS = frozenset({"add", "edit", "delete"})
+Secrets are never stored: the state keeps a reference to an environment variable or a keyring entry.
+On a Bitbucket source, i imports its members: a dry run shows joiners, movers and leavers first."""
+    WRITE_ACTIONS = frozenset({"add", "edit", "delete", "import"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "add", "Add", id="apps.add", tooltip="Add an application"),
         Binding("e", "edit", "Edit", id="apps.edit", tooltip="Edit settings, secrets and features"),
         Binding("t", "test", "Test", id="apps.test", tooltip="Test the connection"),
+        Binding("i", "import", "Import", id="apps.import",
+                tooltip="Import people from the selected Bitbucket source (preview first)"),
         Binding("d,delete", "delete", "Remove", id="apps.delete", tooltip="Remove from idconsole (asks first)"),
     ]
 
@@ -148,7 +152,9 @@ Secrets are never stored: the state keeps a reference to an environment variable
             self.action_edit()
 
     def show_detail(self, name: str) -> None:
-        self.current = name
+        if self.current != name:
+            self.current = name
+            self.refresh_bindings()  # import is offered for sources only
         app = self.apps.get(name)
         if app is None:
             return
@@ -207,6 +213,26 @@ Secrets are never stored: the state keeps a reference to an environment variable
                 f"the environment idconsole runs in (service unit, ~/.profile or the cron job):\n\n{lines}\n\n"
                 f"{app.name} refers to it as " + ", ".join(f"env:{v}" for v in env_vars) + "."))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "import":
+            app = self.apps.get(self.current or "")
+            if app is None or app.kind != "bitbucket":
+                return False
+        return super().check_action(action, parameters)
+
+    def action_import(self) -> None:
+        app = self.selected()
+        if app is not None and app.kind == "bitbucket":
+            self.start_inbound_import(app.name)
+
+    def action_import_from(self, name: str) -> None:
+        self.action_select(name)
+        self.start_inbound_import(name)
+
+    @on(ImportFinished)
+    def _imported(self, message: ImportFinished) -> None:
+        self.import_finished(message)
+
     def action_test(self, name: str = "") -> None:
         app = self.apps.get(name) if name else self.selected()
         if name and app is None:
@@ -232,7 +258,7 @@ Secrets are never stored: the state keeps a reference to an environment variable
         self.console.state_changed()
         report = message.report
         if report.ok:
-            self.notify(f"{message.app}: {report.message}", title="connection ok", timeout=5)
+            self.notify(f"{message.app}: connection ok (details below the list)", timeout=3)
         else:
             details = "\n".join(f"{k}: {v}" for k, v in report.details.items())
             self.app.push_screen(NoticeModal(f"{message.app}: connection FAILED", report.message +

@@ -76,10 +76,15 @@ class NavBar(Static):
             style = "reverse bold" if mode == self.current else ""
             text.append(f" {key} {label} ", style=style)
         app = self.app
-        if getattr(app, "sync_running", False):
-            text.append(" ● SYNC RUNNING", style="bold")
+        status = []
         if getattr(app, "readonly", False):
-            text.append(" READ-ONLY", style="bold")
+            status.append("READ-ONLY: nothing can be changed here (auditor mode)")
+        if getattr(app, "sync_running", False):
+            status.append("● A SYNC IS RUNNING — progress on 6 Sync; changes wait until it ends")
+        for line in status:
+            text.append("\n")
+            text.append(f" {line}", style="bold reverse")
+        self.set_class(bool(status), "-status")
         self.update(text)
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 STATIC = [
     ("users: find", "users", "filter", "focus the people filter", False),
     ("users: add", "users", "add", "add a person", True),
+    ("users: import a file", "users", "import", "people from a .csv or .json file (preview first)", True),
     ("groups: create", "groups", "create", "create a group", True),
     ("groups: add members", "groups", "add_members", "add people to the selected group", True),
     ("policies: create", "policies", "create", "bind an application to groups", True),
@@ -50,6 +51,9 @@ class ConsoleCommands(Provider):
                               f"plan {application.kind} application {name} only"))
             found.append((f"apps: test {name}", partial(app.run_action, f"go('apps', \"test({name!r})\")"),
                           f"test the connection to {name}"))
+            if application.kind == "bitbucket" and not app.readonly:
+                found.append((f"import: {name}", partial(app.run_action, f"go('apps', \"import_from({name!r})\")"),
+                              f"import people from {name} (preview first)"))
             found.append((f"reports: {name}", partial(app.run_action, f"go('reports', \"app({name!r})\")"),
                           f"events of {name}"))
         return found

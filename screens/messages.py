@@ -10,7 +10,6 @@ from typing import Any
 from textual.message import Message
 
 from console.connectors.base import ConnectionReport
-from console.importer import ImportResult
 from console.models import Application, Event, User
 from console.sync.apply import ApplyResult, Progress
 from console.sync.plan import Operation, Plan
@@ -140,10 +139,13 @@ class ApplyFinished(Message):
 
 
 class ImportFinished(Message):
-    def __init__(self, result: ImportResult, path: str) -> None:
+    """A file import (console.importer) or an inbound run (console.inbound.run), dry or real."""
+
+    def __init__(self, result: Any, source: str, dry_run: bool) -> None:
         super().__init__()
         self.result = result
-        self.path = path
+        self.source = source
+        self.dry_run = dry_run
 
 
 class ConnectionChecked(Message):

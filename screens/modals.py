@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -38,7 +39,7 @@ class ConfirmModal(ConsoleModal):
             yield Static(self.body, id="body")
             if self.items:
                 with VerticalScroll(id="items"):
-                    yield Static("\n".join(self.items), id="items-text", markup=False)
+                    yield Static(Text("\n".join(self.items), no_wrap=True, overflow="ellipsis"), id="items-text")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (n)", id="no", compact=True)
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="error", compact=True)
@@ -157,12 +158,23 @@ class PasswordsModal(ConsoleModal):
         self._passwords = passwords
 
     def compose(self) -> ComposeResult:
+        table = Table(box=None, padding=(0, 1), expand=True, show_header=True)
+        table.add_column("application", no_wrap=True)
+        table.add_column("account", no_wrap=True, overflow="ellipsis", ratio=1)
+        table.add_column("initial password", no_wrap=True)
+        for who, password in self._passwords.items():
+            app, _, account = who.partition(": ")
+            table.add_row(app, account, Text(password))
         with Vertical(id="dialog"):
             yield Label(f"Initial passwords ({len(self._passwords)})", id="title")
-            yield Static("Shown once: hand them over now. idconsole does not store them.", id="body")
+            yield Static("Shown once: hand them over now; idconsole does not store them. ↑↓ PgUp PgDn scroll.",
+                         id="body")
             with VerticalScroll(id="items"):
-                yield Static(Text("\n".join(f"{who}  {pw}" for who, pw in self._passwords.items())), id="items-text")
+                yield Static(table, id="items-text")
             yield Button("Close (Enter)", id="close", compact=True)
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#items", VerticalScroll))
 
     def on_unmount(self) -> None:
         self._passwords.clear()
@@ -196,3 +208,30 @@ class HelpModal(ConsoleModal):
             yield Label(self.title_text, id="title")
             with VerticalScroll(id="items"):
                 yield Static(body, id="help-text")
+
+
+class PathModal(ConsoleModal):
+    """Ask for a file's path; dismisses with it (or None)."""
+
+    CSS_PATH = "modals.tcss"
+
+    def __init__(self, title: str, placeholder: str, hint: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.placeholder = placeholder
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="title")
+            yield Static(self.hint, id="body")
+            yield Input(placeholder=self.placeholder, id="count", compact=True)
+            yield Label("Enter continues · Escape cancels", id="keys")
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#count", Input))
+
+    @on(Input.Submitted, "#count")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())

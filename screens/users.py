@@ -15,7 +15,8 @@ from console.errors import IdConsoleError, UnknownObject
 from console.models import USER_STATUSES, User
 from screens.base import ConsoleScreen, ident
 from screens.forms import FormModal, rejection
-from screens.messages import FieldRejected, PeopleFiltered, PersonLoaded, Saved, StateChanged
+from screens.importing import Importer
+from screens.messages import FieldRejected, ImportFinished, PeopleFiltered, PersonLoaded, Saved, StateChanged
 from screens.modals import ConfirmModal
 
 WINDOW = 200  # rows rendered at most: the table stays instant whatever the number of people
@@ -32,17 +33,19 @@ USER_FIELDS = (
 )
 
 
-class UsersScreen(ConsoleScreen):
+class UsersScreen(Importer, ConsoleScreen):
     MODE = "users"
     CSS_PATH = "users.tcss"
     AUTO_FOCUS = "#people"
     HELP = """Type in the filter to narrow the list: every word must appear in the person's key, userName,
 name, e-mail, department or title (any order, any case). At most 200 rows are shown; type more to narrow.
-Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter on a person opens their detail."""
-    WRITE_ACTIONS = frozenset({"add", "edit", "delete"})
+Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter on a person opens their detail.
+i imports a .csv or .json file: you see what it would create and change, and which rows it rejects, first."""
+    WRITE_ACTIONS = frozenset({"add", "edit", "delete", "import"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("slash", "filter", "Filter", key_display="/", id="users.filter", tooltip="Type to filter people"),
         Binding("n", "add", "Add", id="users.add", tooltip="Add a person"),
+        Binding("i", "import", "Import", id="users.import", tooltip="Import people from a .csv or .json file"),
         Binding("e", "edit", "Edit", id="users.edit", tooltip="Edit the selected person"),
         Binding("d,delete", "delete", "Delete", id="users.delete", tooltip="Delete the selected person (asks first)"),
         Binding("down,escape", "focus_list", "List", show=False, id="users.list", tooltip="From the filter to the list"),
@@ -141,6 +144,13 @@ Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter o
 
     def action_add(self) -> None:
         self.app.push_screen(UserForm(None), self._saved)
+
+    def action_import(self) -> None:
+        self.start_file_import()
+
+    @on(ImportFinished)
+    def _imported(self, message: ImportFinished) -> None:
+        self.import_finished(message)
 
     def action_edit(self) -> None:
         user = self.selected_user()
