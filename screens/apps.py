@@ -243,9 +243,10 @@ On a Bitbucket source, i imports its members: a dry run shows joiners, movers an
         self.testing.add(app.name)
         self.show_apps(ListLoaded("apps", list(self.apps.values())))
         self.notify(f"testing {app.name}…", timeout=2)
-        self.test(app.name)
+        # one worker group per application: testing one does not cancel the test of another
+        self.run_worker(self.test(app.name), exclusive=True, exit_on_error=False, group=f"apps-test:{app.name}",
+                        description=f"testing the connection to {app.name}")
 
-    @work(exclusive=False, exit_on_error=False, group="apps-test", description="testing a connection")
     async def test(self, name: str) -> None:
         try:
             report = await self.service.test_app(name)

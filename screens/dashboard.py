@@ -17,6 +17,10 @@ from screens.timefmt import ago
 RECENT = 50
 
 
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
 class DashboardScreen(ConsoleScreen):
     MODE = "dashboard"
     CSS_PATH = "dashboard.tcss"
@@ -25,7 +29,8 @@ class DashboardScreen(ConsoleScreen):
 Press a number key to go to a screen; Enter on an application opens it, on an event the report."""
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("r", "refresh", "Refresh", id="dashboard.refresh", tooltip="Read the state again"),
-        Binding("tab", "app.focus_next", "Next pane", show=False, id="dashboard.next"),
+        Binding("tab", "app.focus_next", "Next pane", show=False, id="dashboard.next",
+                tooltip="Between the applications and the events"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -72,10 +77,12 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
     def show(self, message: DashboardLoaded) -> None:
         s = message.snapshot
         counts = Text()
-        for label, value in (("people", s.people), ("active", s.active), ("leavers", s.leavers), ("groups", s.groups),
-                             ("policies", s.policies), ("applications", len(s.apps))):
-            counts.append(f"{value:,}", style="bold")
-            counts.append(f" {label}   ")
+        counts.append(plural(s.people, "person", "people"), style="bold")
+        counts.append(f" ({s.active:,} active, {plural(s.leavers, 'leaver', 'leavers')}) · ")
+        for n, (value, one, many) in enumerate(((s.groups, "group", "groups"), (s.policies, "policy", "policies"),
+                                               (len(s.apps), "app", "apps"))):
+            counts.append(" · " if n else "")
+            counts.append(plural(value, one, many), style="bold")
         self.query_one("#counts", Static).update(counts)
         apps = self.query_one("#apps", DataTable)
         apps.clear()
