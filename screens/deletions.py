@@ -40,7 +40,7 @@ confirmed ones, after a last confirmation that names them; nothing else of the p
     def compose_body(self) -> ComposeResult:
         yield Label("planning…", id="info")
         table = DataTable(id="queue", cursor_type="row")
-        for label, width in (("ok?", 3), ("application", 14), ("action", 10), ("person", 20), ("why", 24)):
+        for label, width in (("ok?", 3), ("application", 16), ("action", 10), ("person", 18), ("why", 21)):
             table.add_column(label, width=width, key=label)
         yield table
         yield Static("", id="detail")
@@ -133,5 +133,5 @@ confirmed ones, after a last confirmation that names them; nothing else of the p
         self.confirm_apply(only(self.plan, confirmed))
 
     def applied(self, result: Any) -> None:
-        self.marks = {}
+        self.marks = {k: v for k, v in self.marks.items() if v is False}  # "don't" stays decided this session
         self.action_refresh()

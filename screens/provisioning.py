@@ -78,9 +78,10 @@ Initial passwords are shown once."""
         self.set_focus(self.query_one("#scope", Select))
 
     @on(Select.Changed, "#scope")
-    def _scope_changed(self) -> None:
-        if self.plan is not None:
+    def _scope_changed(self, event: Select.Changed) -> None:
+        if self.plan is not None or self.focused is event.select:  # the operator chose: plan that scope
             self.action_plan()
+            self.set_focus(self.query_one("#plan", Tree))
 
     @on(PlanReady)
     def show_plan(self, message: PlanReady) -> None:
