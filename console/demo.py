@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 
 from console.errors import IdConsoleError
+from console.models import utcnow
 from console.sample import SAMPLE_DIR, load_apps_and_policies, load_people_and_groups
 from console.service import Service
 from console.store import Store
@@ -47,6 +48,8 @@ class Demo:
             self._bitbucket()
             if self.with_ad:
                 self._samba()
+            else:
+                self.notes.append("Active Directory: offline directory — the demo was started with --no-ad")
             self._load()
         except BaseException:
             self.stop()
@@ -140,7 +143,7 @@ class Demo:
         load_apps_and_policies(svc, values, only={"corp-ad"})
         app = svc.store.applications.by_name("corp-ad")
         if app is not None:
-            app.last_test = {"time": "", "ok": False, "message": self.notes[-1] if self.notes else "offline"}
+            app.last_test = {"time": utcnow(), "ok": False, "message": self.notes[-1] if self.notes else "offline"}
             svc.store.applications.put(app)
         for policy in svc.store.policies:
             if policy.app == "corp-ad":
