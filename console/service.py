@@ -155,7 +155,7 @@ class Service:
 
     def rename_group(self, name: str, new_name: str) -> Group:
         self._writable()
-        group = self.group(name)
+        group = Group.from_doc(self.group(name).to_doc())  # a refused name leaves the stored group as it was
         old = group.name
         group.name = new_name
         validate_group(group)
@@ -291,7 +291,7 @@ class Service:
     def set_app(self, name: str, assignments: dict[str, str]) -> Application:
         """Change settings with KEY=VALUE pairs: deprovision=, features.X=, threshold_count=, secrets.X=, any setting."""
         self._writable()
-        app = self.app(name)
+        app = Application.from_doc(self.app(name).to_doc())  # a refused value leaves the stored app untouched
         before = app.to_doc()
         for key, value in assignments.items():
             if key == "deprovision":
