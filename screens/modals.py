@@ -75,10 +75,15 @@ class TypeCountModal(ConsoleModal):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"{self.count} deprovisions exceed the deletion threshold", id="title")
-            yield Static(f"{self.where}\n\nNothing is applied unless you type the exact number of accounts "
-                         f"to deprovision ({self.count}) and press Enter. Escape cancels.", id="body")
+            with VerticalScroll(id="items", can_focus=False):  # a long list must not push the input off screen
+                yield Static(self.where, id="body")
+            yield Static(f"Nothing is applied unless you type the exact number of accounts to deprovision "
+                         f"({self.count}) and press Enter. Escape cancels.", id="hint")
             yield Input(placeholder=f"type {self.count}", id="count", type="integer", compact=True)
             yield Label("", id="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#count", Input).focus()
 
     @on(Input.Submitted, "#count")
     def _submitted(self, event: Input.Submitted) -> None:
