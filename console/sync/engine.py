@@ -7,7 +7,7 @@ from typing import Any
 
 from console.connectors import make_connector
 from console.connectors.base import Capability, Connector
-from console.errors import BadInput, IdConsoleError
+from console.errors import BadInput
 from console.models import Application
 from console.store import Store
 from console.sync.apply import Applier, ApplyResult, Progress, check_threshold
@@ -102,7 +102,4 @@ async def apply_plan(store: Store, plan: Plan, *, operator: str, dry_run: bool =
     connectors = open_connectors([a for a in apps if a is not None], dry_run=dry_run)
     applier = Applier(store, plan, connectors, operator=operator, dry_run=dry_run, on_progress=on_progress,
                       cancel=cancel, max_concurrency={a.name: a.max_concurrency for a in apps if a}, backoff=backoff)
-    try:
-        return await applier.apply()
-    except IdConsoleError:
-        raise
+    return await applier.apply()

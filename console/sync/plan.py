@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from console.connectors.base import Capability
-from console.models import Application, Link, User
+from console.models import Application, User
 from console.policies import desired_for, why_not
 from console.store import Store
 
@@ -229,7 +229,3 @@ def plan_from_state(store: Store, apps: list[Application], tools: dict[str, tupl
         attrs_fn, capabilities = tools[app.name]
         plan.apps.append(plan_app(store, app, attrs_fn, capabilities, drift=(drift or {}).get(app.name)))
     return plan
-
-
-def link_for(store: Store, op: Operation) -> Link | None:
-    return store.links.find(op.app, op.person_id) if op.person_id else None
