@@ -10,6 +10,7 @@ import time
 import pytest
 
 from console.errors import BadInput, DeletionRefused
+from console.models import User
 from console.reports import ReportFilter
 from console.store import Store
 
@@ -96,6 +97,17 @@ async def test_mass_deprovision_is_refused_whole_until_the_exact_number_is_confi
 def test_sync_killed_mid_run_and_started_again_finishes_without_duplicates(org_service, scim_directory, tmp_path):
     svc = org_service
     home = svc.store.home
+    # enough people (and a low concurrency) that the run takes seconds and the kill lands in the middle
+    extra = [User(employeeId=f"X{i:05d}", userName=f"extra{i}", givenName="Extra", familyName=f"Person{i}",
+                  emails=[f"extra{i}@northwind.example"]) for i in range(1500)]
+    svc.store.users.put_many(extra)
+    group = svc.group("atlassian-users")
+    group.members = group.members + [u.id for u in extra]
+    svc.store.groups.put(group)
+    app = svc.app(APP)
+    app.max_concurrency = 2
+    svc.store.applications.put(app)
+    svc.store.flush()
     people = entitled(svc)
     svc.store.close()
     env = {**os.environ, "IDCONSOLE_HOME": str(home)}
@@ -108,7 +120,7 @@ def test_sync_killed_mid_run_and_started_again_finishes_without_duplicates(org_s
     proc.wait()
     partial = len(scim_directory.users())
     assert 0 < partial < len(people), "the kill should land mid-run"
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     remote = scim_directory.users()
     names = [u["userName"] for u in remote]

@@ -40,12 +40,19 @@ class ScimDirectory:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
 
     def users(self, **filters: str) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"count": 1000}
+        params: dict[str, Any] = {"count": 1000, "startIndex": 1}
         if filters:
             ((attribute, value),) = filters.items()
             params["filter"] = f'{attribute} eq "{value}"'
+        found: list[dict[str, Any]] = []
         with self.client() as client:
-            return list(client.get("/Users", params=params).json().get("Resources") or [])
+            while True:  # every page, however many users the directory holds
+                body = client.get("/Users", params=params).json()
+                page = list(body.get("Resources") or [])
+                found += page
+                if not page or len(found) >= int(body.get("totalResults", 0)):
+                    return found
+                params["startIndex"] = len(found) + 1
 
     def groups(self) -> list[dict[str, Any]]:
         with self.client() as client:
