@@ -258,8 +258,8 @@ class EndpointForm(FormModal):
     def compose_fields(self) -> ComposeResult:
         e = self.endpoint or Endpoint(name="", app=self.app_name, url="", primary=False)
         yield from self.row("name", "Name", Input(e.name, id="f-name", compact=True), "unique within the source")
-        yield from self.row("url", "URL", Input(e.url, id="f-url", compact=True,
-                                                placeholder="{base_url}/workspaces/{workspace}/permissions"), MACRO_HELP)
+        url = Input(e.url, id="f-url", compact=True, placeholder="{base_url}/workspaces/{workspace}/permissions")
+        yield from self.row("url", "URL", url, MACRO_HELP)
         params = "\n".join(f"{k}={v}" for k, v in e.params.items())
         yield from self.row("params", "Params (NAME=VALUE)", TextArea(params, id="f-params", compact=True),
                             "one query parameter per line; " + MACRO_HELP + ". Tab leaves the box.")

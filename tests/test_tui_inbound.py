@@ -9,6 +9,7 @@ from console.inbound.endpoints import load_endpoints
 from console.mapping import load_mapping
 from screens.app import make_app
 from screens.inbound import EndpointForm, InboundScreen, MappingForm
+from screens.modals import HelpModal
 from tests.plugins.tui import rows_of, settle, text_of
 
 
@@ -41,6 +42,10 @@ async def test_test_and_save_lists_the_first_pages_fields(tui_home, bb_app, with
         assert len(saved) == 1 and "user.account_id" in saved[0].fields
         assert app.service.store.table("endpoints").all()  # saved, not just the preconfigured default
         assert rows_of(screen.query_one("#endpoints", DataTable))[0][4] == str(len(saved[0].fields))
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpModal) and "Test & save" in app.screen.text
+        assert ("t", "Read the selected endpoint's first page, list its fields, save the endpoint") in app.screen.keys
 
 
 async def test_an_unknown_macro_is_shown_under_the_url_and_nothing_is_saved(tui_home, bb_app, with_service):
@@ -98,8 +103,8 @@ async def test_edited_mapping_previews_mapped_values_and_marks_invalid_ones(tui_
         await settle(pilot)
         assert "primary key field user.account_idx is not returned" in text_of(form.query_one("#error-primary_key"))
         form.query_one("#f-primary_key", Input).value = "user.account_id"
-        form.query_one("#f-mappings", TextArea).text = ("displayName={user.display_name|upper}\n"
-                                                        "userName={user.display_name}\nbitbucketAccountId=user.account_id")
+        form.query_one("#f-mappings", TextArea).text = (
+            "displayName={user.display_name|upper}\nuserName={user.display_name}\nbitbucketAccountId=user.account_id")
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert app.screen is screen
@@ -149,3 +154,23 @@ async def test_readonly_hides_the_edit_keys_but_previews(tui_home, bb_app, with_
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen.MODE == "apps" and not isinstance(app.screen, InboundScreen)
+
+
+async def test_adding_a_joined_endpoint_keeps_the_preconfigured_one(tui_home, bb_app, with_service):
+    add_source(tui_home, bb_app, with_service)
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_inbound(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        form = app.screen
+        form.query_one("#f-name", Input).value = "permissions"
+        form.query_one("#f-url", Input).value = "{base_url}/workspaces/{workspace}/permissions"
+        form.query_one("#f-params", TextArea).text = "sort=user.display_name"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        rows = rows_of(screen.query_one("#endpoints", DataTable))
+        assert [row[:2] for row in rows] == [["Bitbucket users endpoint", "primary"], ["permissions", "joined"]]
+        saved = {e.name: e for e in load_endpoints(app.service.store, "bb")}
+        assert saved["permissions"].params == {"sort": "user.display_name"} and len(saved) == 2
