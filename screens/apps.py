@@ -23,6 +23,7 @@ from console.service import coerce, parse_int
 from screens.base import ConsoleModal, ConsoleScreen
 from screens.forms import FormModal, rejection
 from screens.importing import Importer
+from screens.inbound import InboundScreen
 from screens.messages import ConnectionChecked, ImportFinished, ListLoaded, Saved, StateChanged
 from screens.modals import ConfirmModal, NoticeModal
 from screens.timefmt import ago
@@ -74,7 +75,8 @@ class AppsScreen(Importer, ConsoleScreen):
     HELP = """Applications are the targets (Atlassian SCIM, Active Directory, Microsoft 365) and sources
 (Bitbucket) of idconsole. Health shows the last connection test and the last run with its failures.
 Secrets are never stored: the state keeps a reference to an environment variable or a keyring entry.
-On a Bitbucket source, i imports its members: a dry run shows joiners, movers and leavers first."""
+On a Bitbucket source, i imports its members: a dry run shows joiners, movers and leavers first; b opens its
+endpoints and attribute mapping (test & save an endpoint, edit the mapping, preview it on real records)."""
     WRITE_ACTIONS = frozenset({"add", "edit", "delete", "import"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "add", "Add", id="apps.add", tooltip="Add an application"),
@@ -82,6 +84,8 @@ On a Bitbucket source, i imports its members: a dry run shows joiners, movers an
         Binding("t", "test", "Test", id="apps.test", tooltip="Test the connection"),
         Binding("i", "import", "Import", id="apps.import",
                 tooltip="Import people from the selected Bitbucket source (preview first)"),
+        Binding("b", "inbound", "Inbound", id="apps.inbound",
+                tooltip="Endpoints and attribute mapping of the selected Bitbucket source"),
         Binding("d,delete", "delete", "Remove", id="apps.delete", tooltip="Remove from idconsole (asks first)"),
     ]
 
@@ -214,7 +218,7 @@ On a Bitbucket source, i imports its members: a dry run shows joiners, movers an
                 f"{app.name} refers to it as " + ", ".join(f"env:{v}" for v in env_vars) + "."))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "import":
+        if action in ("import", "inbound"):
             app = self.apps.get(self.current or "")
             if app is None or app.kind != "bitbucket":
                 return False
@@ -224,6 +228,11 @@ On a Bitbucket source, i imports its members: a dry run shows joiners, movers an
         app = self.selected()
         if app is not None and app.kind == "bitbucket":
             self.start_inbound_import(app.name)
+
+    def action_inbound(self) -> None:
+        app = self.selected()
+        if app is not None and app.kind == "bitbucket":
+            self.app.push_screen(InboundScreen(app.name))
 
     def action_import_from(self, name: str) -> None:
         self.action_select(name)

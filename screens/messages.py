@@ -177,3 +177,21 @@ class SecretStored(Message):
         self.app = app
         self.ref = ref
         self.env_var = env_var
+
+
+class EndpointTested(Message):
+    """"Test & save" read an endpoint's first page: its flattened fields with a sample value each (saved)."""
+
+    def __init__(self, endpoint: str, samples: dict[str, Any]) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.samples = samples
+
+
+class PreviewReady(Message):
+    """An inbound mapping applied to the first page of real records (console.inbound.run.preview)."""
+
+    def __init__(self, app: str, records: list[Any]) -> None:
+        super().__init__()
+        self.app = app
+        self.records = records

@@ -1,0 +1,373 @@
+"""An inbound (Bitbucket) source's endpoints and attribute mapping, as `idconsole endpoints|mapping …` does:
+test & save an endpoint (its first page's fields), add or edit endpoints, edit the mapping, preview it."""
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Checkbox, DataTable, Input, Label, Select, TextArea
+
+from console.errors import BadInput, IdConsoleError
+from console.inbound.bitbucket import make_source
+from console.inbound.endpoints import (MACROS, PAGINATIONS, TABLE, Endpoint, default_endpoint, delete_endpoint,
+                                       load_endpoints, save_endpoint, test_endpoint)
+from console.inbound.run import preview
+from console.mapping import Mapping, load_mapping, save_mapping
+from screens.base import ConsoleScreen
+from screens.forms import FormModal, rejection
+from screens.messages import EndpointTested, FieldRejected, ListLoaded, PreviewReady, Saved, StateChanged
+from screens.modals import ConfirmModal, NoticeModal
+
+MACRO_HELP = "macros: " + " ".join("{" + m + "}" for m in MACROS) + "; {{ and }} are literal braces"
+
+
+def pairs(text: str, what: str) -> dict[str, str]:
+    """NAME=VALUE lines (blank lines ignored), as the CLI's --param/--map; a line without `=` is refused."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"{what} {line.strip()!r} is not NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def with_field(exc: IdConsoleError, name: str) -> FieldRejected:
+    """The error shown under the field `name` (BadInput names no field; the caller knows which it is)."""
+    message = rejection(exc)
+    return FieldRejected(name, message.text)
+
+
+class InboundScreen(ConsoleScreen):
+    """Pushed from the Applications screen on a Bitbucket source (key b)."""
+
+    MODE = "apps"
+    CSS_PATH = "inbound.tcss"
+    AUTO_FOCUS = "#endpoints"
+    HELP = """An inbound source reads people from its endpoints. The primary endpoint's records are the people;
+joined endpoints add fields to them, matched on the primary key field. Test & save (t) reads the selected
+endpoint's first page and keeps its fields: the mapping is checked against them, so test every endpoint once.
+
+URLs, params and headers may use macros: {workspace} {base_url} {today} {now} {last_run} {app}.
+
+The mapping sets each attribute from a source field (user.nickname) or a format
+({user.display_name|first|lower}); filters: lower upper title first last butlast initial ascii trim nospace
+default(x) truncate(n). v previews it on the first page of real records; a value that breaks a rule is marked
+INVALID and such a record would be skipped by an import. Esc goes back to the applications."""
+    WRITE_ACTIONS = frozenset({"test", "add", "edit", "mapping", "delete"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("t", "test", "Test & save", id="inbound.test",
+                tooltip="Read the selected endpoint's first page, list its fields, save the endpoint"),
+        Binding("n", "add", "Add", id="inbound.add", tooltip="Add an endpoint"),
+        Binding("e", "edit", "Edit", id="inbound.edit", tooltip="Edit the selected endpoint"),
+        Binding("d,delete", "delete", "Delete", id="inbound.delete", tooltip="Delete the selected endpoint (asks)"),
+        Binding("m", "mapping", "Mapping", id="inbound.mapping", tooltip="Edit the attribute mapping"),
+        Binding("v", "preview", "Preview", id="inbound.preview",
+                tooltip="Apply the mapping to the first page of real records"),
+        Binding("escape", "back", "Back", id="inbound.back", tooltip="Back to the applications"),
+    ]
+
+    def __init__(self, app_name: str) -> None:
+        super().__init__()
+        self.app_name = app_name
+        self.endpoints: list[Endpoint] = []
+        self.mapping: Mapping | None = None
+        self.primary_attr = "employeeId"
+
+    def compose_body(self) -> ComposeResult:
+        yield Label(f"Inbound source {self.app_name}: endpoints", id="title", classes="heading")
+        table = DataTable(id="endpoints", cursor_type="row")
+        for label, width in (("name", 24), ("role", 7), ("url", 24), ("paging", 6), ("fields", 6)):
+            table.add_column(label, width=width, key=label)
+        yield table
+        yield Label("Mapping", id="mapping-title", classes="heading")
+        mapping = DataTable(id="mapping", cursor_type="row")
+        mapping.add_column("attribute", width=20, key="target")
+        mapping.add_column("← source field or format", key="source")
+        yield mapping
+        yield Label("t test & save an endpoint · v preview the mapping", id="result-title", classes="heading")
+        yield DataTable(id="result", cursor_type="row")
+
+    def reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="inbound", description="reading the endpoints")
+    def load(self) -> None:
+        with self.console.state_lock:
+            self.service.app(self.app_name)
+            endpoints = load_endpoints(self.service.store, self.app_name)
+            mapping = load_mapping(self.service.store, self.app_name, endpoints)
+            primary_attr = self.service.store.primary_key
+        self.post_message(ListLoaded("endpoints", endpoints, (mapping, primary_attr)))
+
+    @on(ListLoaded)
+    def show(self, message: ListLoaded) -> None:
+        self.endpoints = message.rows
+        self.mapping, self.primary_attr = message.extra
+        table = self.query_one("#endpoints", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for e in self.endpoints:
+            table.add_row(e.name, "primary" if e.primary else "joined", Text(e.url, overflow="ellipsis", no_wrap=True),
+                          e.pagination, str(len(e.fields)) if e.fields else "-", key=e.id)
+        if self.endpoints:
+            table.move_cursor(row=min(max(row, 0), len(self.endpoints) - 1))
+        mapping = self.mapping
+        self.query_one("#mapping-title", Label).update(Text(
+            f"Mapping: {self.primary_attr} ← {mapping.primary_key} · match on {', '.join(mapping.match_on) or '-'}"
+            f" · endpoints {', '.join(mapping.endpoints)}", overflow="ellipsis", no_wrap=True))
+        rows = self.query_one("#mapping", DataTable)
+        rows.clear()
+        for target, source in mapping.mappings.items():
+            rows.add_row(target, Text(source, overflow="ellipsis", no_wrap=True), key=target)
+
+    def selected(self) -> Endpoint | None:
+        table = self.query_one("#endpoints", DataTable)
+        if not self.endpoints or not 0 <= table.cursor_row < len(self.endpoints):
+            self.notify("Select an endpoint first.", severity="warning")
+            return None
+        return self.endpoints[table.cursor_row]
+
+    def result_table(self, title: str, columns: list[tuple[str, int | None]]) -> DataTable:
+        self.query_one("#result-title", Label).update(Text(title, overflow="ellipsis", no_wrap=True))
+        table = self.query_one("#result", DataTable)
+        table.clear(columns=True)
+        for label, width in columns:
+            table.add_column(label, width=width, key=label)
+        return table
+
+    # ---- endpoints ----------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_test(self) -> None:
+        endpoint = self.selected()
+        if endpoint is not None:
+            self.notify(f"reading the first page of {endpoint.name}…", timeout=2)
+            self.test(Endpoint.from_doc(endpoint.to_doc()))
+
+    @work(exclusive=True, exit_on_error=False, group="inbound-net", description="testing an endpoint")
+    async def test(self, endpoint: Endpoint) -> None:
+        with self.console.state_lock:
+            app = self.service.app(self.app_name)
+        source = make_source(app)
+        try:
+            samples = await test_endpoint(source, endpoint)  # the network part, without holding the state
+        finally:
+            await source.aclose()
+        await asyncio.to_thread(self.write_endpoint, endpoint)  # … then save it as test_endpoint(store=) does
+        self.post_message(EndpointTested(endpoint.name, samples))
+
+    def write_endpoint(self, endpoint: Endpoint) -> None:
+        with self.console.state_lock:
+            save_endpoint(self.service.store, endpoint)
+
+    @on(EndpointTested)
+    def tested(self, message: EndpointTested) -> None:
+        table = self.result_table(f"{message.endpoint}: {len(message.samples)} fields on the first page (saved)",
+                                  [("field", 32), ("sample value", None)])
+        for name, value in message.samples.items():
+            table.add_row(name, Text(repr(value)[:60], no_wrap=True, overflow="ellipsis"), key=name)
+        self.console.state_changed(f"tested and saved {message.endpoint}")
+
+    def action_add(self) -> None:
+        self.app.push_screen(EndpointForm(self.app_name, None), self._saved)
+
+    def action_edit(self) -> None:
+        endpoint = self.selected()
+        if endpoint is not None:
+            self.app.push_screen(EndpointForm(self.app_name, endpoint), self._saved)
+
+    def _saved(self, what: str | None) -> None:
+        if what:
+            self.console.state_changed(what)
+
+    def action_delete(self) -> None:
+        endpoint = self.selected()
+        if endpoint is None:
+            return
+        body = (f"Endpoint {endpoint.name!r} of {self.app_name} will be deleted from idconsole. The mapping keeps "
+                "naming it until you edit the mapping; Bitbucket is not changed.")
+        self.app.push_screen(ConfirmModal(f"Delete endpoint {endpoint.name}?", body, confirm_label="Delete"),
+                             lambda yes: self.delete(endpoint.name) if yes else None)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="inbound-write", description="deleting an endpoint")
+    def delete(self, name: str) -> None:
+        with self.console.state_lock:
+            delete_endpoint(self.service.store, self.app_name, name)
+        self.post_message(StateChanged(f"deleted endpoint {name}"))
+
+    # ---- mapping ------------------------------------------------------------------------------
+    def action_mapping(self) -> None:
+        if self.mapping is not None:
+            self.app.push_screen(MappingForm(self.app_name, self.mapping), self._mapping_saved)
+
+    def _mapping_saved(self, warnings: list[str] | None) -> None:
+        if warnings is None:
+            return
+        self.console.state_changed(f"saved the mapping of {self.app_name}")
+        if warnings:
+            self.app.push_screen(NoticeModal("Mapping saved, with warnings", "\n".join(warnings) +
+                                             "\n\nTest & save the endpoint that returns these fields, or fix them."))
+
+    def action_preview(self) -> None:
+        self.notify(f"reading {self.app_name} (nothing is changed)…", timeout=2)
+        self.run_preview()
+
+    @work(exclusive=True, exit_on_error=False, group="inbound-net", description="previewing the mapping")
+    async def run_preview(self) -> None:
+        with self.console.state_lock:
+            app = self.service.app(self.app_name)
+        records = await preview(self.service.store, app, limit=20)
+        self.post_message(PreviewReady(self.app_name, records))
+
+    @on(PreviewReady)
+    def previewed(self, message: PreviewReady) -> None:
+        bad = sum(len(r.issues) for r in message.records)
+        table = self.result_table(f"Preview: {len(message.records)} records, {bad} invalid value(s)",
+                                  [("key", 14), ("attribute", 18), ("value", 22), ("check", None)])
+        for n, record in enumerate(message.records):
+            issues = {issue.field: issue for issue in record.issues}
+            for target, value in record.values.items():
+                issue = issues.pop(target, None)
+                check = Text(f"INVALID: {issue.rule}", style="bold") if issue else "ok"
+                table.add_row(record.key, target, Text(value, no_wrap=True, overflow="ellipsis"), check,
+                              key=f"{n}:{target}")
+            for issue in issues.values():
+                table.add_row(record.key or "-", issue.field, Text(str(issue.value or ""), no_wrap=True),
+                              Text(f"INVALID: {issue.rule}", style="bold"), key=f"{n}:{issue.field}")
+
+
+class EndpointForm(FormModal):
+    """Add or edit an endpoint (as `idconsole endpoints set`); dismisses with what was saved."""
+
+    CSS_PATH = ["forms.tcss", "inbound.tcss"]
+
+    def __init__(self, app_name: str, endpoint: Endpoint | None) -> None:
+        super().__init__()
+        self.app_name = app_name
+        self.endpoint = endpoint
+        self.heading = f"Edit endpoint {endpoint.name} of {app_name}" if endpoint else f"Add an endpoint to {app_name}"
+
+    def compose_fields(self) -> ComposeResult:
+        e = self.endpoint or Endpoint(name="", app=self.app_name, url="", primary=False)
+        yield from self.row("name", "Name", Input(e.name, id="f-name", compact=True), "unique within the source")
+        url = Input(e.url, id="f-url", compact=True, placeholder="{base_url}/workspaces/{workspace}/permissions")
+        yield from self.row("url", "URL", url, MACRO_HELP)
+        params = "\n".join(f"{k}={v}" for k, v in e.params.items())
+        yield from self.row("params", "Params (NAME=VALUE)", TextArea(params, id="f-params", compact=True),
+                            "one query parameter per line; " + MACRO_HELP + ". Tab leaves the box.")
+        yield from self.row("pagination", "Pagination",
+                            Select([(p, p) for p in PAGINATIONS], value=e.pagination, allow_blank=False,
+                                   id="f-pagination", compact=True),
+                            "page: ask page 1, 2, 3 …; next: follow `next`; none: one call")
+        yield from self.row("pagelen", "Records per page", Input(str(e.pagelen), id="f-pagelen", compact=True),
+                            "1 to 100")
+        yield from self.row("primary", "Primary", Checkbox("on" if e.primary else "off", e.primary, id="f-primary",
+                                                           compact=True),
+                            "on: its records are the people; off: joined onto them by the primary key field")
+
+    def submit(self) -> None:
+        e = Endpoint.from_doc(self.endpoint.to_doc()) if self.endpoint else Endpoint(
+            name="", app=self.app_name, url="", primary=False)
+        e.name = self.value("name")
+        e.url = self.value("url")
+        e.pagination = self.value("pagination") or "page"
+        e.primary = bool(self.value("primary"))
+        try:
+            e.params = pairs(self.query_one("#f-params", TextArea).text, "param")
+        except BadInput as exc:
+            self.post_message(with_field(exc, "params"))
+            return
+        try:
+            e.pagelen = int(self.value("pagelen"))
+        except ValueError:
+            self.post_message(FieldRejected("pagelen", "is not a whole number (1 to 100)"))
+            return
+        if not e.url:
+            self.post_message(FieldRejected("url", "is required"))
+            return
+        self.save(e)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="endpoint-form", description="saving an endpoint")
+    def save(self, endpoint: Endpoint) -> None:
+        try:
+            with self.console.state_lock:
+                store = self.service.store
+                fresh = not any(doc.get("app") == self.app_name for doc in store.table(TABLE).all())
+                endpoint.check()
+                if fresh and self.endpoint is None and endpoint.name.casefold() != default_endpoint("").name.casefold():
+                    save_endpoint(store, default_endpoint(self.app_name))  # keep the preconfigured one listed
+                save_endpoint(store, endpoint)
+        except BadInput as exc:
+            self.post_message(with_field(exc, self.field_of(exc, endpoint)))
+            return
+        self.post_message(Saved(f"saved endpoint {endpoint.name}"))
+
+    @staticmethod
+    def field_of(exc: BadInput, endpoint: Endpoint) -> str:
+        """Which field Endpoint.check's message is about."""
+        title = exc.title
+        if "macro" in title:
+            macro = title.split("{", 1)[1].split("}", 1)[0] if "{" in title else ""
+            return "url" if "{" + macro + "}" in endpoint.url else "params"
+        for name in ("pagelen", "pagination"):
+            if name in title:
+                return name
+        if "name" in title:
+            return "name"
+        return "_general"
+
+
+class MappingForm(FormModal):
+    """Edit the mapping (as `idconsole mapping set`); saved with save_mapping, dismisses with its warnings."""
+
+    CSS_PATH = ["forms.tcss", "inbound.tcss"]
+
+    def __init__(self, app_name: str, mapping: Mapping) -> None:
+        super().__init__()
+        self.app_name = app_name
+        self.mapping = mapping
+        self.heading = f"Mapping of {app_name} ({mapping.name})"
+
+    def compose_fields(self) -> ComposeResult:
+        m = self.mapping
+        yield from self.row("primary_key", "Primary key field", Input(m.primary_key, id="f-primary_key", compact=True),
+                            "the source field holding the primary key, e.g. user.account_id; every endpoint "
+                            "of the mapping must return it (test & save them first)")
+        yield from self.row("match_on", "Match on", Input(", ".join(m.match_on), id="f-match_on", compact=True),
+                            "comma-separated attributes that correlate unknown keys with existing people")
+        lines = "\n".join(f"{k}={v}" for k, v in m.mappings.items())
+        yield from self.row("mappings", "ATTR=FORMAT lines", TextArea(lines, id="f-mappings", compact=True),
+                            "one attribute per line, e.g. sAMAccountName={user.display_name|first|initial|lower}"
+                            "{user.display_name|last|ascii|lower}. Tab leaves the box; ctrl+s or the button saves.")
+
+    def submit(self) -> None:
+        m = Mapping.from_doc(self.mapping.to_doc())
+        m.primary_key = self.value("primary_key")
+        m.match_on = [part.strip() for part in self.value("match_on").split(",") if part.strip()]
+        try:
+            m.mappings = pairs(self.query_one("#f-mappings", TextArea).text, "mapping")
+        except BadInput as exc:
+            self.post_message(with_field(exc, "mappings"))
+            return
+        self.save(m)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="mapping-form", description="saving the mapping")
+    def save(self, mapping: Mapping) -> None:
+        try:
+            with self.console.state_lock:
+                warnings = save_mapping(self.service.store, mapping)
+        except BadInput as exc:
+            title = exc.title
+            field = ("primary_key" if "primary key field" in title or "no primary key" in title
+                     else "_general" if "not found or not tested" in title else "mappings")
+            self.post_message(with_field(exc, field))
+            return
+        self.post_message(Saved(warnings))
