@@ -13,7 +13,7 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Select, TextArea
 
 from console.errors import BadInput, IdConsoleError
 from console.inbound.bitbucket import make_source
-from console.inbound.endpoints import (MACROS, PAGINATIONS, TABLE, Endpoint, default_endpoint, delete_endpoint,
+from console.inbound.endpoints import (MACROS, PAGINATIONS, Endpoint, delete_endpoint,
                                        load_endpoints, save_endpoint, test_endpoint)
 from console.inbound.run import preview
 from console.mapping import Mapping, load_mapping, save_mapping
@@ -299,12 +299,7 @@ class EndpointForm(FormModal):
     def save(self, endpoint: Endpoint) -> None:
         try:
             with self.console.state_lock:
-                store = self.service.store
-                fresh = not any(doc.get("app") == self.app_name for doc in store.table(TABLE).all())
-                endpoint.check()
-                if fresh and self.endpoint is None and endpoint.name.casefold() != default_endpoint("").name.casefold():
-                    save_endpoint(store, default_endpoint(self.app_name))  # keep the preconfigured one listed
-                save_endpoint(store, endpoint)
+                save_endpoint(self.service.store, endpoint)  # keeps the preconfigured endpoint listed
         except BadInput as exc:
             self.post_message(with_field(exc, self.field_of(exc, endpoint)))
             return

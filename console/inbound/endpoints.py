@@ -217,8 +217,13 @@ def load_endpoints(store: Store, app: str) -> list[Endpoint]:
 
 
 def save_endpoint(store: Store, endpoint: Endpoint) -> Endpoint:
+    """Store an endpoint; the first one saved for an application keeps the preconfigured members endpoint."""
     endpoint.check()
     table = store.table(TABLE)
+    if not any(doc.get("app") == endpoint.app for doc in table.all()):
+        preset = default_endpoint(endpoint.app)
+        if preset.name.casefold() != endpoint.name.casefold():
+            table.insert(preset.to_doc())
     for doc in table.all():
         if doc.get("app") == endpoint.app and doc.get("id") != endpoint.id and \
                 str(doc.get("name", "")).casefold() == endpoint.name.casefold():
