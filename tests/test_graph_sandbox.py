@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -244,15 +245,16 @@ def test_command_line_serves_a_data_file(tmp_path: Path) -> None:
     data = tmp_path / "users.json"
     data.write_text(json.dumps([{"userPrincipalName": "fred@fabrikam.com", "displayName": "Fred Ørsted",
                                  "accountEnabled": True}]), encoding="utf-8")
+    env = {**os.environ, "GRAPH_SANDBOX_SECRET": "cli-graph-secret"}
     process = subprocess.Popen([sys.executable, "-m", "console.sandbox", "graph", "--port", "0", "--data", str(data)],
-                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1], env=env)
     try:
         assert process.stdout is not None
         banner = process.stdout.readline()
         url = banner.split()[2].removesuffix("/v1.0")
         token = httpx.post(f"{url}/{SANDBOX_TENANT_ID}/oauth2/v2.0/token", data={
             "grant_type": "client_credentials", "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": "sandbox-client-secret",
+            "client_secret": "cli-graph-secret",
             "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
         users = httpx.get(f"{url}/v1.0/users", headers={"Authorization": f"Bearer {token}"}).json()["value"]
         assert [u["displayName"] for u in users] == ["Fred Ørsted"]

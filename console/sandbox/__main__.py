@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from console.errors import IdConsoleError
+
 SANDBOXES = {
     "graph": "console.sandbox.graph",
     "bitbucket": "console.sandbox.bitbucket",
@@ -25,7 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(SANDBOXES[argv[0]])
     sub = argparse.ArgumentParser(prog=f"python -m console.sandbox {argv[0]}", description=module.__doc__)
     module.add_arguments(sub)
-    return int(module.serve(sub.parse_args(argv[1:])) or 0)
+    try:
+        return int(module.serve(sub.parse_args(argv[1:])) or 0)
+    except IdConsoleError as exc:
+        print(f"error: {exc.title}", file=sys.stderr)
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

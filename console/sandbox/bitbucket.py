@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from console.sandbox import secret_from_env
 from console.sandbox.bitbucket_data import BitbucketState, make_membership
 
 __all__ = ["BitbucketState", "SandboxHandle", "add_arguments", "make_membership", "serve", "start_in_thread"]
@@ -277,7 +277,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", default="", help="workspace slug to serve even when it has no members")
     parser.add_argument("--client-id", default="idconsole-demo", help="OAuth consumer key (default idconsole-demo)")
     parser.add_argument("--secret-env", default="BITBUCKET_SANDBOX_SECRET",
-                        help="environment variable holding the consumer secret (default: demo-secret)")
+                        help="environment variable holding the consumer secret the token endpoint accepts")
     parser.add_argument("--expires-in", type=int, default=7200, help="access token lifetime in seconds")
     parser.add_argument("--rate-limit", type=int, default=None, help="API calls allowed per --rate-window")
     parser.add_argument("--rate-window", type=float, default=3600.0, help="rolling window in seconds")
@@ -286,7 +286,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    secret = os.environ.get(args.secret_env) or "demo-secret"
+    secret = secret_from_env(args.secret_env, "Bitbucket")
     state = BitbucketState(load_data(args.data) if args.data else [], workspace=args.workspace,
                            clients={args.client_id: secret}, expires_in=args.expires_in,
                            rate_limit=args.rate_limit, rate_window=args.rate_window)

@@ -59,7 +59,8 @@ class BitbucketState:
         self.lock = threading.RLock()
         self.workspaces: dict[str, dict[str, Any]] = {}
         self.members: dict[str, list[dict[str, Any]]] = {}
-        self.clients = dict(clients if clients is not None else {"idconsole-demo": "demo-secret"})
+        # without consumers given, one with a random secret: nothing can sign in by guessing a fixed value
+        self.clients = dict(clients if clients is not None else {"idconsole-demo": secrets.token_urlsafe(24)})
         self.api_tokens = dict(api_tokens or {})  # email -> API token
         self.expires_in = expires_in
         self.rate_limit = rate_limit

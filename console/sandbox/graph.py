@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from console.sandbox import secret_from_env
 from console.sandbox.graph_errors import GraphFault, error_body
 from console.sandbox.graph_service import (
     SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_DOMAINS, SANDBOX_TENANT_ID, Fault, GraphSandbox, Reply,
@@ -145,8 +146,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="JSON file: a list of Graph user objects to start with")
     parser.add_argument("--tenant-id", default=SANDBOX_TENANT_ID)
     parser.add_argument("--client-id", default=SANDBOX_CLIENT_ID)
-    parser.add_argument("--client-secret", default=SANDBOX_CLIENT_SECRET,
-                        help="the secret the token endpoint accepts (a sandbox value, not a real one)")
+    parser.add_argument("--secret-env", default="GRAPH_SANDBOX_SECRET",
+                        help="environment variable holding the client secret the token endpoint accepts")
     parser.add_argument("--domain", action="append", dest="domains", help="verified domain (repeatable)")
     parser.add_argument("--throttle", type=int, default=0, help="answer the next N Graph calls with 429")
     parser.add_argument("--retry-after", type=float, default=1, help="Retry-After seconds sent with --throttle")
@@ -157,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     running = start_in_thread(args.port, load_data(args.data), tenant_id=args.tenant_id, client_id=args.client_id,
-                              client_secret=args.client_secret, domains=tuple(args.domains or SANDBOX_DOMAINS))
+                              client_secret=secret_from_env(args.secret_env, "Graph"), domains=tuple(args.domains or SANDBOX_DOMAINS))
     sandbox = running.sandbox
     if args.throttle:
         sandbox.faults.append(Fault(status=429, count=args.throttle, retry_after=args.retry_after))

@@ -16,7 +16,7 @@ from console.sandbox.graph_errors import GraphFault, error_body, token_error
 
 SANDBOX_TENANT_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 SANDBOX_CLIENT_ID = "5a7c0de1-0b5e-4d3a-9c41-1d0c5a4d0b0c"
-SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
+SANDBOX_CLIENT_SECRET = secrets.token_urlsafe(24)  # per process: tests and benches read it from here
 SANDBOX_DOMAINS = ("contoso.onmicrosoft.com", "contoso.com")
 
 @dataclass
