@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import DataTable, Label, Static
 
 from console.sync.plan import Operation
 from screens.messages import DeprovisionsQueued, PlanReady
@@ -44,12 +44,7 @@ confirmed ones, after a last confirmation that names them; nothing else of the p
             table.add_column(label, width=width, key=label)
         yield table
         yield Static("", id="detail")
-        yield ProgressBar(id="progress", show_eta=False)
-        yield Label("", id="progress-text")
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#progress", ProgressBar).display = False
+        yield from self.compose_progress()
 
     def reload(self) -> None:
         if not self.console.sync_running:

@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Label, ProgressBar, Select, Static, Tree
+from textual.widgets import Label, Select, Static, Tree
 
 from console.sync.plan import Operation, Plan
 from screens.messages import PlanReady
@@ -46,12 +46,7 @@ Initial passwords are shown once."""
         yield tree
         with VerticalScroll(id="op-detail-box"):
             yield Static("", id="op-detail")
-        yield ProgressBar(id="progress", show_eta=False)
-        yield Label("", id="progress-text")
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#progress", ProgressBar).display = False
+        yield from self.compose_progress()
 
     def reload(self) -> None:
         with self.console.state_lock:

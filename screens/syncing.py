@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, ProgressBar
 
@@ -40,7 +41,7 @@ def summary(plan: Plan) -> str:
 
 
 class SyncScreen(ConsoleScreen):
-    """A screen that plans and applies. Subclasses compose `#progress` and `#progress-text`."""
+    """A screen that plans and applies; subclasses end their body with `yield from self.compose_progress()`."""
 
     SYNC_SAFE = frozenset({"cancel"})
     BINDINGS: ClassVar[list[Binding]] = [
@@ -53,6 +54,13 @@ class SyncScreen(ConsoleScreen):
         self.plan_version = -1
         self.cancel_event: asyncio.Event | None = None
         self.progress: dict[str, Progress] = {}
+
+    def compose_progress(self) -> ComposeResult:
+        """The progress bar (hidden until a run starts) and its line of live counts."""
+        bar = ProgressBar(id="progress", show_eta=False)
+        bar.display = False
+        yield bar
+        yield Label("", id="progress-text")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel" and self.cancel_event is None:
