@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import orjson
 
+from console import clock
 from console.errors import ReadOnly
 from console.models import Event
 
@@ -209,7 +210,7 @@ class EventLog:
         months = self.months()
         if since or until:
             lo = since or datetime(1970, 1, 1, tzinfo=timezone.utc)
-            hi = until or datetime.now(timezone.utc)
+            hi = until or clock.now()
             wanted = set(months_between(lo, hi))
             months = [m for m in months if m in wanted]
         since_s = since.isoformat().replace("+00:00", "Z") if since else None

@@ -9,10 +9,11 @@ import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+
+from console import clock
 
 USER_STATUSES = ("active", "leaver")
 APP_KINDS = ("atlassian", "ad", "graph", "bitbucket")
@@ -29,7 +30,7 @@ def new_id() -> str:
 
 def utcnow() -> str:
     """ISO 8601 UTC timestamp with seconds precision, the one time format of the state."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def attrs_hash(attrs: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
+from console import clock
 from console.errors import ValidationError
 from console.models import EVENT_STATUSES, Event
 from console.store import Store
@@ -19,7 +20,7 @@ EXPORT_FIELDS = ("time", "run", "operator", "app", "person", "action", "status",
 
 def parse_when(value: str, field: str, *, now: datetime | None = None, end_of_day: bool = False) -> datetime:
     """`24h`, `7d`, `2w` (before now) or an ISO date / date-time (UTC unless it says otherwise)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     text = value.strip()
     span = SPAN_RE.match(text.lower())
     if span:

@@ -1,7 +1,9 @@
 """Times as operators read them: relative on the dashboard, UTC minutes in lists."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
+
+from console import clock
 
 
 def parse(ts: str) -> datetime | None:
@@ -16,7 +18,7 @@ def ago(ts: str, now: datetime | None = None) -> str:
     when = parse(ts)
     if when is None:
         return "-"
-    seconds = ((now or datetime.now(timezone.utc)) - when).total_seconds()
+    seconds = ((now or clock.now()) - when).total_seconds()
     if seconds < 60:
         return "just now"
     if seconds < 3600:

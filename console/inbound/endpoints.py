@@ -10,11 +10,12 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tinydb import where
 
+from console import clock
 from console.errors import BadInput
 from console.models import _Doc, new_id
 
@@ -90,7 +91,7 @@ def permissions_endpoint(app: str) -> Endpoint:
 
 def macro_values(*, workspace: str, base_url: str, app: str, last_run: str = "",
                  now: datetime | None = None) -> dict[str, str]:
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     return {"workspace": workspace, "base_url": base_url.rstrip("/"), "app": app, "today": now.date().isoformat(),
             "now": now.isoformat(timespec="seconds").replace("+00:00", "Z"), "last_run": last_run or NEVER}
 

@@ -9,9 +9,10 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from console import clock
 from console.connectors.base import Capability
 from console.models import Application, User
 from console.policies import desired_for, why_not
@@ -124,7 +125,7 @@ def plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: fr
 
 def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
               *, now: datetime | None, drift: dict[str, dict[str, Any]] | None) -> AppPlan:
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     desired = desired_for(store, app)
     user_links = {link.local_id: link for link in store.links.for_app(app.name, "user")}
     result = AppPlan(app=app.name, threshold_count=app.threshold_count, threshold_percent=app.threshold_percent,

@@ -13,10 +13,7 @@ import pytest
 from console.models import Application
 from console.sandbox.bitbucket import BitbucketState, SandboxHandle, make_membership, start_in_thread
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_NAME = "shared/specs/bitbucket-users-subset.json"
-# CI: shared/ sits beside the clone (REPO_ROOT.parent); in a nested worktree it is further up
-SPEC_PATH = next((d / SPEC_NAME for d in REPO_ROOT.parents if (d / SPEC_NAME).exists()), REPO_ROOT.parent / SPEC_NAME)
+SPEC_PATH = Path(__file__).resolve().parents[1] / "specs" / "bitbucket-users-subset.json"  # see tests/specs/README.md
 BB_CLIENT_ID = "idc-test-consumer"
 BB_SECRET = "s3cret-consumer-value"
 
@@ -108,7 +105,7 @@ class SpecChecker:
 
 @pytest.fixture(scope="session")
 def bb_spec() -> SpecChecker:
-    assert SPEC_PATH.exists(), f"spec subset not found at {SPEC_PATH} (shared/ must sit beside the repository)"
+    assert SPEC_PATH.exists(), f"spec subset not found at {SPEC_PATH}"
     return SpecChecker(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
 
 

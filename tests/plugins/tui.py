@@ -6,17 +6,28 @@ Service.add_app, pointing at a fresh scim2-server directory (its token in an env
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import pytest
 
+from console import clock
 from console.service import Service
 from console.store import Store
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 SCIM_TOKEN_ENV = "IDCONSOLE_TUI_SCIM_TOKEN"
+# The console tests' clock: the seeded home is written from T0 on, each test runs from T0 + 10 s on. It ticks
+# (so runs and events keep their order) but never depends on when or how long ago the session started.
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def ticking_from(start: datetime) -> Callable[[], datetime]:
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
 def seed_sample(home: Path) -> None:
@@ -33,18 +44,27 @@ def seed_sample(home: Path) -> None:
 @pytest.fixture(scope="session")
 def _sample_home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("tui-template") / "home"
-    seed_sample(home)
+    clock.set_source(ticking_from(T0))
+    try:
+        seed_sample(home)
+    finally:
+        clock.set_source(None)
     return home
 
 
 @pytest.fixture
-def tui_home(tmp_path: Path, _sample_home_template: Path) -> Path:
-    """A fresh copy of a home seeded with the sample people and groups (seeded once per session)."""
+def tui_home(tmp_path: Path, _sample_home_template: Path) -> Iterator[Path]:
+    """A fresh copy of a home seeded with the sample people and groups (seeded once per session), on the
+    tests' clock."""
     import shutil
 
     home = tmp_path / "home"
     shutil.copytree(_sample_home_template, home, ignore=shutil.ignore_patterns("lock"))
-    return home
+    clock.set_source(ticking_from(T0 + timedelta(seconds=10)))
+    try:
+        yield home
+    finally:
+        clock.set_source(None)
 
 
 @pytest.fixture
