@@ -97,6 +97,7 @@ class Repo(Generic[M]):
         self._doc_ids = dict(zip([item.id for item in items], raw))
         self._index_all(items)
         self._next_id = 0  # found on the first insert
+        self.version = 0  # counts changes, so that derived views (the people search index) know when to rebuild
 
     def _load_items(self, docs: list[dict[str, Any]]) -> list[M]:
         if self._plain:
@@ -180,6 +181,7 @@ class Repo(Generic[M]):
                 docs[doc_id] = self._to_doc(item)
                 self._by_id[item.id] = item
                 self._index(item)
+        self.version += 1
         self.storage.touch()
 
     def remove(self, item_id: str) -> None:
@@ -195,6 +197,7 @@ class Repo(Generic[M]):
             doc = docs.pop(self._doc_ids.pop(item_id), None)
             if doc is not None:
                 self._unindex(self._from_doc(doc))
+        self.version += 1
         self.storage.touch()
 
 

@@ -6,7 +6,6 @@ or the network itself. Screens are modes switched with the plain number keys 1â€
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,7 +26,6 @@ from screens.dashboard import DashboardScreen
 from screens.deletions import DeletionsScreen
 from screens.groups import GroupsScreen
 from screens.modals import ErrorModal, HelpModal
-from screens.people_index import PeopleIndex
 from screens.policies import PoliciesScreen
 from screens.provisioning import ProvisioningScreen
 from screens.reports import ReportsScreen
@@ -78,9 +76,8 @@ class IdConsoleApp(App[int]):
         self.service = service
         self.readonly = readonly or service.store.readonly
         self.owns_store = owns_store
-        self.state_lock = threading.RLock()  # thread workers hold it while they use the store
+        self.state_lock = service.lock  # thread workers hold it while they use the service
         self.state_version = 0
-        self.people_index = PeopleIndex()  # Service.users semantics, fast enough to filter as one types
         if self.readonly:
             self.sub_title = "read-only"
 

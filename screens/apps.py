@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -14,12 +13,10 @@ from textual.containers import Vertical
 from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from console import connectors
-from console.connectors.base import Setting
-from console.errors import BadInput, IdConsoleError, NotConfigured, ValidationError
+from console.errors import IdConsoleError, NotConfigured
 from console.models import APP_KINDS, DEPROVISION_MODES, FEATURES, Application, default_features
-from console.secrets import check_ref, store_in_keyring
-from console.service import coerce, parse_int
+from console.service import Setting, coerce, parse_int
+from console.service import settings_for as service_settings
 from screens.base import ConsoleModal, ConsoleScreen
 from screens.forms import FormModal, rejection
 from screens.importing import Importer
@@ -51,10 +48,6 @@ FEATURE_HELP = {
 }
 
 
-def env_var_for(app: str, secret: str) -> str:
-    return "IDCONSOLE_" + re.sub(r"[^A-Z0-9]+", "_", f"{app}_{secret}".upper()).strip("_")
-
-
 APP_FIELDS = frozenset(f.name for f in dataclasses.fields(Application))
 
 
@@ -63,7 +56,7 @@ def kind_settings(kind: str) -> tuple[list[Setting] | None, str]:
 
     Settings named like an Application field (features, deprovision, max_concurrency) are the form's own rows."""
     try:
-        return [s for s in connectors.settings_for(kind) if s.name not in APP_FIELDS], ""
+        return [s for s in service_settings(kind) if s.name not in APP_FIELDS], ""
     except NotConfigured as exc:
         return None, exc.title
 
@@ -246,7 +239,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
         app = self.apps.get(name) if name else self.selected()
         if name and app is None:
             self.action_select(name)
-            app = self.service.store.applications.by_name(name)
+            app = self.service.find_app(name)
         if app is None:
             return
         self.testing.add(app.name)
@@ -279,8 +272,8 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
         if app is None:
             return
         with self.console.state_lock:
-            links = sum(1 for link in self.service.store.links.for_app(app.name))
-            policies = [p.name for p in self.service.policies() if p.app == app.name]
+            links = self.service.linked_count(app.name)
+            policies = self.service.policies_of_app(app.name)
         if policies:
             self.app.push_screen(NoticeModal(f"{app.name} is in use", f"Policies {', '.join(policies)} bind it. "
                                              "Delete those policies first (screen 4); nothing was removed."))
@@ -423,21 +416,9 @@ class AppForm(FormModal):
         """References for typed secrets: given as references, or put in the keyring, else an env variable."""
         refs: dict[str, str] = {}
         env_vars: list[str] = []
-        if typed and not name.strip():
-            raise BadInput("give the application a name first")
         for secret, value in typed.items():
-            if value.startswith(("env:", "keyring:")):
-                try:
-                    refs[secret] = check_ref(value)
-                except BadInput:
-                    raise ValidationError(secret, "", "is not a reference: use env:VAR or keyring:SERVICE/NAME "
-                                                      "(or type the secret itself)") from None
-                continue
-            try:
-                refs[secret] = store_in_keyring(f"{name.strip()}.{secret}", value)
-            except Exception:  # no backend, locked, D-Bus missing: the value is dropped, never stored
-                var = env_var_for(name.strip(), secret)
-                refs[secret] = f"env:{var}"
+            refs[secret], var = self.service.secret_reference(name, secret, value)
+            if var:
                 env_vars.append(var)
         return refs, env_vars
 

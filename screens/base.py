@@ -35,7 +35,7 @@ NAV = (
 
 def ident(service: Service, user: User) -> str:
     """The identifier the service accepts for a person (primary key, else userName)."""
-    return user.key(service.store.primary_key) or user.userName
+    return user.key(service.primary_key) or user.userName
 
 
 class WorkerErrors(Screen):

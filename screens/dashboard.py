@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 
-from console.reports import ReportFilter
+from console.service import ReportFilter
 from screens.base import ConsoleScreen
 from screens.messages import DashboardLoaded, Snapshot
 from screens.timefmt import ago
@@ -64,11 +64,8 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
     def load(self) -> None:
         svc = self.service
         with self.console.state_lock:
-            snapshot = Snapshot(groups=len(svc.store.groups), policies=len(svc.store.policies), apps=svc.apps())
-            for user in svc.store.users:
-                snapshot.people += 1
-                if user.active:
-                    snapshot.active += 1
+            snapshot = Snapshot(groups=len(svc.groups()), policies=len(svc.policies()), apps=svc.apps())
+            snapshot.people, snapshot.active = svc.people_count()
             snapshot.leavers = snapshot.people - snapshot.active
             snapshot.events = svc.report(ReportFilter(limit=RECENT))
         self.post_message(DashboardLoaded(snapshot))

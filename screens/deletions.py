@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 
-from console.sync.plan import Operation
+from console.service import Operation
 from screens.messages import DeprovisionsQueued, PlanReady
 from screens.syncing import SyncScreen, only
 

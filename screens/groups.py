@@ -70,7 +70,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
     def load_groups(self) -> None:
         with self.console.state_lock:
             groups = self.service.groups()
-            uses = {g.name: [p.name for p in self.service.policies() if g.name in p.groups] for g in groups}
+            uses = {g.name: self.service.policies_using(g.name) for g in groups}
         self.post_message(ListLoaded("groups", groups, uses))
 
     @on(ListLoaded)
@@ -124,7 +124,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
     def load_members(self, group_id: str, text: str) -> None:
         words = text.casefold().split()
         with self.console.state_lock:
-            group = self.service.store.groups.get(group_id)
+            group = self.service.group_by_id(group_id)
             people = self.service.members(group) if group else []
         if words:
             people = [u for u in people if all(w in f"{u.userName} {u.displayName} {u.email}".casefold() for w in words)]
@@ -198,7 +198,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
         if group is None or not members.row_count:
             return
         user_id = members.coordinate_to_cell_key(members.cursor_coordinate).row_key.value
-        user = self.service.store.users.get(user_id or "")
+        user = self.service.user_by_id(user_id or "")
         if user is None:
             return
         body = (f"{user.displayName} ({user.userName}) leaves group {group.name}. The person stays. If no other "
@@ -305,10 +305,8 @@ class PeoplePicker(ConsoleModal):
         with self.console.state_lock:
             if get_current_worker().is_cancelled:
                 return
-            people = [u for u in self.console.people_index.search(self.service, text, WINDOW + len(self.exclude),
-                                                                  self.console.state_version)
-                      if u.id not in self.exclude]
-            total = len(self.service.store.users)
+            people = [u for u in self.service.users(text, limit=WINDOW + len(self.exclude)) if u.id not in self.exclude]
+            total = self.service.people_count()[0]
         self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
 
     @on(PeopleFiltered)

@@ -7,9 +7,8 @@ from typing import Any
 
 from textual import work
 
-from console.importer import ImportResult as FileResult
-from console.inbound.run import ImportResult as InboundResult
-from console.inbound.run import run_import
+from console.service import FileImportResult as FileResult
+from console.service import ImportResult as InboundResult
 from screens.messages import ImportFinished
 from screens.modals import ConfirmModal, NoticeModal, PathModal, TypeCountModal
 
@@ -63,8 +62,7 @@ class Importer:
 
     @work(exclusive=True, exit_on_error=False, group="import", description="importing from Bitbucket")
     async def import_inbound(self: Any, app: str, dry_run: bool, allow_leavers: int | None) -> None:
-        result = await run_import(self.service.store, app, dry_run=dry_run, operator=self.service.operator,
-                                  allow_leavers=allow_leavers)
+        result = await self.service.import_source(app, dry_run=dry_run, allow_deletes=allow_leavers)
         self.post_message(ImportFinished(result, app, dry_run))
 
     def import_finished(self: Any, message: ImportFinished) -> None:

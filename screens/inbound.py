@@ -2,7 +2,6 @@
 test & save an endpoint (its first page's fields), add or edit endpoints, edit the mapping, preview it."""
 from __future__ import annotations
 
-import asyncio
 from typing import ClassVar
 
 from rich.text import Text
@@ -12,11 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Checkbox, DataTable, Input, Label, Select, TextArea
 
 from console.errors import BadInput, IdConsoleError
-from console.inbound.bitbucket import make_source
-from console.inbound.endpoints import (MACROS, PAGINATIONS, Endpoint, delete_endpoint,
-                                       load_endpoints, save_endpoint, test_endpoint)
-from console.inbound.run import preview
-from console.mapping import Mapping, load_mapping, save_mapping
+from console.service import MACROS, PAGINATIONS, Endpoint, Mapping, parse_pairs
 from screens.base import ConsoleScreen
 from screens.forms import FormModal, rejection
 from screens.messages import EndpointTested, FieldRejected, ListLoaded, PreviewReady, Saved, StateChanged
@@ -27,15 +22,7 @@ MACRO_HELP = "macros: " + " ".join("{" + m + "}" for m in MACROS) + "; {{ and }}
 
 def pairs(text: str, what: str) -> dict[str, str]:
     """NAME=VALUE lines (blank lines ignored), as the CLI's --param/--map; a line without `=` is refused."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"{what} {line.strip()!r} is not NAME=VALUE")
-        out[key.strip()] = value.strip()
-    return out
+    return parse_pairs([line for line in text.splitlines() if line.strip()], what)
 
 
 def with_field(exc: IdConsoleError, name: str) -> FieldRejected:
@@ -100,10 +87,9 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
     @work(exclusive=True, thread=True, exit_on_error=False, group="inbound", description="reading the endpoints")
     def load(self) -> None:
         with self.console.state_lock:
-            self.service.app(self.app_name)
-            endpoints = load_endpoints(self.service.store, self.app_name)
-            mapping = load_mapping(self.service.store, self.app_name, endpoints)
-            primary_attr = self.service.store.primary_key
+            endpoints = self.service.endpoints(self.app_name)
+            mapping = self.service.mapping(self.app_name)
+            primary_attr = self.service.primary_key
         self.post_message(ListLoaded("endpoints", endpoints, (mapping, primary_attr)))
 
     @on(ListLoaded)
@@ -150,23 +136,12 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
         endpoint = self.selected()
         if endpoint is not None:
             self.notify(f"reading the first page of {endpoint.name}…", timeout=2)
-            self.test(Endpoint.from_doc(endpoint.to_doc()))
+            self.test(endpoint.name)
 
     @work(exclusive=True, exit_on_error=False, group="inbound-net", description="testing an endpoint")
-    async def test(self, endpoint: Endpoint) -> None:
-        with self.console.state_lock:
-            app = self.service.app(self.app_name)
-        source = make_source(app)
-        try:
-            samples = await test_endpoint(source, endpoint)  # the network part, without holding the state
-        finally:
-            await source.aclose()
-        await asyncio.to_thread(self.write_endpoint, endpoint)  # … then save it as test_endpoint(store=) does
+    async def test(self, name: str) -> None:
+        endpoint, samples = await self.service.test_endpoint(self.app_name, name)
         self.post_message(EndpointTested(endpoint.name, samples))
-
-    def write_endpoint(self, endpoint: Endpoint) -> None:
-        with self.console.state_lock:
-            save_endpoint(self.service.store, endpoint)
 
     @on(EndpointTested)
     def tested(self, message: EndpointTested) -> None:
@@ -200,7 +175,7 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
     @work(exclusive=True, thread=True, exit_on_error=False, group="inbound-write", description="deleting an endpoint")
     def delete(self, name: str) -> None:
         with self.console.state_lock:
-            delete_endpoint(self.service.store, self.app_name, name)
+            self.service.delete_endpoint(self.app_name, name, confirm=True)
         self.post_message(StateChanged(f"deleted endpoint {name}"))
 
     # ---- mapping ------------------------------------------------------------------------------
@@ -222,9 +197,7 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
 
     @work(exclusive=True, exit_on_error=False, group="inbound-net", description="previewing the mapping")
     async def run_preview(self) -> None:
-        with self.console.state_lock:
-            app = self.service.app(self.app_name)
-        records = await preview(self.service.store, app, limit=20)
+        records = await self.service.preview_mapping(self.app_name, limit=20)
         self.post_message(PreviewReady(self.app_name, records))
 
     @on(PreviewReady)
@@ -297,9 +270,13 @@ class EndpointForm(FormModal):
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="endpoint-form", description="saving an endpoint")
     def save(self, endpoint: Endpoint) -> None:
+        original = self.endpoint.name if self.endpoint else None
+        removed = [k for k in (self.endpoint.params if self.endpoint else {}) if k not in endpoint.params]
         try:
             with self.console.state_lock:
-                save_endpoint(self.service.store, endpoint)  # keeps the preconfigured endpoint listed
+                endpoint = self.service.save_endpoint(
+                    self.app_name, endpoint.name, original=original, url=endpoint.url, pagination=endpoint.pagination,
+                    primary=endpoint.primary, params=endpoint.params, remove=removed, pagelen=endpoint.pagelen)
         except BadInput as exc:
             self.post_message(with_field(exc, self.field_of(exc, endpoint)))
             return
@@ -356,9 +333,12 @@ class MappingForm(FormModal):
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="mapping-form", description="saving the mapping")
     def save(self, mapping: Mapping) -> None:
+        removed = [k for k in self.mapping.mappings if k not in mapping.mappings]
         try:
             with self.console.state_lock:
-                warnings = save_mapping(self.service.store, mapping)
+                _, warnings = self.service.save_mapping(self.app_name, primary_key=mapping.primary_key,
+                                                        match_on=mapping.match_on, mappings=mapping.mappings,
+                                                        unmap=removed)
         except BadInput as exc:
             title = exc.title
             field = ("primary_key" if "primary key field" in title or "no primary key" in title

@@ -9,10 +9,10 @@ from typing import Any
 
 from textual.message import Message
 
-from console.connectors.base import ConnectionReport
+from console.service import ConnectionReport
 from console.models import Application, Event, User
-from console.sync.apply import ApplyResult, Progress
-from console.sync.plan import Operation, Plan
+from console.service import ApplyResult, Progress
+from console.service import Operation, Plan
 
 
 @dataclass

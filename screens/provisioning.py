@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Select, Static, Tree
 
-from console.sync.plan import Operation, Plan
+from console.service import Operation, Plan
 from screens.messages import PlanReady
 from screens.syncing import SyncScreen
 

@@ -13,9 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from console.models import EVENT_STATUSES, Event
-from console.reports import ReportFilter
+from console.service import ReportFilter
 from screens.base import ConsoleModal, ConsoleScreen
-from screens.export import write_export
 from screens.messages import ReportExported, ReportQueried
 from screens.timefmt import minute
 
@@ -176,9 +175,8 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
     @work(exclusive=True, thread=True, exit_on_error=False, group="report-export", description="exporting the report")
     def export(self, request: ExportRequest, flt: ReportFilter) -> None:
         with self.console.state_lock:
-            events = self.service.report(flt)
-        path = write_export(request.path, request.fmt, events)
-        self.post_message(ReportExported(str(path), len(events)))
+            count, _, path = self.service.export_report(flt, request.fmt, request.path)
+        self.post_message(ReportExported(str(path), count))
 
     @on(ReportExported)
     def _exported(self, message: ReportExported) -> None:

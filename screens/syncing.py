@@ -12,8 +12,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, ProgressBar
 
-from console.sync.apply import ApplyResult, Progress
-from console.sync.plan import AppPlan, Plan
+from console.service import ApplyResult, Progress
+from console.service import AppPlan, Plan
 from screens.base import ConsoleScreen
 from screens.messages import ApplyFinished, ApplyProgress, ApplyStarted, PlanReady
 from screens.modals import ConfirmModal, NoticeModal, PasswordsModal, TypeCountModal

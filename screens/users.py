@@ -85,8 +85,8 @@ i imports a .csv or .json file: you see what it would create and change, and whi
         with self.console.state_lock:
             if worker.is_cancelled:
                 return  # a newer keystroke superseded this one while it waited
-            people = self.console.people_index.search(self.service, text, WINDOW + 1, self.console.state_version)
-            total = len(self.service.store.users)
+            people = self.service.users(text, limit=WINDOW + 1)
+            total = self.service.people_count()[0]
         if not worker.is_cancelled:
             self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
 
@@ -95,7 +95,7 @@ i imports a .csv or .json file: you see what it would create and change, and whi
         if message.text != self.query_one("#filter", Input).value:
             return  # stale: the operator typed on
         table = self.query_one("#people", DataTable)
-        pk = self.service.store.primary_key
+        pk = self.service.primary_key
         selected = self.selected_id()
         table.clear()
         for user in message.people:
@@ -127,7 +127,7 @@ i imports a .csv or .json file: you see what it would create and change, and whi
         if user_id is None:
             self.notify("Select a person first (filter, then ↓).", severity="warning")
             return None
-        user = self.service.store.users.get(user_id)
+        user = self.service.user_by_id(user_id)
         if user is None:
             self.notify("That person is gone; the list is refreshed.", severity="warning")
             self.reload()
@@ -171,10 +171,9 @@ def confirm_delete(screen: ConsoleScreen, user: User, after: Any = None) -> None
     """Ask (naming the person, their groups and accounts), then delete in a worker of `screen`."""
     svc = screen.service
     with screen.console.state_lock:
-        groups = [g.name for g in svc.store.groups if user.id in g.members]
-        links = [svc.store.links.find(app.name, user.id) for app in svc.apps()]
+        groups = [g.name for g in svc.groups_of(user)]
         accounts = [f"{link.app}: {link.remote_name or link.remote_id} ({link.state})"
-                    for link in links if link is not None and link.state != "deleted"]
+                    for link in svc.links_of(user).values() if link.state != "deleted"]
     items = [f"groups: {', '.join(groups) or 'none'}"] + [f"account: {a}" for a in accounts]
     body = (f"{user.displayName} ({ident(svc, user)}) will be removed from the local state and from "
             f"{len(groups)} group(s). Their accounts are deprovisioned by the next sync, as each application's "
@@ -242,19 +241,20 @@ and whether a policy entitles them to one. Enter on an application opens its rep
     def load(self) -> None:
         svc = self.service
         with self.console.state_lock:
-            user = svc.store.users.get(self.user_id)
+            user = svc.user_by_id(self.user_id)
             if user is None:
                 raise UnknownObject("this person was deleted", hint="press Escape to go back to the list")
-            groups = sorted(g.name for g in svc.store.groups if user.id in g.members)
+            groups = sorted(g.name for g in svc.groups_of(user))
             mine = set(groups)
             accounts = []
+            links = svc.links_of(user)
             for app in svc.apps():
-                link = svc.store.links.find(app.name, user.id)
+                link = links.get(app.name)
                 policies = [p.name for p in svc.policies()
                             if p.app == app.name and p.enabled and mine.intersection(p.groups)]
                 accounts.append({"app": app.name, "kind": app.kind, "link": link,
                                  "entitled": bool(policies) and user.active, "policies": policies})
-            manager = svc.store.users.find(user.manager) if user.manager else None
+            manager = svc.find_user(user.manager) if user.manager else None
         label = f"{manager.displayName} ({user.manager})" if manager else user.manager
         self.post_message(PersonLoaded(user, groups, accounts, label))
 

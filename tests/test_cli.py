@@ -227,19 +227,6 @@ def test_policies_create_enable_disable_and_delete(run_cli: CliRunner, state_hom
     assert json.loads(run_cli.ok("policies", "list", "--json").stdout) == []
 
 
-# ---- commands whose modules come later -----------------------------------------------------------------
-LATER = [("console.sync.commands", ["plan"], "`plan` is not available"),
-         ("console.sync.commands", ["sync", "--yes"], "`sync` is not available"),
-         ("console.inbound.commands", ["import", "bitbucket", "Bitbucket"], "`import` is not available")]
-
-
-@pytest.mark.parametrize(("module", "args", "says"), LATER)
-def test_a_command_whose_module_is_missing_exits_2_saying_so(state_home: Path, module: str, args: list[str],
-                                                            says: str) -> None:
-    out = run_without(module, state_home, *args)
-    assert out.returncode == 2 and says in out.stderr
-
-
 # ---- the report ------------------------------------------------------------------------------------------
 @pytest.fixture
 def reported(run_cli: CliRunner, state_home: Path) -> CliRunner:

@@ -50,7 +50,7 @@ def test_bad_endpoint_and_mapping_configuration_is_refused_with_what_to_fix(home
     code, _, err = run(capsys, "endpoints", "set", "bb", "x", "--url", "{base_url}/{nope}", "--home", home)
     assert code == 2 and "unknown macro {nope}" in err and "{workspace}" in err
     code, _, err = run(capsys, "endpoints", "set", "bb", "y", "--home", home)
-    assert code == 2 and "needs --url" in err
+    assert code == 2 and "needs a URL" in err and "--url" in err
     assert run(capsys, "endpoints", "test", "bb", "Bitbucket users endpoint", "--home", home)[0] == 0
     code, _, err = run(capsys, "mapping", "set", "bb", "--primary-key", "user.missing", "--home", home)
     assert code == 2 and "user.missing" in err

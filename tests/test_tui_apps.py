@@ -9,7 +9,8 @@ from console import connectors
 from console.errors import NotConfigured
 from console.models import APP_KINDS
 from screens.app import make_app
-from screens.apps import AppForm, KindPicker, env_var_for
+from console.service import env_var_for
+from screens.apps import AppForm, KindPicker
 from screens.modals import ConfirmModal, NoticeModal
 from tests.plugins.tui import settle, text_of
 

@@ -1,22 +1,20 @@
-"""Type-as-you-filter over any number of people: `Service.users(text, limit=)` semantics, answered
-from one casefolded string of every person's searchable fields.
+"""Find people as one types, at any number of people: what `Service.users(text, limit=)` answers.
 
-Service.users tests every person in Python (about 1 µs each: ~100 ms per keystroke at 100k people
-when few match). Here the longest word is looked up with `str.find` over the joined text (C speed)
-and only the lines it hits are checked for the other words: ~1–20 ms at 100k. Same fields, same
-order, same results; tests/test_tui_people_index.py holds it to Service.users. The index is rebuilt
-(~90 ms at 100k) when the console's state version or the number of people changes.
+Testing every person in Python costs about 1 µs each (~100 ms per keystroke at 100k people when few
+match). Here the longest word is looked up with `str.find` over one casefolded string of every person's
+searchable fields (C speed) and only the lines it hits are checked for the other words: ~1–20 ms at
+100k. The index is rebuilt (~90 ms at 100k) when the people table changes (its version).
 """
 from __future__ import annotations
 
 from bisect import bisect_right
 
 from console.models import User
-from console.service import Service
+from console.store import UserRepo
 
 
 def haystack(user: User) -> str:
-    """What Service.users searches in, for one person (kept identical to it)."""
+    """What a search looks in, for one person."""
     text = " ".join((user.employeeId, user.userName, user.displayName, user.department, user.title, *user.emails))
     return text.casefold().replace("\n", " ")
 
@@ -29,8 +27,7 @@ class PeopleIndex:
         self.starts: list[int] = []
         self.blob = ""
 
-    def build(self, service: Service, key: tuple[int, int]) -> None:
-        users = service.store.users
+    def build(self, users: UserRepo, key: tuple[int, int]) -> None:
         self.ids = [u.id for u in users]
         self.lines = [haystack(u) for u in users]
         starts, offset = [], 0
@@ -41,12 +38,12 @@ class PeopleIndex:
         self.blob = "\n".join(self.lines)
         self.key = key
 
-    def search(self, service: Service, text: str, limit: int, version: int) -> list[User]:
+    def search(self, users: UserRepo, text: str, limit: int | None = None) -> list[User]:
         """The first `limit` people whose fields contain every word of `text` (any case, any order)."""
-        users = service.store.users
-        key = (version, len(users))
+        key = (id(users), users.version)
         if key != self.key:
-            self.build(service, key)
+            self.build(users, key)
+        limit = len(self.ids) if limit is None else limit
         words = text.casefold().split()
         by_id = users.get
         found: list[User] = []

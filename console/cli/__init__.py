@@ -1,0 +1,96 @@
+"""The headless command line (see CLI.md): one module per noun, each a thin caller of the core's service.
+
+Exit codes: 0 ok, 1 the run had failures, 2 bad input or configuration. Errors go to stderr with what was
+wrong and what to do; `--json` output goes to stdout only. `idconsole` with no command (and `idconsole demo`)
+starts the Textual console, a front end of its own.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+from console.cli import apps, groups, inbound, policies, report, sync, users
+from console.cli.output import emit_json, emit_table, print_error
+from console.errors import IdConsoleError
+from console.service import Service
+from console.store import Store
+
+__all__ = ["build_parser", "emit_json", "emit_table", "main"]
+
+Handler = Callable[[Service, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def options(suppress: bool) -> argparse.ArgumentParser:
+        # sub-commands SUPPRESS their defaults so that `idconsole --home X users list` keeps X
+        extra = {"default": argparse.SUPPRESS} if suppress else {}
+        opts = argparse.ArgumentParser(add_help=False)
+        opts.add_argument("--home", help="state directory (default: $IDCONSOLE_HOME or the platform data dir)", **extra)
+        opts.add_argument("--json", action="store_true", help="machine-readable output", **extra)
+        opts.add_argument("--readonly", action="store_true", help="auditor mode: no change is accepted", **extra)
+        return opts
+
+    common = options(suppress=True)
+    parser = argparse.ArgumentParser(prog="idconsole", parents=[options(suppress=False)],
+                                     description="Identity provisioning console. Without a command, starts the console.")
+    parser.add_argument("--version", action="version", version=f"idconsole {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def cmd(parent: Any, name: str, handler: Handler, help: str = "", *, write: bool = False,
+            **kw: Any) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, parents=[common], help=help, description=help, **kw)
+        p.set_defaults(handler=handler, writes=write)
+        return p
+
+    demo = sub.add_parser("demo", parents=[common], help="the console on a temporary home with sample data and local sandboxes")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary home afterwards")
+    demo.add_argument("--headless", action="store_true", help="prepare the demo, print where it is, and wait (no console)")
+    demo.add_argument("--no-ad", action="store_true", help="skip the Samba AD DC even when Samba is installed")
+    demo.set_defaults(handler=None, command="demo")
+
+    users.register(sub, cmd)
+    groups.register(sub, cmd)
+    apps.register(sub, cmd, common)
+    policies.register(sub, cmd)
+    inbound.register(sub, cmd)
+    sync.register(sub, cmd)
+    report.register(sub, cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        if a.command is None or a.command == "demo":
+            return run_console(a)
+        writes = bool(getattr(a, "writes", False)) and not getattr(a, "dry_run", False)
+        readonly = a.readonly or not writes
+        with Store.open(a.home, readonly=readonly, lock_wait=0 if readonly else 5.0) as store:
+            svc = Service(store)
+            return int(a.handler(svc, a))
+    except IdConsoleError as exc:
+        print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `idconsole … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def run_console(a: argparse.Namespace) -> int:
+    """The Textual console (a front end of its own), on the home or on the demo."""
+    if a.command == "demo":
+        from console.demo import run_demo
+
+        return run_demo(a)
+    from screens.app import run_app
+
+    return run_app(home=Path(a.home) if a.home else None, readonly=a.readonly)

@@ -1,0 +1,50 @@
+"""`idconsole report`: filter the provisioning report and print or export it."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from console.cli.output import emit_table
+from console.reports import describe_changes
+from console.service import ReportFilter, Service
+
+
+def report(svc: Service, a: argparse.Namespace) -> int:
+    flt = ReportFilter(person=a.user, app=a.app, since=a.since, start=a.start, end=a.end, action=a.action,
+                       status=a.status, run=a.run, limit=a.limit)
+    fmt = "json" if a.json else a.format
+    if fmt == "table":
+        if a.output:
+            print("error: a table is for the screen", file=sys.stderr)
+            print("  what to do: add --format csv or --format json to write a file", file=sys.stderr)
+            return 2
+        events = svc.report(flt)
+        rows = [[e.time, e.app or "-", e.person or "-", e.action, e.status,
+                 (e.error or describe_changes(e.changes) or e.message)[:70]] for e in events]
+        emit_table(rows, ["time", "app", "person", "action", "status", "details"])
+        print(f"{len(events)} events")
+        return 0
+    count, data, path = svc.export_report(flt, fmt, a.output, force=a.force)
+    if path is not None:
+        print(f"{count} events written to {path}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
+def register(sub: Any, cmd: Any) -> None:
+    p = cmd(sub, "report", report, "the provisioning report")
+    p.add_argument("--user")
+    p.add_argument("--app")
+    p.add_argument("--since")
+    p.add_argument("--from", dest="start")
+    p.add_argument("--to", dest="end")
+    p.add_argument("--action")
+    p.add_argument("--status")
+    p.add_argument("--run")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--output", "-o", help="write the export to this new file (never inside the home)")
+    p.add_argument("--force", action="store_true", help="replace the --output file if it exists")

@@ -1,0 +1,29 @@
+"""The one facade of the core: every action an operator or a schedule can take, for every front end.
+
+Methods take and return domain objects; they raise `console.errors` with a title and a hint. The promises
+(read-only, confirmation of removals, a record of every change, validation) are kept here, so a front end
+cannot skip them. The types the front ends need are re-exported from here too.
+"""
+from __future__ import annotations
+
+from console.connectors import ConnectionReport, Setting, settings_for
+from console.importer import ImportResult as FileImportResult
+from console.service.apps import AppsMixin, coerce, env_var_for, settings_map
+from console.service.groups import GroupsMixin
+from console.service.inbound import MACROS, PAGINATIONS, Endpoint, ImportResult, InboundMixin, MappedRecord, Mapping
+from console.service.people import PeopleMixin, PersonDetails
+from console.service.policies import PoliciesMixin
+from console.service.provisioning import AppPlan, ApplyResult, Operation, Plan, Progress, ProvisioningMixin
+from console.service.reports import ReportFilter, ReportsMixin, SearchResult
+from console.values import parse_bool, parse_int, parse_pairs
+
+__all__ = [
+    "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "ConnectionReport", "Endpoint", "FileImportResult",
+    "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
+    "SearchResult", "Service", "Setting", "coerce", "env_var_for", "parse_bool", "parse_int", "parse_pairs",
+    "settings_for", "settings_map",
+]
+
+
+class Service(PeopleMixin, GroupsMixin, PoliciesMixin, AppsMixin, InboundMixin, ProvisioningMixin, ReportsMixin):
+    """Open it on a store: `Service(Store.open(home))`; the operator is the OS account of the process."""

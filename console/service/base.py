@@ -1,0 +1,72 @@
+"""What every part of the facade shares: the store, the operator, the read-only rule, the record of each change,
+and the lookups of named objects (people, groups, policies, applications) with errors that say what to do."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from console.errors import ReadOnly, UnknownObject
+from console.models import Application, Event, Group, Policy, User
+from console.operator import current_operator
+from console.store import Store
+
+
+class ServiceBase:
+    def __init__(self, store: Store, *, operator: str | None = None) -> None:
+        self.store = store
+        self.operator = operator or current_operator()
+        # One caller at a time in the store: front ends that call from several threads (the console's workers)
+        # hold it around their calls; the facade's async methods take it around their local writes.
+        self.lock = threading.RLock()
+
+    @property
+    def readonly(self) -> bool:
+        return self.store.readonly
+
+    def _writable(self) -> None:
+        if self.store.readonly:
+            raise ReadOnly("the console is read-only", hint="restart without --readonly to change anything")
+
+    def _record(self, action: str, *, person: User | None = None, app: str = "", changes: dict[str, Any] | None = None,
+                message: str = "", status: str = "success") -> None:
+        self.store.events.append(Event(
+            action=action, status=status, app=app, person=person.label() if person else "",
+            person_id=person.id if person else "", operator=self.operator, changes=changes or {}, message=message,
+        ))
+
+    # ---- lookups -----------------------------------------------------------------------------
+    def user(self, identifier: str) -> User:
+        user = self.store.users.find(identifier)
+        if user is None:
+            raise UnknownObject(f"no person {identifier!r}", hint="give a primary key, userName or e-mail (idconsole users list)")
+        return user
+
+    def find_user(self, identifier: str) -> User | None:
+        """A person by primary key, userName or e-mail, or None."""
+        return self.store.users.find(identifier)
+
+    def group(self, name: str) -> Group:
+        group = self.store.groups.by_name(name)
+        if group is None:
+            raise UnknownObject(f"no group {name!r}", hint="see idconsole groups list")
+        return group
+
+    def policy(self, name: str) -> Policy:
+        policy = self.store.policies.by_name(name)
+        if policy is None:
+            raise UnknownObject(f"no policy {name!r}", hint="see idconsole policies list")
+        return policy
+
+    def find_app(self, name: str) -> Application | None:
+        return self.store.applications.by_name(name)
+
+    def app(self, name: str) -> Application:
+        app = self.store.applications.by_name(name)
+        if app is None:
+            raise UnknownObject(f"no application {name!r}", hint="see idconsole apps list")
+        return app
+
+    @property
+    def primary_key(self) -> str:
+        """The people's primary key attribute (e.g. employeeId)."""
+        return self.store.primary_key

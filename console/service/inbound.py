@@ -1,0 +1,149 @@
+"""Inbound sources (Bitbucket): their endpoints, their attribute mapping, and the import run.
+
+Every configuration change is checked, refused in read-only mode, and recorded as an event, whichever
+front end asks."""
+from __future__ import annotations
+
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+from console.errors import BadInput, UnknownObject
+from console.inbound import endpoints as endpoint_store
+from console.inbound.bitbucket import make_source
+from console.inbound.endpoints import MACROS, PAGINATIONS, Endpoint
+from console.inbound.run import ImportResult, preview, run_import
+from console.mapping import MappedRecord, Mapping, load_mapping, save_mapping
+from console.models import Application
+from console.service.base import ServiceBase
+
+__all__ = ["MACROS", "PAGINATIONS", "Endpoint", "ImportResult", "InboundMixin", "MappedRecord", "Mapping"]
+
+ENDPOINT_OPTIONS = frozenset(f.name for f in dataclass_fields(Endpoint)) - {"id", "app", "fields"}
+MAPPING_OPTIONS = frozenset({"name", "description", "category", "endpoints", "primary_key", "mappings", "match_on"})
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+
+
+class InboundMixin(ServiceBase):
+    def source(self, name: str) -> Application:
+        app = self.app(name)
+        if app.kind != "bitbucket":
+            raise BadInput(f"{app.name} is a {app.kind} target, not an inbound source", hint="use a bitbucket application")
+        return app
+
+    # ---- endpoints ---------------------------------------------------------------------------
+    def endpoints(self, app: str) -> list[Endpoint]:
+        return endpoint_store.load_endpoints(self.store, self.source(app).name)
+
+    def endpoint(self, app: str, name: str) -> Endpoint:
+        found = self.endpoints(app)
+        for endpoint in found:
+            if endpoint.name.casefold() == name.casefold():
+                return endpoint
+        names = ", ".join(repr(e.name) for e in found)
+        raise UnknownObject(f"{app} has no endpoint {name!r}", hint=f"its endpoints: {names}")
+
+    def save_endpoint(self, app: str, name: str, *, original: str | None = None, remove: list[str] | None = None,
+                      **options: Any) -> Endpoint:
+        """Add an endpoint or change one (`original` = its current name when renaming); options are Endpoint fields,
+        `headers`/`params` are merged, `remove` drops params or headers by name."""
+        self._writable()
+        source = self.source(app)
+        unknown = set(options) - ENDPOINT_OPTIONS
+        if unknown:
+            raise BadInput(f"endpoints have no option {', '.join(sorted(unknown))}",
+                           hint=f"options: {', '.join(sorted(ENDPOINT_OPTIONS))}")
+        try:
+            endpoint = self.endpoint(source.name, original or name)
+            before = endpoint.to_doc()
+        except UnknownObject:
+            if not options.get("url"):
+                raise BadInput("a new endpoint needs a URL",
+                               hint="e.g. --url '{base_url}/workspaces/{workspace}/permissions'") from None
+            endpoint = Endpoint(name=name, app=source.name, url=options["url"], primary=False)
+            before = {}
+        endpoint.name = name.strip()
+        for key, value in options.items():
+            if value is None:
+                continue
+            if key in ("headers", "params"):
+                getattr(endpoint, key).update(value)
+            elif key in ("pagelen", "max_pages"):
+                setattr(endpoint, key, int(value))
+            else:
+                setattr(endpoint, key, value)
+        for key in remove or []:
+            endpoint.params.pop(key, None)
+            endpoint.headers.pop(key, None)
+        endpoint_store.save_endpoint(self.store, endpoint)
+        self._record("endpoint_update" if before else "endpoint_create", app=source.name, message=endpoint.name,
+                     changes=_diff(before, endpoint.to_doc()))
+        return endpoint
+
+    async def test_endpoint(self, app: str, name: str) -> tuple[Endpoint, dict[str, Any]]:
+        """"Test & save": read the first page and keep its fields (saved unless read-only); the fields with samples."""
+        source_app = self.source(app)
+        endpoint = self.endpoint(source_app.name, name)
+        source = make_source(source_app)
+        try:
+            samples = await endpoint_store.test_endpoint(source, endpoint)  # the network part, without writing
+        finally:
+            await source.aclose()
+        if not self.readonly:
+            with self.lock:
+                endpoint_store.save_endpoint(self.store, endpoint)
+                self._record("endpoint_test", app=source_app.name, message=f"{endpoint.name}: {len(samples)} fields")
+        return endpoint, samples
+
+    def delete_endpoint(self, app: str, name: str, *, confirm: bool = False) -> Endpoint:
+        self._writable()
+        endpoint = self.endpoint(app, name)
+        if not confirm:
+            raise BadInput(f"deleting endpoint {endpoint.name!r} needs confirmation", hint="pass --yes")
+        endpoint_store.delete_endpoint(self.store, endpoint.app, endpoint.name)
+        self._record("endpoint_delete", app=endpoint.app, message=endpoint.name)
+        return endpoint
+
+    # ---- mapping -----------------------------------------------------------------------------
+    def mapping(self, app: str) -> Mapping:
+        source = self.source(app)
+        return load_mapping(self.store, source.name, self.endpoints(source.name))
+
+    def save_mapping(self, app: str, *, unmap: list[str] | None = None, **options: Any) -> tuple[Mapping, list[str]]:
+        """Change the mapping (options: name, description, category, endpoints, primary_key, match_on, and
+        `mappings` merged in; `unmap` drops target attributes); returns it with the warnings of its check."""
+        self._writable()
+        unknown = set(options) - MAPPING_OPTIONS
+        if unknown:
+            raise BadInput(f"mappings have no option {', '.join(sorted(unknown))}",
+                           hint=f"options: {', '.join(sorted(MAPPING_OPTIONS))}")
+        mapping = self.mapping(app)
+        before = mapping.to_doc()
+        for key, value in options.items():
+            if value is None:
+                continue
+            if key == "mappings":
+                mapping.mappings.update(value)
+            elif key == "match_on":
+                mapping.match_on = [m for m in value if m]
+            else:
+                setattr(mapping, key, value)
+        for target in unmap or []:
+            mapping.mappings.pop(target, None)
+        warnings = save_mapping(self.store, mapping)
+        self._record("mapping_update", app=mapping.app, message=mapping.name, changes=_diff(before, mapping.to_doc()))
+        return mapping, warnings
+
+    async def preview_mapping(self, app: str, *, limit: int = 20, mapping: Mapping | None = None) -> list[MappedRecord]:
+        """The mapping (saved, or the one given) applied to the first page of real records; nothing is written."""
+        return await preview(self.store, self.source(app), mapping, limit=limit)
+
+    # ---- import ------------------------------------------------------------------------------
+    async def import_source(self, app: str, *, dry_run: bool = False, allow_deletes: int | None = None) -> ImportResult:
+        """Fetch every page, map, upsert people: joiners, movers, leavers (leavers under the threshold)."""
+        if not dry_run:
+            self._writable()
+        return await run_import(self.store, self.source(app), dry_run=dry_run, operator=self.operator,
+                                allow_leavers=allow_deletes)

@@ -1,0 +1,118 @@
+"""People in the local state: find, list, add, edit, delete, import from a file."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.errors import BadInput, ValidationError
+from console.importer import ImportResult, import_users
+from console.models import Group, Link, User, utcnow
+from console.people_index import PeopleIndex
+from console.service.base import ServiceBase
+from console.validation import validate_user
+
+
+@dataclass
+class PersonDetails:
+    """A person with the groups they are in and the accounts linked to them."""
+
+    user: User
+    groups: list[str] = field(default_factory=list)
+    accounts: list[Link] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.user.to_doc(), "groups": self.groups, "accounts": [a.to_doc() for a in self.accounts]}
+
+
+class PeopleMixin(ServiceBase):
+    _people_index: PeopleIndex | None = None
+
+    def users(self, text: str = "", *, limit: int | None = None) -> list[User]:
+        """People whose key, userName, name, e-mail, department or title contains every word of `text`."""
+        if self._people_index is None:
+            self._people_index = PeopleIndex()
+        return self._people_index.search(self.store.users, text, limit)
+
+    def user_by_id(self, user_id: str) -> User | None:
+        return self.store.users.get(user_id)
+
+    def people_count(self) -> tuple[int, int]:
+        """(people, of whom active)."""
+        users = self.store.users
+        return len(users), sum(1 for u in users if u.active)
+
+    def links_of(self, user: User) -> dict[str, Link]:
+        """The person's accounts by application name."""
+        return {link.app: link for link in self.store.links if link.kind == "user" and link.local_id == user.id}
+
+    def person(self, identifier: str) -> PersonDetails:
+        user = self.user(identifier)
+        links = [link for link in self.store.links if link.kind == "user" and link.local_id == user.id]
+        groups = [g.name for g in self.store.groups if user.id in g.members]
+        return PersonDetails(user, groups, links)
+
+    def groups_of(self, user: User) -> list[Group]:
+        return [g for g in self.store.groups if user.id in g.members]
+
+    def add_user(self, **fields: Any) -> User:
+        self._writable()
+        email = fields.pop("email", None)
+        if email:
+            fields["emails"] = [email]
+        user = validate_user(User(**fields), self.store.primary_key)
+        if user.manager:
+            user.manager = self.user(user.manager).key(self.store.primary_key)
+        self.store.users.add(user)
+        self.store.flush()
+        self._record("user_create", person=user, changes={k: [None, v] for k, v in fields.items() if v})
+        return user
+
+    def edit_user(self, identifier: str, **fields: Any) -> User:
+        self._writable()
+        user = self.user(identifier)
+        before = user.to_doc()
+        doc = dict(before)
+        email = fields.pop("email", None)
+        if email is not None:
+            doc["emails"] = [email] + [e for e in user.emails[1:] if e.casefold() != email.casefold()] if email else []
+        for key, value in fields.items():
+            if value is not None:
+                if key not in doc:
+                    raise BadInput(f"unknown field {key!r}")
+                doc[key] = value
+        updated = validate_user(User.from_doc(doc), self.store.primary_key)
+        if updated.manager and updated.manager != user.manager:
+            manager = self.user(updated.manager)
+            if manager.id == user.id:
+                raise ValidationError("manager", updated.manager, "is the person themself")
+            updated.manager = manager.key(self.store.primary_key)
+        after = updated.to_doc()
+        changes = {k: [before[k], after[k]] for k in after if k != "updated" and before[k] != after[k]}
+        if not changes:
+            return user
+        updated.updated = utcnow()
+        self.store.users.put(updated)
+        self.store.flush()
+        self._record("user_update", person=updated, changes=changes)
+        return updated
+
+    def delete_user(self, identifier: str, *, confirm: bool = False) -> User:
+        """Remove a person from the local state; their accounts are deprovisioned by the next sync."""
+        self._writable()
+        user = self.user(identifier)
+        if not confirm:
+            raise BadInput(f"deleting {user.label()} needs confirmation", hint="pass --yes (or confirm in the console)")
+        for group in self.store.groups:
+            if user.id in group.members:
+                group.members = [m for m in group.members if m != user.id]
+                self.store.groups.put(group)
+        self.store.users.remove(user.id)
+        self.store.flush()
+        self._record("user_delete", person=user, changes={"status": [user.status, None]})
+        return user
+
+    def import_users(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
+        if not dry_run:
+            self._writable()
+        return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)

@@ -1,0 +1,51 @@
+"""The provisioning report: queries, exports, and a search across what the state holds."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from console import export, reports
+from console.models import Application, Event, Group, Policy, User
+from console.reports import ReportFilter
+from console.service.base import ServiceBase
+
+__all__ = ["ReportFilter", "ReportsMixin", "SearchResult"]
+
+
+@dataclass
+class SearchResult:
+    people: list[User] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    policies: list[Policy] = field(default_factory=list)
+    apps: list[Application] = field(default_factory=list)
+
+
+class ReportsMixin(ServiceBase):
+    def report(self, flt: ReportFilter) -> list[Event]:
+        if flt.app:
+            self.app(flt.app)  # an unknown application is an error, not an empty report
+        return reports.query(self.store, flt)
+
+    def export_report(self, flt: ReportFilter, fmt: str, path: str | None = None, *,
+                      force: bool = False) -> tuple[int, bytes, Path | None]:
+        """The report as CSV or JSON: (event count, the bytes, None), or written to a new private file when `path`
+        is given: (event count, b"", where it was written)."""
+        events = self.report(flt)
+        if path is None:
+            return len(events), export.render(events, fmt), None
+        return len(events), b"", export.write_export(path, fmt, events, home=self.store.home, force=force)
+
+    def search(self, text: str, *, limit: int = 20) -> SearchResult:
+        """Everything whose name contains every word of `text`: people, groups, policies, applications."""
+        words = text.casefold().split()
+
+        def hit(*values: str) -> bool:
+            hay = " ".join(values).casefold()
+            return all(w in hay for w in words)
+
+        return SearchResult(
+            people=[u for u in self.store.users if hit(u.employeeId, u.userName, u.displayName, *u.emails)][:limit],
+            groups=[g for g in self.store.groups if hit(g.name, g.description)][:limit],
+            policies=[p for p in self.store.policies if hit(p.name, p.app)][:limit],
+            apps=[a for a in self.store.applications if hit(a.name, a.kind)][:limit],
+        )
