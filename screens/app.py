@@ -18,7 +18,6 @@ from textual.widgets import Input
 
 from console.errors import IdConsoleError, StateLocked
 from console.service import Service
-from console.store import Store
 from screens.apps import AppsScreen
 from screens.base import NAV, ConsoleScreen
 from screens.commands import ConsoleCommands
@@ -74,7 +73,7 @@ class IdConsoleApp(App[int]):
     def __init__(self, service: Service, *, readonly: bool = False, owns_store: bool = False) -> None:
         super().__init__()
         self.service = service
-        self.readonly = readonly or service.store.readonly
+        self.readonly = readonly or service.readonly
         self.owns_store = owns_store
         self.state_lock = service.lock  # thread workers hold it while they use the service
         self.state_version = 0
@@ -145,21 +144,20 @@ class IdConsoleApp(App[int]):
 
     def on_unmount(self) -> None:
         if self.owns_store:
-            self.service.store.close()
+            self.service.close()
 
 
 def make_app(home: Path | None, *, readonly: bool = False, service: Service | None = None) -> IdConsoleApp:
     """The console on `home` (tests use a temp home), or on a service already opened by the caller."""
     if service is not None:
         return IdConsoleApp(service, readonly=readonly)
-    store = Store.open(home, readonly=readonly)
-    return IdConsoleApp(Service(store), readonly=readonly, owns_store=True)
+    return IdConsoleApp(Service.open(home, readonly=readonly), readonly=readonly, owns_store=True)
 
 
-def open_store(home: Path | None, readonly: bool) -> tuple[Store | None, int]:
+def open_service(home: Path | None, readonly: bool) -> tuple[Service | None, int]:
     """Open the state; a home in use by another console offers read-only (exit 2 when declined)."""
     try:
-        return Store.open(home, readonly=readonly), 0
+        return Service.open(home, readonly=readonly), 0
     except StateLocked as exc:
         print(f"error: {exc.title}", file=sys.stderr)
         print(f"  what to do: {exc.hint}", file=sys.stderr)
@@ -169,7 +167,7 @@ def open_store(home: Path | None, readonly: bool) -> tuple[Store | None, int]:
             except EOFError:
                 answer = ""
             if answer.strip().lower() in ("y", "yes"):
-                return open_store(home, True)
+                return open_service(home, True)
         return None, 2
     except IdConsoleError as exc:
         print(f"error: {exc.title}", file=sys.stderr)
@@ -180,12 +178,12 @@ def open_store(home: Path | None, readonly: bool) -> tuple[Store | None, int]:
 
 def run_app(home: Path | None, readonly: bool = False) -> int:
     """`idconsole` with no command: open the state, run the console, close the state."""
-    store, code = open_store(home, readonly)
-    if store is None:
+    service, code = open_service(home, readonly)
+    if service is None:
         return code
     try:
-        app = IdConsoleApp(Service(store), readonly=store.readonly)
+        app = IdConsoleApp(service, readonly=service.readonly)
         app.run()
         return int(app.return_code or 0)
     finally:
-        store.close()
+        service.close()

@@ -18,7 +18,6 @@ from console.cli import apps, groups, inbound, policies, report, sync, users
 from console.cli.output import emit_json, emit_table, print_error
 from console.errors import IdConsoleError
 from console.service import Service
-from console.store import Store
 
 __all__ = ["build_parser", "emit_json", "emit_table", "main"]
 
@@ -71,8 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_console(a)
         writes = bool(getattr(a, "writes", False)) and not getattr(a, "dry_run", False)
         readonly = a.readonly or not writes
-        with Store.open(a.home, readonly=readonly, lock_wait=0 if readonly else 5.0) as store:
-            svc = Service(store)
+        with Service.open(a.home, readonly=readonly, lock_wait=0 if readonly else 5.0) as svc:
             return int(a.handler(svc, a))
     except IdConsoleError as exc:
         print_error(exc)

@@ -3,7 +3,8 @@ and the lookups of named objects (people, groups, policies, applications) with e
 from __future__ import annotations
 
 import threading
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 from console.errors import ReadOnly, UnknownObject
 from console.models import Application, Event, Group, Policy, User
@@ -18,6 +19,24 @@ class ServiceBase:
         # One caller at a time in the store: front ends that call from several threads (the console's workers)
         # hold it around their calls; the facade's async methods take it around their local writes.
         self.lock = threading.RLock()
+
+    @classmethod
+    def open(cls, home: Path | str | None = None, *, readonly: bool = False, lock_wait: float = 0.0) -> Self:
+        """The service on the home's state (`--home`, else $IDCONSOLE_HOME, else the platform data directory)."""
+        return cls(Store.open(home, readonly=readonly, lock_wait=lock_wait))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def home(self) -> Path:
+        return self.store.home
 
     @property
     def readonly(self) -> bool:
