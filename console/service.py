@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import connectors
-from console.errors import BadInput, ConfigError, ReadOnly, UnknownObject, ValidationError
+from console.errors import BadInput, ReadOnly, UnknownObject, ValidationError
 from console.importer import ImportResult, import_users
 from console.models import (
     FEATURES,
@@ -216,8 +216,9 @@ class Service:
     def create_policy(self, name: str, app: str, groups: list[str], login_method: str = "sso", enabled: bool = True) -> Policy:
         self._writable()
         application = self.app(app)
-        if application.kind == "bitbucket":
-            raise BadInput(f"{application.name} is a source (bitbucket), not a target", hint="bind a policy to an atlassian, ad or graph application")
+        if not connectors.is_target(application.kind):
+            raise BadInput(f"{application.name} is a source ({application.kind}), not a target",
+                           hint=f"bind a policy to an application of kind {', '.join(connectors.target_kinds())}")
         names = [self.group(g).name for g in groups]
         policy = validate_policy(Policy(name=name, app=application.name, groups=names, login_method=login_method, enabled=enabled))
         self.store.policies.add(policy)
@@ -270,7 +271,7 @@ class Service:
         for ref in secrets.values():
             check_ref(ref)
         known = {s.name: s for s in connectors.settings_for(kind)}
-        application_fields = set(getattr(connectors.kind_module(kind), "APPLICATION_FIELDS", ()))
+        application_fields = connectors.application_fields(kind)
         known = {k: v for k, v in known.items() if k not in application_fields}
         for key in settings:
             if known and key not in known:
@@ -340,22 +341,7 @@ class Service:
 
     async def test_app(self, name: str) -> connectors.ConnectionReport:
         app = self.app(name)
-        module = connectors.kind_module(app.kind)
-        try:
-            if hasattr(module, "make"):
-                connector = module.make(app)
-                try:
-                    report = await connector.test()
-                finally:
-                    await connector.aclose()
-            else:
-                source = module.make_source(app)
-                try:
-                    report = await source.test()
-                finally:
-                    await source.aclose()
-        except ConfigError as exc:
-            report = connectors.ConnectionReport(ok=False, message=str(exc))
+        report = await connectors.test_connection(app)  # read-only, its text redacted
         if not self.store.readonly:
             app.last_test = {"time": utcnow(), "ok": report.ok, "message": report.message}
             self.store.applications.put(app)

@@ -11,10 +11,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Checkbox, DataTable, Input, Label, Select, TextArea
 
+from console.connectors import make_source
 from console.errors import BadInput, IdConsoleError
-from console.inbound.bitbucket import make_source
-from console.inbound.endpoints import (MACROS, PAGINATIONS, Endpoint, delete_endpoint,
-                                       load_endpoints, save_endpoint, test_endpoint)
+from console.inbound.endpoints import (
+    MACROS,
+    PAGINATIONS,
+    Endpoint,
+    delete_endpoint,
+    load_endpoints,
+    save_endpoint,
+    test_endpoint,
+)
 from console.inbound.run import preview
 from console.mapping import Mapping, load_mapping, save_mapping
 from screens.base import ConsoleScreen

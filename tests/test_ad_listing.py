@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from console.connectors import ad as ad_module
 from console.connectors.ad import ADConnector
+from console.connectors.ad import connector as ad_module
 from console.models import User
 
 pytestmark = pytest.mark.samba

@@ -9,8 +9,8 @@ import argparse
 import asyncio
 from typing import Any
 
+from console.connectors import is_source, make_source
 from console.errors import BadInput, UnknownObject
-from console.inbound.bitbucket import make_source
 from console.inbound.endpoints import Endpoint, delete_endpoint, load_endpoints, save_endpoint, test_endpoint
 from console.inbound.run import preview
 from console.mapping import load_mapping, save_mapping
@@ -19,7 +19,7 @@ from console.service import Service
 
 def _source_app(svc: Service, name: str):  # type: ignore[no-untyped-def]
     app = svc.app(name)
-    if app.kind != "bitbucket":
+    if not is_source(app.kind):
         raise BadInput(f"{app.name} is a {app.kind} target, not an inbound source", hint="use a bitbucket application")
     return app
 
