@@ -119,10 +119,12 @@ class GraphConnector(UserOperations, GroupOperations):
         return resolve(self._secret_ref)
 
     def secrets(self) -> list[str]:
+        """The client secret and any access token fetched with it."""
+        tokens = [t.token for t in getattr(self._credential, "_cached", {}).values()]
         try:
-            return [self._secret()]
+            return [self._secret(), *tokens]
         except IdConsoleError:
-            return []
+            return tokens
 
     def _graph(self) -> GraphServiceClient:
         if self._client is None:
