@@ -341,7 +341,7 @@ class Service:
 
     async def test_app(self, name: str) -> connectors.ConnectionReport:
         app = self.app(name)
-        report = await connectors.test_connection(app)  # read-only, its text redacted
+        report = await connectors.check_connection(app)  # read-only, its text redacted
         if not self.store.readonly:
             app.last_test = {"time": utcnow(), "ok": report.ok, "message": report.message}
             self.store.applications.put(app)

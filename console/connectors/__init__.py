@@ -46,7 +46,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
 
 __all__ = ["KINDS", "Capability", "ConnectionReport", "Connector", "CreateResult", "Kind", "Mode", "Role", "Setting",
            "application_fields", "capabilities", "has_capability", "is_source", "is_target", "kind_of",
-           "make_source", "make_target", "settings_for", "source_kinds", "target_kinds", "test_connection"]
+           "make_source", "make_target", "settings_for", "source_kinds", "target_kinds", "check_connection"]
 
 
 def kind_of(kind: str) -> Kind:
@@ -122,7 +122,7 @@ def make_source(app: Application, *, mode: Mode = Mode.READ_ONLY, **options: Any
     return factory(app, mode=mode, **options)
 
 
-async def test_connection(app: Application) -> ConnectionReport:
+async def check_connection(app: Application) -> ConnectionReport:
     """Test an application's connection read-only; the report's text is redacted, a bad setting is a report."""
     try:
         peer = make_source(app) if is_source(app.kind) else make_target(app, mode=Mode.READ_ONLY)
