@@ -87,7 +87,7 @@ async def test_long_names_are_cut_to_20_characters_also_when_numbered(ad: ADConn
                                                    "password"))
     assert a.attributes["sAMAccountName"] == "mwolfeschlegelsteinh"
     assert b.attributes["sAMAccountName"] == "mwolfeschlegelstein2"
-    assert all(len(x.attrs["sAMAccountName"]) <= 20 for x in (a, b))
+    assert all(len(x.attributes["sAMAccountName"]) <= 20 for x in (a, b))
 
 
 async def test_update_writes_only_changes_and_renames_on_display_name(ad: ADConnector, ad_check,

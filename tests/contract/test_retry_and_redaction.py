@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from console.connectors import Mode, make_source, make_target, check_connection
+from console.connectors import make_source, make_target, check_connection
 from console.connectors.retry import RetryPolicy
 from console.errors import IdConsoleError, TransientError
 from console.models import Application
