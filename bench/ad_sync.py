@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls  # noqa: E402
 
-from console.connectors import ad_names  # noqa: E402
-from console.connectors.ad import make  # noqa: E402
-from console.connectors.ad_config import account_attributes, parse_config  # noqa: E402
+from console.connectors import make_target  # noqa: E402
+from console.connectors.ad import names as ad_names  # noqa: E402
+from console.connectors.ad.config import account_attributes, parse_config  # noqa: E402
 from console.models import Application, User  # noqa: E402
 from console.sandbox.samba import start_dc  # noqa: E402
 
@@ -70,7 +70,7 @@ def raw_run(dc, ou: str, users: list[User]) -> float:  # type: ignore[no-untyped
 async def connector_run(dc, ou: str, users: list[User], concurrency: int) -> float:  # type: ignore[no-untyped-def]
     """As the sync engine drives it: a fresh connector (its pool connects on demand), gather under the bound."""
     started = time.perf_counter()
-    connector = make(application(dc, ou, concurrency))
+    connector = make_target(application(dc, ou, concurrency))
     all_attrs = [connector.account_attributes(user, "password") for user in users]
     accounts = await asyncio.gather(*(connector.create_user(attrs) for attrs in all_attrs))
     elapsed = time.perf_counter() - started

@@ -14,11 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.connectors.graph import make  # noqa: E402
-from console.connectors.graph_users import users_query  # noqa: E402
+from console.connectors import make_target  # noqa: E402
+from console.connectors.graph.users import users_query  # noqa: E402
 from console.models import Application  # noqa: E402
 from console.sandbox.graph import (  # noqa: E402
-    SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID, start_in_thread,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_TENANT_ID,
+    start_in_thread,
 )
 
 
@@ -30,7 +33,7 @@ async def main(count: int) -> None:
     app = Application(name="bench", kind="graph", secrets={"client_secret": "env:IDCONSOLE_BENCH_GRAPH_SECRET"},
                       settings={"tenant_id": SANDBOX_TENANT_ID, "client_id": SANDBOX_CLIENT_ID,
                                 "base_url": running.url + "/v1.0", "authority": running.url})
-    conn = make(app)
+    conn = make_target(app)
     try:
         await conn.test()  # token + imports, outside the timings
         started = time.perf_counter()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.connectors.atlassian_payloads import account_attributes  # noqa: E402
+from console.connectors.atlassian.payloads import account_attributes  # noqa: E402
 from console.connectors.base import Capability  # noqa: E402
 from console.models import Application, Group, Link, Policy, User  # noqa: E402
 from console.store import Store  # noqa: E402

@@ -22,8 +22,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from console.connectors.atlassian import AtlassianConnector, make
-from console.connectors.atlassian_payloads import account_attributes, user_payload
+from console.connectors import make_target
+from console.connectors.atlassian import AtlassianConnector
+from console.connectors.atlassian.payloads import account_attributes, user_payload
 from console.models import Application, User
 from console.sandbox.scim_directory import ScimDirectoryServer
 
@@ -99,7 +100,7 @@ async def bench(users: int, concurrency: int, chunk: int) -> int:
         raw_url, idconsole_url = server.base_url(server.new_directory()), server.base_url(server.new_directory())
         app = Application(name="bench", kind="atlassian", settings={"base_url": idconsole_url, "timeout": 30},
                           secrets={"token": f"env:{TOKEN_ENV}"}, max_concurrency=concurrency)
-        connector = make(app)
+        connector = make_target(app)
         raw_batch, idconsole_batch = people(users, "R"), people(users, "I")
         seconds = {"raw": 0.0, "idconsole": 0.0}
         cpu = {"raw": 0.0, "idconsole": 0.0}

@@ -136,11 +136,3 @@ class DeletionRefused(IdConsoleError):
 
 class DryRunBlocked(IdConsoleError):
     """A write tried to leave the process during a dry run (a bug: the engine should not ask)."""
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """Replace every known secret value in `text` (for messages that quote a library)."""
-    for value in secrets:
-        if value and len(value) >= 4:
-            text = text.replace(value, "•••")
-    return text

@@ -22,10 +22,17 @@ def parse_bool(field: str, value: str | bool) -> bool:
 
 
 def parse_int(field: str, value: str | int, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    text = str(value).strip()
     try:
-        number = int(str(value).strip())
+        number = int(text)
     except ValueError:
-        raise ValidationError(field, str(value), "must be a whole number") from None
+        try:  # 10.0 from a form or a JSON file is the whole number 10
+            as_float = float(text)
+        except ValueError:
+            as_float = 0.5
+        if not as_float.is_integer():
+            raise ValidationError(field, text, "must be a whole number") from None
+        number = int(as_float)
     if number < minimum:
         raise ValidationError(field, str(value), "must not be negative" if minimum == 0 else f"must be at least {minimum}")
     if number > maximum:

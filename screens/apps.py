@@ -162,7 +162,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
         settings = ", ".join(f"{k}={v}" for k, v in app.settings.items()) or "-"
         grid.add_row("settings", Text(settings, overflow="ellipsis", no_wrap=True))
         grid.add_row("secrets", ", ".join(f"{k}=<{ref}>" for k, ref in app.secrets.items()) or "-")
-        if app.kind != "bitbucket":
+        if self.service.is_target(app.kind):
             grid.add_row("features", " ".join(f"{k}={'on' if app.feature(k) else 'off'}" for k in FEATURES))
             grid.add_row("deprovision", f"{app.deprovision}; confirm above {app.threshold_count} accounts or "
                                         f"{app.threshold_percent}%")
@@ -213,18 +213,18 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("import", "inbound"):
             app = self.apps.get(self.current or "")
-            if app is None or app.kind != "bitbucket":
+            if app is None or self.service.is_target(app.kind):
                 return False
         return super().check_action(action, parameters)
 
     def action_import(self) -> None:
         app = self.selected()
-        if app is not None and app.kind == "bitbucket":
+        if app is not None and self.service.is_source(app.kind):
             self.start_inbound_import(app.name)
 
     def action_inbound(self) -> None:
         app = self.selected()
-        if app is not None and app.kind == "bitbucket":
+        if app is not None and self.service.is_source(app.kind):
             self.app.push_screen(InboundScreen(app.name))
 
     def action_import_from(self, name: str) -> None:
@@ -334,7 +334,7 @@ class AppForm(FormModal):
                          classes="unavailable")
         for setting in self.settings or []:
             yield from self.setting_row(setting)
-        if self.kind == "bitbucket" or (app is None and self.settings is None):
+        if self.service.is_source(self.kind) or (app is None and self.settings is None):
             return
         yield Label("Provisioning", classes="section")
         features = app.features if app else default_features()
@@ -387,7 +387,7 @@ class AppForm(FormModal):
             else:
                 values[setting.name] = value
         extra: dict[str, str] = {}
-        if self.kind != "bitbucket" and self.query("#f-deprovision"):
+        if self.service.is_target(self.kind) and self.query("#f-deprovision"):
             for feature in FEATURES:
                 extra[f"features.{feature}"] = "true" if self.value(f"features.{feature}") else "false"
             extra["deprovision"] = self.value("deprovision")

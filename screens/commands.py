@@ -46,12 +46,12 @@ class ConsoleCommands(Provider):
             apps = app.service.apps()
         for application in apps:
             name = application.name
-            if application.kind != "bitbucket":
+            if app.service.is_target(application.kind):
                 found.append((f"sync: plan {name}", partial(app.run_action, f"go('provisioning', \"plan({name!r})\")"),
                               f"plan {application.kind} application {name} only"))
             found.append((f"apps: test {name}", partial(app.run_action, f"go('apps', \"test({name!r})\")"),
                           f"test the connection to {name}"))
-            if application.kind == "bitbucket" and not app.readonly:
+            if app.service.is_source(application.kind) and not app.readonly:
                 found.append((f"import: {name}", partial(app.run_action, f"go('apps', \"import_from({name!r})\")"),
                               f"import people from {name} (preview first)"))
             found.append((f"reports: {name}", partial(app.run_action, f"go('reports', \"app({name!r})\")"),

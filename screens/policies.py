@@ -181,7 +181,7 @@ class PolicyForm(FormModal):
 
     def compose_fields(self):  # type: ignore[no-untyped-def]
         with self.console.state_lock:
-            apps = [a for a in self.service.apps() if a.kind != "bitbucket"]
+            apps = self.service.targets()
             groups = self.service.groups()
         yield from self.row("name", "Name *", Input(id="f-name", compact=True))
         yield from self.row("app", "Application *", Select([(f"{a.name} ({a.kind})", a.name) for a in apps],

@@ -50,7 +50,7 @@ Initial passwords are shown once."""
 
     def reload(self) -> None:
         with self.console.state_lock:
-            apps = [a for a in self.service.apps() if a.kind != "bitbucket"]
+            apps = self.service.targets()
         scope = self.query_one("#scope", Select)
         current = scope.value
         scope.set_options([("all applications", ALL)] + [(f"{a.name} ({a.kind})", a.name) for a in apps])

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from console.connectors import ad as ad_connector
-from console.connectors import settings_for
-from console.connectors.ad_config import account_attributes, parse_config, warnings
+from console.connectors import Mode, make_target, settings_for
+from console.connectors.ad.config import account_attributes, parse_config, warnings
 from console.errors import ConfigError, DryRunBlocked
 from console.models import Application, User
 
@@ -90,7 +89,7 @@ def test_non_latin_names_keep_their_display_name_but_get_an_ascii_logon() -> Non
 
 
 async def test_the_connector_is_pure_until_used_and_refuses_writes_in_a_dry_run() -> None:
-    connector = ad_connector.make(app(), dry_run=True)  # no network, no secret needed to build it
+    connector = make_target(app(), mode=Mode.DRY_RUN)  # no network, no secret needed to build it
     attrs = connector.account_attributes(User(employeeId="E1", userName="a", givenName="A", familyName="B"), "sso")
     assert connector.account_name(attrs) == "a@corp.example"
     with pytest.raises(DryRunBlocked):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_REPLACE
 
-from console.connectors.ad import make, warnings
+from console.connectors import Mode, make_target
+from console.connectors.ad.config import warnings
 from console.errors import (
     AuthFailed,
     ConfigError,
@@ -36,7 +37,7 @@ def variant(app: Application, **settings: object) -> Application:
 
 
 async def attempt_create(app: Application) -> IdConsoleError:
-    connector = make(app)
+    connector = make_target(app)
     try:
         with pytest.raises(IdConsoleError) as caught:
             await connector.create_user(connector.account_attributes(joiner(), "password"))
@@ -63,7 +64,7 @@ async def test_plain_ldap_without_start_tls_is_a_config_error_pointing_to_ldaps(
 
 
 async def test_start_tls_with_the_ca_file_creates_accounts(ad_app, samba_dc, ad_check) -> None:  # type: ignore[no-untyped-def]
-    connector = make(variant(ad_app, url=samba_dc.ldap_url, start_tls=True))
+    connector = make_target(variant(ad_app, url=samba_dc.ldap_url, start_tls=True))
     try:
         report = await connector.test()
         assert report.ok and "StartTLS" in report.message
@@ -80,7 +81,7 @@ async def test_untrusted_certificate_is_unreachable_with_a_ca_file_hint(ad_app) 
 
 async def test_turning_verification_off_works_but_is_always_a_warning(ad_app) -> None:  # type: ignore[no-untyped-def]
     app = variant(ad_app, ca_file="", verify_tls=False)
-    connector = make(app)
+    connector = make_target(app)
     try:
         report = await connector.test()
     finally:
@@ -106,7 +107,7 @@ async def test_missing_secret_is_reported_not_crashed(ad_app) -> None:  # type: 
 
 
 async def test_test_names_a_missing_ou(ad_app, samba_dc) -> None:  # type: ignore[no-untyped-def]
-    connector = make(variant(ad_app, disabled_ou=f"OU=Nowhere,{samba_dc.base_dn}"))
+    connector = make_target(variant(ad_app, disabled_ou=f"OU=Nowhere,{samba_dc.base_dn}"))
     try:
         report = await connector.test()
     finally:
@@ -124,7 +125,7 @@ async def test_insufficient_rights_are_rejected_with_a_delegation_hint(ad_app, a
     monkeypatch.setenv("HELPDESK_PW", "Help-Desk-Pw-2024!")
     app = Application(name="corp-ad", kind="ad", settings={**ad_app.settings, "bind_user": "helpdesk1@idc.test"},
                       secrets={"password": "env:HELPDESK_PW"})
-    connector = make(app)
+    connector = make_target(app)
     try:
         assert (await connector.test()).ok  # it can bind and read ...
         with pytest.raises(Rejected) as caught:  # ... but not create accounts
@@ -152,7 +153,7 @@ async def test_password_policy_refusal_is_clear_and_leaves_no_half_created_accou
 
 
 async def test_dry_run_blocks_every_write_but_reads(ad_app, ad_check, ad_ous) -> None:  # type: ignore[no-untyped-def]
-    connector = make(ad_app, dry_run=True)
+    connector = make_target(ad_app, mode=Mode.DRY_RUN)
     attrs = connector.account_attributes(joiner(), "password")
     try:
         assert await connector.find_user(attrs) is None
@@ -226,7 +227,7 @@ class CuttableProxy:
 async def test_dropped_pooled_connection_is_replaced_for_reads_and_reported_for_writes(ad_app, samba_dc) -> None:  # type: ignore[no-untyped-def]
     proxy = CuttableProxy(samba_dc.host, (samba_dc.host, 636))
     host, port = proxy.address
-    connector = make(variant(ad_app, url=f"ldaps://{host}:{port}"))
+    connector = make_target(variant(ad_app, url=f"ldaps://{host}:{port}"))
     try:
         account = await connector.create_user(connector.account_attributes(joiner(), "password"))
         proxy.cut()  # e.g. the DC dropped idle connections

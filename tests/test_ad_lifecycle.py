@@ -75,9 +75,9 @@ async def test_namesakes_get_jdoe_then_jdoe2_and_a_distinct_cn(ad: ADConnector, 
     a = await ad.create_user(ad.account_attributes(person("E301", "John", "Doe", userName="john.doe"), "password"))
     b = await ad.create_user(ad.account_attributes(person("E302", "John", "Doe", userName="john.doe2"), "password"))
 
-    assert a.attrs["sAMAccountName"] == "jdoe" and b.attrs["sAMAccountName"] == "jdoe2"
+    assert a.attributes["sAMAccountName"] == "jdoe" and b.attributes["sAMAccountName"] == "jdoe2"
     assert a.uid != b.uid
-    assert b.attrs["dn"].startswith("CN=John Doe (jdoe2),")
+    assert b.attributes["dn"].startswith("CN=John Doe (jdoe2),")
 
 
 async def test_long_names_are_cut_to_20_characters_also_when_numbered(ad: ADConnector) -> None:
@@ -85,16 +85,16 @@ async def test_long_names_are_cut_to_20_characters_also_when_numbered(ad: ADConn
     a = await ad.create_user(ad.account_attributes(long, "password"))
     b = await ad.create_user(ad.account_attributes(person("E402", "Maria", "Wolfeschlegelsteinhausenberger"),
                                                    "password"))
-    assert a.attrs["sAMAccountName"] == "mwolfeschlegelsteinh"
-    assert b.attrs["sAMAccountName"] == "mwolfeschlegelstein2"
-    assert all(len(x.attrs["sAMAccountName"]) <= 20 for x in (a, b))
+    assert a.attributes["sAMAccountName"] == "mwolfeschlegelsteinh"
+    assert b.attributes["sAMAccountName"] == "mwolfeschlegelstein2"
+    assert all(len(x.attributes["sAMAccountName"]) <= 20 for x in (a, b))
 
 
 async def test_update_writes_only_changes_and_renames_on_display_name(ad: ADConnector, ad_check,
                                                                       ad_ous) -> None:  # type: ignore[no-untyped-def]
     user = person("E500", "Ann", "Lee", emails=["ann.lee@idc.test"], title="Engineer")
     account = await ad.create_user(ad.account_attributes(user, "password"))
-    ad_check.conn.modify(account.attrs["dn"], {"telephoneNumber": [(MODIFY_REPLACE, ["+1 555"])]})
+    ad_check.conn.modify(account.attributes["dn"], {"telephoneNumber": [(MODIFY_REPLACE, ["+1 555"])]})
 
     await ad.update_user(account.uid, {"displayName": "Ann Lee-Park", "sn": "Lee-Park", "title": ""})
 
@@ -107,7 +107,7 @@ async def test_update_writes_only_changes_and_renames_on_display_name(ad: ADConn
 async def test_mail_change_keeps_the_old_address_as_secondary(ad: ADConnector, ad_check) -> None:  # type: ignore[no-untyped-def]
     account = await ad.create_user(ad.account_attributes(person("E550", "Bo", "Ek", emails=["bo@idc.test"]), "sso"))
     legacy = ["SMTP:bo@idc.test", "X500:/o=Org/cn=bo"]
-    ad_check.conn.modify(account.attrs["dn"], {"proxyAddresses": [(MODIFY_REPLACE, legacy)]})
+    ad_check.conn.modify(account.attributes["dn"], {"proxyAddresses": [(MODIFY_REPLACE, legacy)]})
 
     await ad.update_user(account.uid, {"mail": "bo.ek@idc.test", "proxyAddresses": ["SMTP:bo.ek@idc.test"]})
 
@@ -119,7 +119,7 @@ async def test_mail_change_keeps_the_old_address_as_secondary(ad: ADConnector, a
 async def test_deactivate_keeps_other_uac_bits_moves_and_drops_groups_then_reactivate_restores(
         ad: ADConnector, ad_check, ad_ous) -> None:  # type: ignore[no-untyped-def]
     account = await ad.create_user(ad.account_attributes(person("E600", "Cy", "Vo"), "password"))
-    ad_check.conn.modify(account.attrs["dn"], {"userAccountControl": [(MODIFY_REPLACE, ["66048"])]})  # + DONT_EXPIRE
+    ad_check.conn.modify(account.attributes["dn"], {"userAccountControl": [(MODIFY_REPLACE, ["66048"])]})  # + DONT_EXPIRE
     sales = await ad.create_group("Sales")
     ops = await ad.create_group("Ops")
     await ad.add_members(sales.uid, [account.uid])
@@ -221,4 +221,4 @@ async def test_the_eleventh_namesake_gets_jdoe11(ad: ADConnector, ad_check, ad_o
         ad_check.conn.add(f"CN=taken{n},{ad_ous['root']}", ["top", "person", "organizationalPerson", "user"],
                           {"sAMAccountName": f"tnamesake{n}", "userAccountControl": 514})
     account = await ad.create_user(ad.account_attributes(person("T11", "Tom", "Namesake"), "password"))
-    assert account.attrs["sAMAccountName"] == "tnamesake11"
+    assert account.attributes["sAMAccountName"] == "tnamesake11"

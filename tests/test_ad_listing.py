@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from console.connectors import ad as ad_module
 from console.connectors.ad import ADConnector
+from console.connectors.ad import connector as ad_module
 from console.models import User
 
 pytestmark = pytest.mark.samba
@@ -45,7 +45,7 @@ async def test_concurrent_creates_of_namesakes_never_collide_or_duplicate(ad: AD
     for person_attrs, account in zip(attrs + attrs, accounts, strict=True):
         by_person.setdefault(person_attrs["employeeID"], set()).add(account.uid)
     assert all(len(uids) == 1 for uids in by_person.values())
-    sams = sorted(a.attrs["sAMAccountName"] for a in accounts[:6])
+    sams = sorted(a.attributes["sAMAccountName"] for a in accounts[:6])
     assert sams == ["nng", "nng2", "nng3", "nng4", "nng5", "nng6"]
     assert len(ad_check.find(ad_ous["users"], "(objectClass=user)")) == 6
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from console.connectors import ad_names as names
+from console.connectors.ad import names
 from console.errors import BadInput, ConfigError
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from console.connectors import make_source
 from console.errors import AuthFailed, NotFound, TransientError
-from console.inbound.bitbucket import make_source
 from console.inbound.endpoints import default_endpoint, permissions_endpoint, save_endpoint
 from console.inbound.run import preview, run_import
 from console.mapping import Mapping, save_mapping

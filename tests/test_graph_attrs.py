@@ -5,12 +5,16 @@ import pytest
 from azure.identity.aio import ClientSecretCredential
 from kiota_serialization_json.json_serialization_writer import JsonSerializationWriter
 
-from console.connectors import Connector, settings_for
-from console.connectors.graph import SETTINGS, make
-from console.connectors.graph_attrs import (
-    account_attributes, generate_password, graph_user, group_mail_nickname, upn_local_part,
+from console.connectors import Connector, make_target, settings_for
+from console.connectors.graph import SETTINGS
+from console.connectors.graph.attrs import (
+    account_attributes,
+    generate_password,
+    graph_user,
+    group_mail_nickname,
+    upn_local_part,
 )
-from console.connectors.graph_auth import ClientCredentialsToken, graph_scope, make_credential, token_endpoint
+from console.connectors.graph.auth import ClientCredentialsToken, graph_scope, make_credential, token_endpoint
 from console.errors import ConfigError
 from console.models import Application, User
 from console.sandbox.graph_errors import GraphFault
@@ -90,11 +94,11 @@ def test_settings_cover_the_documented_names() -> None:
 def test_make_checks_settings_without_network() -> None:
     good = Application(name="m", kind="graph", settings={"tenant_id": "t", "client_id": "c"},
                        secrets={"client_secret": "env:X"})
-    assert isinstance(make(good), Connector)
+    assert isinstance(make_target(good), Connector)
     with pytest.raises(ConfigError, match="tenant_id"):
-        make(Application(name="m", kind="graph", settings={"client_id": "c"}))
+        make_target(Application(name="m", kind="graph", settings={"client_id": "c"}))
     with pytest.raises(ConfigError, match="skuId"):
-        make(Application(name="m", kind="graph", settings={**good.settings, "license_skus": ["E3"]}))
+        make_target(Application(name="m", kind="graph", settings={**good.settings, "license_skus": ["E3"]}))
 
 
 async def test_credentials_azure_identity_for_entra_and_own_for_a_local_sandbox() -> None:
@@ -118,7 +122,7 @@ async def test_plain_http_graph_outside_localhost_is_a_config_error(monkeypatch:
     monkeypatch.setenv("IDCONSOLE_TEST_GRAPH_SECRET", "s3cret-value")
     app = Application(name="m", kind="graph", secrets={"client_secret": "env:IDCONSOLE_TEST_GRAPH_SECRET"},
                       settings={"tenant_id": "t", "client_id": "c", "base_url": "http://graph.example.test/v1.0"})
-    conn = make(app)
+    conn = make_target(app)
     try:
         with pytest.raises(ConfigError, match="https"):
             await conn.find_user({"userPrincipalName": "a@contoso.com"})

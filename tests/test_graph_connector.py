@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from console.connectors.graph import GraphConnector, make
+from console.connectors import Mode, make_target
+from console.connectors.graph import GraphConnector
 from console.errors import DryRunBlocked
 from console.models import Application, User
 from console.sandbox.graph_schema import DEFAULT_SKUS
@@ -35,8 +36,8 @@ async def test_full_lifecycle_create_update_disable_enable_groups_delete_restore
     attrs = conn.account_attributes(person(), "password")
     account = await conn.create_user(attrs)
     upn = "zoe.lukasiewicz@contoso.com"
-    assert account.name == upn and account.attrs["licenses"] == [E3]
-    password = account.attrs["initial_password"]
+    assert account.name == upn and account.attributes["licenses"] == [E3]
+    password = account.initial_password
     assert graph_sandbox.sign_in(upn, password) == "ok"  # the one-time password really is the account's
     created = remote(graph_sandbox, account.uid)
     assert created["usageLocation"] == "DE" and [lic["skuId"] for lic in created["assignedLicenses"]] == [E3]
@@ -89,7 +90,7 @@ async def test_licence_configuration_changes_reach_existing_accounts(graph_conne
     flow = DEFAULT_SKUS[2]["skuId"]
     graph_connector.license_skus = [E3, flow]
     desired = graph_connector.account_attributes(person(), "sso")
-    assert desired["licenses"] == sorted([E3, flow]) != account.attrs["licenses"]
+    assert desired["licenses"] == sorted([E3, flow]) != account.attributes["licenses"]
     await graph_connector.update_user(account.uid, {"licenses": desired["licenses"]})
     held = remote(graph_sandbox, account.uid)["assignedLicenses"]
     assert sorted(lic["skuId"] for lic in held) == sorted([E3, flow])
@@ -116,8 +117,8 @@ async def test_create_adopts_existing_user_with_same_upn_or_mail(graph_connector
          "mail": "max@contoso.com", "displayName": "Max", "accountEnabled": True},
     ])
     account = await graph_connector.create_user(graph_connector.account_attributes(person(), "sso"))
-    assert account.uid == "11111111-1111-4111-8111-111111111111" and account.attrs["adopted"] is True
-    assert "initial_password" not in account.attrs
+    assert account.uid == "11111111-1111-4111-8111-111111111111" and account.adopted is True
+    assert account.initial_password is None
     adopted = remote(graph_sandbox, account.uid)
     assert adopted["displayName"] == "Zoë Łukasiewicz" and adopted["accountEnabled"] is True
     assert [lic["skuId"] for lic in adopted["assignedLicenses"]] == [E3]
@@ -136,12 +137,12 @@ async def test_create_restores_a_deleted_user_holding_the_upn(graph_connector: G
     first = await graph_connector.create_user(attrs)
     await graph_connector.delete_user(first.uid)
     again = await graph_connector.create_user(attrs)
-    assert again.uid == first.uid and again.attrs["restored"] is True
+    assert again.uid == first.uid and again.attributes["restored"] is True
     assert len(graph_sandbox.requests("POST /users")) == 1
 
 
 async def test_dry_run_reads_but_blocks_every_write(graph_app: Application, graph_sandbox: Any) -> None:
-    conn = make(graph_app, dry_run=True)
+    conn = make_target(graph_app, mode=Mode.DRY_RUN)
     try:
         attrs = conn.account_attributes(person(), "sso")
         assert await conn.find_user(attrs) is None

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from console.connectors.graph import GraphConnector, make
+from console.connectors import make_target
+from console.connectors.graph import GraphConnector
 from console.errors import AuthFailed, NotFound, Rejected, SecretMissing, TransientError
 from console.models import Application, User
 from console.sandbox.graph_schema import DEFAULT_SKUS
@@ -72,7 +73,7 @@ async def test_wrong_client_secret_is_auth_failed_with_a_clear_message(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("IDCONSOLE_TEST_GRAPH_SECRET", "not-the-secret-value")
-    conn = make(graph_app)
+    conn = make_target(graph_app)
     try:
         with pytest.raises(AuthFailed) as caught:
             await conn.find_user({"userPrincipalName": "a@contoso.com"})
@@ -90,7 +91,7 @@ async def test_wrong_client_secret_is_auth_failed_with_a_clear_message(
 async def test_missing_secret_reference_is_reported_before_any_call(graph_app: Application,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IDCONSOLE_TEST_GRAPH_SECRET")
-    conn = make(graph_app)
+    conn = make_target(graph_app)
     with pytest.raises(SecretMissing):
         await conn.find_user({"userPrincipalName": "a@contoso.com"})
     await conn.aclose()
@@ -107,7 +108,7 @@ async def test_replication_lag_404_after_create_is_retried(graph_connector: Grap
     account = await graph_connector.create_user(graph_connector.account_attributes(person(), "sso"))
     licence_calls = graph_sandbox.requests("POST /users/{id}/assignLicense")
     assert [c["status"] for c in licence_calls] == [404, 404, 200]
-    assert "warnings" not in account.attrs
+    assert not account.warnings
     group = await graph_connector.create_group("Fresh")
     await graph_connector.add_members(group.uid, [account.uid])
     adds = graph_sandbox.requests("POST /groups/{id}/members/$ref")
@@ -122,7 +123,7 @@ async def test_answer_lost_after_create_adopts_without_duplicate(graph_connector
     assert [c["status"] for c in graph_sandbox.requests("POST /users")] == [504, 400]
     users = graph_sandbox.graph("GET", "/users").json()["value"]
     assert [u["id"] for u in users] == [account.uid]
-    assert graph_sandbox.sign_in(account.name, account.attrs["initial_password"]) == "ok"
+    assert graph_sandbox.sign_in(account.name, account.initial_password) == "ok"
 
 
 async def test_connection_dropped_after_create_is_looked_up_not_retried(graph_connector: GraphConnector,
@@ -130,7 +131,7 @@ async def test_connection_dropped_after_create_is_looked_up_not_retried(graph_co
     graph_sandbox.fault(status=500, count=1, method="POST", path="/users", mode="reset")
     account = await graph_connector.create_user(graph_connector.account_attributes(person(), "sso"))
     assert len(graph_sandbox.requests("POST /users")) == 1
-    assert graph_sandbox.sign_in(account.name, account.attrs["initial_password"]) == "ok"
+    assert graph_sandbox.sign_in(account.name, account.initial_password) == "ok"
     graph_sandbox.fault(status=500, count=1, method="POST", path="/users", mode="before")
     with pytest.raises(TransientError):  # not created and the answer says so: the error stands
         await graph_connector.create_user(graph_connector.account_attributes(person(2), "sso"))
@@ -156,11 +157,11 @@ async def test_graph_errors_map_to_the_console_taxonomy(graph_connector: GraphCo
 async def test_licence_refusal_after_create_is_a_warning_not_a_lost_password(graph_app: Application,
                                                                              graph_sandbox: Any) -> None:
     graph_app.settings["usage_location"] = ""  # Graph refuses licences without a usage location
-    conn = make(graph_app)
+    conn = make_target(graph_app)
     try:
         account = await conn.create_user(conn.account_attributes(person(), "sso"))
-        assert account.attrs["initial_password"] and "usage location" in account.attrs["warnings"][0]
-        assert account.attrs["licenses"] == []  # what Graph holds: the next plan still sees the licence missing
+        assert account.initial_password and "usage location" in account.warnings[0]
+        assert account.attributes["licenses"] == []  # what Graph holds: the next plan still sees the licence missing
         with pytest.raises(Rejected, match="usage location"):  # as an update, the refusal fails this operation
             await conn.update_user(account.uid, {"licenses": [E3]})
         await conn.update_user(account.uid, {"usageLocation": "FR", "licenses": [E3]})  # PATCH first, then assign
@@ -172,7 +173,7 @@ async def test_licence_refusal_after_create_is_a_warning_not_a_lost_password(gra
 
 async def test_concurrency_is_bounded_by_max_concurrency(graph_app: Application, graph_sandbox: Any) -> None:
     graph_app.max_concurrency = 2
-    conn = make(graph_app)
+    conn = make_target(graph_app)
     try:
         group = await conn.create_group("Crowd")
         uids = [(await conn.create_user(conn.account_attributes(person(n), "sso"))).uid for n in range(6)]

@@ -7,7 +7,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from console.connectors import make_connector
+from console.connectors import Mode, make_target
 from console.connectors.atlassian import AtlassianConnector
 from console.errors import AlreadyExists, ConfigError, DryRunBlocked, NotFound, Rejected
 from console.models import Application, User
@@ -45,7 +45,7 @@ async def test_connection_check_reads_the_directory(atlassian: AtlassianConnecto
 
 async def test_wrong_key_says_rejected_and_where_to_make_a_new_one(atlassian_app: Application, monkeypatch) -> None:
     monkeypatch.setenv("WRONG_SCIM_KEY", "not-the-directory-key")
-    connector = make_connector(app_with(atlassian_app, secrets={"token": "env:WRONG_SCIM_KEY"}))
+    connector = make_target(app_with(atlassian_app, secrets={"token": "env:WRONG_SCIM_KEY"}))
     try:
         report = await connector.test()
     finally:
@@ -59,7 +59,7 @@ async def test_wrong_key_says_rejected_and_where_to_make_a_new_one(atlassian_app
 
 async def test_server_down_is_reported_as_unreachable(atlassian_app: Application) -> None:
     url = f"http://127.0.0.1:{free_port()}/scim/directory/d1"
-    connector = make_connector(app_with(atlassian_app, settings={"base_url": url}))
+    connector = make_target(app_with(atlassian_app, settings={"base_url": url}))
     try:
         report = await connector.test()
     finally:
@@ -70,7 +70,7 @@ async def test_server_down_is_reported_as_unreachable(atlassian_app: Application
 
 async def test_tls_failure_has_its_own_message(atlassian_app: Application, scim_directory) -> None:
     url = scim_directory.base_url.replace("http://", "https://")  # a plain HTTP server: the handshake fails
-    connector = make_connector(app_with(atlassian_app, settings={"base_url": url}))
+    connector = make_target(app_with(atlassian_app, settings={"base_url": url}))
     try:
         report = await connector.test()
     finally:
@@ -81,7 +81,7 @@ async def test_tls_failure_has_its_own_message(atlassian_app: Application, scim_
 
 async def test_wrong_directory_id_says_directory_not_found(atlassian_app: Application, scim_server) -> None:
     url = scim_server.base_url("00000000-0000-0000-0000-000000000000")
-    connector = make_connector(app_with(atlassian_app, settings={"base_url": url}))
+    connector = make_target(app_with(atlassian_app, settings={"base_url": url}))
     try:
         report = await connector.test()
     finally:
@@ -93,7 +93,7 @@ async def test_wrong_directory_id_says_directory_not_found(atlassian_app: Applic
 
 async def test_missing_secret_is_a_clear_failed_check(atlassian_app: Application, monkeypatch) -> None:
     monkeypatch.delenv("IDCONSOLE_TEST_SCIM_TOKEN")
-    connector = make_connector(atlassian_app)
+    connector = make_target(atlassian_app)
     try:
         report = await connector.test()
     finally:
@@ -106,7 +106,7 @@ async def test_user_lifecycle(atlassian: AtlassianConnector, scim_directory) -> 
     atlassian.app.features["delete"] = True
     attrs = atlassian.account_attributes(person(), "sso")
     account = await atlassian.create_user(attrs)
-    assert account.name == "ada@corp.example" and account.attrs == attrs
+    assert account.name == "ada@corp.example" and account.attributes == attrs
 
     stored = scim_directory.get(f"/Users/{account.uid}").json()
     assert stored["externalId"] == "E100" and stored[
@@ -243,7 +243,7 @@ async def test_dry_run_reads_but_refuses_every_write(atlassian_app: Application,
         uid = client.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                                           "userName": "ada@corp.example"}).json()["id"]
     atlassian_app.features["delete"] = True
-    connector = make_connector(atlassian_app, dry_run=True)
+    connector = make_target(atlassian_app, mode=Mode.DRY_RUN)
     try:
         assert (await connector.test()).ok
         assert [a.uid async for a in connector.list_users()] == [uid]
@@ -279,7 +279,7 @@ async def test_a_409_that_matches_nobody_is_rejected_not_adopted(atlassian: Atla
 
 
 async def test_connector_works_through_the_registry(atlassian_app: Application) -> None:
-    connector = make_connector(atlassian_app)
+    connector = make_target(atlassian_app)
     try:
         assert isinstance(connector, AtlassianConnector)
         assert isinstance(connector.http.client, httpx.AsyncClient)
@@ -291,7 +291,7 @@ async def test_a_url_that_is_not_a_scim_directory_fails_the_check_cleanly(atlass
                                                                          oauth_token_server) -> None:
     # any local web server that is not SCIM will do: the token endpoint answers GET with an HTML page
     endpoint = oauth_token_server("x", "y", ["t"])
-    connector = make_connector(app_with(atlassian_app, settings={"base_url": endpoint.url.rsplit("/", 1)[0]}))
+    connector = make_target(app_with(atlassian_app, settings={"base_url": endpoint.url.rsplit("/", 1)[0]}))
     try:
         report = await connector.test()
     finally:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from console.connectors.atlassian import AtlassianConnector
-from console.connectors.atlassian_auth import ClientCredentials
-from console.connectors.atlassian_http import RetryPolicy
+from console.connectors.atlassian.auth import ClientCredentials
+from console.connectors.retry import RetryPolicy
 from console.errors import AuthFailed, Rejected, TransientError
 from console.models import Application, User
 

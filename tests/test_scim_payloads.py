@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from console.connectors import atlassian_payloads as p
 from console.connectors.atlassian import SETTINGS, AtlassianConnector
+from console.connectors.atlassian import payloads as p
 from console.errors import BadInput, ConfigError
 from console.models import Application, User
 

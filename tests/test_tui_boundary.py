@@ -1,5 +1,5 @@
-"""screens/ stays a thin UI: no network or LDAP library, no TinyDB, no file writes except the one export
-helper; every .tcss rule sits under its screen's type selector."""
+"""screens/ stays a thin UI: no network or LDAP library, no TinyDB, no file writes at all (exports are the core's);
+every .tcss rule sits under its screen's type selector."""
 from __future__ import annotations
 
 import ast
@@ -11,7 +11,6 @@ FORBIDDEN_MODULES = ("httpx", "ldap3", "msgraph", "azure", "tinydb", "socket", "
                      "console.connectors.atlassian", "console.connectors.ad", "console.connectors.graph",
                      "console.storage", "console.eventlog")
 FILE_WRITERS = {"open", "write_text", "write_bytes", "unlink", "mkdir", "rmtree", "touch", "chmod"}
-EXPORT_HELPER = "export.py"
 
 
 def modules_imported(tree: ast.AST) -> set[str]:
@@ -24,19 +23,17 @@ def modules_imported(tree: ast.AST) -> set[str]:
     return found
 
 
-def test_screens_import_no_io_library_and_write_no_file_outside_the_export_helper():
+def test_screens_import_no_io_library_and_write_no_file():
     for path in sorted(SCREENS.glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for module in modules_imported(tree):
             assert not any(module == bad or module.startswith(bad + ".") for bad in FORBIDDEN_MODULES), (path.name, module)
-        if path.name == EXPORT_HELPER:
-            continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
                 receiver = getattr(getattr(node.func, "value", None), "id", "")
-                if (receiver, name) == ("Store", "open"):
-                    continue  # the state is opened through the core's Store (run_app, make_app)
+                if (receiver, name) == ("Service", "open"):
+                    continue  # the state is opened through the core's facade (run_app, make_app)
                 assert name not in FILE_WRITERS, f"{path.name}:{node.lineno} calls {name}()"
 
 

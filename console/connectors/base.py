@@ -1,8 +1,9 @@
-"""The one protocol every target connector implements, and the capabilities it declares.
+"""The one contract every target connector implements, and the capabilities a kind declares.
 
-Connectors take and return domain types (`RemoteAccount`, `RemoteGroup`), never SDK objects, and
-translate their library's errors into `console.errors` in one place (`_request`/`_call`), which is
-also where dry-run is enforced: in a dry run no write leaves the process.
+Connectors take and return domain types (`RemoteAccount`, `RemoteGroup`, `CreateResult`), never SDK objects,
+and have one request function where library errors become `console.errors` (their text passed through
+`console.redact`), where the mode stops writes (dry run, read-only) and where the one retry layer
+(`console.connectors.retry`) runs.
 """
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from console.models import Application, RemoteAccount, RemoteGroup, User
+from console.models import RemoteAccount, RemoteGroup, User
+from console.redact import redact, redact_tree
+
+
+class Role(str, enum.Enum):
+    """What an application kind is for: a source of people, or a target that accounts are provisioned to."""
+
+    SOURCE = "source"
+    TARGET = "target"
 
 
 class Capability(str, enum.Enum):
@@ -21,7 +30,7 @@ class Capability(str, enum.Enum):
     REACTIVATE = "reactivate"
     DELETE = "delete"
     GROUPS = "groups"
-    MEMBERSHIPS = "memberships"
+    MEMBERSHIPS = "memberships"  # add/remove deltas, never "replace the member list"
     IMPORT = "import"
     TEST = "test"
 
@@ -33,6 +42,29 @@ class ConnectionReport:
     ok: bool
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+
+    def redacted(self, secrets: list[str]) -> ConnectionReport:
+        """The same report with every text passed through `console.redact.redact`."""
+        return ConnectionReport(self.ok, redact(self.message, secrets), redact_tree(self.details, secrets))
+
+
+@dataclass
+class CreateResult:
+    """What `create_user` did: the account's immutable id and natural name, what it holds, whether an existing
+    account was adopted, a one-shot initial password for the operator's eyes (never stored, hidden from
+    repr) and warnings (e.g. a licence that could not be assigned)."""
+
+    uid: str
+    name: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    active: bool = True
+    adopted: bool = False
+    initial_password: str | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, account: RemoteAccount, **extra: Any) -> CreateResult:
+        return cls(uid=account.uid, name=account.name, attributes=dict(account.attrs), active=account.active, **extra)
 
 
 @dataclass
@@ -56,6 +88,10 @@ class Connector(Protocol):
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
 
+    def secrets(self) -> list[str]:
+        """The application's secret values known so far (for redacting what the target says)."""
+        ...
+
     async def test(self) -> ConnectionReport: ...
 
     def account_attributes(self, user: User, login_method: str) -> dict[str, Any]:
@@ -68,12 +104,8 @@ class Connector(Protocol):
 
     async def find_user(self, attrs: dict[str, Any]) -> RemoteAccount | None: ...
 
-    async def create_user(self, attrs: dict[str, Any]) -> RemoteAccount:
-        """Create, or adopt an existing account with the same natural key (never a duplicate).
-
-        The returned attrs may carry one-shot keys the engine pops: `initial_password` (shown once to the
-        operator, never stored), `adopted` (True when an existing account was linked), `warnings`.
-        """
+    async def create_user(self, attrs: dict[str, Any]) -> CreateResult:
+        """Create, or adopt an existing account with the same natural key (never a duplicate)."""
         ...
 
     async def update_user(self, uid: str, changes: dict[str, Any]) -> None: ...
@@ -100,6 +132,3 @@ class Connector(Protocol):
 
     async def aclose(self) -> None: ...
 
-
-class ConnectorFactory(Protocol):
-    def __call__(self, app: Application, *, dry_run: bool = False) -> Connector: ...

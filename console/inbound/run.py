@@ -10,11 +10,12 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.connectors import is_source, make_source
+from console.connectors.bitbucket import BitbucketSource, setting
 from console.errors import ConfigError, IdConsoleError, ReadOnly, UnknownObject, ValidationError
-from console.inbound.bitbucket import BitbucketSource, make_source, setting
 from console.inbound.budget import RequestBudget
 from console.inbound.endpoints import Endpoint, FetchResult, flatten, load_endpoints
-from console.mapping import LOCAL_FIELDS, Mapping, MappedRecord, load_mapping
+from console.mapping import LOCAL_FIELDS, MappedRecord, Mapping, load_mapping
 from console.models import Application, Event, Run, User, utcnow
 from console.operator import current_operator
 from console.store import Store
@@ -158,8 +159,8 @@ async def run_import(store: Store, app: Application | str, *, dry_run: bool = Fa
         if found is None:
             raise UnknownObject(f"no application {app!r}", hint="see idconsole apps list")
         app = found
-    if app.kind != "bitbucket":
-        raise ConfigError(f"{app.name} is a {app.kind} application; only bitbucket applications are imported from")
+    if not is_source(app.kind):
+        raise ConfigError(f"{app.name} is a {app.kind} application, a target; only sources are imported from")
     if store.readonly and not dry_run:
         raise ReadOnly("the console is read-only", hint="run the import with --dry-run, or without --readonly")
     operator = operator or current_operator()

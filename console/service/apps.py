@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from console import connectors
-from console.errors import BadInput, ConfigError, ValidationError
+from console.errors import BadInput, ValidationError
 from console.models import FEATURES, Application, utcnow
 from console.secrets import check_ref, store_in_keyring
 from console.service.base import ServiceBase
@@ -66,10 +66,14 @@ class AppsMixin(ServiceBase):
     @staticmethod
     def is_source(kind: str) -> bool:
         """A source feeds people in (Bitbucket); a target receives accounts."""
-        return kind == "bitbucket"
+        return connectors.is_source(kind)
+
+    @staticmethod
+    def is_target(kind: str) -> bool:
+        return connectors.is_target(kind)
 
     def targets(self) -> list[Application]:
-        return [a for a in self.apps() if not self.is_source(a.kind)]
+        return [a for a in self.apps() if connectors.is_target(a.kind)]
 
     def sources(self) -> list[Application]:
         return [a for a in self.apps() if self.is_source(a.kind)]
@@ -101,7 +105,7 @@ class AppsMixin(ServiceBase):
         self._writable()
         check_app_kind(kind)
         known = {s.name: s for s in connectors.settings_for(kind)}
-        application_fields = set(getattr(connectors.kind_module(kind), "APPLICATION_FIELDS", ()))
+        application_fields = connectors.application_fields(kind)
         known = {k: v for k, v in known.items() if k not in application_fields}
         typed: dict[str, Any] = {}
         for key, value in settings.items():
@@ -188,22 +192,7 @@ class AppsMixin(ServiceBase):
 
     async def test_app(self, name: str) -> connectors.ConnectionReport:
         app = self.app(name)
-        module = connectors.kind_module(app.kind)
-        try:
-            if hasattr(module, "make"):
-                connector = module.make(app)
-                try:
-                    report = await connector.test()
-                finally:
-                    await connector.aclose()
-            else:
-                source = module.make_source(app)
-                try:
-                    report = await source.test()
-                finally:
-                    await source.aclose()
-        except ConfigError as exc:
-            report = connectors.ConnectionReport(ok=False, message=str(exc))
+        report = await connectors.check_connection(app)  # read-only, its text redacted
         if not self.store.readonly:
             with self.lock:
                 app.last_test = {"time": utcnow(), "ok": report.ok, "message": report.message}

@@ -9,7 +9,7 @@ from typing import Any
 
 from console.errors import BadInput, UnknownObject
 from console.inbound import endpoints as endpoint_store
-from console.inbound.bitbucket import make_source
+from console.connectors import is_source, make_source
 from console.inbound.endpoints import MACROS, PAGINATIONS, Endpoint
 from console.inbound.run import ImportResult, preview, run_import
 from console.mapping import MappedRecord, Mapping, load_mapping, save_mapping
@@ -29,7 +29,7 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]
 class InboundMixin(ServiceBase):
     def source(self, name: str) -> Application:
         app = self.app(name)
-        if app.kind != "bitbucket":
+        if not is_source(app.kind):
             raise BadInput(f"{app.name} is a {app.kind} target, not an inbound source", hint="use a bitbucket application")
         return app
 

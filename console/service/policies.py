@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from console import connectors
 from console.errors import BadInput
 from console.models import Policy, User
 from console.service.base import ServiceBase
@@ -16,9 +17,9 @@ class PoliciesMixin(ServiceBase):
 
     def _policy_target(self, app: str) -> str:
         application = self.app(app)
-        if self.is_source(application.kind):
+        if not connectors.is_target(application.kind):
             raise BadInput(f"{application.name} is a source ({application.kind}), not a target",
-                           hint="bind a policy to an atlassian, ad or graph application")
+                           hint=f"bind a policy to an application of kind {', '.join(connectors.target_kinds())}")
         return application.name
 
     def create_policy(self, name: str, app: str, groups: list[str], login_method: str = "sso",

@@ -1,7 +1,8 @@
 """Apply: run a plan against the targets, bounded per application, every operation recorded.
 
-The exception class decides an operation's outcome: `TransientError` is retried with backoff,
-`Rejected`/`NotFound`/`AlreadyExists` fail that operation only, `AuthFailed`/`Unreachable`/`ConfigError`
+The exception class decides an operation's outcome: `TransientError` fails that operation (the connector's
+one retry layer has already tried it; nothing here tries again), `Rejected`/`NotFound`/`AlreadyExists` fail
+that operation only, `AuthFailed`/`Unreachable`/`ConfigError`
 stop that application (its remaining operations are recorded as skipped). Each outcome is one event,
 on disk before the run reports success; links are flushed to the state in small batches, and a
 rerun after a crash adopts what the interrupted operation created (connectors look up before create).
@@ -9,7 +10,6 @@ rerun after a crash adopts what the interrupted operation created (connectors lo
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +22,6 @@ from console.errors import (
     DryRunBlocked,
     IdConsoleError,
     NotFound,
-    TransientError,
     Unreachable,
 )
 from console.models import Event, Link, Run, attrs_hash, utcnow
@@ -30,7 +29,6 @@ from console.store import Store
 from console.sync.plan import PHASES, AppPlan, Operation, Plan
 
 SECRET_ATTRS = ("initial_password", "password", "unicodePwd", "passwordProfile")
-RETRIES = 3
 FLUSH_EVERY = 50
 
 
@@ -82,7 +80,7 @@ def scrub(attrs: dict[str, Any]) -> dict[str, Any]:
 class Applier:
     def __init__(self, store: Store, plan: Plan, connectors: dict[str, Connector], *, operator: str, dry_run: bool,
                  on_progress: Callable[[Progress], None] | None = None, cancel: asyncio.Event | None = None,
-                 max_concurrency: dict[str, int] | None = None, backoff: float = 1.0) -> None:
+                 max_concurrency: dict[str, int] | None = None) -> None:
         self.store = store
         self.plan = plan
         self.connectors = connectors
@@ -91,22 +89,10 @@ class Applier:
         self.on_progress = on_progress
         self.cancel = cancel or asyncio.Event()
         self.max_concurrency = max_concurrency or {}
-        self.backoff = backoff
         self.run = Run(kind="sync", operator=operator, dry_run=dry_run,
                        app=",".join(a.app for a in plan.apps), plan=[op.to_dict() for op in plan.operations][:5000])
         self.result = ApplyResult(run_id=self.run.id, dry_run=dry_run)
         self._pending_links = 0
-        for name, connector in connectors.items():
-            # connectors that hand out initial passwords (AD) give them to the operator once, via the result,
-            # unless the application writes them to its own password file
-            if hasattr(connector, "password_sink") and connector.password_sink is None:
-                connector.password_sink = self._password_receiver(name)
-
-    def _password_receiver(self, app: str) -> Callable[[str, str, str], None]:
-        def receive(sam: str, upn: str, password: str) -> None:
-            self.result.initial_passwords[f"{app}: {upn or sam}"] = password
-
-        return receive
 
     async def apply(self) -> ApplyResult:
         if not self.dry_run:
@@ -177,35 +163,22 @@ class Applier:
             await connector.aclose()
 
     async def _attempt(self, connector: Connector, op: Operation, progress: Progress) -> str:
-        for attempt in range(1, RETRIES + 1):
-            try:
-                outcome = await self._execute(connector, op)
-            except DryRunBlocked:
-                self.result.would.append(op.to_dict())
-                return "skipped"
-            except TransientError as exc:
-                if isinstance(exc, Unreachable) or attempt == RETRIES:
-                    if isinstance(exc, Unreachable):
-                        self.result.stopped[op.app] = exc.title
-                    return self._fail(op, exc)
-                progress.retrying += 1
-                if self.on_progress:
-                    self.on_progress(progress)
-                wait = exc.retry_after if exc.retry_after is not None else self.backoff * 2 ** (attempt - 1)
-                await asyncio.sleep(wait + random.uniform(0, self.backoff / 2))
-                progress.retrying -= 1
-                continue
-            except (AuthFailed, ConfigError) as exc:
-                self.result.stopped[op.app] = exc.title
-                return self._fail(op, exc)
-            except IdConsoleError as exc:
-                return self._fail(op, exc)
-            if self.dry_run:
-                self.result.would.append(op.to_dict())
-                return "skipped"
-            self._record(op, "success", message=outcome)
-            return "success"
-        raise AssertionError("unreachable")
+        """One try: the connector's retry layer has done all the retrying a call gets."""
+        try:
+            outcome = await self._execute(connector, op)
+        except DryRunBlocked:
+            self.result.would.append(op.to_dict())
+            return "skipped"
+        except (AuthFailed, ConfigError, Unreachable) as exc:
+            self.result.stopped[op.app] = exc.title
+            return self._fail(op, exc)
+        except IdConsoleError as exc:
+            return self._fail(op, exc)
+        if self.dry_run:
+            self.result.would.append(op.to_dict())
+            return "skipped"
+        self._record(op, "success", message=outcome)
+        return "success"
 
     def _fail(self, op: Operation, exc: IdConsoleError) -> str:
         self._record(op, "failure", error=str(exc))
@@ -228,19 +201,16 @@ class Applier:
         if op.action == "create":
             attrs = dict(op.attrs)
             account = await connector.create_user(attrs)
-            password = account.attrs.pop("initial_password", None)
-            if password:
-                self.result.initial_passwords[f"{op.app}: {op.person}"] = password
-            warnings = account.attrs.pop("warnings", None) or []
-            if "licenses" in account.attrs and "licenses" in attrs:
-                attrs["licenses"] = account.attrs["licenses"]  # what really got assigned: the rest is retried
+            if account.initial_password:
+                self.result.initial_passwords[f"{op.app}: {op.person}"] = account.initial_password
+            if "licenses" in account.attributes and "licenses" in attrs:
+                attrs["licenses"] = account.attributes["licenses"]  # what really got assigned: the rest is retried
             link = store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id, remote_id=account.uid)
             link.remote_id, link.remote_name, link.state = account.uid, account.name, "active"
             self._save_link(link, attrs)
             op.remote_id = account.uid
-            adopted = account.attrs.pop("adopted", False)
-            note = f"adopted existing account {account.name}" if adopted else f"created {account.name}"
-            return "; ".join([note, *map(str, warnings)])
+            note = f"adopted existing account {account.name}" if account.adopted else f"created {account.name}"
+            return "; ".join([note, *map(str, account.warnings)])
         link = store.links.find(op.app, op.person_id) if op.person_id else None
         if op.action == "update":
             changed = {k: op.attrs.get(k) for k in op.changes}

@@ -5,10 +5,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from console.connectors import make_connector
+from console.connectors import Mode, is_target, make_target
 from console.connectors.base import Capability, Connector
 from console.errors import BadInput
 from console.models import Application
+from console.redact import redact
 from console.store import Store
 from console.sync.apply import Applier, ApplyResult, Progress, check_threshold
 from console.sync.plan import AttrsFn, Plan, plan_from_state
@@ -20,17 +21,17 @@ def target_apps(store: Store, app_name: str | None) -> list[Application]:
         app = store.applications.by_name(app_name)
         if app is None:
             raise BadInput(f"no application {app_name!r}", hint="see idconsole apps list")
-        if app.kind == "bitbucket":
-            raise BadInput(f"{app.name} is a source", hint=f"use idconsole import bitbucket {app.name}")
+        if not is_target(app.kind):
+            raise BadInput(f"{app.name} is a source", hint=f"use idconsole import {app.kind} {app.name}")
         return [app]
     bound = {p.app for p in store.policies}
     linked = {link.app for link in store.links}
-    return sorted((a for a in store.applications if a.kind != "bitbucket" and (a.name in bound or a.name in linked)),
+    return sorted((a for a in store.applications if is_target(a.kind) and (a.name in bound or a.name in linked)),
                   key=lambda a: a.name)
 
 
-def open_connectors(apps: list[Application], *, dry_run: bool) -> dict[str, Connector]:
-    return {app.name: make_connector(app, dry_run=dry_run) for app in apps}
+def open_connectors(apps: list[Application], *, mode: Mode) -> dict[str, Connector]:
+    return {app.name: make_target(app, mode=mode) for app in apps}
 
 
 def tools_of(connectors: dict[str, Connector]) -> dict[str, tuple[AttrsFn, frozenset[Capability]]]:
@@ -48,7 +49,8 @@ async def reconcile(store: Store, connectors: dict[str, Connector]) -> tuple[dic
         async for account in connector.list_users():
             link = links.get(account.uid)
             if link is None:
-                app_orphans.append({"uid": account.uid, "name": account.name, "active": account.active})
+                name = redact(account.name, connector.secrets(), limit=256)  # text from the target
+                app_orphans.append({"uid": account.uid, "name": name, "active": account.active})
                 continue
             changed = {k: account.attrs[k] for k in link.attrs if k in account.attrs and account.attrs[k] != link.attrs[k]}
             if changed and link.state == "active":
@@ -60,7 +62,7 @@ async def reconcile(store: Store, connectors: dict[str, Connector]) -> tuple[dic
 
 async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remote: bool = False) -> Plan:
     apps = target_apps(store, app_name)
-    connectors = open_connectors(apps, dry_run=True)
+    connectors = open_connectors(apps, mode=Mode.READ_ONLY)  # planning only reads
     try:
         drift, orphans = (await reconcile(store, connectors)) if reconcile_remote else ({}, {})
         plan = plan_from_state(store, apps, tools_of(connectors), drift=drift)
@@ -90,7 +92,7 @@ def deprovision_count(plan: Plan) -> int:
 
 async def apply_plan(store: Store, plan: Plan, *, operator: str, dry_run: bool = False, confirmed: bool = False,
                      allow_deletes: int | None = None, on_progress: Callable[[Progress], None] | None = None,
-                     cancel: asyncio.Event | None = None, backoff: float = 1.0) -> ApplyResult:
+                     cancel: asyncio.Event | None = None) -> ApplyResult:
     """Apply a plan. Deprovisions need `confirmed`; above the threshold, `allow_deletes` = the exact count."""
     if not dry_run:
         check_threshold(plan, allow_deletes)
@@ -99,7 +101,7 @@ async def apply_plan(store: Store, plan: Plan, *, operator: str, dry_run: bool =
             raise BadInput(f"this sync deprovisions {count} account(s) and needs confirmation",
                            hint="review `idconsole plan`, then pass --yes")
     apps = [store.applications.by_name(a.app) for a in plan.apps]
-    connectors = open_connectors([a for a in apps if a is not None], dry_run=dry_run)
+    connectors = open_connectors([a for a in apps if a is not None], mode=Mode.DRY_RUN if dry_run else Mode.LIVE)
     applier = Applier(store, plan, connectors, operator=operator, dry_run=dry_run, on_progress=on_progress,
-                      cancel=cancel, max_concurrency={a.name: a.max_concurrency for a in apps if a}, backoff=backoff)
+                      cancel=cancel, max_concurrency={a.name: a.max_concurrency for a in apps if a})
     return await applier.apply()

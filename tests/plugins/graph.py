@@ -8,10 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
-from console.connectors.graph import GraphConnector, make
+from console.connectors import make_target
+from console.connectors.graph import GraphConnector
 from console.models import Application
 from console.sandbox.graph import (
-    SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID, RunningSandbox, start_in_thread,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_TENANT_ID,
+    RunningSandbox,
+    start_in_thread,
 )
 
 GRAPH_SECRET_ENV = "IDCONSOLE_TEST_GRAPH_SECRET"
@@ -101,6 +106,6 @@ def fast(connector: GraphConnector) -> GraphConnector:
 
 @pytest.fixture
 async def graph_connector(graph_app: Application) -> AsyncIterator[GraphConnector]:
-    connector = fast(make(graph_app))
+    connector = fast(make_target(graph_app))
     yield connector
     await connector.aclose()

@@ -82,9 +82,9 @@ def ad_app(samba_dc: SambaDC, ad_ous: dict[str, str], tmp_path: Path) -> Applica
 
 @pytest.fixture
 async def ad(ad_app: Application):  # type: ignore[no-untyped-def]
-    from console.connectors.ad import make
+    from console.connectors import make_target
 
-    connector = make(ad_app)
+    connector = make_target(ad_app)
     yield connector
     await connector.aclose()
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from console.connectors.atlassian import AtlassianConnector
-from console.connectors.atlassian_http import RetryPolicy
+from console.connectors.retry import RetryPolicy
 from console.models import Application
 from console.sandbox.scim_directory import ScimDirectoryServer
 

@@ -7,10 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from console.connectors.base import Setting
+from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.errors import ConfigError
 from console.models import Application, User
 
-from . import ad_names
+from . import names as ad_names
 
 SETTINGS: list[Setting] = [
     Setting("url", "LDAP URL", required=True, default="ldaps://",
@@ -31,7 +32,7 @@ SETTINGS: list[Setting] = [
             help="tokens {first} {last} {f} {l} {userName} {employeeId}; ≤ 20 chars, made unique as jdoe, jdoe2, …"),
     Setting("password_file", "Initial password file",
             help="initial passwords are appended here (mode 0600); empty: they are discarded"),
-    Setting("timeout", "Timeout (seconds)", default=15, kind="int"),
+    *RETRY_SETTINGS,
 ]
 
 
@@ -98,7 +99,7 @@ def parse_config(app: Application) -> ADConfig:
         raise ConfigError(f"{app.name}: ca_file {ca_file} does not exist",
                           hint="give the PEM file of the CA that issued the DC's certificate")
     try:
-        timeout = float(s.get("timeout") or 15)
+        timeout = float(s.get("timeout") or 30)
     except (TypeError, ValueError):
         raise ConfigError(f"{app.name}: timeout {s.get('timeout')!r} is not a number of seconds") from None
     return ADConfig(

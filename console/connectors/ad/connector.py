@@ -5,65 +5,83 @@ then userPrincipalName, then a legacy account with the same sAMAccountName and n
 adds the account disabled, sets a generated password over TLS, and enables it (clearing bit 2).
 
 Initial passwords — the one design: the connector generates a password meeting AD complexity (the
-`secrets` module, 20 characters, 4 classes, no name tokens) and hands it to `password_sink(sam, upn,
-password)` exactly once, right after the DC accepted it; it never returns, stores or logs it. The default
-sink appends to the `password_file` setting (created mode 0600, refused if others can read it; checked
-before anything is created). Without a password_file the sync engine sets `password_sink` and shows the
-passwords to the operator once, at the end of the run (CLI output or a console modal), and nowhere else.
+`secrets` module, 20 characters, 4 classes, no name tokens). With a `password_file` setting it is appended
+there right after the DC accepted it (mode 0600, refused if others can read it; checked before anything is
+created); otherwise it is returned once in `CreateResult.initial_password`, which the sync engine shows to
+the operator once (CLI output or a console modal). It is never stored or logged.
 
-ldap3 is blocking: every operation runs in a worker thread on a pooled connection (ad_ldap.LdapPool, at most
+Every operation goes through `_call`: the retry layer (reads are retried on transient failures, writes
+only when the DC answered busy, which applied nothing), error translation, and `GuardedConnection` (ldap.py),
+which stops every write unless the connector is live.
+
+ldap3 is blocking: every operation runs in a worker thread on a pooled connection (ad/ldap.py: LdapPool, at most
 `max_concurrency` connections, one thread per connection at a time).
 """
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from ldap3 import BASE
 from ldap3.protocol.microsoft import extended_dn_control
 
 from console import secrets
-from console.errors import DryRunBlocked, IdConsoleError
+from console.connectors import KINDS
+from console.connectors.base import Capability, ConnectionReport, CreateResult
+from console.connectors.mode import Mode, guard
+from console.connectors.retry import RetryPolicy, retrying
+from console.errors import IdConsoleError, TransientError
 from console.models import Application, RemoteAccount, RemoteGroup, User
 
-from .ad_config import SETTINGS, ADConfig, account_attributes, parse_config, warnings
-from .ad_groups import GROUP_ATTRS, GroupOps, to_group
-from .ad_ldap import LdapPool, translate
-from .ad_ops import UserOps
-from .ad_passwords import PasswordFile
-from .ad_read import USER_ATTRS, USER_FILTER, page, read_guid, search, to_account
-from .base import Capability, ConnectionReport
+from .config import SETTINGS, ADConfig, account_attributes, parse_config, warnings
+from .groups import GROUP_ATTRS, GroupOps, to_group
+from .ldap import LdapPool, translate
+from .ops import UserOps
+from .passwords import PasswordFile
+from .read import USER_ATTRS, USER_FILTER, page, read_guid, search, to_account
 
-__all__ = ["SETTINGS", "ADConnector", "make", "warnings"]
+__all__ = ["SETTINGS", "ADConnector", "warnings"]
 T = TypeVar("T")
 
 
 class ADConnector:
     kind: ClassVar[str] = "ad"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = KINDS["ad"].capabilities
 
-    def __init__(self, app: Application, *, dry_run: bool = False) -> None:
+    def __init__(self, app: Application, *, mode: Mode = Mode.LIVE, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.cfg: ADConfig = parse_config(app)
-        self.dry_run = dry_run
-        self.pool = LdapPool(self.cfg, app.max_concurrency)
+        self.mode = mode
+        self.retry = retry or RetryPolicy.from_settings(app.settings)
+        self.sleep, self.clock = sleep, clock
+        self.pool = LdapPool(self.cfg, app.max_concurrency, mode, self.retry.connect, self.retry.read)
         self.users = UserOps(self.cfg)
         self.groups = GroupOps(self.cfg)
         self._password_file = PasswordFile(self.cfg.password_file) if self.cfg.password_file else None
-        self.password_sink: Callable[[str, str, str], None] | None = \
-            self._password_file.deliver if self._password_file else None
 
-    # --- the one place for errors and dry-run ------------------------------------------------------
+    # --- the one place for the mode, retries and errors --------------------------------------------
     async def _call(self, action: str, fn: Callable[..., T], *args: Any, write: bool) -> T:
-        if write and self.dry_run:
-            raise DryRunBlocked(f"{self.app.name}: {action} blocked (dry run)")
-        try:
-            return await self.pool.run(fn, *args, retry=not write)
-        except Exception as exc:
-            raise translate(exc, f"{self.app.name}: {action}", self.cfg, self._known_secrets()) from None
+        """Run `fn(conn, *args)` under the retry layer; a write is refused here first unless live."""
+        if write:
+            guard(self.mode, f"{action} in {self.app.name}", f"{self.cfg.host}:{self.cfg.port}")
 
-    def _known_secrets(self) -> list[str]:
+        async def once() -> T:
+            try:
+                return await self.pool.run(fn, *args)
+            except Exception as exc:
+                raise translate(exc, f"{self.app.name}: {action}", self.cfg, self.secrets()) from None
+
+        def retryable(error: TransientError) -> bool:  # a write is resent only when the DC applied nothing
+            return not write or error.status is not None
+
+        return await retrying(once, self.retry.start(clock=self.clock, sleep=self.sleep), f"{self.app.name}: {action}",
+                              retryable)
+
+    def secrets(self) -> list[str]:
         try:
             return [secrets.resolve(self.cfg.password_ref)]
         except IdConsoleError:
@@ -78,6 +96,7 @@ class ADConnector:
         return str(attrs.get("userPrincipalName") or attrs.get("sAMAccountName") or "")
 
     async def test(self) -> ConnectionReport:
+        self.retry = self.retry.for_test()
         notes = warnings(self.app)
         try:
             details = await self._call("connection test", self._probe, write=False)
@@ -111,13 +130,15 @@ class ADConnector:
         match, _ = await self._call("look-up", self.users.lookup, attrs, write=False)
         return to_account(match) if match else None
 
-    async def create_user(self, attrs: dict[str, Any]) -> RemoteAccount:
-        if self.dry_run:
-            raise DryRunBlocked(f"{self.app.name}: create blocked (dry run)")
-        if self._password_file and self.password_sink == self._password_file.deliver:
+    async def create_user(self, attrs: dict[str, Any]) -> CreateResult:
+        """Adopt or create; the initial password goes to the password file, or else into the result."""
+        name = attrs.get("userPrincipalName") or attrs.get("sAMAccountName")
+        guard(self.mode, f"create {name} in {self.app.name}", f"{self.cfg.host}:{self.cfg.port}")
+        if self._password_file:
             await asyncio.to_thread(self._password_file.check)
-        return await self._call(f"create {attrs.get('userPrincipalName') or attrs.get('sAMAccountName')}",
-                                self.users.create, attrs, self.password_sink, write=True)
+        handover = self._password_file.deliver if self._password_file else None
+        account, password, adopted = await self._call(f"create {name}", self.users.create, attrs, handover, write=True)
+        return CreateResult.of(account, adopted=adopted, initial_password=password)
 
     async def update_user(self, uid: str, changes: dict[str, Any]) -> None:
         if changes:
@@ -141,7 +162,7 @@ class ADConnector:
         try:
             conn = await asyncio.to_thread(self.pool.open)
         except Exception as exc:
-            raise translate(exc, f"{self.app.name}: {action}", self.cfg, self._known_secrets()) from None
+            raise translate(exc, f"{self.app.name}: {action}", self.cfg, self.secrets()) from None
         seen: set[str] = set()
         try:
             for base in bases:
@@ -150,7 +171,7 @@ class ADConnector:
                     try:
                         entries, cookie = await asyncio.to_thread(page, conn, base, flt, attrs, cookie, controls)
                     except Exception as exc:
-                        raise translate(exc, f"{self.app.name}: {action}", self.cfg, self._known_secrets()) from None
+                        raise translate(exc, f"{self.app.name}: {action}", self.cfg, self.secrets()) from None
                     for entry in entries:
                         if entry["uid"] not in seen:
                             seen.add(entry["uid"])
@@ -189,6 +210,3 @@ class ADConnector:
     async def aclose(self) -> None:
         await asyncio.to_thread(self.pool.close)
 
-
-def make(app: Application, *, dry_run: bool = False) -> ADConnector:
-    return ADConnector(app, dry_run=dry_run)

@@ -1,7 +1,7 @@
 """Blocking AD user operations on one ldap3 connection; the connector runs them in worker threads.
 
 Every value placed in a filter passes through `escape_filter_chars` and every RDN through
-`escape_rdn` (see ad_names.rdn). Objects are addressed by objectGUID (`<GUID=…>` base searches) and the
+`escape_rdn` (see names.rdn). Objects are addressed by objectGUID (`<GUID=…>` base searches) and the
 DN the DC returns is used for writes, so renamed or moved objects are always found.
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ from ldap3.protocol.microsoft import extended_dn_control
 from console.errors import BadInput, NotFound, Rejected
 from console.models import RemoteAccount
 
-from . import ad_names as names
-from .ad_config import ADConfig
-from .ad_read import (
+from . import names
+from .config import ADConfig
+from .read import (
     ACCOUNT_KEYS,
     MULTI_VALUED,
     USER_ATTRS,
@@ -33,6 +33,7 @@ from .ad_read import (
 )
 
 Handover = Callable[[str, str, str], None]  # (sAMAccountName, userPrincipalName, password)
+Created = tuple[RemoteAccount, str | None, bool]  # (account, initial password not handed over, adopted)
 
 USER_CLASSES = ["top", "person", "organizationalPerson", "user"]
 WRITABLE = frozenset(ACCOUNT_KEYS) - {"sAMAccountName", "cn"}  # cn changes by rename; logon names stay stable
@@ -126,8 +127,9 @@ class UserOps:
         return None
 
     # --- create ----------------------------------------------------------------------------------
-    def create(self, conn: Connection, attrs: dict[str, Any], handover: Handover | None) -> RemoteAccount:
-        """Adopt this person's account if it exists; else add it disabled, set the password, enable it."""
+    def create(self, conn: Connection, attrs: dict[str, Any], handover: Handover | None) -> Created:
+        """Adopt this person's account if it exists; else add it disabled, set the password, enable it. The
+        password goes to `handover` when there is one, else it is returned (once)."""
         base_sam = str(attrs.get("sAMAccountName") or "")
         cn = names.common_name(str(attrs.get("cn") or attrs.get("displayName") or ""), base_sam)
         rdn_cn = cn
@@ -151,16 +153,17 @@ class UserOps:
                     continue  # the next look-up adopts the holder or names the clash
                 raise
             upn = str(payload.get("userPrincipalName", ""))
-            self._activate_new(conn, dn, sam, upn, attrs, handover, rollback=True)
+            password = self._activate_new(conn, dn, sam, upn, attrs, handover, rollback=True)
             account = to_account(search(conn, dn, "(objectClass=*)", USER_ATTRS, BASE)[0])
             self.employees.remember(str(attrs.get("employeeID") or ""), account.uid)
-            return account
+            return account, password, False
         raise Rejected(f"could not create {base_sam}: names kept clashing",
                        hint="run again; check AD for a duplicate of this person")
 
     def _activate_new(self, conn: Connection, dn: str, sam: str, upn: str, attrs: dict[str, Any],
-                      handover: Handover | None, rollback: bool) -> None:
-        """Set a generated password (TLS only), then enable; a half-created account is removed again."""
+                      handover: Handover | None, rollback: bool) -> str | None:
+        """Set a generated password (TLS only), then enable; a half-created account is removed again. The
+        password, unless `handover` took it."""
         avoid = [sam, str(attrs.get("displayName", "")), str(attrs.get("givenName", "")), str(attrs.get("sn", ""))]
         password = names.generate_password(avoid)
         try:
@@ -178,19 +181,22 @@ class UserOps:
             raise
         if handover:
             handover(sam, upn, password)
+            return None
+        return password
 
     def _adopt(self, conn: Connection, d: dict[str, Any], attrs: dict[str, Any],
-               handover: Handover | None) -> RemoteAccount:
+               handover: Handover | None) -> Created:
         """Link an existing account and bring its attributes in line; finish an interrupted create."""
         changes = {k: v for k, v in attrs.items() if k in WRITABLE and v != d.get(k, [] if k in MULTI_VALUED else "")}
         if changes:
             self.update(conn, d["uid"], changes)
         parent = names.split_dn(d["dn"])[1]
+        password = None
         if d.get("userAccountControl", 0) & names.ACCOUNTDISABLE and int(d.get("pwdLastSet", 1)) == 0 \
                 and names.same_dn(parent, self.cfg.users_ou):
-            self._activate_new(conn, d["dn"], d["sAMAccountName"], str(d.get("userPrincipalName", "")), attrs,
-                               handover, rollback=False)
-        return to_account(read_guid(conn, d["uid"], USER_ATTRS))
+            password = self._activate_new(conn, d["dn"], d["sAMAccountName"], str(d.get("userPrincipalName", "")),
+                                          attrs, handover, rollback=False)
+        return to_account(read_guid(conn, d["uid"], USER_ATTRS)), password, True
 
     # --- update, rename, move ----------------------------------------------------------------------
     def update(self, conn: Connection, uid: str, changes: dict[str, Any]) -> None:

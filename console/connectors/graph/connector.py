@@ -1,29 +1,41 @@
 """Microsoft 365 / Entra ID connector through msgraph-sdk: users, licences (which bring the Exchange Online
 mailbox), deprovisioning (disable + revoke sessions + remove licences), soft delete and restore, security groups.
 
-Every Graph request goes through `_call`, which enforces dry-run, bounds concurrency and turns SDK errors
-into `console.errors`. 429/503/504 are retried by the SDK's RetryHandler (honouring Retry-After) first.
+Every Graph request goes through `_call`, which bounds concurrency and the operation's deadline and turns SDK
+errors into `console.errors` (text passed through `console.redact`); the transport under the SDK
+(guard.py) lets only reads out unless the connector is live.
+
+Retries: msgraph-sdk's RetryHandler is the one retry layer for Graph. It is configured from the
+application's `RetryPolicy` (`max_attempts` tries in all for 429/503/504, Retry-After honoured); the
+connector adds none for throttling, only the replication-lag re-try of a 404 right after a create, which
+shares the same attempt count and deadline. POSTs that must not be resent (group create) switch the
+handler off and retry a 429 (never processed) themselves, within the same count.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from msgraph import GraphServiceClient
 
-from console.errors import ConfigError, DryRunBlocked, IdConsoleError, NotFound, SecretMissing
+from console.connectors import KINDS
+from console.connectors.base import Capability, ConnectionReport, Setting
+from console.connectors.mode import Mode
+from console.connectors.retry import SETTINGS as RETRY_SETTINGS
+from console.connectors.retry import RetryPolicy
+from console.errors import ConfigError, IdConsoleError, NotFound, SecretMissing
 from console.models import Application, User
 from console.secrets import resolve
 
-from . import graph_attrs as attrs_mod
-from .base import Capability, ConnectionReport, Setting
-from .graph_auth import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, make_credential
-from .graph_client import build_client, translate
-from .graph_groups import GroupOperations
-from .graph_users import UserOperations, users_query
+from . import attrs as attrs_mod
+from .auth import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, make_credential
+from .client import build_client, translate
+from .groups import GroupOperations
+from .users import UserOperations, users_query
 
 log = logging.getLogger("console.connectors.graph")
 T = TypeVar("T")
@@ -46,7 +58,7 @@ SETTINGS = [
     Setting("delete_after_days", "Delete N days after disable", default=None, kind="int",
             help="deleted users stay restorable for 30 days"),
     Setting("restore_deleted", "Restore a deleted user holding the UPN instead of creating", default=True, kind="bool"),
-    Setting("timeout", "HTTP timeout in seconds", default=30, kind="int"),
+    *RETRY_SETTINGS,
 ]
 EXCHANGE_PLANS = ("EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_STANDARD", "EXCHANGE_S_DESKLESS", "EXCHANGE_S_FOUNDATION")
 
@@ -61,12 +73,15 @@ def _flag(value: Any, default: bool) -> bool:
 
 class GraphConnector(UserOperations, GroupOperations):
     kind = "graph"
-    capabilities = frozenset({Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE,
-                              Capability.DELETE, Capability.GROUPS, Capability.MEMBERSHIPS, Capability.TEST})
+    capabilities: frozenset[Capability] = KINDS["graph"].capabilities
 
-    def __init__(self, app: Application, *, dry_run: bool = False) -> None:
+    def __init__(self, app: Application, *, mode: Mode = Mode.LIVE, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         settings = app.settings
-        self.app, self.dry_run = app, dry_run
+        self.app, self.mode = app, mode
+        self.retry = retry or RetryPolicy.from_settings(settings)
+        self.sleep, self.clock = sleep, clock
         self.tenant_id = str(settings.get("tenant_id") or "").strip()
         self.client_id = str(settings.get("client_id") or "").strip()
         for name, value in (("tenant_id", self.tenant_id), ("client_id", self.client_id)):
@@ -89,7 +104,6 @@ class GraphConnector(UserOperations, GroupOperations):
         self.revoke_sessions = _flag(settings.get("revoke_sessions"), True)
         self.remove_licenses = _flag(settings.get("remove_licenses"), True)
         self.restore_deleted = _flag(settings.get("restore_deleted"), True)
-        self.timeout = float(settings.get("timeout") or 30)
         self.consistency_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
         self._secret_ref = app.secrets.get("client_secret", "")
         self._semaphore = asyncio.Semaphore(max(1, int(app.max_concurrency or 1)))
@@ -104,40 +118,42 @@ class GraphConnector(UserOperations, GroupOperations):
                                 hint="add one: idconsole apps add graph … --secret-env VAR")
         return resolve(self._secret_ref)
 
-    def _known_secrets(self) -> list[str]:
+    def secrets(self) -> list[str]:
+        """The client secret and any access token fetched with it."""
+        tokens = [t.token for t in getattr(self._credential, "_cached", {}).values()]
         try:
-            return [self._secret()]
+            return [self._secret(), *tokens]
         except IdConsoleError:
-            return []
+            return tokens
 
     def _graph(self) -> GraphServiceClient:
         if self._client is None:
             self._credential = make_credential(self.authority, self.tenant_id, self.client_id, self._secret,
-                                               timeout=self.timeout)
-            self._client, self._http = build_client(self.base_url, self._credential, self.timeout)
+                                               timeout=self.retry.read)
+            self._client, self._http = build_client(self.base_url, self._credential, self.retry, self.mode)
         return self._client
 
-    async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, write: bool = False,
+    async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *,
                     retry_not_found: bool = False) -> T:
-        """Run one Graph request: refuse writes in a dry run, bound concurrency, translate errors, and (right
-        after a create) retry 404s that come from replication lag."""
-        if write and self.dry_run:
-            raise DryRunBlocked(f"dry run: refusing to {op} in {self.app.name}", hint="run without --dry-run to apply")
+        """Run one Graph request within the operation's deadline: bound concurrency, translate errors, and (right
+        after a create) re-try 404s that come from replication lag, within the same attempt count."""
         client = self._graph()
+        attempts = self.retry.start(clock=self.clock, sleep=self.sleep)
         delays = iter(self.consistency_delays if retry_not_found else ())
         while True:
+            attempts.begin()
             try:
                 async with self._semaphore:
-                    return await request(client)
+                    return await attempts.bounded(request(client), f"Microsoft Graph: {op}")
             except Exception as exc:  # noqa: BLE001 - translate() decides; unknown exceptions are re-raised
-                error = translate(exc, op, client_id=self.client_id, secrets=self._known_secrets())
+                error = translate(exc, op, client_id=self.client_id, secrets=self.secrets())
                 if error is None:
                     raise
-            delay = next(delays, None) if isinstance(error, NotFound) else None
+            delay = next(delays, None) if isinstance(error, NotFound) and attempts.delay(0) is not None else None
             if delay is None:
                 raise error
             log.debug("graph: %s got 404 (replication lag?), retrying in %.1fs", op, delay)
-            await asyncio.sleep(delay)
+            await attempts.pause(delay)
 
     # --- protocol: attributes ------------------------------------------------------------------------------------
     def account_attributes(self, user: User, login_method: str) -> dict[str, Any]:
@@ -149,6 +165,7 @@ class GraphConnector(UserOperations, GroupOperations):
 
     # --- connection test -----------------------------------------------------------------------------------------
     async def test(self) -> ConnectionReport:
+        self.retry = self.retry.for_test()
         try:
             await self._call("read users", lambda c: c.users.get(users_query(top=1, select=["id"])))
             skus = await self._call("read subscribed licences", lambda c: c.subscribed_skus.get())
@@ -176,6 +193,3 @@ class GraphConnector(UserOperations, GroupOperations):
             await self._credential.close()
         self._client = self._http = self._credential = None
 
-
-def make(app: Application, *, dry_run: bool = False) -> GraphConnector:
-    return GraphConnector(app, dry_run=dry_run)

@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from console.errors import AuthFailed, ConfigError, IdConsoleError, TransientError, redact
+from console.errors import AuthFailed, ConfigError, IdConsoleError, TransientError
 from console.models import Application
+from console.redact import redact
 from console.secrets import resolve
 
-from .atlassian_errors import OAUTH_HINT, body_text, connection_error
+from .errors import OAUTH_HINT, body_text, connection_error
 
 DEFAULT_TOKEN_URL = "https://api.atlassian.com/oauth/token"
 
@@ -85,7 +86,7 @@ class ClientCredentials:
             lifetime = float(body.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ConfigError(f"{host} did not answer with an OAuth access token", hint=OAUTH_HINT,
-                              detail=redact(response.text[:120], self.secrets())) from None
+                              detail=redact(response.text, self.secrets(), limit=120)) from None
         self._expires = self.clock() + max(0.0, lifetime - 60.0)  # renewed a minute before it expires
 
     def invalidate(self) -> bool:

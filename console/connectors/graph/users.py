@@ -16,11 +16,12 @@ from msgraph.generated.models.user import User as GraphUser
 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import AssignLicensePostRequestBody
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-from console.errors import AlreadyExists, DryRunBlocked, IdConsoleError, NotFound, TransientError
+from console.connectors.base import CreateResult
+from console.errors import AlreadyExists, DryRunBlocked, IdConsoleError, NotFound, ReadOnly, TransientError
 from console.models import RemoteAccount, utcnow
 
-from . import graph_attrs as attrs_mod
-from .graph_client import plain_json
+from . import attrs as attrs_mod
+from .client import plain_json
 
 log = logging.getLogger("console.connectors.graph")
 T = TypeVar("T")
@@ -46,8 +47,7 @@ class UserOperations:
     remove_licenses: bool
 
     if TYPE_CHECKING:
-        async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, write: bool = False,
-                        retry_not_found: bool = False) -> T: ...
+        async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, retry_not_found: bool = False) -> T: ...
 
     # --- users ---------------------------------------------------------------------------------------------------
     async def _lookup(self, attrs: dict[str, Any]) -> GraphUser | None:
@@ -65,7 +65,7 @@ class UserOperations:
         found = await self._lookup(attrs)
         return attrs_mod.remote_account(found) if found else None
 
-    async def create_user(self, attrs: dict[str, Any]) -> RemoteAccount:
+    async def create_user(self, attrs: dict[str, Any]) -> CreateResult:
         upn = str(attrs["userPrincipalName"])
         existing = await self._lookup(attrs)
         if existing is not None:
@@ -79,37 +79,34 @@ class UserOperations:
         body = attrs_mod.graph_user(attrs, creating=True, password=password)
         started = datetime.now(timezone.utc)
         try:
-            created = await self._call(f"create user {upn}", lambda c: c.users.post(body), write=True)
+            created = await self._call(f"create user {upn}", lambda c: c.users.post(body))
         except (AlreadyExists, TransientError):
             # Unknown outcome (a lost answer, or the SDK retried a POST that had gone through): look again.
             existing = await self._lookup(attrs)
             if existing is None:
                 raise
             made_now = existing.created_date_time and existing.created_date_time >= started - timedelta(minutes=2)
-            extra = {"initial_password": password} if made_now else {}
-            return await self._adopt(existing, attrs, adopted=not made_now, **extra)
+            return await self._adopt(existing, attrs, adopted=not made_now, password=password if made_now else None)
         uid = str(created.id) if created else ""
         warnings = await self._ensure_licenses(uid, [], after_create=True)
         assigned = [] if warnings else sorted(self.license_skus)  # what Graph holds: a failed SKU is retried later
-        account_attrs = {**attrs, "licenses": assigned, "initial_password": password}
-        if warnings:
-            account_attrs["warnings"] = warnings
-        return RemoteAccount(uid=uid, name=upn, attrs=account_attrs, active=bool(attrs.get("accountEnabled", True)))
+        return CreateResult(uid=uid, name=upn, attributes={**attrs, "licenses": assigned},
+                            active=bool(attrs.get("accountEnabled", True)), initial_password=password,
+                            warnings=warnings)
 
-    async def _adopt(self, existing: GraphUser, attrs: dict[str, Any], **flags: Any) -> RemoteAccount:
+    async def _adopt(self, existing: GraphUser, attrs: dict[str, Any], *, adopted: bool = False,
+                     restored: bool = False, password: str | None = None) -> CreateResult:
         """Link an account that already exists: bring its attributes and licences to the desired state."""
         uid = str(existing.id)
         changes = attrs_mod.differences(attrs, existing)
         if changes:
             await self.update_user(uid, changes)
         held = [str(lic.sku_id).lower() for lic in (existing.assigned_licenses or []) if lic.sku_id]
-        warnings = await self._ensure_licenses(uid, held, after_create=bool(flags.get("initial_password")))
-        account = attrs_mod.remote_account(existing, {**attrs, **flags})
+        warnings = await self._ensure_licenses(uid, held, after_create=bool(password))
+        account = attrs_mod.remote_account(existing, {**attrs, **({"restored": True} if restored else {})})
         account.attrs["licenses"] = sorted(set(held) | (set() if warnings else set(self.license_skus)))
         account.active = bool(attrs.get("accountEnabled", account.active))
-        if warnings:
-            account.attrs["warnings"] = warnings
-        return account
+        return CreateResult.of(account, adopted=adopted, initial_password=password, warnings=warnings)
 
     async def _ensure_licenses(self, uid: str, held: list[str], *, after_create: bool = False,
                                wanted: list[str] | None = None, strict: bool = False) -> list[str]:
@@ -124,9 +121,8 @@ class UserOperations:
             remove_licenses=[])
         try:
             await self._call(f"assign licences to {uid}",
-                             lambda c: c.users.by_user_id(uid).assign_license.post(body),
-                             write=True, retry_not_found=after_create)
-        except DryRunBlocked:
+                             lambda c: c.users.by_user_id(uid).assign_license.post(body), retry_not_found=after_create)
+        except (DryRunBlocked, ReadOnly):
             raise
         except IdConsoleError as exc:
             if strict:
@@ -151,7 +147,7 @@ class UserOperations:
         known = {k: v for k, v in changes.items() if k in attrs_mod.ATTRIBUTE_FIELDS}
         if known:
             body = attrs_mod.graph_user(known, creating=False)
-            await self._call(f"update user {uid}", lambda c: c.users.by_user_id(uid).patch(body), write=True)
+            await self._call(f"update user {uid}", lambda c: c.users.by_user_id(uid).patch(body))
         wanted = [str(sku).lower() for sku in changes.get("licenses") or []]
         if wanted:
             user = await self._get_user(uid)
@@ -164,16 +160,15 @@ class UserOperations:
         except NotFound:
             return {"gone": True}
         await self._call(f"disable user {uid}",
-                         lambda c: c.users.by_user_id(uid).patch(GraphUser(account_enabled=False)), write=True)
+                         lambda c: c.users.by_user_id(uid).patch(GraphUser(account_enabled=False)))
         remembered: dict[str, Any] = {"deactivated_at": utcnow()}
         if self.revoke_sessions:
             await self._call(f"revoke sign-in sessions of {uid}",
-                             lambda c: c.users.by_user_id(uid).revoke_sign_in_sessions.post(), write=True)
+                             lambda c: c.users.by_user_id(uid).revoke_sign_in_sessions.post())
         held = [lic.sku_id for lic in (user.assigned_licenses or []) if lic.sku_id]
         if self.remove_licenses and held:
             body = AssignLicensePostRequestBody(add_licenses=[], remove_licenses=held)
-            await self._call(f"remove licences of {uid}", lambda c: c.users.by_user_id(uid).assign_license.post(body),
-                             write=True)
+            await self._call(f"remove licences of {uid}", lambda c: c.users.by_user_id(uid).assign_license.post(body))
             remembered["licenses"] = sorted(str(sku).lower() for sku in held)
         return remembered
 
@@ -186,8 +181,7 @@ class UserOperations:
             except NotFound:
                 pass  # a resent restore that had already worked, or truly gone: the read below decides
             user = await self._get_user(uid)
-        await self._call(f"enable user {uid}", lambda c: c.users.by_user_id(uid).patch(GraphUser(account_enabled=True)),
-                         write=True)
+        await self._call(f"enable user {uid}", lambda c: c.users.by_user_id(uid).patch(GraphUser(account_enabled=True)))
         held = [str(lic.sku_id).lower() for lic in (user.assigned_licenses or []) if lic.sku_id]
         wanted = sorted(set(remembered.get("licenses") or []) | set(self.license_skus))
         await self._ensure_licenses(uid, held, wanted=wanted, strict=True)
@@ -195,14 +189,13 @@ class UserOperations:
     async def delete_user(self, uid: str) -> None:
         """Soft delete: the user stays restorable for 30 days (directory/deletedItems)."""
         try:
-            await self._call(f"delete user {uid}", lambda c: c.users.by_user_id(uid).delete(), write=True)
+            await self._call(f"delete user {uid}", lambda c: c.users.by_user_id(uid).delete())
         except NotFound:
             log.info("graph: user %s already gone", uid)
 
     async def restore_user(self, uid: str) -> RemoteAccount:
         restored = await self._call(f"restore deleted user {uid}",
-                                    lambda c: c.directory.deleted_items.by_directory_object_id(uid).restore.post(),
-                                    write=True)
+                                    lambda c: c.directory.deleted_items.by_directory_object_id(uid).restore.post())
         if not isinstance(restored, GraphUser):
             raise NotFound(f"deleted item {uid} is not a user")
         return attrs_mod.remote_account(restored)

@@ -7,19 +7,24 @@ looked up and adopted; a POST whose answer was lost is looked up before it is ev
 """
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
 import httpx
 
+from console.connectors import KINDS
+from console.connectors.base import Capability, ConnectionReport, CreateResult, Setting
+from console.connectors.mode import Mode
+from console.connectors.retry import SETTINGS as RETRY_SETTINGS
+from console.connectors.retry import RetryPolicy
 from console.errors import AlreadyExists, ConfigError, IdConsoleError, NotFound, Rejected, TransientError
 from console.models import FEATURES, Application, RemoteAccount, RemoteGroup, User
 
-from . import atlassian_payloads as p
-from .atlassian_auth import DEFAULT_TOKEN_URL, token_source
-from .atlassian_errors import OutcomeUnknown
-from .atlassian_http import RetryPolicy, ScimHttp, seconds_setting
-from .base import Capability, ConnectionReport, Setting
+from . import payloads as p
+from .auth import DEFAULT_TOKEN_URL, token_source
+from .errors import OutcomeUnknown
+from .http import ScimHttp
 
 BASE_URL_HINT = "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
 
@@ -32,8 +37,7 @@ SETTINGS: list[Setting] = [
     Setting("client_id", "OAuth client id", help="optional: OAuth 2.0 client credentials instead of an API key"),
     Setting("client_secret", "OAuth client secret", secret=True, help="with client_id"),
     Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL, help="with client_id"),
-    Setting("timeout", "Request timeout (s)", default=30, kind="int", help="seconds to wait for an answer"),
-    Setting("connect_timeout", "Connect timeout (s)", default=10, kind="int", help="seconds to open a connection"),
+    *RETRY_SETTINGS,
     # Application fields (not stored in settings): shown with the settings, changed with `apps set`.
     Setting("max_concurrency", "Maximum concurrent requests", kind="int",
             help="Application.max_concurrency: requests in flight at once (apps set NAME max_concurrency=8)"),
@@ -44,17 +48,15 @@ SETTINGS: list[Setting] = [
             help="Application.deprovision: deactivate (PATCH active=false, reversible) or delete "
                  "(drops the SCIM record)"),
 ]
-APPLICATION_FIELDS = frozenset({"max_concurrency", "features", "deprovision"})
 
 
 class AtlassianConnector:
     kind: ClassVar[str] = "atlassian"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE, Capability.DELETE,
-        Capability.GROUPS, Capability.MEMBERSHIPS, Capability.TEST})
+    capabilities: ClassVar[frozenset[Capability]] = KINDS["atlassian"].capabilities
 
-    def __init__(self, app: Application, *, dry_run: bool = False, transport: httpx.AsyncBaseTransport | None = None,
-                 retry: RetryPolicy | None = None, sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+    def __init__(self, app: Application, *, mode: Mode = Mode.LIVE, transport: httpx.AsyncBaseTransport | None = None,
+                 retry: RetryPolicy | None = None, sleep: Callable[[float], Awaitable[Any]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         settings = app.settings
         base_url = str(settings.get("base_url") or "").strip()
@@ -62,10 +64,13 @@ class AtlassianConnector:
             raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=BASE_URL_HINT)
         self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
         extra = {"sleep": sleep} if sleep is not None else {}
-        self.http = ScimHttp(base_url, token_source(app), timeout=seconds_setting(settings, "timeout", 30.0),
-                             connect_timeout=seconds_setting(settings, "connect_timeout", 10.0),
-                             max_concurrency=app.max_concurrency, dry_run=dry_run, retry=retry, transport=transport,
+        self.mode = mode
+        self.http = ScimHttp(base_url, token_source(app), max_concurrency=app.max_concurrency, mode=mode,
+                             retry=retry or RetryPolicy.from_settings(settings), transport=transport, clock=clock,
                              **extra)
+
+    def secrets(self) -> list[str]:
+        return self.http.secrets()
 
     # ---- configuration gates -------------------------------------------------------------------
     def _require(self, feature: str, action: str) -> None:
@@ -76,6 +81,7 @@ class AtlassianConnector:
     # ---- connection check ----------------------------------------------------------------------
     async def test(self) -> ConnectionReport:
         """One page of Users proves the host, TLS, directory id and key; ServiceProviderConfig adds details."""
+        self.http.retry = self.http.retry.for_test()
         try:
             page = await self.http.request("GET", "/Users", params={"startIndex": 1, "count": 1})
             total, _ = p.list_page(page)
@@ -126,9 +132,9 @@ class AtlassianConnector:
     async def _create(self, collection: str, payload: dict[str, Any],
                       find: Callable[[], Awaitable[dict[str, Any] | None]]) -> tuple[dict[str, Any], bool]:
         """POST once; on 409 or a lost answer, adopt what a lookup finds. Returns (resource, adopted)."""
-        attempt = 0
+        attempts = self.http.retry.start(clock=self.http.clock, sleep=self.http.sleep)
         while True:
-            attempt += 1
+            attempts.begin()
             try:
                 doc = await self.http.request("POST", f"/{collection}", json=payload)
                 if doc and doc.get("id"):
@@ -150,26 +156,26 @@ class AtlassianConnector:
                 found = await find()
                 if found:
                     return found, True
-                if attempt >= self.http.retry.attempts:
+                wait = attempts.delay()
+                if wait is None:
                     raise TransientError(exc.title, detail=exc.detail, status=exc.status,
                                          hint="nothing was created; try again later") from None
-                await self.http.backoff(attempt)
+                await attempts.pause(wait)
 
-    async def create_user(self, attrs: dict[str, Any]) -> RemoteAccount:
+    async def create_user(self, attrs: dict[str, Any]) -> CreateResult:
         self._require("create", "create accounts")
         doc, adopted = await self._create("Users", p.user_payload(attrs), lambda: self._find_user_doc(attrs))
         account = p.to_account(doc)
         if adopted:  # bring the linked account to what a create would have made; linking itself never fails
-            account.attrs["adopted"] = True
             changes = p.differences(attrs, account.attrs)
             if changes and self.app.feature("update"):
                 try:
                     await self.http.request("PATCH", f"/Users/{account.uid}", json=p.user_patch(changes))
                 except (Rejected, AlreadyExists):
-                    return account  # its attrs are what the directory holds: the drift stays visible
+                    return CreateResult.of(account, adopted=True)  # what the directory holds: the drift stays visible
                 account.attrs.update(changes)
                 account.active = bool(account.attrs.get("active", True))
-        return account
+        return CreateResult.of(account, adopted=adopted)
 
     async def update_user(self, uid: str, changes: dict[str, Any]) -> None:
         self._require("update", "update accounts")
@@ -280,6 +286,3 @@ class AtlassianConnector:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-
-def make(app: Application, *, dry_run: bool = False) -> AtlassianConnector:
-    return AtlassianConnector(app, dry_run=dry_run)

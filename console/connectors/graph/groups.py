@@ -10,18 +10,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph import GraphServiceClient
 from kiota_http.middleware.options import RetryHandlerOption
+from msgraph import GraphServiceClient
 from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
 from msgraph.generated.models.group import Group
 from msgraph.generated.models.reference_create import ReferenceCreate
 
+from console.connectors.retry import RetryPolicy
 from console.errors import IdConsoleError, NotFound, TransientError
 from console.models import RemoteGroup
 
-from .graph_attrs import group_mail_nickname
-from .graph_client import is_member_exists, is_member_missing, plain_json
+from .attrs import group_mail_nickname
+from .client import is_member_exists, is_member_missing, plain_json
 
 T = TypeVar("T")
 GROUP_SELECT = ["id", "displayName", "description", "mailNickname", "securityEnabled", "mailEnabled", "groupTypes"]
@@ -41,11 +42,11 @@ def _remote_group_from_json(doc: dict[str, Any], members: list[str]) -> RemoteGr
 
 class GroupOperations:
     base_url: str
-    post_retries = 3  # 429 retries for POSTs the SDK must not resend by itself
+    retry: RetryPolicy
+    sleep: Callable[[float], Awaitable[Any]]
 
     if TYPE_CHECKING:
-        async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, write: bool = False,
-                        retry_not_found: bool = False) -> T: ...
+        async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, retry_not_found: bool = False) -> T: ...
 
     async def _group_by_name(self, name: str) -> Group | None:
         params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
@@ -69,14 +70,14 @@ class GroupOperations:
         no_resend: RequestConfiguration = RequestConfiguration(  # type: ignore[type-arg]
             options=[RetryHandlerOption(should_retry=False)])
         created: Group | None = None
-        for attempt in range(self.post_retries + 1):
+        tries = max(1, self.retry.attempts)  # the SDK's handler is off for this POST: 429s are retried here
+        for attempt in range(tries):
             try:
-                created = await self._call(f"create group {name}", lambda c: c.groups.post(body, no_resend),
-                                           write=True)
+                created = await self._call(f"create group {name}", lambda c: c.groups.post(body, no_resend))
                 break
             except TransientError as exc:
-                if exc.status == 429 and attempt < self.post_retries:
-                    await asyncio.sleep(exc.retry_after if exc.retry_after is not None else 2.0 ** attempt)
+                if exc.status == 429 and attempt < tries - 1:
+                    await self.sleep(exc.retry_after if exc.retry_after is not None else self.retry.backoff(attempt + 1))
                     continue
                 existing = await self._group_by_name(name)  # the POST may have gone through
                 if existing is None:
@@ -89,7 +90,7 @@ class GroupOperations:
     async def delete_group(self, uid: str) -> None:
         """Security groups are deleted for good (only Microsoft 365 groups go to deleted items)."""
         try:
-            await self._call(f"delete group {uid}", lambda c: c.groups.by_group_id(uid).delete(), write=True)
+            await self._call(f"delete group {uid}", lambda c: c.groups.by_group_id(uid).delete())
         except NotFound:
             return
 
@@ -123,8 +124,7 @@ class GroupOperations:
         body = ReferenceCreate(odata_id=f"{self.base_url}/directoryObjects/{member_uid}")
         try:
             await self._call(f"add {member_uid} to group {group_uid}",
-                             lambda c: c.groups.by_group_id(group_uid).members.ref.post(body),
-                             write=True, retry_not_found=True)
+                             lambda c: c.groups.by_group_id(group_uid).members.ref.post(body), retry_not_found=True)
         except IdConsoleError as exc:
             if not is_member_exists(exc):
                 raise
@@ -133,7 +133,7 @@ class GroupOperations:
         try:
             await self._call(f"remove {member_uid} from group {group_uid}",
                              lambda c: c.groups.by_group_id(group_uid).members.by_directory_object_id(member_uid)
-                             .ref.delete(), write=True)
+                             .ref.delete())
         except NotFound:
             return  # the member or the group is gone: the membership is gone too
         except IdConsoleError as exc:

@@ -1,5 +1,6 @@
-"""Blocking ldap3 plumbing for the AD connector: a small connection pool run off the event loop, and
-the one place where ldap3 exceptions become `console.errors`.
+"""Blocking ldap3 plumbing for the AD connector: a small connection pool run off the event loop, the
+connection class that stops writes unless the connector is live, and the one place where ldap3
+exceptions become `console.errors` (their text passed through `console.redact`).
 
 ldap3 connections are not safe for concurrent use, so each pooled connection is used by one worker
 thread at a time (`asyncio.to_thread`); the pool holds at most `max_concurrency` of them. The bind
@@ -20,6 +21,7 @@ from ldap3 import NONE, SIMPLE, Connection, Server, Tls
 from ldap3.core import exceptions as lx
 
 from console import secrets
+from console.connectors.mode import Mode, guard
 from console.errors import (
     AlreadyExists,
     AuthFailed,
@@ -29,10 +31,10 @@ from console.errors import (
     Rejected,
     TransientError,
     Unreachable,
-    redact,
 )
+from console.redact import redact
 
-from .ad_config import ADConfig
+from .config import ADConfig
 
 T = TypeVar("T")
 # AD's sub-codes in a failed bind ("… AcceptSecurityContext error, data 52e, …")
@@ -43,11 +45,47 @@ BIND_REASONS = {"525": "no such user", "52e": "wrong password", "530": "logon no
 IDLE_SECONDS = 120.0  # AD drops idle connections after MaxConnIdleTime (900 s); reopen well before
 
 
+WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"  # the one extended operation that only reads
+
+
+class GuardedConnection(Connection):  # type: ignore[misc]
+    """An ldap3 Connection on which add, modify, delete, modify_dn and extended operations (password
+    changes among them) raise DryRunBlocked or ReadOnly before anything is sent, unless `mode` is live."""
+
+    mode: Mode = Mode.LIVE
+    where: str = ""
+
+    def _write(self, operation: str, dn: Any) -> None:
+        guard(self.mode, f"LDAP {operation} {dn}", self.where)
+
+    def add(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._write("add", dn)
+        return super().add(dn, *args, **kwargs)
+
+    def modify(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._write("modify", dn)
+        return super().modify(dn, *args, **kwargs)
+
+    def delete(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._write("delete", dn)
+        return super().delete(dn, *args, **kwargs)
+
+    def modify_dn(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._write("modify_dn", dn)
+        return super().modify_dn(dn, *args, **kwargs)
+
+    def extended(self, request_name: Any, *args: Any, **kwargs: Any) -> Any:
+        if request_name != WHO_AM_I:
+            self._write("extended operation", request_name)
+        return super().extended(request_name, *args, **kwargs)
+
+
 def translate(exc: Exception, action: str, cfg: ADConfig, known_secrets: list[str]) -> IdConsoleError:
     """One ldap3 exception → one console error whose title says what failed and hint what to do."""
     if isinstance(exc, IdConsoleError):
         return exc
     message = redact(_unwrap(str(getattr(exc, "message", "") or exc)), known_secrets)
+    action = redact(action, known_secrets)
     where = f"{cfg.host}:{cfg.port}"
     status = getattr(exc, "result", None)
     status = status if isinstance(status, int) else None
@@ -104,22 +142,24 @@ def _unwrap(message: str) -> str:
 class LdapPool:
     """Up to `size` bound connections, each used by one thread at a time; broken ones are dropped."""
 
-    def __init__(self, cfg: ADConfig, size: int) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: ADConfig, size: int, mode: Mode = Mode.LIVE, connect_timeout: float = 10.0,
+                 read_timeout: float = 30.0) -> None:
+        self.cfg, self.mode, self.read_timeout = cfg, mode, read_timeout
         self.size = max(1, size)
         self._idle: list[tuple[Connection, float]] = []
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
         tls = Tls(validate=ssl.CERT_REQUIRED if cfg.verify_tls else ssl.CERT_NONE, ca_certs_file=cfg.ca_file or None)
         self.server = Server(cfg.host, port=cfg.port, use_ssl=cfg.use_ssl, tls=tls, get_info=NONE,
-                             connect_timeout=cfg.timeout)
+                             connect_timeout=connect_timeout)
 
     def open(self) -> Connection:
         """A new bound connection (blocking)."""
         password = secrets.resolve(self.cfg.password_ref)
-        conn = Connection(self.server, user=self.cfg.bind_user, password=password, authentication=SIMPLE,
-                          raise_exceptions=True, receive_timeout=max(1, int(self.cfg.timeout)), auto_referrals=False,
-                          return_empty_attributes=False)
+        conn = GuardedConnection(self.server, user=self.cfg.bind_user, password=password, authentication=SIMPLE,
+                                 raise_exceptions=True, receive_timeout=max(1, int(self.read_timeout)),
+                                 auto_referrals=False, return_empty_attributes=False)
+        conn.mode, conn.where = self.mode, f"{self.cfg.host}:{self.cfg.port}"
         try:
             conn.open()
             if self.cfg.start_tls:
@@ -149,17 +189,14 @@ class LdapPool:
         with self._lock:
             self._idle.append((conn, time.monotonic()))
 
-    def run_blocking(self, fn: Callable[..., T], *args: Any, retry: bool = False) -> T:
-        """Run `fn(conn, *args)` in the calling thread on a pooled connection. With `retry` (reads only),
-        a reused connection the DC has dropped is replaced once."""
-        reused = self._take()
-        conn = reused or self.open()
+    def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(conn, *args)` in the calling thread on a pooled connection; a broken one is dropped (the
+        connector's retry layer decides whether the operation is tried again)."""
+        conn = self._take() or self.open()
         try:
             result = fn(conn, *args)
         except (lx.LDAPCommunicationError, lx.LDAPResponseTimeoutError):
             _quiet_unbind(conn)
-            if retry and reused is not None:
-                return self.run_blocking(fn, *args, retry=False)
             raise
         except BaseException:
             self._give_back(conn)
@@ -167,12 +204,12 @@ class LdapPool:
         self._give_back(conn)
         return result
 
-    async def run(self, fn: Callable[..., T], *args: Any, retry: bool = False) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` in a worker thread, at most `size` at a time."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
         async with self._slots:
-            return await asyncio.to_thread(self.run_blocking, fn, *args, retry=retry)
+            return await asyncio.to_thread(self.run_blocking, fn, *args)
 
     def close(self) -> None:
         with self._lock:

@@ -15,20 +15,32 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.response_handler import ResponseHandler
-from kiota_http.middleware.options import ResponseHandlerOption
-from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
 from kiota_authentication_azure._exceptions import HTTPError as KiotaAuthHTTPError
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_http.middleware.options import ResponseHandlerOption, RetryHandlerOption
+from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
 from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-from msgraph.graph_request_adapter import GraphRequestAdapter, options as graph_options
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_request_adapter import options as graph_options
 from msgraph_core import GraphClientFactory
 
+from console.connectors.mode import Mode
+from console.connectors.retry import RetryPolicy
 from console.errors import (
-    AlreadyExists, AuthFailed, ConfigError, IdConsoleError, NotFound, Rejected, TransientError, Unreachable, redact,
+    AlreadyExists,
+    AuthFailed,
+    ConfigError,
+    IdConsoleError,
+    NotFound,
+    Rejected,
+    TransientError,
+    Unreachable,
 )
+from console.redact import redact
 
-from .graph_auth import graph_scope
+from .auth import graph_scope
+from .guard import ModeTransport
 
 log = logging.getLogger("console.connectors.graph")
 
@@ -39,10 +51,16 @@ MSG_MEMBER_MISSING = "removed object references do not exist"
 MSG_REFERENCE_MISSING = "does not exist or one of its queried reference-property objects are not present"
 
 
-def build_client(base_url: str, credential: Any, timeout: float) -> tuple[GraphServiceClient, httpx.AsyncClient]:
-    """A GraphServiceClient on our own httpx client with Graph's default middleware (RetryHandler included)."""
+def build_client(base_url: str, credential: Any, policy: RetryPolicy,
+                 mode: Mode) -> tuple[GraphServiceClient, httpx.AsyncClient]:
+    """A GraphServiceClient on our own httpx client (the mode's gate under it) with Graph's default middleware;
+    its RetryHandler, the one retry layer for Graph, makes at most `policy.attempts` tries of a request."""
+    retry = RetryHandlerOption(delay=policy.base, max_retries=max(0, policy.attempts - 1))
+    options = {**graph_options, RetryHandlerOption.get_key(): retry}
+    transport = ModeTransport(httpx.AsyncHTTPTransport(), mode)
+    timeout = httpx.Timeout(policy.read, connect=policy.connect)
     http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=timeout, follow_redirects=False), options=graph_options)
+        client=httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport), options=options)
     host = urlsplit(base_url).hostname or ""
     auth = AzureIdentityAuthenticationProvider(credential, scopes=[graph_scope(base_url)], allowed_hosts=[host])
     adapter = GraphRequestAdapter(auth, client=http)

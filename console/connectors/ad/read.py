@@ -18,7 +18,7 @@ from ldap3.utils.conv import escape_filter_chars
 from console.errors import NotFound
 from console.models import RemoteAccount
 
-from . import ad_names as names
+from . import names
 
 PAGE_SIZE = 500
 PAGED_RESULTS = "1.2.840.113556.1.4.319"

@@ -11,9 +11,9 @@ from ldap3.protocol.microsoft import extended_dn_control
 from console.errors import NotFound, Rejected
 from console.models import RemoteGroup
 
-from . import ad_names as names
-from .ad_config import ADConfig
-from .ad_read import esc, read_guid, search
+from . import names
+from .config import ADConfig
+from .read import esc, read_guid, search
 
 GROUP_ATTRS = ["objectGUID", "cn", "sAMAccountName", "description", "groupType", "member"]
 GUIDS_PER_SEARCH = 100

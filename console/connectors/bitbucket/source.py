@@ -1,9 +1,10 @@
 """The `bitbucket` application kind: a read-only source of people (workspace members).
 
-Not a provisioning target (no `make()`): `make_source(app)` returns a `BitbucketSource` that
-authenticates with OAuth 2.0 client credentials or an Atlassian API token, walks endpoints
-(console/inbound/endpoints.py) and turns every HTTP/transport failure into console.errors in
-`_request`. 429 waits for Retry-After; the 1,000 requests/hour budget is checked before sending.
+A source, not a target (see the registry): `console.connectors.make_source(app)` returns a `BitbucketSource`
+that authenticates with OAuth 2.0 client credentials or an Atlassian API token, walks endpoints
+(console/inbound/endpoints.py) and turns every HTTP/transport failure into console.errors in `get_json`,
+its one request function: only GETs and the token POST leave it (read-only by nature, whatever the mode),
+under the shared retry layer (429 waits for Retry-After), the 1,000 requests/hour budget checked first.
 """
 from __future__ import annotations
 
@@ -16,19 +17,31 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from console.connectors.base import Capability, ConnectionReport, Setting
-from console.errors import (AuthFailed, BadInput, ConfigError, IdConsoleError, NotFound, Rejected, TargetError,
-                            TransientError, Unreachable, redact)
+from console.connectors.base import ConnectionReport, Setting
+from console.connectors.mode import Mode
+from console.connectors.retry import SETTINGS as RETRY_SETTINGS
+from console.connectors.retry import RetryPolicy
+from console.errors import (
+    AuthFailed,
+    BadInput,
+    ConfigError,
+    IdConsoleError,
+    NotFound,
+    Rejected,
+    TargetError,
+    TransientError,
+    Unreachable,
+)
 from console.inbound.budget import DEFAULT_LIMIT, RequestBudget
 from console.inbound.endpoints import Endpoint, FetchResult, field_samples, macro_values, paginate
 from console.models import Application
+from console.redact import redact
 from console.secrets import resolve
 from console.text import retry_after_seconds
 
 KIND = "bitbucket"
 DEFAULT_BASE_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
-capabilities = frozenset({Capability.IMPORT, Capability.TEST})
 
 SETTINGS: list[Setting] = [
     Setting("workspace", "Workspace (slug or {uuid})", required=True),
@@ -40,10 +53,9 @@ SETTINGS: list[Setting] = [
     Setting("api_token", "Atlassian API token with read:workspace:bitbucket", secret=True),
     Setting("base_url", "API base URL", default=DEFAULT_BASE_URL),
     Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL),
-    Setting("timeout", "Timeout (seconds)", default=30.0),
+    *RETRY_SETTINGS,
     Setting("request_budget", "Requests per hour", default=DEFAULT_LIMIT, kind="int",
             help="Bitbucket allows 1,000 API requests per hour per user or consumer"),
-    Setting("max_retries", "Retries on 429/5xx", default=5, kind="int"),
     Setting("max_wait", "Longest wait for Retry-After (seconds)", default=120.0),
 ]
 
@@ -62,9 +74,10 @@ class BitbucketSource:
 
     kind = KIND
 
-    def __init__(self, app: Application, *, transport: httpx.AsyncBaseTransport | None = None,
-                 sleep: Sleep = asyncio.sleep, budget: RequestBudget | None = None) -> None:
-        self.app = app
+    def __init__(self, app: Application, *, mode: Mode = Mode.READ_ONLY, transport: httpx.AsyncBaseTransport | None = None,
+                 sleep: Sleep = asyncio.sleep, budget: RequestBudget | None = None, retry: RetryPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.app, self.mode = app, mode  # every mode reads only: Bitbucket 2.0 has no member write API
         self.workspace = str(setting(app, "workspace") or "")
         self.auth = str(setting(app, "auth"))
         self.base_url = str(setting(app, "base_url")).rstrip("/")
@@ -75,16 +88,16 @@ class BitbucketSource:
         if self.auth not in ("oauth", "api_token"):
             raise ConfigError(f"{app.name}: auth {self.auth!r} is unknown", hint="use auth=oauth or auth=api_token")
         self.budget = budget or RequestBudget(int(setting(app, "request_budget")))
-        self.max_retries = int(setting(app, "max_retries"))
-        self.max_wait = float(setting(app, "max_wait"))
-        self.sleep = sleep
+        self.retry = retry or RetryPolicy.from_settings({"max_wait": setting(app, "max_wait"), **app.settings})
+        self.sleep, self.clock = sleep, clock
         self.requests = 0  # API calls sent (token calls excluded)
         self.token_requests = 0
         self.waits: list[float] = []  # seconds waited for 429/5xx, in order
-        self._secrets: list[str] = []
+        self._secrets: set[str] = set()
         self._token: str | None = None
         self._token_expires = 0.0
-        self._client = httpx.AsyncClient(timeout=float(setting(app, "timeout")), transport=transport,
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.retry.read, connect=self.retry.connect),
+                                         transport=transport,
                                          headers={"Accept": "application/json", "User-Agent": "idconsole"})
 
     async def __aenter__(self) -> BitbucketSource:
@@ -103,7 +116,7 @@ class BitbucketSource:
             raise ConfigError(f"{self.app.name}: secret {name} is not configured",
                               hint=f"give a reference: idconsole apps add bitbucket … --secret-env VAR ({name})")
         value = resolve(ref)
-        self._secrets.append(value)
+        self._secrets.add(value)
         return value
 
     async def _auth_header(self, renew: bool = False) -> dict[str, str]:
@@ -113,7 +126,7 @@ class BitbucketSource:
                 raise ConfigError(f"{self.app.name}: API token auth needs the account e-mail",
                                   hint="idconsole apps set NAME email=you@example.com")
             pair = base64.b64encode(f"{email}:{self._secret('api_token')}".encode()).decode()
-            self._secrets.append(pair)
+            self._secrets.add(pair)
             return {"Authorization": f"Basic {pair}"}
         if renew or self._token is None or time.monotonic() >= self._token_expires:
             await self._fetch_token()
@@ -143,29 +156,32 @@ class BitbucketSource:
             raise self._status_error(response, body, self.token_url)
         lifetime = float(body.get("expires_in", 3600))
         self._token = str(body["access_token"])
-        self._secrets.append(self._token)
+        self._secrets.add(self._token)
         self._token_expires = time.monotonic() + lifetime - min(60.0, lifetime / 10)
 
     # --- the one place where HTTP becomes console.errors ----------------------------------
     async def get_json(self, url: str, params: dict[str, str] | None = None,
                        headers: dict[str, str] | None = None) -> dict[str, Any]:
-        """GET a Bitbucket URL under the base URL; renew the token once on 401; wait on 429."""
+        """GET a Bitbucket URL under the base URL; renew the token once on 401; retry under the retry layer."""
         self._check_origin(url)
         renewed = False
-        attempt = 0
+        attempts = self.retry.start(clock=self.clock, sleep=self._wait)
         while True:
+            attempts.begin()
             self.budget.require(1, f"GET {urlsplit(url).path}")
             auth = await self._auth_header()
             self.budget.record()
             self.requests += 1
             try:
-                response = await self._client.get(url, params=params or None, headers={**(headers or {}), **auth})
+                response = await attempts.bounded(
+                    self._client.get(url, params=params or None, headers={**(headers or {}), **auth}),
+                    f"{self.app.name}: GET {urlsplit(url).path}")
             except httpx.HTTPError as exc:
                 error = self._transport_error(exc, url)
-                if isinstance(error, Unreachable) or attempt >= self.max_retries:
-                    raise error from None
-                attempt += 1
-                await self._wait(min(30.0, 2.0 ** attempt))
+                wait = None if isinstance(error, Unreachable) else attempts.delay()
+                if wait is None:
+                    raise attempts.gave_up(error) from None
+                await attempts.pause(wait)
                 continue
             if response.status_code == 200:
                 body = _json(response)
@@ -177,15 +193,13 @@ class BitbucketSource:
                 renewed = True
                 self._token = None  # expired or revoked before our clock said so: renew once
                 continue
-            if response.status_code in (429, 500, 502, 503, 504) and attempt < self.max_retries:
-                attempt += 1
-                wait = retry_after_seconds(response) or min(60.0, 2.0 ** attempt)
-                error = self._status_error(response, _json(response), url)
-                if wait > self.max_wait:
-                    raise error
-                await self._wait(wait)
-                continue
-            raise self._status_error(response, _json(response), url)
+            error = self._status_error(response, _json(response), url)
+            if not isinstance(error, TransientError):
+                raise error
+            wait = attempts.delay(error.retry_after)
+            if wait is None:
+                raise attempts.gave_up(error)
+            await attempts.pause(wait)
 
     async def _wait(self, seconds: float) -> None:
         self.waits.append(seconds)
@@ -197,8 +211,11 @@ class BitbucketSource:
             raise BadInput(f"{self.app.name}: {target.scheme}://{target.netloc} is not the application's API host",
                            hint=f"endpoints must stay under base_url ({self.base_url}); credentials are sent there")
 
+    def secrets(self) -> list[str]:
+        return list(self._secrets)
+
     def _clean(self, text: str) -> str:
-        return redact(text, self._secrets)[:300]
+        return redact(text, self._secrets, limit=300)
 
     def _transport_error(self, exc: httpx.HTTPError, url: str) -> TransientError:
         host = urlsplit(url).netloc
@@ -279,12 +296,6 @@ class BitbucketSource:
             who += " (the OAuth consumer's app user)"
         count = f"{details['members']} members" if details["members"] is not None else "members"
         return ConnectionReport(True, f"acts as {who}; can read {count} of workspace {self.workspace}", details)
-
-
-def make_source(app: Application, **options: Any) -> BitbucketSource:
-    if app.kind != KIND:
-        raise ConfigError(f"{app.name} is a {app.kind} application, not bitbucket")
-    return BitbucketSource(app, **options)
 
 
 def _json(response: httpx.Response) -> Any:

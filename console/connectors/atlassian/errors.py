@@ -1,7 +1,7 @@
 """How Atlassian's SCIM answers and connection failures become `console.errors`, with Atlassian's own words.
 
 A 401 says where to make a new API key; a 404 on a collection means the directory id is wrong; a refused
-connection, a TLS failure and an unknown host each say so; secrets are redacted from every message.
+connection, a TLS failure and an unknown host each say so; every text from the target passes `console.redact`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from console.text import retry_after_seconds
 from console.errors import (
     AlreadyExists,
     AuthFailed,
@@ -20,10 +19,11 @@ from console.errors import (
     Rejected,
     TransientError,
     Unreachable,
-    redact,
 )
+from console.redact import redact
+from console.text import retry_after_seconds
 
-from .atlassian_payloads import scim_error
+from .payloads import scim_error
 
 KEY_HINT = ("create a new API key: admin.atlassian.com > Security > Identity providers > your directory > "
             "(•••) Regenerate API key, then store it where the application's token reference points")
@@ -44,7 +44,7 @@ def body_text(response: httpx.Response) -> str:
         text = scim_error(response.json())
     except ValueError:
         text = ""
-    return text or response.text[:300].strip() or response.reason_phrase
+    return text or response.text.strip() or response.reason_phrase  # bounded by redact, after redaction
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -79,14 +79,14 @@ def connection_error(exc: httpx.HTTPError, host: str, secrets: list[str]) -> Tra
                           hint="the request may or may not have been applied; it is retried after a check")
 
 
-def decode(response: httpx.Response, method: str, path: str) -> Any:
+def decode(response: httpx.Response, method: str, path: str, secrets: list[str]) -> Any:
     if not response.content:
         return None
     try:
         return response.json()
     except ValueError:
         raise ConfigError(f"{response.url.host} answered {method} {path} with something that is not SCIM JSON",
-                          detail=response.text[:120].strip(), hint=DIRECTORY_HINT) from None
+                          detail=redact(response.text.strip(), secrets, limit=120), hint=DIRECTORY_HINT) from None
 
 
 def status_error(response: httpx.Response, method: str, path: str, secrets: list[str], oauth: bool,
