@@ -6,9 +6,10 @@ a hint. Anything that removes something requires `confirm=True`, so that a UI bu
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from console import connectors
 from console.errors import BadInput, ConfigError, ReadOnly, UnknownObject, ValidationError
@@ -32,6 +33,19 @@ from console.validation import check_app_kind, check_deprovision, validate_group
 if TYPE_CHECKING:
     from console.sync.apply import ApplyResult, Progress
     from console.sync.plan import Operation, Plan
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _writes(method: F) -> F:
+    """One write of the state: under the home's lock, on fresh data, flushed (see `Store.writing`)."""
+    @functools.wraps(method)
+    def wrapper(self: Service, *args: Any, **kwargs: Any) -> Any:
+        with self.store.writing():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Service:
@@ -73,6 +87,7 @@ class Service:
                 break
         return found
 
+    @_writes
     def add_user(self, **fields: Any) -> User:
         self._writable()
         email = fields.pop("email", None)
@@ -86,6 +101,7 @@ class Service:
         self._record("user_create", person=user, changes={k: [None, v] for k, v in fields.items() if v})
         return user
 
+    @_writes
     def edit_user(self, identifier: str, **fields: Any) -> User:
         self._writable()
         user = self.user(identifier)
@@ -115,6 +131,7 @@ class Service:
         self._record("user_update", person=updated, changes=changes)
         return updated
 
+    @_writes
     def delete_user(self, identifier: str, *, confirm: bool = False) -> User:
         """Remove a person from the local state; their accounts are deprovisioned by the next sync."""
         self._writable()
@@ -131,9 +148,10 @@ class Service:
         return user
 
     def import_users(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
-        if not dry_run:
-            self._writable()
-        return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+        if dry_run:
+            return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+        with self.store.writing():
+            return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
 
     # ---- groups ------------------------------------------------------------------------------
     def group(self, name: str) -> Group:
@@ -145,6 +163,7 @@ class Service:
     def groups(self) -> list[Group]:
         return sorted(self.store.groups, key=lambda g: g.name.casefold())
 
+    @_writes
     def create_group(self, name: str, description: str = "") -> Group:
         self._writable()
         group = validate_group(Group(name=name, description=description))
@@ -153,6 +172,7 @@ class Service:
         self._record("group_create_local", message=group.name)
         return group
 
+    @_writes
     def rename_group(self, name: str, new_name: str) -> Group:
         self._writable()
         group = Group.from_doc(self.group(name).to_doc())  # a refused name leaves the stored group as it was
@@ -168,6 +188,7 @@ class Service:
         self._record("group_rename_local", changes={"name": [old, new_name]})
         return group
 
+    @_writes
     def delete_group(self, name: str, *, confirm: bool = False) -> Group:
         self._writable()
         group = self.group(name)
@@ -182,6 +203,7 @@ class Service:
         self._record("group_delete_local", message=group.name)
         return group
 
+    @_writes
     def change_members(self, name: str, identifiers: list[str], *, add: bool) -> Group:
         self._writable()
         group = self.group(name)
@@ -213,6 +235,7 @@ class Service:
     def policies(self) -> list[Policy]:
         return sorted(self.store.policies, key=lambda p: p.name.casefold())
 
+    @_writes
     def create_policy(self, name: str, app: str, groups: list[str], login_method: str = "sso", enabled: bool = True) -> Policy:
         self._writable()
         application = self.app(app)
@@ -225,6 +248,7 @@ class Service:
         self._record("policy_create", app=application.name, message=policy.name)
         return policy
 
+    @_writes
     def set_policy_enabled(self, name: str, enabled: bool) -> Policy:
         self._writable()
         policy = self.policy(name)
@@ -235,6 +259,7 @@ class Service:
             self._record("policy_enable" if enabled else "policy_disable", app=policy.app, message=policy.name)
         return policy
 
+    @_writes
     def delete_policy(self, name: str, *, confirm: bool = False) -> Policy:
         self._writable()
         policy = self.policy(name)
@@ -264,6 +289,7 @@ class Service:
     def apps(self) -> list[Application]:
         return sorted(self.store.applications, key=lambda a: a.name.casefold())
 
+    @_writes
     def add_app(self, kind: str, name: str, settings: dict[str, Any], secrets: dict[str, str]) -> Application:
         self._writable()
         check_app_kind(kind)
@@ -288,6 +314,7 @@ class Service:
         self._record("app_create", app=app.name, changes={k: [None, v] for k, v in settings.items()})
         return app
 
+    @_writes
     def set_app(self, name: str, assignments: dict[str, str]) -> Application:
         """Change settings with KEY=VALUE pairs: deprovision=, features.X=, threshold_count=, secrets.X=, any setting."""
         self._writable()
@@ -324,6 +351,7 @@ class Service:
             self._record("app_update", app=app.name, changes=changes)
         return app
 
+    @_writes
     def delete_app(self, name: str, *, confirm: bool = False) -> Application:
         self._writable()
         app = self.app(name)

@@ -19,7 +19,7 @@ import orjson
 import platformdirs
 from tinydb import TinyDB
 
-from console import files
+from console import files, secrets
 from console.errors import ReadOnly, StaleData, StateError, ValidationError
 from console.eventlog import EventLog
 from console.models import Application, Group, Link, Policy, Run, User
@@ -414,6 +414,7 @@ class Store:
         else:
             files.make_private_dir(self.home)
             files.tighten_home(self.home)
+        secrets.trust_home_group(self.home)
         self.lock = HomeLock(self.home)
         self.path = self.home / "state.json"
         self._mutex = threading.RLock()  # threads of one process: one write at a time, and the flock not re-taken
@@ -561,6 +562,7 @@ class Store:
             outer = self._depth == 1
             if outer:
                 self._catch_up(mark_stale=True)
+                self._flush_locked()  # changes made before the transaction are written: a failed body drops only its own
             try:
                 yield self
                 self._flush_locked()
