@@ -29,7 +29,7 @@ def report_command(svc: Service, a: argparse.Namespace) -> int:
         print(f"{len(events)} events")
         return 0
     if a.output:
-        Path(a.output).write_text(data, encoding="utf-8")
+        reports.write_export(Path(a.output), data.encode("utf-8"), overwrite=True)
         print(f"{len(events)} events written to {a.output}", file=sys.stderr)
     else:
         sys.stdout.write(data)

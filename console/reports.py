@@ -4,12 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from console import clock
+from console import clock, files
 from console.errors import ValidationError
 from console.models import EVENT_STATUSES, Event
 from console.store import Store
@@ -92,6 +93,11 @@ def to_csv(events: list[Event]) -> str:
         row["changes"] = orjson.dumps(row["changes"]).decode() if row["changes"] else ""
         writer.writerow(row)
     return out.getvalue()
+
+
+def write_export(path: Path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write an export readable by its owner only (or the group of a shared folder), whatever the umask."""
+    files.write_private(path, data, exclusive=not overwrite)
 
 
 def describe_changes(changes: dict[str, list[object]]) -> str:

@@ -19,8 +19,9 @@ def write_export(path_text: str, fmt: str, events: list[Event]) -> Path:
         raise BadInput(f"{path.parent} is not a directory", hint="create it first or choose another place")
     data = reports.to_json(events) if fmt == "json" else reports.to_csv(events).encode("utf-8")
     try:
-        with open(path, "xb") as handle:
-            handle.write(data)
+        reports.write_export(path, data)
+    except FileExistsError:
+        raise BadInput(f"{path} exists already", hint="choose another file name; nothing was written") from None
     except OSError as exc:
         raise BadInput(f"cannot write {path}", detail=exc.strerror or str(exc), hint="choose a writable place") from None
     return path
