@@ -596,6 +596,10 @@ class Store:
         """
         if not self.changed_since_load():
             return {}
+        with _no_gc(freeze=True):  # parsing builds every document again: keep the cyclic GC off them (see _no_gc)
+            return self._catch_up_now(mark_stale=mark_stale)
+
+    def _catch_up_now(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
         disk, stamp = self._raw.read_stamped()
         if disk is None:
             raise StateError(f"{self.path} disappeared while idconsole was using it",
@@ -608,12 +612,11 @@ class Store:
             raise StaleData(first, hint="nothing of this change was saved; reload and try again")
         changed: dict[tuple[str, str], tuple[Any, Any]] = {}
         ours = self.storage.tables()
-        with _no_gc():
-            for repo in self._repos():
-                name = repo.table.name
-                mine = ours.get(name, {})
-                for mid, pair in repo.adopt(mine, disk.setdefault(name, {})).items():
-                    changed[(name, mid)] = pair
+        for repo in self._repos():
+            name = repo.table.name
+            mine = ours.get(name, {})
+            for mid, pair in repo.adopt(mine, disk.setdefault(name, {})).items():
+                changed[(name, mid)] = pair
         for name in set(ours).union(disk) - set(self.TRACKED):
             if ours.get(name, {}) != disk.get(name, {}):
                 changed[(name, "*")] = (ours.get(name), disk.get(name))
