@@ -223,6 +223,21 @@ def run(args: argparse.Namespace, tmp: Path, home: Path) -> int:
 
         figures["update_flush"], cpu["update_flush"] = timed_cpu(update, repeat=10)
 
+        other = Store.open(home)  # a second operator: each of its writes makes ours catch up first
+        walls, cpus = [], []
+        for i in range(5):
+            someone = other.users.find(people[i].userName)
+            assert someone is not None
+            someone.title = f"Other {i}"
+            other.users.put(someone)
+            other.flush()
+            wall, used = timed_cpu(update)
+            walls.append(wall)
+            cpus.append(used)
+        other.close()
+        figures["update_after_other"], cpu["update_after_other"] = statistics.median(walls), statistics.median(cpus)
+        extra["update_after_other"] = "another process wrote first: read its state, merge, write (median of 5)"
+
         pid, app = next(iter(recent.items()))
         target = store.users.get(pid)
         assert target is not None
@@ -248,6 +263,7 @@ def run(args: argparse.Namespace, tmp: Path, home: Path) -> int:
         "open": f"open ({args.people:,} people)",
         "filter": "people filter (2 words)",
         "update_flush": "one-person update + flush",
+        "update_after_other": "update + flush after another",
         "append": "event append, fsync each",
         "append_batch100": "event append, batch of 100",
         "query_cold": "report query cold",

@@ -72,7 +72,11 @@ class StateCorrupt(StateError):
 
 
 class StateLocked(StateError):
-    """Another console holds the write lock on this home."""
+    """Another process has held the home's write lock for longer than a write should take."""
+
+
+class StaleData(StateError):
+    """A change based on data another operator changed since it was loaded: refused, never applied over theirs."""
 
 
 class ReadOnly(StateError):

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import orjson
 
-from console import clock
+from console import clock, files
 from console.errors import ReadOnly
 from console.models import Event
 
@@ -134,7 +134,7 @@ class EventLog:
         self.dir = Path(directory)
         self.readonly = readonly
         if not readonly:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            files.make_private_dir(self.dir, self.dir.parent)
         self._handles: dict[str, IO[bytes]] = {}
         self._cache: dict[str, _Month] = {}
 
@@ -144,7 +144,7 @@ class EventLog:
             if self.readonly:
                 raise ReadOnly("the report cannot be written in read-only mode")
             path = self.dir / f"{month}.jsonl"
-            handle = open(path, "ab")
+            handle = files.open_private_file(path, "ab", self.dir)
             if handle.tell() > 0:  # after a crash the file may end in a torn line: end it, keep the next record whole
                 with open(path, "rb") as fh:
                     fh.seek(-1, os.SEEK_END)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from console import reports
+from console import files, reports
 from console.errors import BadInput
 from console.models import Event
 
@@ -42,8 +42,7 @@ def write_export(path_text: str, fmt: str, events: list[Event], *, home: Path, f
     data = render(events, fmt)
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
     try:
-        fd = os.open(target, flags, 0o600)
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(files.open_private(target, flags), "wb") as handle:
             handle.write(data)
     except OSError as exc:
         raise BadInput(f"cannot write {path}", detail=exc.strerror or str(exc), hint="choose a writable place") from None

@@ -1,12 +1,12 @@
-"""TinyDB storage that writes atomically with orjson, and the inter-process lock of a home.
+"""TinyDB storage that writes atomically with orjson, and the inter-process write lock of a home.
 
 The state file is written as temp file + fsync + rename + fsync(dir), so a crash leaves either the
 old or the new state, never a torn one. A file that cannot be parsed is refused, never overwritten.
+The lock is held for one write at a time (`Store.writing`), never for as long as a console is open.
 """
 from __future__ import annotations
 
 import fcntl
-import getpass
 import os
 import socket
 import sys
@@ -18,7 +18,9 @@ import orjson
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
+from console import files
 from console.errors import ReadOnly, StateCorrupt, StateLocked
+from console.operator import os_account
 
 
 def fsync_dir(path: Path) -> None:
@@ -32,7 +34,7 @@ def fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with files.open_private_file(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -51,10 +53,27 @@ class OrjsonStorage(Storage):
         self.readonly = readonly
 
     def read(self) -> dict[str, dict[str, Any]] | None:
+        return self.read_stamped()[0]
+
+    def stamp(self) -> tuple[int, int, int] | None:
+        """(inode, mtime ns, size) of the state file: a replaced file is a new inode."""
         try:
-            raw = self.path.read_bytes()
+            st = os.stat(self.path)
         except FileNotFoundError:
             return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def read_stamped(self) -> tuple[dict[str, dict[str, Any]] | None, tuple[int, int, int] | None]:
+        """The parsed state and the stamp of the very file that was read (None, None when there is none)."""
+        try:
+            with open(self.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                raw = fh.read()
+        except FileNotFoundError:
+            return None, None
+        return self._parse(raw), (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _parse(self, raw: bytes) -> dict[str, dict[str, Any]]:
         if not raw or raw.isspace():  # (no strip(): it would copy the whole file)
             raise StateCorrupt(
                 f"state file {self.path} is empty",
@@ -89,6 +108,10 @@ class FlushOnDemand(CachingMiddleware):
     def __init__(self, storage_cls: type[Storage]) -> None:
         super().__init__(storage_cls)
         self.dirty = False
+        # what `Store` needs to merge with other writers: the stored document each unflushed change replaced
+        # ({table: {id: doc or None}}), and the documents others changed that this process may not change unseen
+        self.base: dict[str, dict[str, Any]] = {}
+        self.stale: dict[str, dict[str, tuple[Any, Any]]] = {}
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self.cache = data
@@ -112,10 +135,11 @@ class FlushOnDemand(CachingMiddleware):
         """Forget unflushed changes; the next read comes from disk."""
         self.cache = None
         self.dirty = False
+        self.base = {}
 
 
 class HomeLock:
-    """An exclusive flock on HOME/lock; the holder's pid, user and command are written in it."""
+    """An exclusive flock on HOME/lock for one write; the holder's pid, account and command are written in it."""
 
     def __init__(self, home: Path) -> None:
         self.path = home / "lock"
@@ -127,8 +151,8 @@ class HomeLock:
         except OSError:
             return "another process"
 
-    def acquire(self, wait: float = 0.0) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+    def acquire(self, wait: float = 10.0) -> None:
+        fd = files.open_private(self.path, os.O_RDWR | os.O_CREAT)
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -138,14 +162,22 @@ class HomeLock:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise StateLocked(
-                        f"this home is in use by {self.holder()}",
-                        hint="close that console, or open this one read-only with --readonly",
+                        f"this home is busy: {self.holder()} has been writing to it for more than {wait:g} s",
+                        hint="nothing was changed; try again in a moment (a write normally takes well under a second)",
                     ) from None
-                time.sleep(0.1)
+                time.sleep(0.02)
         os.ftruncate(fd, 0)
-        info = f"pid {os.getpid()} ({getpass.getuser()}@{socket.gethostname()}: {' '.join(sys.argv[:3])})"
+        info = f"pid {os.getpid()} ({os_account()}@{socket.gethostname()}: {' '.join(sys.argv[:3])})"
         os.write(fd, info.encode())
         self.fd = fd
+
+    def try_acquire(self) -> bool:
+        """Take the lock only if it is free right now."""
+        try:
+            self.acquire(wait=0)
+        except StateLocked:
+            return False
+        return True
 
     def release(self) -> None:
         if self.fd is not None:

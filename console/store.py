@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import gc
 import os
-import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -19,7 +19,8 @@ import orjson
 import platformdirs
 from tinydb import TinyDB
 
-from console.errors import StateError, ValidationError
+from console import files, secrets
+from console.errors import ReadOnly, StaleData, StateError, ValidationError
 from console.eventlog import EventLog
 from console.models import Application, Group, Link, Policy, Run, User
 from console.storage import FlushOnDemand, HomeLock, OrjsonStorage
@@ -158,6 +159,7 @@ class Repo(Generic[M]):
     def put_many(self, items: Iterable[M]) -> None:
         """Insert or replace by id; every item is checked (against the table and the batch) before any change."""
         items = list(items)
+        self._refuse_stale([item.id for item in items])
         for item in items:
             self._check(item)
         seen: dict[tuple[str, str], M] = {}
@@ -169,6 +171,7 @@ class Repo(Generic[M]):
         if not items:
             return
         docs = self.storage.tables().setdefault(self.table.name, {})
+        base = self.storage.base.setdefault(self.table.name, {})
         with _no_gc() if len(items) > 1000 else contextlib.nullcontext():
             for item in items:
                 doc_id = self._doc_ids.get(item.id)
@@ -176,7 +179,9 @@ class Repo(Generic[M]):
                     self._next_id = self._next_id or max((int(k) for k in docs), default=0) + 1
                     doc_id = self._doc_ids[item.id] = str(self._next_id)
                     self._next_id += 1
+                    base.setdefault(item.id, None)
                 else:  # unindex what is stored: the item may have been changed in place
+                    base.setdefault(item.id, docs[doc_id])
                     self._unindex(self._from_doc(docs[doc_id]))
                 docs[doc_id] = self._to_doc(item)
                 self._by_id[item.id] = item
@@ -191,14 +196,65 @@ class Repo(Generic[M]):
         ids = [i for i in item_ids if i in self._by_id]
         if not ids:
             return
+        self._refuse_stale(ids)
         docs = self.storage.tables().setdefault(self.table.name, {})
+        base = self.storage.base.setdefault(self.table.name, {})
         for item_id in ids:
             del self._by_id[item_id]
             doc = docs.pop(self._doc_ids.pop(item_id), None)
+            base.setdefault(item_id, doc)
             if doc is not None:
                 self._unindex(self._from_doc(doc))
         self.version += 1
         self.storage.touch()
+
+    # ---- several operators --------------------------------------------------------------------
+    def _refuse_stale(self, ids: list[str]) -> None:
+        """Refuse a change to a document another operator changed since this process last saw it."""
+        stale = self.storage.stale.get(self.table.name)
+        if not stale:
+            return
+        for item_id in ids:
+            if item_id in stale:
+                doc_id = self._doc_ids.get(item_id)
+                doc = self.storage.tables().get(self.table.name, {}).get(doc_id) if doc_id else None
+                if doc is not None:  # the caller may have changed the object in place: back to what is stored
+                    self._unindex(self._from_doc(doc))
+                    self._by_id[item_id] = self._from_doc(doc)
+                    self._index(self._by_id[item_id])
+                before, after = stale.pop(item_id)  # refused once: the operator now sees the current version
+                raise StaleData(describe_change(self.table.name, before, after), hint="reload and try again")
+
+    def adopt(self, old_docs: dict[str, Any], new_docs: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """Take `new_docs` (the table as now on disk) in place of `old_docs`, rebuilding only the changed objects.
+
+        Returns {model id: (old doc, new doc)} for every document that differs (None for absent).
+        """
+        old_by_id = {mid: old_docs.get(did) for mid, did in self._doc_ids.items()}
+        doc_ids: dict[str, str] = {}
+        changed: dict[str, tuple[Any, Any]] = {}
+        for did, doc in new_docs.items():
+            mid = doc.get("id", did)
+            doc_ids[mid] = did
+            old = old_by_id.get(mid)
+            if old is not doc and old != doc:
+                changed[mid] = (old, doc)
+        for mid in set(self._by_id).difference(doc_ids):
+            changed[mid] = (old_by_id.get(mid), None)
+        for mid, (old, _) in changed.items():  # unindex them all first: a unique value may move between them
+            item = self._by_id.pop(mid, None)
+            if item is not None:
+                self._unindex(self._from_doc(old) if old is not None else item)
+        for mid, (_, doc) in changed.items():
+            if doc is not None:
+                item = self._from_doc(doc)
+                self._by_id[mid] = item
+                self._index(item)
+        self._doc_ids = doc_ids
+        self._next_id = 0
+        if changed:
+            self.version += 1
+        return changed
 
 
 class UserRepo(Repo[User]):
@@ -312,32 +368,77 @@ class LinkRepo(Repo[Link]):
         return [link for (a, k, _), link in self._by_local.items() if a == app and k == kind]
 
 
-class Store:
-    """The state of one home: open it, read and change it in memory, `flush()` to make it durable."""
+KINDS = {"users": "person", "groups": "group", "applications": "application", "policies": "policy", "links": "link",
+         "runs": "run"}
 
-    def __init__(self, home: Path, *, readonly: bool = False, lock_wait: float = 0.0) -> None:
+
+def _doc_label(table: str, doc: dict[str, Any]) -> str:
+    if table == "users":
+        return str(doc.get("userName") or doc.get("employeeId") or doc.get("id"))
+    if table == "links":
+        return f"{doc.get('app')}/{doc.get('kind')} {doc.get('local_id')}"
+    return str(doc.get("name") or doc.get("id"))
+
+
+def describe_change(table: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """"person zoe was changed by another operator since you loaded it (title: 'Engineer' → 'Director')"."""
+    kind = KINDS.get(table, table)
+    label = _doc_label(table, after or before or {})
+    if after is None:
+        return f"{kind} {label} was deleted by another operator since you loaded it"
+    if before is None:
+        return f"{kind} {label} was added by another operator since you loaded it"
+    fields = [k for k in after if k not in ("updated",) and before.get(k) != after.get(k)]
+    what = "; ".join(f"{k}: {_short(before.get(k))} → {_short(after.get(k))}" for k in fields[:4])
+    more = f" and {len(fields) - 4} more" if len(fields) > 4 else ""
+    return f"{kind} {label} was changed by another operator since you loaded it ({what}{more})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+class Store:
+    """The state of one home: read it in memory, change it, make it durable with `flush()` or `writing()`.
+
+    Several processes may hold a home open: none holds its lock for long. Each write takes the lock, catches up
+    with what others wrote since this process loaded the state (document by document), refuses a change to a
+    document someone else changed meanwhile (`StaleData`), and writes the state atomically with the next
+    `meta.generation`. Read-only stores never lock; `refresh()` brings any store up to date.
+    """
+
+    TRACKED = ("users", "groups", "applications", "policies", "links", "runs")
+
+    def __init__(self, home: Path, *, readonly: bool = False, lock_wait: float = 10.0) -> None:
         self.home = Path(home)
         self.readonly = readonly
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.lock_wait = lock_wait if lock_wait > 0 else 10.0
+        if readonly:
+            self.home.mkdir(parents=True, exist_ok=True)
+        else:
+            files.make_private_dir(self.home)
+            files.tighten_home(self.home)
+        secrets.trust_home_group(self.home)
         self.lock = HomeLock(self.home)
-        if not readonly:
-            self.lock.acquire(wait=lock_wait)
-        try:
-            self.path = self.home / "state.json"
-            if not readonly:  # a writer killed in the middle of a flush leaves its temp file; we hold the lock
-                for stale in self.home.glob(".state.json.*.tmp"):
-                    stale.unlink(missing_ok=True)
-            self.db = TinyDB(str(self.path), storage=FlushOnDemand(self._storage_cls()))
-            with _no_gc(freeze=True):  # loading builds many long-lived objects: keep the cyclic GC off them
-                self._migrate()
-                self._load()
-            self.events = EventLog(self.home / "events", readonly=readonly)
-        except BaseException:
+        self.path = self.home / "state.json"
+        self._mutex = threading.RLock()  # threads of one process: one write at a time, and the flock not re-taken
+        self._depth = 0
+        self._stamp: tuple[int, int, int] | None = None
+        self.generation = 0
+        self.db = TinyDB(str(self.path), storage=FlushOnDemand(self._storage_cls()))
+        self._raw: OrjsonStorage = self.storage.storage  # type: ignore[assignment]
+        self._open_readonly()
+        if not readonly and (self._needs_write or self.lock.try_acquire()):
             self.lock.release()
-            raise
+            with self._locked():
+                self._open_writer()
+        with _no_gc(freeze=True):  # loading builds many long-lived objects: keep the cyclic GC off them
+            self._load()
+        self.events = EventLog(self.home / "events", readonly=readonly)
 
     @classmethod
-    def open(cls, home: Path | str | None = None, *, readonly: bool = False, lock_wait: float = 0.0) -> Store:
+    def open(cls, home: Path | str | None = None, *, readonly: bool = False, lock_wait: float = 10.0) -> Store:
         return cls(Path(home) if home else default_home(), readonly=readonly, lock_wait=lock_wait)
 
     def _storage_cls(self):  # type: ignore[no-untyped-def]
@@ -353,42 +454,80 @@ class Store:
     def storage(self) -> FlushOnDemand:
         return self.db.storage  # type: ignore[return-value]
 
-    def _migrate(self) -> None:
-        tables = self.storage.read()
+    # ---- opening and migrations -----------------------------------------------------------------
+    def _check_version(self, tables: dict[str, dict[str, Any]] | None) -> int | None:
+        """The schema version of `tables`; None for a fresh home. Refuses what this version cannot read."""
         meta = (tables or {}).get("meta", {}).get("1")
         if tables is None or meta is None:
             if tables and any(tables.get(name) for name in ("users", "groups", "applications")):
                 raise StateError(f"{self.path} has data but no schema version", hint="restore it from a backup")
-            if not self.readonly:
-                self.db.table("meta").insert({"schema": SCHEMA_VERSION, "primary_key": "employeeId"})
-                self.storage.flush()
-            return
+            return None
         version = int(meta.get("schema", 1))
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"{self.path} was written by a newer idconsole (schema {version}, this one knows {SCHEMA_VERSION})",
                 hint="upgrade idconsole; the file was left as it is",
             )
-        if version == SCHEMA_VERSION:
-            return
-        if self.readonly:
+        return version
+
+    def _open_readonly(self) -> None:
+        """Read the state without the lock (the file is only ever replaced whole)."""
+        tables, stamp = self._raw.read_stamped()
+        version = self._check_version(tables)
+        self._needs_write = version is None or version < SCHEMA_VERSION
+        if version is not None and version < SCHEMA_VERSION and self.readonly:
             raise StateError(f"{self.path} needs a migration (schema {version})", hint="open it once without --readonly")
-        shutil.copy2(self.path, self.path.with_name(f"state.json.bak-v{version}"))
-        while version < SCHEMA_VERSION:
-            tables = MIGRATIONS[version](tables)
-            version += 1
-        tables["meta"]["1"]["schema"] = version
-        self.storage.write(tables)
-        self.storage.flush()
+        self.storage.cache = tables if tables is not None else {}
+        self._stamp = stamp
+
+    def _open_writer(self) -> None:
+        """Under the lock: sweep a dead writer's temp file, create or migrate the state (or read it again)."""
+        for stale in self.home.glob(".state.json.*.tmp"):
+            stale.unlink(missing_ok=True)
+        tables, stamp = self._raw.read_stamped()
+        version = self._check_version(tables)
+        write = version is None or version < SCHEMA_VERSION
+        if version is None:
+            tables = {**(tables or {}), "meta": {"1": {"schema": SCHEMA_VERSION, "primary_key": "employeeId",
+                                                         "generation": 0}}}
+        elif version < SCHEMA_VERSION:
+            assert tables is not None
+            files.write_private(self.path.with_name(f"state.json.bak-v{version}"), self.path.read_bytes())
+            while version < SCHEMA_VERSION:
+                tables = MIGRATIONS[version](tables)
+                version += 1
+            tables["meta"]["1"]["schema"] = version
+        self.storage.cache = tables
+        self._stamp = stamp
+        self.generation = int(tables["meta"]["1"].get("generation", 0))
+        if write:
+            self.meta = {}
+            self._table_base = {}
+            self._write_locked()
 
     def _load(self) -> None:
-        self.meta: dict[str, Any] = dict((self.storage.read() or {}).get("meta", {}).get("1", {}))
+        """Build every table's objects and indexes from the cached documents."""
+        tables = self.storage.tables()
+        self.meta: dict[str, Any] = dict(tables.get("meta", {}).get("1", {}))
+        self.generation = int(self.meta.get("generation", 0))
         self.users = UserRepo(self.db, self.meta.get("primary_key", "employeeId"))
         self.groups: NamedRepo[Group] = NamedRepo(self.db, "groups", Group)
         self.applications: NamedRepo[Application] = NamedRepo(self.db, "applications", Application)
         self.policies: NamedRepo[Policy] = NamedRepo(self.db, "policies", Policy)
         self.links = LinkRepo(self.db)
         self.runs: Repo[Run] = Repo(self.db, "runs", Run)
+        self._snapshot_untracked()
+
+    def _repos(self) -> list[Repo[Any]]:
+        return [self.users, self.groups, self.applications, self.policies, self.links, self.runs]
+
+    def _snapshot_untracked(self) -> None:
+        """A copy of the small tables kept as plain documents (meta, inbound config): the base of a later merge."""
+        tables = self.storage.tables()
+        self._table_base = {name: orjson.loads(orjson.dumps(docs)) for name, docs in tables.items()
+                            if name not in self.TRACKED}
+        for table in self.db._tables.values():  # TinyDB caches the next document id per table: others may insert
+            table._next_id = None
 
     def table(self, name: str):  # type: ignore[no-untyped-def]
         """A plain TinyDB table for configuration kept as documents (inbound endpoints, mappings)."""
@@ -398,23 +537,193 @@ class Store:
     def primary_key(self) -> str:
         return str(self.meta.get("primary_key", "employeeId"))
 
+    # ---- several operators ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._mutex:
+            if self._depth == 0:
+                self.lock.acquire(wait=self.lock_wait)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.lock.release()
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise ReadOnly("the console is read-only", hint="restart without --readonly to change anything")
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Store]:
+        """One write: take the lock, catch up with others' writes, run the body, flush, release.
+
+        A change in the body to a document another operator changed since this process last saw it is refused
+        with `StaleData` (the state then shows the current version). An exception drops the body's unflushed changes.
+        """
+        self._writable()
+        with self._locked():
+            outer = self._depth == 1
+            if outer:
+                self._catch_up(mark_stale=True)
+                self._flush_locked()  # changes made before the transaction are written: a failed body drops only its own
+            try:
+                yield self
+                self._flush_locked()
+            except BaseException:
+                if outer and self.storage.dirty:
+                    self.rollback()
+                raise
+            finally:
+                if outer:
+                    self.storage.stale = {}
+
+    def changed_since_load(self) -> bool:
+        """True when the state file is not the one this store last read or wrote (one stat)."""
+        return self._raw.stamp() != self._stamp
+
+    def refresh(self) -> bool:
+        """Catch up with what other operators wrote; True when something changed. Never takes the lock.
+
+        A store with unflushed changes is left as it is: they are merged with the others' at the next flush.
+        """
+        with self._mutex:
+            if self._depth or self.storage.dirty or not self.changed_since_load():
+                return False
+            return bool(self._catch_up(mark_stale=False))
+
+    def _catch_up(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
+        """Read the state when another process wrote it, merge this process's unflushed changes into it.
+
+        Returns what the others changed, {(table, id): (before, after)}. A change of this process to a document
+        that was changed on disk meanwhile is refused: its changes are dropped, the state reloaded, `StaleData` raised.
+        """
+        if not self.changed_since_load():
+            return {}
+        with _no_gc(freeze=True):  # parsing builds every document again: keep the cyclic GC off them (see _no_gc)
+            return self._catch_up_now(mark_stale=mark_stale)
+
+    def _catch_up_now(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
+        disk, stamp = self._raw.read_stamped()
+        if disk is None:
+            raise StateError(f"{self.path} disappeared while idconsole was using it",
+                             hint="restore it from a backup; nothing more was written")
+        self._check_version(disk)
+        conflicts = self._merge_into(disk)
+        if conflicts:
+            self.rollback()
+            first = conflicts[0] + (f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else "")
+            raise StaleData(first, hint="nothing of this change was saved; reload and try again")
+        changed: dict[tuple[str, str], tuple[Any, Any]] = {}
+        ours = self.storage.tables()
+        for repo in self._repos():
+            name = repo.table.name
+            mine = ours.get(name, {})
+            for mid, pair in repo.adopt(mine, disk.setdefault(name, {})).items():
+                changed[(name, mid)] = pair
+        for name in set(ours).union(disk) - set(self.TRACKED):
+            if ours.get(name, {}) != disk.get(name, {}):
+                changed[(name, "*")] = (ours.get(name), disk.get(name))
+        self.storage.cache = disk
+        self._stamp = stamp
+        self.meta = dict(disk.get("meta", {}).get("1", {}))
+        self.generation = int(self.meta.get("generation", 0))
+        self._snapshot_untracked()
+        if mark_stale:
+            stale: dict[str, dict[str, tuple[Any, Any]]] = {}
+            for (name, mid), pair in changed.items():
+                if name in self.TRACKED and mid not in self.storage.base.get(name, {}):
+                    stale.setdefault(name, {})[mid] = pair
+            self.storage.stale = stale
+        return changed
+
+    def _merge_into(self, disk: dict[str, dict[str, Any]]) -> list[str]:
+        """Apply this process's unflushed changes onto `disk`; the documents they conflict with, described."""
+        ours = self.storage.tables()
+        conflicts: list[str] = []
+        for repo in self._repos():
+            name = repo.table.name
+            pending = self.storage.base.get(name)
+            if not pending:
+                continue
+            disk_docs = disk.setdefault(name, {})
+            mine_docs = ours.get(name, {})
+            disk_ids = {doc.get("id", did): did for did, doc in disk_docs.items()}
+            next_id = max((int(k) for k in disk_docs), default=0) + 1
+            for mid, before in pending.items():
+                did = disk_ids.get(mid)
+                theirs = disk_docs.get(did) if did is not None else None
+                if theirs != before:
+                    conflicts.append(describe_change(name, before, theirs))
+                    continue
+                my_did = repo._doc_ids.get(mid)
+                mine = mine_docs.get(my_did) if my_did is not None else None
+                if mine is None:
+                    if did is not None:
+                        del disk_docs[did]
+                else:
+                    if did is None:
+                        did, next_id = str(next_id), next_id + 1
+                    disk_docs[did] = mine
+        for name in set(ours).union(disk) - set(self.TRACKED):
+            before = self._table_base.get(name, {})
+            mine, theirs = ours.get(name, {}), disk.get(name, {})
+            if name == "meta":
+                before, mine, theirs = (_without_generation(t) for t in (before, mine, theirs))
+            if mine == before:
+                continue
+            if theirs != before:
+                conflicts.append(f"{name} was changed by another operator since you loaded it")
+            elif name == "meta":
+                generation = disk.get("meta", {}).get("1", {}).get("generation", 0)
+                disk["meta"] = {"1": {**ours["meta"]["1"], "generation": generation}}
+            else:
+                disk[name] = ours[name]
+        return conflicts
+
+    def _write_locked(self) -> None:
+        """Write the cached state as the next generation (the lock is held and the cache is caught up)."""
+        tables = self.storage.tables()
+        meta = tables.setdefault("meta", {}).setdefault("1", {})
+        meta["generation"] = self.generation + 1
+        self._raw.write(tables)
+        self.generation += 1
+        self.meta["generation"] = self.generation
+        self._stamp = self._raw.stamp()
+        self.storage.dirty = False
+        self.storage.base = {}
+        self._snapshot_untracked()
+
+    def _flush_locked(self) -> None:
+        if self.storage.dirty:
+            self._write_locked()
+
     def flush(self) -> None:
-        """Make every change so far durable (one atomic write of the state file)."""
-        if not self.readonly:
-            self.storage.flush()
+        """Make every change so far durable: under the lock, merged with what others wrote meanwhile."""
+        if self.readonly or not self.storage.dirty:
+            return
+        with self._locked():
+            if self._depth == 1:  # not inside `writing()`, which caught up already
+                self._catch_up(mark_stale=False)
+            self._flush_locked()
 
     def rollback(self) -> None:
         """Drop every change since the last flush and reload the state from disk."""
-        self.storage.discard()
-        with _no_gc(freeze=True):
-            self._load()
+        with self._mutex:
+            tables, stamp = self._raw.read_stamped()
+            self.storage.cache = tables if tables is not None else {}
+            self.storage.dirty = False
+            self.storage.base = {}
+            self._stamp = stamp
+            with _no_gc(freeze=True):
+                self._load()
 
     def close(self) -> None:
         try:
             self.flush()
-            self.events.close()
         finally:
-            self.lock.release()
+            self.events.close()
 
     def __enter__(self) -> Store:
         return self
@@ -423,3 +732,8 @@ class Store:
         if exc_type is not None and not self.readonly:
             self.storage.discard()  # drop unflushed changes; no need to reload a state that is being closed
         self.close()
+
+
+def _without_generation(table: dict[str, Any]) -> dict[str, Any]:
+    return {k: {f: v for f, v in doc.items() if f != "generation"} if isinstance(doc, dict) else doc
+            for k, doc in table.items()}

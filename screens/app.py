@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Input
 
-from console.errors import IdConsoleError, StateLocked
+from console.errors import IdConsoleError
 from console.service import Service
 from screens.apps import AppsScreen
 from screens.base import NAV, ConsoleScreen
@@ -24,6 +24,7 @@ from screens.commands import ConsoleCommands
 from screens.dashboard import DashboardScreen
 from screens.deletions import DeletionsScreen
 from screens.groups import GroupsScreen
+from screens.messages import StateRefreshed
 from screens.modals import ErrorModal, HelpModal
 from screens.policies import PoliciesScreen
 from screens.provisioning import ProvisioningScreen
@@ -80,7 +81,34 @@ class IdConsoleApp(App[int]):
         if self.readonly:
             self.sub_title = "read-only"
 
+    REFRESH_SECONDS = 1.0
+
+    def on_mount(self) -> None:
+        self.set_interval(self.REFRESH_SECONDS, self.refresh_state, name="state-refresh")
+
     # ---- state ------------------------------------------------------------------------------
+    def refresh_state(self) -> None:
+        """Every second: catch up with other operators' writes (not while a form or a dialog is open)."""
+        if not isinstance(self.screen, ModalScreen):
+            self.catch_up()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="state-refresh", description="reading others' changes")
+    def catch_up(self) -> None:
+        if not self.state_lock.acquire(blocking=False):
+            return  # a worker is using the store (a sync, a save): the next tick will do
+        try:
+            changed = self.service.refresh()
+        except IdConsoleError:
+            return  # e.g. a state file being restored: keep showing what was loaded, try again at the next tick
+        finally:
+            self.state_lock.release()
+        if changed:
+            self.post_message(StateRefreshed())
+
+    @on(StateRefreshed)
+    def others_changed_state(self) -> None:
+        self.state_changed()
+
     def state_changed(self, what: str = "") -> None:
         """A write succeeded: screens reload what they show when next displayed."""
         self.state_version += 1
@@ -155,20 +183,9 @@ def make_app(home: Path | None, *, readonly: bool = False, service: Service | No
 
 
 def open_service(home: Path | None, readonly: bool) -> tuple[Service | None, int]:
-    """Open the state; a home in use by another console offers read-only (exit 2 when declined)."""
+    """Open the state (no lock is held while the console is open: each write takes it briefly)."""
     try:
         return Service.open(home, readonly=readonly), 0
-    except StateLocked as exc:
-        print(f"error: {exc.title}", file=sys.stderr)
-        print(f"  what to do: {exc.hint}", file=sys.stderr)
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            try:
-                answer = input("Open it read-only now (nothing can be changed)? [y/N] ")
-            except EOFError:
-                answer = ""
-            if answer.strip().lower() in ("y", "yes"):
-                return open_service(home, True)
-        return None, 2
     except IdConsoleError as exc:
         print(f"error: {exc.title}", file=sys.stderr)
         if exc.hint:

@@ -28,6 +28,10 @@ class Snapshot:
     events: list[Event] = field(default_factory=list)
 
 
+class StateRefreshed(Message):
+    """Another operator (a CLI, a cron job, another console) changed the state: the current screen re-renders."""
+
+
 class DashboardLoaded(Message):
     def __init__(self, snapshot: Snapshot) -> None:
         super().__init__()

@@ -37,8 +37,9 @@ CHILD_HOLD = """
 import sys
 from console.store import Store
 store = Store.open(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
+with store.writing():  # a write that takes as long as the test wants
+    print("ready", flush=True)
+    sys.stdin.readline()
 store.close()
 """
 
@@ -56,7 +57,7 @@ def raw_state(home: Path) -> dict:
 def test_a_fresh_home_gets_a_state_file_with_the_current_schema(state_home: Path) -> None:
     Store.open(state_home).close()
     meta = raw_state(state_home)["meta"]["1"]
-    assert meta == {"schema": SCHEMA_VERSION, "primary_key": "employeeId"}
+    assert meta == {"schema": SCHEMA_VERSION, "primary_key": "employeeId", "generation": 1}
 
 
 def test_people_are_found_by_key_user_name_or_email_after_a_reopen(state_home: Path) -> None:
@@ -212,21 +213,27 @@ def test_a_writer_killed_in_the_middle_of_flushes_leaves_the_old_or_the_new_stat
 
 
 # ---- the home lock ------------------------------------------------------------------------------
-def test_a_second_writer_is_refused_naming_the_holder_while_readers_may_open(state_home: Path) -> None:
+def test_an_open_store_holds_no_lock_and_a_write_stuck_behind_another_is_refused_naming_the_holder(
+        state_home: Path) -> None:
     with Store.open(state_home) as store:
         store.users.add(person(1))
     holder = child(CHILD_HOLD, str(state_home), stdin=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(StateLocked) as err:
-            Store.open(state_home)
-        assert f"pid {holder.pid}" in str(err.value) and err.value.hint
+        with Store.open(state_home, lock_wait=0.3) as writer:  # opening needs no lock: only a write does
+            assert writer.users.find("user1") is not None
+            with pytest.raises(StateLocked) as err, writer.writing():
+                writer.users.add(person(2))
+            assert f"pid {holder.pid}" in str(err.value) and err.value.hint
+            assert writer.users.find("user2") is None  # the refused write left nothing behind
         with Store.open(state_home, readonly=True) as reader:
             assert reader.users.find("user1") is not None
     finally:
         holder.communicate("\n", timeout=10)
-    with Store.open(state_home) as store:  # released when the holder closed
-        assert store.users.find("user1") is not None
+    with Store.open(state_home) as store, store.writing():  # released when the holder's write ended
+        store.users.add(person(2))
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.users.find("user2") is not None
 
 
 def test_a_writer_may_wait_for_the_lock(state_home: Path) -> None:
@@ -235,9 +242,11 @@ def test_a_writer_may_wait_for_the_lock(state_home: Path) -> None:
         assert holder.stdout.readline().strip() == "ready"
         release = threading.Timer(0.3, lambda: (holder.stdin.write("\n"), holder.stdin.flush()))
         release.start()
-        with Store.open(state_home, lock_wait=20) as store:
-            assert store.users.all() == []
+        with Store.open(state_home, lock_wait=20) as store, store.writing():
+            store.users.add(person(1))
         release.join()
+        with Store.open(state_home, readonly=True) as reader:
+            assert reader.users.find("user1") is not None
     finally:
         holder.communicate(timeout=10)
 

@@ -6,7 +6,7 @@ from textual.widgets import DataTable
 
 from console.errors import ReadOnly
 from console.store import Store
-from screens.app import IdConsoleApp, make_app, run_app
+from screens.app import IdConsoleApp, make_app, open_service, run_app
 from screens.base import NAV, ConsoleScreen
 from screens.commands import ConsoleCommands
 from tests.plugins.tui import settle
@@ -48,11 +48,15 @@ async def test_write_actions_are_offered_when_not_readonly(tui_home):
         assert {"add", "edit", "delete"} <= offered_actions(app.screen)
 
 
-def test_a_home_in_use_is_a_clear_message_and_exit_2(tui_home, capsys):
-    with Store.open(tui_home):
-        assert run_app(tui_home, readonly=False) == 2
+def test_a_home_open_in_another_console_opens_for_writing_and_a_damaged_one_is_a_clear_message(tui_home, capsys):
+    with Store.open(tui_home):  # another console: it holds no lock while open
+        store, code = open_service(tui_home, readonly=False)
+        assert store is not None and code == 0 and not store.readonly
+        store.close()
+    (tui_home / "state.json").write_bytes(b"{damaged")
+    assert run_app(tui_home, readonly=False) == 2
     err = capsys.readouterr().err
-    assert "this home is in use by pid" in err and "--readonly" in err
+    assert "is damaged" in err and "what to do:" in err
 
 
 def test_make_app_owns_and_closes_its_store(tui_home):

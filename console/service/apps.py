@@ -8,7 +8,7 @@ from console import connectors
 from console.errors import BadInput, ValidationError
 from console.models import FEATURES, Application, utcnow
 from console.secrets import check_ref, store_in_keyring
-from console.service.base import ServiceBase
+from console.service.base import ServiceBase, writes
 from console.validation import check_app_kind, check_deprovision
 from console.values import parse_bool, parse_float, parse_int
 
@@ -101,6 +101,7 @@ class AppsMixin(ServiceBase):
             raise ValidationError("secrets", "", f"needs one of: {', '.join(secret_names)}",
                                   hint="give a reference such as env:VAR (the value is never stored)")
 
+    @writes
     def add_app(self, kind: str, name: str, settings: dict[str, Any], secrets: dict[str, str]) -> Application:
         self._writable()
         check_app_kind(kind)
@@ -128,6 +129,7 @@ class AppsMixin(ServiceBase):
                      {f"secrets.{k}": [None, v] for k, v in app.secrets.items()})
         return app
 
+    @writes
     def set_app(self, name: str, assignments: dict[str, Any]) -> Application:
         """Change settings with KEY=VALUE pairs: deprovision=, features.X=, threshold_count=, secrets.X=, any setting.
 
@@ -176,6 +178,7 @@ class AppsMixin(ServiceBase):
         """How many accounts and groups idconsole links in this application."""
         return len(self.store.links.for_app(name, "user")) + len(self.store.links.for_app(name, "group"))
 
+    @writes
     def delete_app(self, name: str, *, confirm: bool = False) -> Application:
         self._writable()
         app = self.app(name)

@@ -2,14 +2,30 @@
 and the lookups of named objects (people, groups, policies, applications) with errors that say what to do."""
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 
 from console.errors import ReadOnly, UnknownObject
 from console.models import Application, Event, Group, Policy, User
 from console.operator import current_operator
 from console.store import Store
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def writes(method: F) -> F:
+    """One write of the state: under the home's lock, on fresh data, flushed (see `Store.writing`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: ServiceBase, *args: Any, **kwargs: Any) -> Any:
+        with self.store.writing():
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 class ServiceBase:
@@ -33,6 +49,10 @@ class ServiceBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def refresh(self) -> bool:
+        """Catch up with what other operators wrote (never takes the lock); True when something changed."""
+        return self.store.refresh()
 
     @property
     def home(self) -> Path:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from console.errors import BadInput
 from console.models import Group, User
-from console.service.base import ServiceBase
+from console.service.base import ServiceBase, writes
 from console.validation import validate_group
 
 
@@ -21,6 +21,7 @@ class GroupsMixin(ServiceBase):
         """Names of the policies that bind this group."""
         return [p.name for p in self.store.policies if group in p.groups]
 
+    @writes
     def create_group(self, name: str, description: str = "") -> Group:
         self._writable()
         group = validate_group(Group(name=name, description=description))
@@ -29,6 +30,7 @@ class GroupsMixin(ServiceBase):
         self._record("group_create_local", message=group.name)
         return group
 
+    @writes
     def rename_group(self, name: str, new_name: str) -> Group:
         self._writable()
         group = Group.from_doc(self.group(name).to_doc())  # a refused name leaves the stored group as it was
@@ -44,6 +46,7 @@ class GroupsMixin(ServiceBase):
         self._record("group_rename_local", changes={"name": [old, new_name]})
         return group
 
+    @writes
     def delete_group(self, name: str, *, confirm: bool = False) -> Group:
         self._writable()
         group = self.group(name)
@@ -58,6 +61,7 @@ class GroupsMixin(ServiceBase):
         self._record("group_delete_local", message=group.name)
         return group
 
+    @writes
     def change_members(self, name: str, identifiers: list[str], *, add: bool) -> Group:
         self._writable()
         group = self.group(name)

@@ -14,7 +14,7 @@ from console.inbound.endpoints import MACROS, PAGINATIONS, Endpoint
 from console.inbound.run import ImportResult, preview, run_import
 from console.mapping import MappedRecord, Mapping, load_mapping, save_mapping
 from console.models import Application
-from console.service.base import ServiceBase
+from console.service.base import ServiceBase, writes
 
 __all__ = ["MACROS", "PAGINATIONS", "Endpoint", "ImportResult", "InboundMixin", "MappedRecord", "Mapping"]
 
@@ -45,6 +45,7 @@ class InboundMixin(ServiceBase):
         names = ", ".join(repr(e.name) for e in found)
         raise UnknownObject(f"{app} has no endpoint {name!r}", hint=f"its endpoints: {names}")
 
+    @writes
     def save_endpoint(self, app: str, name: str, *, original: str | None = None, remove: list[str] | None = None,
                       **options: Any) -> Endpoint:
         """Add an endpoint or change one (`original` = its current name when renaming); options are Endpoint fields,
@@ -97,6 +98,7 @@ class InboundMixin(ServiceBase):
                 self._record("endpoint_test", app=source_app.name, message=f"{endpoint.name}: {len(samples)} fields")
         return endpoint, samples
 
+    @writes
     def delete_endpoint(self, app: str, name: str, *, confirm: bool = False) -> Endpoint:
         self._writable()
         endpoint = self.endpoint(app, name)
@@ -111,6 +113,7 @@ class InboundMixin(ServiceBase):
         source = self.source(app)
         return load_mapping(self.store, source.name, self.endpoints(source.name))
 
+    @writes
     def save_mapping(self, app: str, *, unmap: list[str] | None = None, **options: Any) -> tuple[Mapping, list[str]]:
         """Change the mapping (options: name, description, category, endpoints, primary_key, match_on, and
         `mappings` merged in; `unmap` drops target attributes); returns it with the warnings of its check."""

@@ -9,7 +9,7 @@ from console.errors import BadInput, ValidationError
 from console.importer import ImportResult, import_users
 from console.models import Group, Link, User, utcnow
 from console.people_index import PeopleIndex
-from console.service.base import ServiceBase
+from console.service.base import ServiceBase, writes
 from console.validation import validate_user
 
 
@@ -55,6 +55,7 @@ class PeopleMixin(ServiceBase):
     def groups_of(self, user: User) -> list[Group]:
         return [g for g in self.store.groups if user.id in g.members]
 
+    @writes
     def add_user(self, **fields: Any) -> User:
         self._writable()
         email = fields.pop("email", None)
@@ -68,6 +69,7 @@ class PeopleMixin(ServiceBase):
         self._record("user_create", person=user, changes={k: [None, v] for k, v in fields.items() if v})
         return user
 
+    @writes
     def edit_user(self, identifier: str, **fields: Any) -> User:
         self._writable()
         user = self.user(identifier)
@@ -97,6 +99,7 @@ class PeopleMixin(ServiceBase):
         self._record("user_update", person=updated, changes=changes)
         return updated
 
+    @writes
     def delete_user(self, identifier: str, *, confirm: bool = False) -> User:
         """Remove a person from the local state; their accounts are deprovisioned by the next sync."""
         self._writable()
@@ -113,6 +116,7 @@ class PeopleMixin(ServiceBase):
         return user
 
     def import_users(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
-        if not dry_run:
-            self._writable()
-        return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+        if dry_run:
+            return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+        with self.store.writing():
+            return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)

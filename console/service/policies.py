@@ -6,7 +6,7 @@ from typing import Any
 from console import connectors
 from console.errors import BadInput
 from console.models import Policy, User
-from console.service.base import ServiceBase
+from console.service.base import ServiceBase, writes
 from console.validation import validate_policy
 
 
@@ -22,6 +22,7 @@ class PoliciesMixin(ServiceBase):
                            hint=f"bind a policy to an application of kind {', '.join(connectors.target_kinds())}")
         return application.name
 
+    @writes
     def create_policy(self, name: str, app: str, groups: list[str], login_method: str = "sso",
                       enabled: bool = True) -> Policy:
         self._writable()
@@ -34,6 +35,7 @@ class PoliciesMixin(ServiceBase):
                      changes={"app": [None, target], "groups": [None, names], "login_method": [None, login_method]})
         return policy
 
+    @writes
     def edit_policy(self, name: str, *, new_name: str | None = None, app: str | None = None,
                     groups: list[str] | None = None, login_method: str | None = None) -> Policy:
         """Change a policy with the same checks as creating one; the next sync moves the accounts."""
@@ -57,6 +59,7 @@ class PoliciesMixin(ServiceBase):
             self._record("policy_update", app=policy.app, message=policy.name, changes=changes)
         return policy
 
+    @writes
     def set_policy_enabled(self, name: str, enabled: bool) -> Policy:
         self._writable()
         policy = self.policy(name)
@@ -67,6 +70,7 @@ class PoliciesMixin(ServiceBase):
             self._record("policy_enable" if enabled else "policy_disable", app=policy.app, message=policy.name)
         return policy
 
+    @writes
     def delete_policy(self, name: str, *, confirm: bool = False) -> Policy:
         self._writable()
         policy = self.policy(name)
