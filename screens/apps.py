@@ -199,16 +199,17 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
     def _saved(self, result: tuple[Application, list[str]] | None) -> None:
         if result is None:
             return
-        app, env_vars = result
+        app, kept = result
         self.current = app.name
         self.console.state_changed(f"saved {app.name}")
-        if env_vars:
-            lines = "\n".join(f"  export {var}=…" for var in env_vars)
+        if kept:
+            lines = "\n".join(f"  {path}" for path in kept)
             self.app.push_screen(NoticeModal(
-                "No keyring here: set an environment variable",
-                "This machine has no keyring backend, so the secret you typed was NOT stored anywhere. Set it in "
-                f"the environment idconsole runs in (service unit, ~/.profile or the cron job):\n\n{lines}\n\n"
-                f"{app.name} refers to it as " + ", ".join(f"env:{v}" for v in env_vars) + "."))
+                "No keyring here: kept in a private file",
+                "This machine has no keyring backend, so the secret you typed is kept in a file of the idconsole "
+                f"home that only its account can read (mode 0600), as systemd credentials are:\n\n{lines}\n\n"
+                "The state holds only a reference to it (file:…). Replace it with env:VAR or keyring:… any time "
+                "by editing the application."))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("import", "inbound"):
@@ -402,7 +403,7 @@ class AppForm(FormModal):
             for key in NUMBERS:
                 if key in extra:
                     parse_int(key, extra[key])
-            refs, env_vars = self.secret_refs(name, typed_secrets)
+            refs, kept = self.secret_refs(name, typed_secrets)
             with self.console.state_lock:
                 app = self.write(name, values, refs, extra)
         except IdConsoleError as exc:
@@ -410,17 +411,17 @@ class AppForm(FormModal):
                 raise
             self.post_message(rejection(exc))
             return
-        self.post_message(Saved((app, env_vars)))
+        self.post_message(Saved((app, kept)))
 
     def secret_refs(self, name: str, typed: dict[str, str]) -> tuple[dict[str, str], list[str]]:
         """References for typed secrets: given as references, or put in the keyring, else an env variable."""
         refs: dict[str, str] = {}
-        env_vars: list[str] = []
+        kept: list[str] = []
         for secret, value in typed.items():
-            refs[secret], var = self.service.secret_reference(name, secret, value)
-            if var:
-                env_vars.append(var)
-        return refs, env_vars
+            refs[secret], where = self.service.secret_reference(name, secret, value)
+            if where:
+                kept.append(where)
+        return refs, kept
 
     def write(self, name: str, values: dict[str, Any], refs: dict[str, str], extra: dict[str, str]) -> Application:
         svc = self.service

@@ -9,7 +9,6 @@ from console import connectors
 from console.errors import NotConfigured
 from console.models import APP_KINDS
 from screens.app import make_app
-from console.service import env_var_for
 from screens.apps import AppForm, KindPicker
 from screens.modals import ConfirmModal, NoticeModal
 from tests.plugins.tui import settle, text_of
@@ -63,17 +62,16 @@ async def test_add_atlassian_from_its_settings_with_a_typed_secret_that_never_re
         await pilot.press("ctrl+s")
         await settle(pilot)
         notice = app.screen
-        variable = env_var_for("bitbucket-cloud", "token")
-        assert isinstance(notice, NoticeModal) and f"export {variable}=" in notice.body  # no keyring on this machine
+        secret_file = tui_home / "secrets" / "bitbucket-cloud.token"
+        assert isinstance(notice, NoticeModal) and str(secret_file) in notice.body  # no keyring on this machine
         await pilot.press("enter")
         saved = app.service.app("bitbucket-cloud")
-        assert saved.secrets == {"token": f"env:{variable}"} and saved.features["delete"] is True
+        assert saved.secrets == {"token": f"file:{secret_file}"} and saved.features["delete"] is True
         assert saved.settings["base_url"] == scim_directory.base_url
-        app.service.store.flush()
+        assert secret_file.read_text() == scim_directory.token and secret_file.stat().st_mode & 0o077 == 0
         state = (tui_home / "state.json").read_bytes()
         assert scim_directory.token.encode() not in state
-        # the operator sets the variable; the connection test passes against the real directory
-        monkeypatch.setenv(variable, scim_directory.token)
+        # the connection test reads the file and passes against the real directory
         await pilot.press("t")
         await settle(pilot, rounds=5)
         assert app.service.app("bitbucket-cloud").last_test["ok"] is True

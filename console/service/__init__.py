@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from console.connectors import ConnectionReport, Setting, settings_for
 from console.importer import ImportResult as FileImportResult
-from console.service.apps import AppsMixin, coerce, env_var_for, settings_map
+from console.service.apps import AppsMixin, coerce, settings_map
 from console.service.groups import GroupsMixin
 from console.service.inbound import MACROS, PAGINATIONS, Endpoint, ImportResult, InboundMixin, MappedRecord, Mapping
 from console.service.people import PeopleMixin, PersonDetails
@@ -20,7 +20,7 @@ from console.values import parse_bool, parse_int, parse_pairs
 __all__ = [
     "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "ConnectionReport", "Endpoint", "FileImportResult",
     "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
-    "SearchResult", "Service", "Setting", "coerce", "env_var_for", "parse_bool", "parse_int", "parse_pairs",
+    "SearchResult", "Service", "Setting", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",
 ]
 

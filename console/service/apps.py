@@ -7,7 +7,7 @@ from typing import Any
 from console import connectors
 from console.errors import BadInput, ValidationError
 from console.models import FEATURES, Application, utcnow
-from console.secrets import check_ref, store_in_keyring
+from console.secrets import check_ref, store_in_keyring, write_file_secret
 from console.service.base import ServiceBase, writes
 from console.validation import check_app_kind, check_deprovision
 from console.values import parse_bool, parse_float, parse_int
@@ -36,16 +36,12 @@ def coerce(setting: connectors.Setting, value: Any) -> Any:
     return text
 
 
-def env_var_for(app: str, secret: str) -> str:
-    """The environment variable a secret falls back to when it cannot be kept anywhere safer."""
-    return "IDCONSOLE_" + re.sub(r"[^A-Z0-9]+", "_", f"{app}_{secret}".upper()).strip("_")
-
-
 class AppsMixin(ServiceBase):
     def secret_reference(self, app: str, secret: str, typed: str) -> tuple[str, str | None]:
         """A reference for a secret an operator typed: a reference as given (env:, keyring:, file:), else the value
-        put in the keyring; where no keyring works, (env:VAR, VAR) — the value is dropped, never stored, and the
-        operator is told to export VAR. Returns (reference, variable to export or None)."""
+        put in the keyring; where no keyring works (a server), in a private file of the home (`file:`, 0600, as
+        systemd credentials are). Returns (reference, where it was kept when that needs saying, else None)."""
+        self._writable()
         if not app.strip():
             raise BadInput("give the application a name first")
         if typed.startswith(("env:", "keyring:", "file:")):
@@ -54,11 +50,12 @@ class AppsMixin(ServiceBase):
             except BadInput:
                 raise ValidationError(secret, "", "is not a reference: use env:VAR, keyring:SERVICE/NAME or "
                                                   "file:PATH (or type the secret itself)") from None
+        name = f"{app.strip()}.{secret}"
         try:
-            return store_in_keyring(f"{app.strip()}.{secret}", typed), None
-        except Exception:  # no backend, locked, D-Bus missing: the value is dropped, never stored
-            var = env_var_for(app.strip(), secret)
-            return f"env:{var}", var
+            return store_in_keyring(name, typed), None
+        except Exception:  # no backend, locked, D-Bus missing: a private file of the home instead
+            ref = write_file_secret(self.home, re.sub(r"[^A-Za-z0-9._-]+", "_", name), typed)
+            return ref, ref.removeprefix("file:")
 
     def apps(self) -> list[Application]:
         return sorted(self.store.applications, key=lambda a: a.name.casefold())
