@@ -16,11 +16,9 @@ import orjson
 from console import clock
 
 USER_STATUSES = ("active", "leaver")
-APP_KINDS = ("atlassian", "ad", "graph", "bitbucket")
 FEATURES = ("create", "update", "deactivate", "delete", "groups", "memberships")
 DEPROVISION_MODES = ("deactivate", "delete")
 LOGIN_METHODS = ("sso", "password")
-LINK_STATES = ("active", "deactivated", "deleted")
 EVENT_STATUSES = ("success", "failure", "skipped")
 
 

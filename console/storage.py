@@ -103,8 +103,6 @@ class OrjsonStorage(Storage):
 class FlushOnDemand(CachingMiddleware):
     """CachingMiddleware that writes only when told to (`flush`), so a step is one write."""
 
-    WRITE_CACHE_SIZE = sys.maxsize
-
     def __init__(self, storage_cls: type[Storage]) -> None:
         super().__init__(storage_cls)
         self.dirty = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from console.errors import ValidationError
-from console.models import APP_KINDS, DEPROVISION_MODES, LOGIN_METHODS, USER_STATUSES, Group, Policy, User
+from console.models import DEPROVISION_MODES, LOGIN_METHODS, USER_STATUSES, Group, Policy, User
 
 # RFC 5322 "dot-atom" local part (no leading, trailing or double dot), a domain with at least one dot;
 # internationalised letters allowed.
@@ -91,11 +91,6 @@ def validate_policy(policy: Policy) -> Policy:
     if not policy.groups:
         raise ValidationError("groups", "", "needs at least one group")
     return policy
-
-
-def check_app_kind(kind: str) -> None:
-    if kind not in APP_KINDS:
-        raise ValidationError("kind", kind, f"must be one of {', '.join(APP_KINDS)}")
 
 
 def check_deprovision(mode: str) -> None:

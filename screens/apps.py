@@ -14,8 +14,8 @@ from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Selec
 from textual.widgets.option_list import Option
 
 from console.errors import IdConsoleError, NotConfigured
-from console.models import APP_KINDS, DEPROVISION_MODES, FEATURES, Application, default_features
-from console.service import Setting, coerce, parse_int
+from console.models import DEPROVISION_MODES, FEATURES, Application, default_features
+from console.service import Service, Setting, coerce, parse_int
 from console.service import settings_for as service_settings
 from screens.base import ConsoleModal, ConsoleScreen
 from screens.forms import FormModal, rejection
@@ -25,12 +25,6 @@ from screens.messages import ConnectionChecked, ImportFinished, ListLoaded, Save
 from screens.modals import ConfirmModal, NoticeModal
 from screens.timefmt import ago
 
-KIND_TITLES = {
-    "atlassian": "Atlassian SCIM directory (Bitbucket Cloud)",
-    "ad": "Active Directory + Exchange attributes (LDAP)",
-    "graph": "Microsoft 365 / Entra ID (Graph)",
-    "bitbucket": "Bitbucket Cloud workspace (inbound source)",
-}
 NUMBERS = ("threshold_count", "threshold_percent", "max_concurrency", "delete_grace_days")
 NUMBER_ROWS = (
     ("threshold_count", "Confirm above (n)", "a run deprovisioning more accounts than this needs the number typed"),
@@ -158,7 +152,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", width=14)
         grid.add_column()
-        grid.add_row("kind", KIND_TITLES.get(app.kind, app.kind))
+        grid.add_row("kind", self.service.app_kinds().get(app.kind, app.kind))
         settings = ", ".join(f"{k}={v}" for k, v in app.settings.items()) or "-"
         grid.add_row("settings", Text(settings, overflow="ellipsis", no_wrap=True))
         grid.add_row("secrets", ", ".join(f"{k}=<{ref}>" for k, ref in app.secrets.items()) or "-")
@@ -298,9 +292,9 @@ class KindPicker(ConsoleModal):
 
     def compose(self) -> ComposeResult:
         options = []
-        for kind in APP_KINDS:
+        for kind, title in self.service.app_kinds().items():
             settings, why = kind_settings(kind)
-            label = f"{kind:<10} {KIND_TITLES[kind]}" + ("" if settings is not None else "  (not in this build)")
+            label = f"{kind:<10} {title}" + ("" if settings is not None else "  (not in this build)")
             options.append(Option(label, id=kind, disabled=settings is None))
         with Vertical(id="dialog"):
             yield Label("Add an application: which kind?", id="title")
@@ -322,7 +316,7 @@ class AppForm(FormModal):
         self.kind = kind
         self.app_obj = app
         self.settings, self.unavailable = kind_settings(kind)
-        self.heading = (f"Edit {app.name} ({kind})" if app else f"Add {KIND_TITLES.get(kind, kind)}")
+        self.heading = (f"Edit {app.name} ({kind})" if app else f"Add {Service.app_kinds().get(kind, kind)}")
 
     def compose_fields(self):  # type: ignore[no-untyped-def]
         app = self.app_obj

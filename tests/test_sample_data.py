@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from console.models import APP_KINDS, DEPROVISION_MODES, FEATURES, LOGIN_METHODS, USER_STATUSES, Application, Policy
+from console.connectors import KINDS as APP_KINDS
+from console.models import DEPROVISION_MODES, FEATURES, LOGIN_METHODS, USER_STATUSES, Application, Policy
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 HEADER = "employeeId,userName,givenName,familyName,displayName,email,department,title,manager,status"

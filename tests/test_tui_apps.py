@@ -7,7 +7,7 @@ from textual.widgets import Checkbox, Input, OptionList, Static
 
 from console import connectors
 from console.errors import NotConfigured
-from console.models import APP_KINDS
+from console.connectors import KINDS as APP_KINDS
 from screens.app import make_app
 from screens.apps import AppForm, KindPicker
 from screens.modals import ConfirmModal, NoticeModal

@@ -9,7 +9,7 @@ from console.errors import BadInput, ValidationError
 from console.models import FEATURES, Application, utcnow
 from console.secrets import check_ref, store_in_keyring, write_file_secret
 from console.service.base import ServiceBase, writes
-from console.validation import check_app_kind, check_deprovision
+from console.validation import check_deprovision
 from console.values import parse_bool, parse_float, parse_int
 
 NUMBER_FIELDS = ("threshold_count", "threshold_percent", "max_concurrency", "delete_grace_days")
@@ -61,6 +61,11 @@ class AppsMixin(ServiceBase):
         return sorted(self.store.applications, key=lambda a: a.name.casefold())
 
     @staticmethod
+    def app_kinds() -> dict[str, str]:
+        """Every kind of application this build knows, with what it is (for pickers and lists)."""
+        return {name: kind.label for name, kind in connectors.KINDS.items()}
+
+    @staticmethod
     def is_source(kind: str) -> bool:
         """A source feeds people in (Bitbucket); a target receives accounts."""
         return connectors.is_source(kind)
@@ -77,7 +82,7 @@ class AppsMixin(ServiceBase):
 
     def app_settings(self, kind: str) -> list[connectors.Setting]:
         """The settings a kind of application takes (what the CLI's flags and the console's forms show)."""
-        check_app_kind(kind)
+        connectors.kind_of(kind)
         return list(connectors.settings_for(kind))
 
     def _check_settings(self, kind: str, settings: dict[str, Any], secrets: dict[str, str]) -> None:
@@ -101,7 +106,7 @@ class AppsMixin(ServiceBase):
     @writes
     def add_app(self, kind: str, name: str, settings: dict[str, Any], secrets: dict[str, str]) -> Application:
         self._writable()
-        check_app_kind(kind)
+        connectors.kind_of(kind)
         known = {s.name: s for s in connectors.settings_for(kind)}
         application_fields = connectors.application_fields(kind)
         known = {k: v for k, v in known.items() if k not in application_fields}
