@@ -21,7 +21,7 @@ FEATURES = ("create", "update", "deactivate", "delete", "groups", "memberships")
 DEPROVISION_MODES = ("deactivate", "delete")
 LOGIN_METHODS = ("sso", "password")
 LINK_STATES = ("active", "deactivated", "deleted")
-EVENT_STATUSES = ("success", "failure", "skipped")
+EVENT_STATUSES = ("success", "failure", "skipped", "unknown")  # unknown: an intent whose outcome a crash left open
 
 
 def new_id() -> str:
