@@ -132,6 +132,11 @@ def test_sync_killed_mid_run_and_started_again_finishes_without_duplicates(org_s
         assert len([link for link in store.links.for_app(APP) if link.state == "active"]) == len(people)
         runs = sorted(store.runs.all(), key=lambda r: r.started)
         assert [r.status for r in runs] == ["interrupted", "success"]
+        # what was in flight when the process died is in the report as unknown, resolved by the rerun's look-ups
+        unknown = store.events.query(status="unknown")
+        assert unknown and {e.run for e in unknown} == {runs[0].id}
+        assert all(runs[1].id[:8] in e.message for e in unknown)
+        assert store.events.journals() == []
     again = subprocess.run([sys.executable, "-m", "console", "plan", "--app", APP, "--json"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert '"operations": []' in again.stdout

@@ -1,9 +1,10 @@
 """The run's journal: each intent durable before its remote write, each outcome durable before the state is saved.
 
 Intents of the operations ready at the same moment share one fsync (group commit, done in a thread while the
-other operations' requests go on); outcomes are buffered and written with the next group, or at once by
-`commit()` before the state is flushed. If the report cannot be written the journal fails for good: every
-later `intend` raises, so no remote write happens without its intent on disk.
+other operations' requests go on); outcomes are buffered and written by `commit()` just before the state is
+flushed, so an outcome is on disk exactly when the links it changed are (an operation whose outcome was not
+written stays an open intent: `unknown`, looked up by the next run). If the report cannot be written the journal
+fails for good: every later `intend` raises, so no remote write happens without its intent on disk.
 """
 from __future__ import annotations
 
@@ -43,16 +44,15 @@ class Journal:
         await future
 
     def outcome(self, event: Event) -> None:
-        """Buffer an outcome: it is written with the next group of intents or by `commit()`."""
+        """Buffer an outcome: `commit()` writes it, with the state's next flush."""
         self._outcomes.append(event)
 
     async def _drain(self) -> None:
         try:
             while self._waiting and self.failure is None:
                 waiting, self._waiting = self._waiting, []
-                outcomes, self._outcomes = self._outcomes, []
                 try:
-                    await asyncio.to_thread(self._write, outcomes, [intent for intent, _ in waiting])
+                    await asyncio.to_thread(self._write, [intent for intent, _ in waiting])
                 except OSError as exc:
                     self.failure = self.failure or journal_error(exc)
                 else:
@@ -70,13 +70,11 @@ class Journal:
         finally:
             self._drainer = None
 
-    def _write(self, outcomes: list[Event], intents: list[Event]) -> None:
+    def _write(self, intents: list[Event]) -> None:
         with self._writing:
             if self.failure is not None:  # `commit()` failed meanwhile: these intents' writes will not be sent
                 return
             try:
-                if outcomes:
-                    self.log.append_many(outcomes)
                 self.log.intend_many(self.run, intents)
             except OSError as exc:
                 self.failure = self.failure or journal_error(exc)  # set before `commit()` can take the lock
