@@ -226,13 +226,31 @@ class EventLog:
     def append(self, event: Event) -> None:
         self.append_many([event])
 
-    def append_many(self, events: Iterable[Event]) -> None:
-        """Write the events and fsync once per month file touched (group commit)."""
+    def append_many(self, events: Iterable[Event]) -> list[tuple[Path, int]]:
+        """Write the events and fsync once per month file touched (group commit); returns where each file ended
+        before, for `withdraw`."""
         by_month: dict[str, list[bytes]] = {}
         for event in events:
             by_month.setdefault(month_of(event.time), []).append(orjson.dumps(event.to_doc()) + b"\n")
+        marks = []
         for month, lines in by_month.items():
-            self._write(self.dir / f"{month}.jsonl", lines, report=True)
+            path = self.dir / f"{month}.jsonl"
+            try:
+                marks.append((path, path.stat().st_size))
+            except FileNotFoundError:
+                marks.append((path, 0))
+            self._write(path, lines, report=True)
+        return marks
+
+    def withdraw(self, marks: list[tuple[Path, int]]) -> None:
+        """Take back what `append_many` wrote (the change it recorded could not be saved); one writer holds the lock."""
+        for path, size in marks:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     # ---- the intents journal -----------------------------------------------------------------
     def intend_many(self, run: str, intents: Iterable[Event]) -> None:

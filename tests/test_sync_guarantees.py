@@ -282,3 +282,16 @@ def test_sync_cli_with_a_full_disk_stops_and_never_says_success(org_service, sci
     monkeypatch.setattr(EventLog, "fault", None)
     with Store.open(home, readonly=True) as store:
         assert [r.status for r in store.runs] == ["failure"]
+
+
+def test_state_that_cannot_be_saved_takes_its_event_back(state, monkeypatch):
+    svc = Service(state, operator="tester")
+
+    def full_disk() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(state, "flush", full_disk)
+    with pytest.raises(OSError):
+        svc.add_user(employeeId="E1", userName="ada", givenName="Ada", familyName="L", email="ada@example.com")
+    monkeypatch.undo()
+    assert state.users.find("ada") is None and state.events.query() == []

@@ -217,11 +217,15 @@ async def run_import(store: Store, app: Application | str, *, dry_run: bool = Fa
         app.last_run = {"run": run.id, "time": run.started, "counts": run.counts, "requests": source.budget.to_doc()}
         store.applications.put(app)
         try:
-            store.events.append_many(events)
+            marks = store.events.append_many(events)
         except OSError as exc:
             raise JournalError("the provisioning report cannot be written, so nothing was imported",
                                detail=exc.strerror or str(exc), hint=f"free space or fix {store.events.dir}") from None
-        store.flush()
+        try:
+            store.flush()
+        except BaseException:
+            store.events.withdraw(marks)
+            raise
     except BaseException:
         store.rollback()
         raise

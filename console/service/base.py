@@ -40,16 +40,22 @@ class ServiceBase:
         self._commit([self._event(action, person=person, app=app, changes=changes, message=message, status=status)])
 
     def _commit(self, events: list[Event]) -> None:
-        """Write the events (durably), then flush the state. When the report cannot be written the change is
-        dropped (the state is reloaded as it was) and JournalError says why: no change is saved without its record."""
+        """Write the events (durably), then flush the state; no change is saved without its record, nor a record
+        kept without its change. When the report cannot be written the change is dropped (the state is reloaded
+        as it was) and JournalError says why."""
         try:
-            self.store.events.append_many(events)
+            marks = self.store.events.append_many(events)
         except OSError as exc:
             self.store.rollback()
             raise JournalError("the provisioning report cannot be written, so nothing was saved",
                                detail=exc.strerror or str(exc),
                                hint=f"free space or fix {self.store.events.dir}, then try again") from None
-        self.store.flush()
+        try:
+            self.store.flush()
+        except BaseException:
+            self.store.events.withdraw(marks)
+            self.store.rollback()
+            raise
 
     # ---- lookups -----------------------------------------------------------------------------
     def user(self, identifier: str) -> User:
