@@ -101,6 +101,7 @@ class Applier:
         self.journal = Journal(store.events, self.run.id)
         self.lookup_first: set[tuple[str, str, str]] = set()  # (app, action, who): an earlier outcome is unknown
         self._resolving: list[str] = []  # runs whose journals this run resolves
+        self._in_flight: set[str] = set()  # operations whose intent is on disk and whose outcome is not yet known
         self._pending_links = 0
         for name, connector in connectors.items():
             # connectors that hand out initial passwords (AD) give them to the operator once, via the result,
@@ -132,7 +133,11 @@ class Applier:
                 self.journal.outcome(Event(action="deprovisions_confirmed", status="success", run=self.run.id,
                                            operator=self.operator, app=self.run.app,
                                            message=f"{count} deprovision(s) {confirmed}"))
-            self.journal.commit()
+            try:
+                self.journal.commit()
+            except JournalError:
+                self.store.rollback()  # nothing was sent: the run is not even recorded
+                raise
             self.store.flush()
         try:
             await asyncio.gather(*(self._apply_app(app_plan) for app_plan in self.plan.apps))
@@ -142,7 +147,7 @@ class Applier:
                 self._checkpoint(flush=False)
                 if self.result.halted:  # link changes whose outcome is not on disk are dropped: the rerun rebuilds them
                     self.store.rollback()
-                else:
+                elif not self._in_flight:  # every intent has its outcome in the report
                     self.journal.close()
                     if not self.cancel.is_set():
                         for run in self._resolving:
@@ -304,6 +309,7 @@ class Applier:
         except JournalError as exc:
             self._halt(exc)
             return False
+        self._in_flight.add(op.key)
         return True
 
     def _record(self, op: Operation, status: str, *, error: str = "", message: str = "") -> None:
@@ -311,6 +317,7 @@ class Applier:
         self._count(op.app, status)
         if not self.dry_run:
             self.journal.outcome(self._event(op, status, error=error, message=message))
+            self._in_flight.discard(op.key)
 
     # ---- the operations ------------------------------------------------------------------------
     async def _execute(self, connector: Connector, op: Operation) -> str:
