@@ -83,6 +83,10 @@ class ReadOnly(StateError):
     """A write was attempted in read-only mode."""
 
 
+class JournalError(StateError):
+    """The provisioning report cannot be written: the change it would record is not made (or the run stops)."""
+
+
 # --- remote targets (the outcome of an operation is decided by the class) -------------------
 class TargetError(IdConsoleError):
     """Something a target said or did. `status` is the HTTP/LDAP code when there is one."""
@@ -124,17 +128,15 @@ class AuthFailed(TargetError):
     """Credentials rejected or expired: stop this application, the rest will fail the same way."""
 
 
-class DeletionRefused(IdConsoleError):
-    """A run would deprovision more accounts than the threshold allows without confirmation."""
+class DeletionRefused(BadInput):
+    """A run's deprovisions are not confirmed as the rules ask (a confirmation, or the exact total above the
+    threshold); nothing of the run was applied."""
 
     exit_code = 2
 
-    def __init__(self, app: str, count: int, limit: str) -> None:
-        super().__init__(
-            f"{app}: {count} deprovisions exceed the deletion threshold ({limit})",
-            hint=f"nothing was applied; check the plan, then confirm with --allow-deletes {count}",
-        )
-        self.app = app
+    def __init__(self, title: str, *, count: int, hint: str = "") -> None:
+        super().__init__(title, hint=hint or f"nothing was applied; check the plan, then confirm with --yes "
+                                             f"--allow-deletes {count}")
         self.count = count
 
 

@@ -1,17 +1,21 @@
-"""The provisioning report's storage: one JSON-lines file per month, appended durably.
+"""The provisioning report's storage: one JSON-lines file per month, appended durably, and the intents journal.
 
 An append is written and fsynced before it returns, so an operation is on disk before it is
-reported done. Queries read only the months of the asked span and screen lines on their bytes
+reported done. Before a remote write, its intent goes to `journal/<run>.jsonl` (durable too); its outcome
+then goes to the report, and a run that ends removes its journal. An intent left without an outcome (a crash)
+is shown by queries as status `unknown` until a rerun resolves it. Every append checks that the file it
+holds open is still the one at its path (a removed `events/` or a replaced month file is noticed).
+Queries read only the months of the asked span and screen lines on their bytes
 before parsing; months read are cached in the process and extended from where they ended.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -19,9 +23,14 @@ from console import clock, files
 from console.errors import ReadOnly
 from console.models import Event
 
+FINAL_STATUSES = frozenset({"success", "failure", "skipped"})
+IntentKey = tuple[str, str, str, str]
 
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+def intent_key(rec: dict[str, Any]) -> IntentKey:
+    """What ties an outcome to its intent: the run, the application, the action and who (unique within a run)."""
+    return (str(rec.get("run", "")), str(rec.get("app", "")), str(rec.get("action", "")),
+            str(rec.get("person_id") or rec.get("person", "")))
 
 
 def month_of(time: str) -> str:
@@ -129,43 +138,183 @@ class _Month:
         return found
 
 
+class _Handle:
+    """An append-only file held open, with the identity of the file it was opened on."""
+
+    __slots__ = ("fd", "ident")
+
+    def __init__(self, path: Path, home: Path) -> None:
+        self.fd = files.open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, home)
+        st = os.fstat(self.fd)
+        self.ident = (st.st_dev, st.st_ino)
+
+    def is_at(self, path: Path) -> bool:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        return (st.st_dev, st.st_ino) == self.ident
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
 class EventLog:
+    # Tests only: called with the path before every write; raising OSError (ENOSPC) stands for a full disk.
+    fault: Callable[[Path], None] | None = None
+
     def __init__(self, directory: Path, *, readonly: bool = False) -> None:
         self.dir = Path(directory)
         self.readonly = readonly
         if not readonly:
             files.make_private_dir(self.dir, self.dir.parent)
-        self._handles: dict[str, IO[bytes]] = {}
+        self._handles: dict[Path, _Handle] = {}
         self._cache: dict[str, _Month] = {}
 
-    def _handle(self, month: str) -> IO[bytes]:
-        handle = self._handles.get(month)
+    @property
+    def journal_dir(self) -> Path:
+        return self.dir / "journal"
+
+    def _handle(self, path: Path) -> tuple[_Handle, str]:
+        """The open handle for `path`, (re)opened when missing or no longer the file at the path; and a notice
+        when the file it held was removed or replaced behind the process's back."""
+        if self.readonly:
+            raise ReadOnly("the report cannot be written in read-only mode")
+        handle, notice = self._handles.get(path), ""
+        if handle is not None and not handle.is_at(path):
+            handle.close()
+            del self._handles[path]
+            handle, notice = None, f"{path.name} was removed or replaced while it was open; records go on in a new file"
         if handle is None:
-            if self.readonly:
-                raise ReadOnly("the report cannot be written in read-only mode")
-            path = self.dir / f"{month}.jsonl"
-            handle = files.open_private_file(path, "ab", self.dir)
-            if handle.tell() > 0:  # after a crash the file may end in a torn line: end it, keep the next record whole
+            created = not path.parent.is_dir() or not path.exists()
+            files.make_private_dir(path.parent, self.dir.parent)
+            handle = _Handle(path, self.dir.parent)
+            if created:
+                _fsync_dir(path.parent)
+            elif os.fstat(handle.fd).st_size > 0:  # after a crash the file may end in a torn line: end it
                 with open(path, "rb") as fh:
                     fh.seek(-1, os.SEEK_END)
                     if fh.read(1) != b"\n":
                         handle.write(b"\n")
-            self._handles[month] = handle
-        return handle
+            self._handles[path] = handle
+        return handle, notice
+
+    def _write(self, path: Path, lines: list[bytes], *, report: bool) -> None:
+        """Append whole lines to `path` and fsync; a failed handle is dropped so the next write starts clean."""
+        if EventLog.fault is not None:
+            EventLog.fault(path)
+        handle, notice = self._handle(path)
+        if notice and report:
+            lines = [orjson.dumps(Event(action="report_reopened", status="success", message=notice).to_doc()) + b"\n",
+                     *lines]
+        try:
+            handle.write(b"".join(lines))
+        except OSError:
+            handle.close()
+            self._handles.pop(path, None)
+            raise
 
     def append(self, event: Event) -> None:
         self.append_many([event])
 
-    def append_many(self, events: Iterable[Event]) -> None:
-        """Write the events and fsync once per month file touched (group commit)."""
+    def append_many(self, events: Iterable[Event]) -> list[tuple[Path, int]]:
+        """Write the events and fsync once per month file touched (group commit); returns where each file ended
+        before, for `withdraw`."""
         by_month: dict[str, list[bytes]] = {}
         for event in events:
             by_month.setdefault(month_of(event.time), []).append(orjson.dumps(event.to_doc()) + b"\n")
+        marks = []
         for month, lines in by_month.items():
-            handle = self._handle(month)
-            handle.write(b"".join(lines))
-            handle.flush()
-            os.fsync(handle.fileno())
+            path = self.dir / f"{month}.jsonl"
+            try:
+                marks.append((path, path.stat().st_size))
+            except FileNotFoundError:
+                marks.append((path, 0))
+            self._write(path, lines, report=True)
+        return marks
+
+    def withdraw(self, marks: list[tuple[Path, int]]) -> None:
+        """Take back what `append_many` wrote (the change it recorded could not be saved); one writer holds the lock."""
+        for path, size in marks:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    # ---- the intents journal -----------------------------------------------------------------
+    def intend_many(self, run: str, intents: Iterable[Event]) -> None:
+        """Make intents durable (one fsync) before their remote writes; their status reads `unknown` until the
+        outcome is in the report."""
+        lines = [orjson.dumps(event.to_doc()) + b"\n" for event in intents]
+        if lines:
+            self._write(self.journal_dir / f"{run}.jsonl", lines, report=False)
+
+    def close_journal(self, run: str) -> None:
+        """Every intent of `run` has its outcome (or was resolved): its journal goes."""
+        path = self.journal_dir / f"{run}.jsonl"
+        handle = self._handles.pop(path, None)
+        if handle is not None:
+            handle.close()
+        path.unlink(missing_ok=True)
+
+    def journals(self) -> list[str]:
+        """Runs whose journal is still on disk (running elsewhere, or stopped by a crash)."""
+        if not self.journal_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.journal_dir.glob("*.jsonl"))
+
+    def open_intents(self, *, final: bool = False, runs: Iterable[str] | None = None) -> list[Event]:
+        """Intents of the journals on disk whose outcome is not in the report, as `unknown` events.
+
+        With `final`, an intent already recorded as `unknown` counts as open too (it still needs a look-up).
+        """
+        found: list[Event] = []
+        for run in self.journals() if runs is None else runs:
+            path = self.journal_dir / f"{run}.jsonl"
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            intents = []
+            for line in data.splitlines():
+                try:
+                    rec = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # torn by a crash before its fsync: its write was never sent
+                if isinstance(rec, dict):
+                    intents.append(rec)
+            if not intents:
+                continue
+            recorded = self._recorded(run, {month_of(str(r.get("time", ""))) for r in intents}, final=final)
+            found += [_event(r) for r in intents if intent_key(r) not in recorded]
+        return found
+
+    def _recorded(self, run: str, months: set[str], *, final: bool) -> set[IntentKey]:
+        """Keys of the report's events of `run` in these months and the next (a run may cross a month's end)."""
+        wanted = set(months)
+        for month in months:
+            year, mon = int(month[:4]), int(month[5:7])
+            wanted.add(f"{year + mon // 12:04d}-{mon % 12 + 1:02d}")
+        needle = orjson.dumps(run)
+        keys: set[IntentKey] = set()
+        for month in sorted(wanted & set(self.months())):
+            part = self._month(month)
+            for start in part.find(needle):
+                rec = part.record(start)
+                if rec is not None and rec.get("run") == run and (not final or rec.get("status") in FINAL_STATUSES):
+                    keys.add(intent_key(rec))
+        return keys
 
     def months(self) -> list[str]:
         if not self.dir.exists():
@@ -222,6 +371,9 @@ class EventLog:
         screen = _PersonScreen(person_ids or set(), text) if by_person else None
         since_b, until_b = (since_s.encode() if since_s else None), (until_s.encode() if until_s else None)
         found: list[Event] = []
+        open_intents = [e for e in self.open_intents() if status in (None, "unknown")]
+        if open_intents:  # intents without an outcome (a crash, or a run in flight elsewhere) show as unknown
+            found += [e for e in open_intents if _matches(e, exact, since_s, until_s, person_ids, text)]
         for month in reversed(months):
             part = self._month(month)
             if screen is not None:  # a person is usually the most selective filter
@@ -249,14 +401,38 @@ class EventLog:
                     if not (by_id or by_text):
                         continue
                 found.append(_event(rec))
-                if limit is not None and len(found) >= limit:
+                if limit is not None and len(found) >= limit and not open_intents:
                     return found
-        return found
+        if open_intents:
+            found.sort(key=lambda e: e.time, reverse=True)
+        return found if limit is None else found[:limit]
 
     def close(self) -> None:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new file's name durable in its directory."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _matches(event: Event, exact: dict[str, str], since: str | None, until: str | None, person_ids: set[str] | None,
+             text: str | None) -> bool:
+    """The query's filters, checked on one event (the few open intents; the report itself is screened on bytes)."""
+    if any(getattr(event, k) != v for k, v in exact.items() if k != "status"):
+        return False
+    if (since and event.time < since) or (until and event.time > until):
+        return False
+    if person_ids is None and text is None:
+        return True
+    return (person_ids is not None and event.person_id in person_ids) or (
+        text is not None and event.person.casefold() == text)
 
 
 class _PersonScreen:

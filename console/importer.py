@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from console.errors import BadInput, IdConsoleError, ValidationError
+from console.errors import BadInput, IdConsoleError, JournalError, ValidationError
 from console.models import Event, User, utcnow
 from console.store import Store
 from console.validation import validate_user
@@ -162,13 +162,22 @@ def import_users(store: Store, path: Path, *, dry_run: bool = False, operator: s
                             run=run_id, operator=operator, changes=changes, message=f"from {Path(path).name}"))
     if dry_run or not changed:
         return result
-    try:
+    try:  # the events on disk first, then the state: no change is saved without its record (nor a record without it)
         store.users.put_many(changed)
-        store.flush()
+        try:
+            marks = store.events.append_many(events)
+        except OSError as exc:
+            raise JournalError(f"the import of {path} failed: the provisioning report cannot be written; nothing "
+                               "was changed", detail=exc.strerror or str(exc),
+                               hint=f"free space or fix {store.events.dir}, then import again") from None
+        try:
+            store.flush()
+        except BaseException:
+            store.events.withdraw(marks)
+            raise
     except BaseException as exc:
         store.rollback()
         if isinstance(exc, IdConsoleError):
             raise
         raise BadInput(f"the import of {path} failed; nothing was changed", detail=type(exc).__name__) from exc
-    store.events.append_many(events)
     return result

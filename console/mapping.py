@@ -330,5 +330,4 @@ def save_mapping(store: Store, mapping: Mapping) -> list[str]:
     table = store.table(TABLE)
     table.remove((where("app") == mapping.app) & (where("id") != mapping.id))
     table.upsert(mapping.to_doc(), where("id") == mapping.id)
-    store.flush()
     return warnings

@@ -137,10 +137,11 @@ class FlushOnDemand(CachingMiddleware):
 
 
 class HomeLock:
-    """An exclusive flock on HOME/lock for one write; the holder's pid, account and command are written in it."""
+    """An exclusive flock on HOME/lock for one write (or on another file of the home, e.g. `sync.lock` for a whole
+    run); the holder's pid, account and command are written in it."""
 
-    def __init__(self, home: Path) -> None:
-        self.path = home / "lock"
+    def __init__(self, home: Path, name: str = "lock") -> None:
+        self.path = home / name
         self.fd: int | None = None
 
     def holder(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from textual import work
 
+from console.service import Confirmation
 from console.service import FileImportResult as FileResult
 from console.service import ImportResult as InboundResult
 from screens.messages import ImportFinished
@@ -58,11 +59,11 @@ class Importer:
 
     def start_inbound_import(self: Any, app: str) -> None:
         self.notify(f"reading {app} (dry run: nothing is changed yet)…", timeout=3)
-        self.import_inbound(app, True, None)
+        self.import_inbound(app, True, Confirmation())
 
     @work(exclusive=True, exit_on_error=False, group="import", description="importing from Bitbucket")
-    async def import_inbound(self: Any, app: str, dry_run: bool, allow_leavers: int | None) -> None:
-        result = await self.service.import_source(app, dry_run=dry_run, allow_deletes=allow_leavers)
+    async def import_inbound(self: Any, app: str, dry_run: bool, confirmation: Confirmation) -> None:
+        result = await self.service.import_source(app, confirmation, dry_run=dry_run)
         self.post_message(ImportFinished(result, app, dry_run))
 
     def import_finished(self: Any, message: ImportFinished) -> None:
@@ -86,9 +87,9 @@ class Importer:
                                              ("\n\n" + "\n".join(items[:20]) if items else "")))
             return
 
-        def run(allow: int | None = None) -> None:
-            if inbound:
-                self.import_inbound(message.source, False, allow)
+        def run(count: int | None = None) -> None:
+            if inbound:  # the operator confirmed (and typed the number of leavers when the threshold asked it)
+                self.import_inbound(message.source, False, Confirmation.interactive(count))
             else:
                 self.import_file(message.source, False)
 

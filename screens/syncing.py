@@ -13,10 +13,10 @@ from textual.binding import Binding
 from textual.widgets import Label, ProgressBar
 
 from console.service import ApplyResult, Progress
-from console.service import AppPlan, Plan
+from console.service import AppPlan, Confirmation, Plan
 from screens.base import ConsoleScreen
 from screens.messages import ApplyFinished, ApplyProgress, ApplyStarted, PlanReady
-from screens.modals import ConfirmModal, NoticeModal, PasswordsModal, TypeCountModal
+from screens.modals import ConfirmModal, PasswordsModal, TypeCountModal
 
 LISTED = 200  # operations named in a confirmation at most
 
@@ -91,50 +91,41 @@ class SyncScreen(ConsoleScreen):
         if len(deprovisions) > LISTED:
             items.append(f"… and {len(deprovisions) - LISTED} more")
         exceeded = [a for a in plan.apps if a.threshold_exceeded()]
-        if exceeded:
-            counts = {len(a.deprovisions) for a in exceeded}
-            if len(counts) > 1:
-                self.app.push_screen(NoticeModal(
-                    "Plan these applications one at a time",
-                    "Several applications exceed their deletion threshold with different counts: "
-                    + ", ".join(f"{a.app} ({len(a.deprovisions)})" for a in exceeded)
-                    + ". Choose one application in the plan's scope and apply it on its own. Nothing was applied."))
-                return
-            count = counts.pop()
+        if exceeded:  # the operator types the run's total, all applications together
             where = "\n".join(f"{a.app}: {len(a.deprovisions)} deprovisions, threshold {a.threshold_text()}"
                               for a in exceeded)
-            self.app.push_screen(TypeCountModal(count, where + "\n\n" + "\n".join(items[:8])),
-                                 lambda n: self.start_apply(plan, True, n) if n is not None else None)
+            self.app.push_screen(TypeCountModal(len(deprovisions), where + "\n\n" + "\n".join(items[:8])),
+                                 lambda n: self.start_apply(plan, Confirmation.interactive(n)) if n is not None
+                                 else None)
             return
         body = summary(plan)
         if deprovisions:
             apps = sorted({op.app for op in deprovisions})
             title = f"Deprovision {len(deprovisions)} account(s) in {', '.join(apps)}?"
             self.app.push_screen(ConfirmModal(title, body, confirm_label="Apply", items=items),
-                                 lambda yes: self.start_apply(plan, True, None) if yes else None)
+                                 lambda yes: self.start_apply(plan, Confirmation.interactive()) if yes else None)
         else:
             self.app.push_screen(ConfirmModal(f"Apply {len(plan.operations)} operation(s)?", body,
                                               confirm_label="Apply"),
-                                 lambda yes: self.start_apply(plan, False, None) if yes else None)
+                                 lambda yes: self.start_apply(plan, Confirmation()) if yes else None)
 
     # ---- applying ---------------------------------------------------------------------------
-    def start_apply(self, plan: Plan, confirmed: bool, allow_deletes: int | None) -> None:
+    def start_apply(self, plan: Plan, confirmation: Confirmation) -> None:
         """The cancel switch exists from the moment the operator confirms (c works at once)."""
         self.cancel_event = asyncio.Event()
         self.console.sync_running = True
         self.refresh_bindings()
-        self.apply(plan, confirmed, allow_deletes, self.cancel_event)
+        self.apply(plan, confirmation, self.cancel_event)
 
     @work(exclusive=True, exit_on_error=False, group="sync", description="applying the plan")
-    async def apply(self, plan: Plan, confirmed: bool, allow_deletes: int | None, cancel: asyncio.Event) -> None:
+    async def apply(self, plan: Plan, confirmation: Confirmation, cancel: asyncio.Event) -> None:
         self.post_message(ApplyStarted(len(plan.operations)))
 
         def progressed(progress: Progress) -> None:
             self.post_message(ApplyProgress(dataclasses.replace(progress)))
 
         try:
-            result = await self.service.apply(plan, confirmed=confirmed, allow_deletes=allow_deletes,
-                                              on_progress=progressed, cancel=cancel)
+            result = await self.service.apply(plan, confirmation, on_progress=progressed, cancel=cancel)
         except BaseException as exc:
             self.post_message(ApplyFinished(None, {}, error=exc if isinstance(exc, Exception) else None))
             raise
@@ -194,6 +185,8 @@ class SyncScreen(ConsoleScreen):
                 totals[status] = totals.get(status, 0) + n
         text = ", ".join(f"{n} {'FAILED' if k == 'failure' else k}" for k, n in sorted(totals.items())) or "nothing"
         stopped = "; stopped: " + "; ".join(f"{a}: {why}" for a, why in result.stopped.items()) if result.stopped else ""
+        if result.halted:
+            stopped += f"; RUN STOPPED: {result.halted}"
         return f"run {result.run_id[:8]} finished: {text}{stopped} (report: 7)"
 
     def applied(self, result: ApplyResult) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from console.connectors import make_source
 from console.errors import AuthFailed, NotFound, TransientError
+from console.sync.confirm import Confirmation
 from console.inbound.endpoints import default_endpoint, permissions_endpoint, save_endpoint
 from console.inbound.run import preview, run_import
 from console.mapping import Mapping, save_mapping
@@ -217,7 +218,10 @@ async def test_leavers_above_the_threshold_wait_for_confirmation(bb_store, bb_sa
     refused = await run_import(bb_store, "bb")
     assert refused.counts["leavers"] == 0 and "--allow-deletes 3" in refused.leavers_refused
     assert set(statuses(bb_store).values()) == {"active"}
-    confirmed = await run_import(bb_store, "bb", allow_leavers=3)
+    counted = await run_import(bb_store, "bb", confirmation=Confirmation(count=3))  # a count alone is no confirmation
+    assert counted.counts["leavers"] == 0 and "--yes" in counted.leavers_refused
+    assert set(statuses(bb_store).values()) == {"active"}
+    confirmed = await run_import(bb_store, "bb", confirmation=Confirmation(yes=True, count=3))
     assert confirmed.counts["leavers"] == 3 and list(statuses(bb_store).values()).count("leaver") == 3
 
 

@@ -12,6 +12,7 @@ import pytest
 from console.errors import BadInput, DeletionRefused
 from console.models import User
 from console.reports import ReportFilter
+from console.service import Confirmation
 from console.store import Store
 
 APP = "bitbucket-cloud"
@@ -26,7 +27,7 @@ async def test_sample_org_synced_to_scim_holds_every_account_and_the_report_show
     people = entitled(svc)
     assert len(people) > 100
     plan = await svc.plan(APP)
-    result = await svc.apply(plan, confirmed=True)
+    result = await svc.apply(plan, Confirmation(yes=True))
     assert result.ok, result.failures
     remote = scim_directory.users()
     assert sorted(u["userName"] for u in remote) == sorted(p.email for p in people)
@@ -43,17 +44,17 @@ async def test_sample_org_synced_to_scim_holds_every_account_and_the_report_show
 
 async def test_rerunning_a_finished_sync_plans_and_writes_nothing(org_service, scim_directory):
     svc = org_service
-    await svc.apply(await svc.plan(APP), confirmed=True)
+    await svc.apply(await svc.plan(APP), Confirmation(yes=True))
     before = scim_directory.users()
     plan = await svc.plan(APP)
     assert plan.operations == []
-    result = await svc.apply(plan, confirmed=True)
+    result = await svc.apply(plan, Confirmation(yes=True))
     assert result.counts == {} and scim_directory.users() == before
 
 
 async def test_mover_and_leaver_reach_the_directory(org_service, scim_directory):
     svc = org_service
-    await svc.apply(await svc.plan(APP), confirmed=True)
+    await svc.apply(await svc.plan(APP), Confirmation(yes=True))
     mover, leaver = entitled(svc)[:2]
     svc.edit_user(mover.userName, title="Principal Engineer")
     svc.edit_user(leaver.userName, status="leaver")
@@ -63,7 +64,7 @@ async def test_mover_and_leaver_reach_the_directory(org_service, scim_directory)
     assert update.changes["title"][1] == "Principal Engineer"
     with pytest.raises(BadInput, match="needs confirmation"):
         await svc.apply(plan)  # a deprovision without confirmation is refused
-    result = await svc.apply(plan, confirmed=True)
+    result = await svc.apply(plan, Confirmation(yes=True))
     assert result.ok, result.failures
     assert scim_directory.users(userName=mover.email)[0]["title"] == "Principal Engineer"
     assert scim_directory.users(userName=leaver.email)[0]["active"] is False
@@ -80,17 +81,19 @@ async def test_dry_run_sends_no_write_to_the_target(org_service, scim_directory)
 
 async def test_mass_deprovision_is_refused_whole_until_the_exact_number_is_confirmed(org_service, scim_directory):
     svc = org_service
-    await svc.apply(await svc.plan(APP), confirmed=True)
+    await svc.apply(await svc.plan(APP), Confirmation(yes=True))
     svc.set_policy_enabled("bitbucket-engineering", False)
     plan = await svc.plan(APP)
     count = len(plan.apps[0].deprovisions)
     assert count > 10
     with pytest.raises(DeletionRefused):
-        await svc.apply(plan, confirmed=True)
+        await svc.apply(plan, Confirmation(yes=True))
     with pytest.raises(DeletionRefused):
-        await svc.apply(plan, allow_deletes=count - 1)
+        await svc.apply(plan, Confirmation(yes=True, count=count - 1))
+    with pytest.raises(DeletionRefused, match="confirms a count"):
+        await svc.apply(plan, Confirmation(count=count))  # a count alone never replaces the confirmation
     assert all(u["active"] for u in scim_directory.users())  # nothing applied
-    result = await svc.apply(plan, allow_deletes=count)
+    result = await svc.apply(plan, Confirmation(yes=True, count=count))
     assert result.ok and not any(u["active"] for u in scim_directory.users())
 
 
@@ -129,6 +132,11 @@ def test_sync_killed_mid_run_and_started_again_finishes_without_duplicates(org_s
         assert len([link for link in store.links.for_app(APP) if link.state == "active"]) == len(people)
         runs = sorted(store.runs.all(), key=lambda r: r.started)
         assert [r.status for r in runs] == ["interrupted", "success"]
+        # what was in flight when the process died is in the report as unknown, resolved by the rerun's look-ups
+        unknown = store.events.query(status="unknown")
+        assert unknown and {e.run for e in unknown} == {runs[0].id}
+        assert all(runs[1].id[:8] in e.message for e in unknown)
+        assert store.events.journals() == []
     again = subprocess.run([sys.executable, "-m", "console", "plan", "--app", APP, "--json"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert '"operations": []' in again.stdout

@@ -9,7 +9,7 @@ from console.connectors.base import Capability
 from console.errors import DeletionRefused
 from console.models import Application, Group, Link, Policy, User
 from console.store import Store
-from console.sync.apply import check_threshold
+from console.sync.confirm import Confirmation, check_deletions
 from console.sync.plan import Plan, plan_app
 
 ALL = frozenset(Capability)
@@ -193,11 +193,13 @@ def test_threshold_refuses_more_than_ten_deprovisions_unless_the_exact_number_is
     plan = Plan(apps=[app_plan])
     assert len(app_plan.deprovisions) == 11 and app_plan.threshold_exceeded()
     with pytest.raises(DeletionRefused) as refused:
-        check_threshold(plan, None)
+        check_deletions(plan, Confirmation(yes=True), {})
     assert "--allow-deletes 11" in refused.value.hint
     with pytest.raises(DeletionRefused):
-        check_threshold(plan, 10)
-    check_threshold(plan, 11)
+        check_deletions(plan, Confirmation(yes=True, count=10), {})
+    with pytest.raises(DeletionRefused, match="confirms a count"):
+        check_deletions(plan, Confirmation(count=11), {})
+    assert check_deletions(plan, Confirmation(yes=True, count=11, by="alice"), {}).startswith("confirmed by alice")
 
 
 def test_threshold_by_percentage_of_linked_accounts(store):

@@ -8,7 +8,7 @@ import orjson
 from console.models import Group, Policy, User
 from console.reports import ReportFilter
 from console.sandbox.graph import SANDBOX_CLIENT_SECRET
-from console.service import Service
+from console.service import Confirmation, Service
 from console.store import Store
 
 PEOPLE = [("E1", "zoe.angstrom", "Zoë", "Ångström"), ("E2", "sean.obrien", "Seán", "O'Brien"),
@@ -31,7 +31,7 @@ async def test_ad_accounts_created_passwords_shown_once_leaver_disabled_and_rest
                                                                                   ad_ous, monkeypatch):
     ad_app.settings.pop("password_file")
     svc = seed(tmp_path, ad_app, "idc.test")
-    result = await svc.apply(await svc.plan("corp-ad"), confirmed=True)
+    result = await svc.apply(await svc.plan("corp-ad"), Confirmation(yes=True))
     assert result.ok, result.failures
     users = ad_check.find(ad_ous["users"], "(objectClass=user)")
     assert len(users) == 4
@@ -47,12 +47,12 @@ async def test_ad_accounts_created_passwords_shown_once_leaver_disabled_and_rest
     plan = await svc.plan("corp-ad")
     assert [(op.action, op.person) for op in plan.operations] == [("deactivate", "sean.obrien")]
     assert plan.apps[0].threshold_exceeded()  # 1 of 4 linked is over 20 %: the exact number must be confirmed
-    assert (await svc.apply(plan, allow_deletes=1)).ok
+    assert (await svc.apply(plan, Confirmation(yes=True, count=1))).ok
     assert len(ad_check.find(ad_ous["disabled"], "(objectClass=user)")) == 1
     svc.edit_user("sean.obrien", status="active")
     plan = await svc.plan("corp-ad")
     assert [op.action for op in plan.operations] == ["reactivate", "member_add"]  # restored, then confirmed
-    assert (await svc.apply(plan, confirmed=True)).ok
+    assert (await svc.apply(plan, Confirmation(yes=True))).ok
     assert len(ad_check.find(ad_ous["users"], "(objectClass=user)")) == 4
     assert await svc.plan("corp-ad") and (await svc.plan("corp-ad")).operations == []
     svc.store.close()
@@ -60,7 +60,7 @@ async def test_ad_accounts_created_passwords_shown_once_leaver_disabled_and_rest
 
 async def test_graph_accounts_created_updated_and_deprovisioned_through_the_engine(tmp_path, graph_app, graph_sandbox):
     svc = seed(tmp_path, graph_app, "contoso.com")
-    result = await svc.apply(await svc.plan("m365"), confirmed=True)
+    result = await svc.apply(await svc.plan("m365"), Confirmation(yes=True))
     assert result.ok, result.failures
     listed = graph_sandbox.graph("GET", "/users", params={"$top": "999"}).json()["value"]
     assert sorted(u["displayName"] for u in listed) == sorted(f"{g} {f}" for _, _, g, f in PEOPLE)
@@ -68,7 +68,7 @@ async def test_graph_accounts_created_updated_and_deprovisioned_through_the_engi
     svc.edit_user("john.smith", status="leaver")
     plan = await svc.plan("m365")
     assert sorted(op.action for op in plan.operations if op.person_id) == ["deactivate", "update"]
-    assert (await svc.apply(plan, allow_deletes=1)).ok
+    assert (await svc.apply(plan, Confirmation(yes=True, count=1))).ok
     john = next(u for u in graph_sandbox.graph("GET", "/users", params={"$top": "999", "$select": "displayName,accountEnabled"}).json()["value"]
                 if u["displayName"] == "John Smith, Jr")
     assert john["accountEnabled"] is False

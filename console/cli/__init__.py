@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     policies.register(sub, cmd)
     inbound.register(sub, cmd)
     sync.register(sub, cmd)
+    sync.register_deletions(sub, cmd)
     report.register(sub, cmd)
     return parser
 

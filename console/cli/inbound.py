@@ -1,7 +1,7 @@
 """`idconsole import …`, `idconsole endpoints …`, `idconsole mapping …`: an inbound source's configuration and run.
 
 `import` exit codes: 0 every record imported, 1 records were skipped (each printed with its field, value and
-rule), 2 leavers were refused by the threshold (confirm with --allow-deletes N)."""
+rule), 2 leavers were refused by the threshold (confirm with --yes --allow-deletes N)."""
 from __future__ import annotations
 
 import argparse
@@ -10,12 +10,13 @@ import sys
 from typing import Any
 
 from console.cli.output import confirm, emit_json, emit_table
-from console.service import ImportResult, Service, parse_pairs
+from console.service import Confirmation, ImportResult, Service, parse_pairs
 
 
 # ---- import ------------------------------------------------------------------------------------
 def import_source(svc: Service, a: argparse.Namespace) -> int:
-    result = asyncio.run(svc.import_source(a.app, dry_run=a.dry_run, allow_deletes=a.allow_deletes))
+    confirmation = Confirmation(yes=a.yes, count=a.allow_deletes)
+    result = asyncio.run(svc.import_source(a.app, confirmation, dry_run=a.dry_run))
     if a.json:
         emit_json(result.to_dict())
     else:
@@ -138,7 +139,9 @@ def register(sub: Any, cmd: Any) -> None:
     p = cmd(imp, "bitbucket", import_source, "import a Bitbucket workspace's members", write=True)
     p.add_argument("app")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--allow-deletes", type=int, default=None)
+    p.add_argument("--yes", action="store_true", help="confirm the leavers (needed above the threshold)")
+    p.add_argument("--allow-deletes", type=int, default=None, metavar="N",
+                   help="the exact number of leavers above the threshold; confirms a count, never replaces --yes")
 
     endpoints = sub.add_parser("endpoints", help="an inbound source's endpoints").add_subparsers(dest="sub", required=True)
     p = cmd(endpoints, "list", endpoints_list, "list the endpoints of a source")

@@ -6,10 +6,10 @@ import asyncio
 import sys
 from typing import Any
 
-from console.cli.output import confirm, emit_json
-from console.errors import DeletionRefused
+from console.cli.output import confirm, emit_json, emit_table
+from console.errors import BadInput, DeletionRefused
 from console.reports import describe_changes
-from console.service import Plan, Service
+from console.service import Confirmation, Plan, Service
 
 
 def print_plan(plan: Plan) -> None:
@@ -25,8 +25,9 @@ def print_plan(plan: Plan) -> None:
             if op.changes and op.action == "update":
                 print(f"  {'':<13} {'':<28} {describe_changes(op.changes)}")
         if app_plan.threshold_exceeded():
+            total = sum(len(p.deprovisions) for p in plan.apps)
             print(f"  ! {len(app_plan.deprovisions)} deprovisions exceed the deletion threshold "
-                  f"({app_plan.threshold_text()}): a sync needs --allow-deletes {len(app_plan.deprovisions)}")
+                  f"({app_plan.threshold_text()}): a sync needs --yes --allow-deletes {total} (the run's total)")
         for orphan in app_plan.orphans:
             owner = f" -> will be adopted for {orphan['owner']}" if orphan.get("owner") else " (no local owner: left alone)"
             print(f"  orphan        {orphan['name']}{owner}")
@@ -43,19 +44,27 @@ def plan(svc: Service, a: argparse.Namespace) -> int:
     return 0
 
 
+def confirmation_for(svc: Service, planned: Plan, a: argparse.Namespace) -> Confirmation:
+    """`--yes` and `--allow-deletes N` as one confirmation; on a terminal without --yes, the operator is asked (and
+    types the total when the threshold asks it). Without a terminal nothing is asked: the engine says what is missing."""
+    confirmation = Confirmation(yes=a.yes, count=a.allow_deletes)
+    count = svc.deprovision_count(planned)
+    if a.dry_run or not count or a.yes or a.json or not sys.stdin.isatty():
+        return confirmation
+    print_plan(planned)
+    if not confirm(f"Apply, deprovisioning {count} account(s) in all?"):
+        raise BadInput("nothing applied", hint="the deprovisions were not confirmed")
+    if any(app_plan.threshold_exceeded() for app_plan in planned.apps) and a.allow_deletes is None:
+        typed = input(f"This exceeds the deletion threshold: type the run's total ({count}) to confirm: ").strip()
+        return Confirmation(yes=True, count=int(typed) if typed.isdigit() else -1)
+    return Confirmation(yes=True, count=a.allow_deletes)
+
+
 def sync(svc: Service, a: argparse.Namespace) -> int:
     planned = asyncio.run(svc.plan(a.app))
-    count = svc.deprovision_count(planned)
-    confirmed = a.yes
-    if not a.dry_run and count and not a.yes and a.allow_deletes is None:
-        if not a.json:
-            print_plan(planned)
-        confirmed = confirm(f"Apply, deprovisioning {count} account(s)?")
-        if not confirmed:
-            print("nothing applied")
-            return 2
+    confirmation = confirmation_for(svc, planned, a)
     try:
-        result = asyncio.run(svc.apply(planned, dry_run=a.dry_run, confirmed=confirmed, allow_deletes=a.allow_deletes))
+        result = asyncio.run(svc.apply(planned, confirmation, dry_run=a.dry_run))
     except DeletionRefused:
         if not a.json:
             print_plan(planned)
@@ -72,6 +81,10 @@ def sync(svc: Service, a: argparse.Namespace) -> int:
         print(f"  FAILED {failure['app']} {failure['action']} {failure['person']}: {failure['error']}", file=sys.stderr)
     for app, why in result.stopped.items():
         print(f"  STOPPED {app}: {why}", file=sys.stderr)
+    if result.halted:
+        print(f"STOPPED the whole run before its next remote write: {result.halted}", file=sys.stderr)
+    if result.resolved:
+        print(f"{result.resolved} operation(s) an earlier run left in flight were looked up (see --status unknown)")
     if result.initial_passwords:
         print("initial passwords (shown once, not stored):")
         for who, password in result.initial_passwords.items():
@@ -87,6 +100,43 @@ def register(sub: Any, cmd: Any) -> None:
     p = cmd(sub, "sync", sync, "apply the plan to the targets", write=True)
     p.add_argument("--app")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--yes", action="store_true", help="confirm the run's deprovisions")
     p.add_argument("--allow-deletes", type=int, default=None, metavar="N",
                    help="the run's total of deprovisions, all applications together; confirms a count, never replaces --yes")
+
+
+# ---- deletions: standing confirmations for unattended runs ---------------------------------------
+def deletions_list(svc: Service, a: argparse.Namespace) -> int:
+    rows = [s.to_dict() for s in svc.unattended_deletes()]
+    if a.json:
+        emit_json(rows)
+    elif not rows:
+        print("no standing confirmation: unattended runs deprovision nothing")
+    else:
+        emit_table([[r["app"], r["limit"], r["by"], r["time"]] for r in rows], ["app", "up to", "allowed by", "since"])
+    return 0
+
+
+def deletions_allow(svc: Service, a: argparse.Namespace) -> int:
+    standing = svc.allow_unattended_deletes(a.app, a.limit)
+    print(f"unattended runs may deprovision up to {standing.limit} account(s) of {standing.app} per run "
+          f"(within its threshold); allowed by {standing.by}")
+    return 0
+
+
+def deletions_revoke(svc: Service, a: argparse.Namespace) -> int:
+    svc.revoke_unattended_deletes(a.app)
+    print(f"unattended runs deprovision nothing in {a.app} any more")
+    return 0
+
+
+def register_deletions(sub: Any, cmd: Any) -> None:
+    deletions = sub.add_parser("deletions", help="standing confirmations: what unattended runs may deprovision"
+                               ).add_subparsers(dest="sub", required=True)
+    cmd(deletions, "list", deletions_list, "who allowed unattended deprovisions, where, up to how many")
+    p = cmd(deletions, "allow", deletions_allow, "let unattended runs deprovision up to N accounts of APP per run",
+            write=True)
+    p.add_argument("app")
+    p.add_argument("--limit", type=int, required=True, metavar="N", help="per run; never above the app's threshold")
+    p = cmd(deletions, "revoke", deletions_revoke, "unattended runs deprovision nothing in APP", write=True)
+    p.add_argument("app")

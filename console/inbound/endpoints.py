@@ -231,13 +231,11 @@ def save_endpoint(store: Store, endpoint: Endpoint) -> Endpoint:
             raise BadInput(f"{endpoint.app} has an endpoint named {endpoint.name!r} already",
                            hint="choose another name")
     table.upsert(endpoint.to_doc(), where("id") == endpoint.id)
-    store.flush()
     return endpoint
 
 
 def delete_endpoint(store: Store, app: str, name: str) -> None:
     store.table(TABLE).remove((where("app") == app) & (where("name") == name))
-    store.flush()
 
 
 async def test_endpoint(source: Source, endpoint: Endpoint, store: Store | None = None) -> dict[str, Any]:
@@ -247,6 +245,7 @@ async def test_endpoint(source: Source, endpoint: Endpoint, store: Store | None 
     endpoint.fields = list(samples)
     if store is not None:
         save_endpoint(store, endpoint)
+        store.flush()
     return samples
 
 

@@ -12,13 +12,14 @@ from typing import Any
 
 from console.connectors import is_source, make_source
 from console.connectors.bitbucket import BitbucketSource, setting
-from console.errors import ConfigError, IdConsoleError, ReadOnly, UnknownObject, ValidationError
+from console.errors import ConfigError, IdConsoleError, JournalError, ReadOnly, UnknownObject, ValidationError
 from console.inbound.budget import RequestBudget
 from console.inbound.endpoints import Endpoint, FetchResult, flatten, load_endpoints
 from console.mapping import LOCAL_FIELDS, MappedRecord, Mapping, load_mapping
 from console.models import Application, Event, Run, User, utcnow
 from console.operator import current_operator
 from console.store import Store
+from console.sync.confirm import Confirmation
 from console.validation import validate_user
 
 _NOT_DIFFED = ("id", "created", "updated")
@@ -152,7 +153,7 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]
 
 
 async def run_import(store: Store, app: Application | str, *, dry_run: bool = False, operator: str = "",
-                     source: BitbucketSource | None = None, allow_leavers: int | None = None) -> ImportResult:
+                     source: BitbucketSource | None = None, confirmation: Confirmation | None = None) -> ImportResult:
     """Fetch the application's endpoints, map each record, and upsert people; see the module docstring."""
     if isinstance(app, str):
         found = store.applications.by_name(app)
@@ -195,7 +196,7 @@ async def run_import(store: Store, app: Application | str, *, dry_run: bool = Fa
         result.warnings.extend(part.warnings)
 
     changed, events, seen = _upsert(store, app, mapping, compiled, fetched, extra, result, run, operator, pk_attr)
-    leavers = _leavers(store, app, seen, fetched, extra, result, allow_leavers, pk_attr)
+    leavers = _leavers(store, app, seen, fetched, extra, result, confirmation or Confirmation(), pk_attr)
     for user in leavers:
         before = user.to_doc()
         user.status, user.updated = "leaver", utcnow()
@@ -211,16 +212,24 @@ async def run_import(store: Store, app: Application | str, *, dry_run: bool = Fa
         return result
     run.status = "success" if result.ok else "failure"
     run.finished = utcnow()
-    try:
+    try:  # the events on disk first, then the state: no change is saved without its record
         store.users.put_many(changed)
         store.runs.put(run)
         app.last_run = {"run": run.id, "time": run.started, "counts": run.counts, "requests": source.budget.to_doc()}
         store.applications.put(app)
-        store.flush()
+        try:
+            marks = store.events.append_many(events)
+        except OSError as exc:
+            raise JournalError("the provisioning report cannot be written, so nothing was imported",
+                               detail=exc.strerror or str(exc), hint=f"free space or fix {store.events.dir}") from None
+        try:
+            store.flush()
+        except BaseException:
+            store.events.withdraw(marks)
+            raise
     except BaseException:
         store.rollback()
         raise
-    store.events.append_many(events)
     return result
 
 
@@ -324,8 +333,10 @@ def _person(store: Store, mapped: MappedRecord, existing: User | None, source_ta
 
 
 def _leavers(store: Store, app: Application, seen: set[str], fetched: FetchResult, extra: list[FetchResult],
-             result: ImportResult, allow_leavers: int | None, pk_attr: str) -> list[User]:
-    """People of this source who are no longer members, or [] with a warning when that cannot be trusted."""
+             result: ImportResult, confirmation: Confirmation, pk_attr: str) -> list[User]:
+    """People of this source who are no longer members, or [] with a warning when that cannot be trusted.
+
+    Above the threshold the operator confirms (`yes`) the exact number (`count`), as for a sync's deprovisions."""
     source_tag = f"bitbucket:{app.name}"
     mine = [u for u in store.users if u.source == source_tag and u.status == "active"]
     gone = [u for u in mine if u.key(pk_attr).casefold() not in seen]
@@ -340,10 +351,14 @@ def _leavers(store: Store, app: Application, seen: set[str], fetched: FetchResul
                                   "people of this source leavers (check the workspace and the credentials' access)")
     else:
         limit_pct = app.threshold_percent * len(mine)
-        if (len(gone) > app.threshold_count or len(gone) * 100 > limit_pct) and allow_leavers != len(gone):
+        above = len(gone) > app.threshold_count or len(gone) * 100 > limit_pct
+        if confirmation.count is not None and confirmation.count != len(gone):
+            result.leavers_refused = (f"{confirmation.count} leavers confirmed, but {len(gone)} people left; confirm "
+                                      f"with --yes --allow-deletes {len(gone)}")
+        elif above and not (confirmation.yes and confirmation.count == len(gone)):
             result.leavers_refused = (f"{len(gone)} leavers exceed the threshold (more than {app.threshold_count} "
-                                      f"or {app.threshold_percent}% of {len(mine)}); confirm with --allow-deletes "
-                                      f"{len(gone)}")
+                                      f"or {app.threshold_percent}% of {len(mine)}); confirm with --yes "
+                                      f"--allow-deletes {len(gone)}")
     if result.leavers_refused:
         result.warnings.append(result.leavers_refused)
         result.pending_leavers = names

@@ -13,14 +13,23 @@ from console.service.groups import GroupsMixin
 from console.service.inbound import MACROS, PAGINATIONS, Endpoint, ImportResult, InboundMixin, MappedRecord, Mapping
 from console.service.people import PeopleMixin, PersonDetails
 from console.service.policies import PoliciesMixin
-from console.service.provisioning import AppPlan, ApplyResult, Operation, Plan, Progress, ProvisioningMixin
+from console.service.provisioning import (
+    AppPlan,
+    ApplyResult,
+    Confirmation,
+    Operation,
+    Plan,
+    Progress,
+    ProvisioningMixin,
+    StandingConfirmation,
+)
 from console.service.reports import ReportFilter, ReportsMixin, SearchResult
 from console.values import parse_bool, parse_int, parse_pairs
 
 __all__ = [
-    "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "ConnectionReport", "Endpoint", "FileImportResult",
+    "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult",
     "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
-    "SearchResult", "Service", "Setting", "coerce", "parse_bool", "parse_int", "parse_pairs",
+    "SearchResult", "Service", "Setting", "StandingConfirmation", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",
 ]
 

@@ -126,7 +126,6 @@ class AppsMixin(ServiceBase):
             raise ValidationError("name", name, "is required")
         self._check_settings(kind, {k: v for k, v in typed.items() if k in known}, app.secrets)
         self.store.applications.add(app)
-        self.store.flush()
         self._record("app_create", app=app.name, changes={k: [None, v] for k, v in typed.items()} |
                      {f"secrets.{k}": [None, v] for k, v in app.secrets.items()})
         return app
@@ -169,7 +168,6 @@ class AppsMixin(ServiceBase):
         changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
         if changes:
             self.store.applications.put(app)
-            self.store.flush()
             self._record("app_update", app=app.name, changes=changes)
         return app
 
@@ -191,7 +189,6 @@ class AppsMixin(ServiceBase):
             raise BadInput(f"application {app.name} is used by policies {', '.join(using)}", hint="delete those policies first")
         self.store.links.remove_many([link.id for link in self.store.links if link.app == app.name])
         self.store.applications.remove(app.id)
-        self.store.flush()
         self._record("app_delete", app=app.name)
         return app
 

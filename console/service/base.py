@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar, cast
 
-from console.errors import ReadOnly, UnknownObject
+from console.errors import JournalError, ReadOnly, UnknownObject
 from console.models import Application, Event, Group, Policy, User
 from console.operator import current_operator
 from console.store import Store
@@ -66,12 +66,35 @@ class ServiceBase:
         if self.store.readonly:
             raise ReadOnly("the console is read-only", hint="restart without --readonly to change anything")
 
-    def _record(self, action: str, *, person: User | None = None, app: str = "", changes: dict[str, Any] | None = None,
-                message: str = "", status: str = "success") -> None:
-        self.store.events.append(Event(
+    def _event(self, action: str, *, person: User | None = None, app: str = "", changes: dict[str, Any] | None = None,
+               message: str = "", status: str = "success") -> Event:
+        return Event(
             action=action, status=status, app=app, person=person.label() if person else "",
             person_id=person.id if person else "", operator=self.operator, changes=changes or {}, message=message,
-        ))
+        )
+
+    def _record(self, action: str, *, person: User | None = None, app: str = "", changes: dict[str, Any] | None = None,
+                message: str = "", status: str = "success") -> None:
+        """Record the change made in memory, then save it: see `_commit`."""
+        self._commit([self._event(action, person=person, app=app, changes=changes, message=message, status=status)])
+
+    def _commit(self, events: list[Event]) -> None:
+        """Write the events (durably), then flush the state; no change is saved without its record, nor a record
+        kept without its change. When the report cannot be written the change is dropped (the state is reloaded
+        as it was) and JournalError says why."""
+        try:
+            marks = self.store.events.append_many(events)
+        except OSError as exc:
+            self.store.rollback()
+            raise JournalError("the provisioning report cannot be written, so nothing was saved",
+                               detail=exc.strerror or str(exc),
+                               hint=f"free space or fix {self.store.events.dir}, then try again") from None
+        try:
+            self.store.flush()
+        except BaseException:
+            self.store.events.withdraw(marks)
+            self.store.rollback()
+            raise
 
     # ---- lookups -----------------------------------------------------------------------------
     def user(self, identifier: str) -> User:

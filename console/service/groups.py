@@ -26,7 +26,6 @@ class GroupsMixin(ServiceBase):
         self._writable()
         group = validate_group(Group(name=name, description=description))
         self.store.groups.add(group)
-        self.store.flush()
         self._record("group_create_local", message=group.name)
         return group
 
@@ -42,7 +41,6 @@ class GroupsMixin(ServiceBase):
             if old in policy.groups:
                 policy.groups = [new_name if g == old else g for g in policy.groups]
                 self.store.policies.put(policy)
-        self.store.flush()
         self._record("group_rename_local", changes={"name": [old, new_name]})
         return group
 
@@ -57,7 +55,6 @@ class GroupsMixin(ServiceBase):
             raise BadInput(f"group {group.name} is used by policies {', '.join(using)}",
                            hint="remove it from those policies first")
         self.store.groups.remove(group.id)
-        self.store.flush()
         self._record("group_delete_local", message=group.name)
         return group
 
@@ -75,7 +72,6 @@ class GroupsMixin(ServiceBase):
         if members != group.members:
             group.members = members
             self.store.groups.put(group)
-            self.store.flush()
-            for person in people:
-                self._record("member_add_local" if add else "member_remove_local", person=person, message=group.name)
+            self._commit([self._event("member_add_local" if add else "member_remove_local", person=person,
+                                      message=group.name) for person in people])
         return group

@@ -4,6 +4,7 @@ Every configuration change is checked, refused in read-only mode, and recorded a
 front end asks."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
@@ -15,6 +16,7 @@ from console.inbound.run import ImportResult, preview, run_import
 from console.mapping import MappedRecord, Mapping, load_mapping, save_mapping
 from console.models import Application
 from console.service.base import ServiceBase, writes
+from console.sync.confirm import Confirmation
 
 __all__ = ["MACROS", "PAGINATIONS", "Endpoint", "ImportResult", "InboundMixin", "MappedRecord", "Mapping"]
 
@@ -144,9 +146,12 @@ class InboundMixin(ServiceBase):
         return await preview(self.store, self.source(app), mapping, limit=limit)
 
     # ---- import ------------------------------------------------------------------------------
-    async def import_source(self, app: str, *, dry_run: bool = False, allow_deletes: int | None = None) -> ImportResult:
-        """Fetch every page, map, upsert people: joiners, movers, leavers (leavers under the threshold)."""
+    async def import_source(self, app: str, confirmation: Confirmation | None = None, *,
+                            dry_run: bool = False) -> ImportResult:
+        """Fetch every page, map, upsert people: joiners, movers, leavers (above the threshold only with a
+        `confirmation` of their exact number)."""
         if not dry_run:
             self._writable()
+        confirmation = dataclasses.replace(confirmation or Confirmation(), by=self.operator)
         return await run_import(self.store, self.source(app), dry_run=dry_run, operator=self.operator,
-                                allow_leavers=allow_deletes)
+                                confirmation=confirmation)

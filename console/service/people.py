@@ -65,7 +65,6 @@ class PeopleMixin(ServiceBase):
         if user.manager:
             user.manager = self.user(user.manager).key(self.store.primary_key)
         self.store.users.add(user)
-        self.store.flush()
         self._record("user_create", person=user, changes={k: [None, v] for k, v in fields.items() if v})
         return user
 
@@ -95,7 +94,6 @@ class PeopleMixin(ServiceBase):
             return user
         updated.updated = utcnow()
         self.store.users.put(updated)
-        self.store.flush()
         self._record("user_update", person=updated, changes=changes)
         return updated
 
@@ -111,7 +109,6 @@ class PeopleMixin(ServiceBase):
                 group.members = [m for m in group.members if m != user.id]
                 self.store.groups.put(group)
         self.store.users.remove(user.id)
-        self.store.flush()
         self._record("user_delete", person=user, changes={"status": [user.status, None]})
         return user
 

@@ -30,7 +30,6 @@ class PoliciesMixin(ServiceBase):
         names = [self.group(g).name for g in groups]
         policy = validate_policy(Policy(name=name, app=target, groups=names, login_method=login_method, enabled=enabled))
         self.store.policies.add(policy)
-        self.store.flush()
         self._record("policy_create", app=target, message=policy.name,
                      changes={"app": [None, target], "groups": [None, names], "login_method": [None, login_method]})
         return policy
@@ -55,7 +54,6 @@ class PoliciesMixin(ServiceBase):
         changes: dict[str, Any] = {k: [before[k], after[k]] for k in after if before.get(k) != after[k]}
         if changes:
             self.store.policies.put(policy)
-            self.store.flush()
             self._record("policy_update", app=policy.app, message=policy.name, changes=changes)
         return policy
 
@@ -66,7 +64,6 @@ class PoliciesMixin(ServiceBase):
         if policy.enabled != enabled:
             policy.enabled = enabled
             self.store.policies.put(policy)
-            self.store.flush()
             self._record("policy_enable" if enabled else "policy_disable", app=policy.app, message=policy.name)
         return policy
 
@@ -77,7 +74,6 @@ class PoliciesMixin(ServiceBase):
         if not confirm:
             raise BadInput(f"deleting policy {policy.name} needs confirmation", hint="pass --yes (or confirm in the console)")
         self.store.policies.remove(policy.id)
-        self.store.flush()
         self._record("policy_delete", app=policy.app, message=policy.name)
         return policy
 

@@ -2,10 +2,12 @@
 
 The exception class decides an operation's outcome: `TransientError` fails that operation (the connector's
 one retry layer has already tried it; nothing here tries again), `Rejected`/`NotFound`/`AlreadyExists` fail
-that operation only, `AuthFailed`/`Unreachable`/`ConfigError`
-stop that application (its remaining operations are recorded as skipped). Each outcome is one event,
-on disk before the run reports success; links are flushed to the state in small batches, and a
-rerun after a crash adopts what the interrupted operation created (connectors look up before create).
+that operation only, `AuthFailed`/`Unreachable`/`ConfigError` stop that application (its remaining operations
+are recorded as skipped). Before each remote write its intent is durable in the run's journal; each outcome is
+one event, on disk before the links it changed are flushed to the state (in small batches). If the report cannot
+be written the run stops before its next remote write. A rerun after a crash records the intents left open as
+`unknown` and looks those accounts up before creating them; the engine refuses a read-only store and
+deprovisions only as `confirm.check_deletions` allows.
 """
 from __future__ import annotations
 
@@ -18,14 +20,19 @@ from console.connectors.base import Connector
 from console.errors import (
     AuthFailed,
     ConfigError,
-    DeletionRefused,
     DryRunBlocked,
     IdConsoleError,
+    JournalError,
     NotFound,
+    ReadOnly,
     Unreachable,
+    StateLocked,
 )
 from console.models import Event, Link, Run, attrs_hash, utcnow
+from console.storage import HomeLock
 from console.store import Store
+from console.sync.confirm import Confirmation, check_deletions, standing_confirmations
+from console.sync.journal import Journal, journal_error
 from console.sync.plan import PHASES, AppPlan, Operation, Plan
 
 SECRET_ATTRS = ("initial_password", "password", "unicodePwd", "passwordProfile")
@@ -54,23 +61,19 @@ class ApplyResult:
     stopped: dict[str, str] = field(default_factory=dict)  # app -> why it was stopped
     initial_passwords: dict[str, str] = field(default_factory=dict)  # "app: person" -> password, shown once
     would: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would have been written
+    halted: str = ""  # why the whole run stopped before its next remote write (the report cannot be written)
+    resolved: int = 0  # intents an earlier run left open, recorded as unknown and looked up by this one
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.stopped
+        return not self.failures and not self.stopped and not self.halted
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "dry_run": self.dry_run, "counts": self.counts, "failures": self.failures,
-                "stopped": self.stopped, "would": self.would, "ok": self.ok,
+                "stopped": self.stopped, "would": self.would, "ok": self.ok, "halted": self.halted,
+                "resolved": self.resolved,
                 # passwords are for a person's eyes, not for script output that ends up in logs
                 "initial_passwords_withheld": len(self.initial_passwords)}
-
-
-def check_threshold(plan: Plan, allow_deletes: int | None) -> None:
-    """Refuse the whole run if any application deprovisions more than its threshold without the exact number."""
-    for app_plan in plan.apps:
-        if app_plan.threshold_exceeded() and allow_deletes != len(app_plan.deprovisions):
-            raise DeletionRefused(app_plan.app, len(app_plan.deprovisions), app_plan.threshold_text())
 
 
 def scrub(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +83,8 @@ def scrub(attrs: dict[str, Any]) -> dict[str, Any]:
 class Applier:
     def __init__(self, store: Store, plan: Plan, connectors: dict[str, Connector], *, operator: str, dry_run: bool,
                  on_progress: Callable[[Progress], None] | None = None, cancel: asyncio.Event | None = None,
-                 max_concurrency: dict[str, int] | None = None) -> None:
+                 max_concurrency: dict[str, int] | None = None,
+                 confirmation: Confirmation | None = None) -> None:
         self.store = store
         self.plan = plan
         self.connectors = connectors
@@ -92,20 +96,64 @@ class Applier:
         self.run = Run(kind="sync", operator=operator, dry_run=dry_run,
                        app=",".join(a.app for a in plan.apps), plan=[op.to_dict() for op in plan.operations][:5000])
         self.result = ApplyResult(run_id=self.run.id, dry_run=dry_run)
+        self.confirmation = confirmation or Confirmation()
+        self.journal = Journal(store.events, self.run.id)
+        self.lookup_first: set[tuple[str, str, str]] = set()  # (app, action, who): an earlier outcome is unknown
+        self._resolving: list[str] = []  # runs whose journals this run resolves
+        self._in_flight: set[str] = set()  # operations whose intent is on disk and whose outcome is not yet known
         self._pending_links = 0
 
     async def apply(self) -> ApplyResult:
+        """Apply the plan; one run at a time per home (`sync.lock`), so open intents found here are a crash's."""
+        if self.dry_run:
+            return await self._apply()
+        if self.store.readonly:
+            raise ReadOnly("read-only: a sync would change the targets and the state",
+                           hint="nothing was sent; run it without --readonly")
+        run_lock = HomeLock(self.store.home, "sync.lock")
+        if not run_lock.try_acquire():
+            raise StateLocked(f"another sync is running on this home: {run_lock.holder()}",
+                              hint="nothing was sent; wait for it to finish (idconsole report --status unknown shows "
+                                   "its writes in flight) and plan again")
+        try:
+            return await self._apply()
+        finally:
+            run_lock.release()
+
+    async def _apply(self) -> ApplyResult:
         if not self.dry_run:
+            confirmed = check_deletions(self.plan, self.confirmation, standing_confirmations(self.store))
+            self._resolve_open_intents()
             for stale in self.store.runs:
                 if stale.status == "running" and not stale.dry_run:
                     stale.status = "interrupted"
                     stale.finished = utcnow()
                     self.store.runs.put(stale)
             self.store.runs.add(self.run)
+            if confirmed:
+                count = sum(len(a.deprovisions) for a in self.plan.apps)
+                self.journal.outcome(Event(action="deprovisions_confirmed", status="success", run=self.run.id,
+                                           operator=self.operator, app=self.run.app,
+                                           message=f"{count} deprovision(s) {confirmed}"))
+            try:
+                self.journal.commit()
+            except JournalError:
+                self.store.rollback()  # nothing was sent: the run is not even recorded
+                raise
             self.store.flush()
         try:
             await asyncio.gather(*(self._apply_app(app_plan) for app_plan in self.plan.apps))
         finally:
+            await self.journal.settle()
+            if not self.dry_run:
+                self._checkpoint(flush=False)
+                if self.result.halted:  # link changes whose outcome is not on disk are dropped: the rerun rebuilds them
+                    self.store.rollback()
+                elif not self._in_flight:  # every intent has its outcome in the report
+                    self.journal.close()
+                    if not self.cancel.is_set():
+                        for run in self._resolving:
+                            self.store.events.close_journal(run)
             self.run.status = ("cancelled" if self.cancel.is_set() else "success" if self.result.ok else "failure")
             self.run.finished = utcnow()
             self.run.counts = {f"{app}.{k}": v for app, c in self.result.counts.items() for k, v in c.items()}
@@ -121,6 +169,47 @@ class Applier:
                 self.store.flush()
         return self.result
 
+    def _resolve_open_intents(self) -> None:
+        """Intents earlier runs left without an outcome: record them as unknown (once) and look them up first."""
+        events = self.store.events
+        runs = [run for run in events.journals() if run != self.run.id]
+        if not runs:
+            return
+        still_open = events.open_intents(final=True, runs=runs)
+        unrecorded = {(e.run, e.app, e.action, e.person_id or e.person) for e in events.open_intents(runs=runs)}
+        apps = {a.app for a in self.plan.apps}
+        self._resolving = [run for run in runs if all(e.app in apps for e in still_open if e.run == run)]
+        records = []
+        for intent in still_open:
+            self.lookup_first.add((intent.app, intent.action, intent.person_id or intent.person))
+            if (intent.run, intent.app, intent.action, intent.person_id or intent.person) in unrecorded:
+                intent.status = "unknown"
+                intent.message = (f"outcome unknown: run {intent.run[:8]} stopped during this write; run "
+                                  f"{self.run.id[:8]} looks it up and rebuilds its link")
+                records.append(intent)
+        self.result.resolved = len(still_open)
+        try:
+            events.append_many(records)
+        except OSError as exc:
+            raise journal_error(exc) from None
+
+    def _halt(self, exc: JournalError) -> None:
+        if not self.result.halted:
+            self.result.halted = str(exc)
+
+    def _checkpoint(self, flush: bool = True) -> None:
+        """Outcomes on disk first, then the links they changed: no local change is saved without its event."""
+        if self.dry_run:
+            return
+        try:
+            self.journal.commit()
+        except JournalError as exc:
+            self._halt(exc)
+            return
+        if flush:
+            self.store.flush()
+        self._pending_links = 0
+
     def _count(self, app: str, status: str) -> None:
         counts = self.result.counts.setdefault(app, {})
         counts[status] = counts.get(status, 0) + 1
@@ -132,7 +221,10 @@ class Applier:
 
         async def one(op: Operation) -> None:
             async with limit:
-                if self.cancel.is_set():
+                if self.result.halted:  # nothing more can be recorded, so nothing more is sent
+                    self._count(op.app, "skipped")
+                    progress.skipped += 1
+                elif self.cancel.is_set():
                     self._record(op, "skipped", message="cancelled by the operator")
                     progress.skipped += 1
                 elif app_plan.app in self.result.stopped:
@@ -140,6 +232,9 @@ class Applier:
                     progress.skipped += 1
                 elif op.blocked:
                     self._record(op, "skipped", message=op.blocked)
+                    progress.skipped += 1
+                elif not await self._intend(op):
+                    self._count(op.app, "skipped")
                     progress.skipped += 1
                 else:
                     status = await self._attempt(connector, op, progress)
@@ -150,6 +245,8 @@ class Applier:
                     else:
                         progress.done += 1
                 progress.last = f"{op.action} {op.person or op.group}"
+                if self._pending_links >= FLUSH_EVERY:
+                    self._checkpoint()
                 if self.on_progress:
                     self.on_progress(progress)
 
@@ -158,7 +255,7 @@ class Applier:
                 batch = [op for op in app_plan.operations if op.action == phase]
                 if batch:
                     await asyncio.gather(*(one(op) for op in batch))
-                    self._flush_links(force=True)
+                    self._checkpoint()
         finally:
             await connector.aclose()
 
@@ -185,21 +282,46 @@ class Applier:
         self.result.failures.append({"app": op.app, "action": op.action, "person": op.person or op.group, "error": str(exc)})
         return "failure"
 
-    def _record(self, op: Operation, status: str, *, error: str = "", message: str = "") -> None:
-        self._count(op.app, status)
-        if self.dry_run:
-            return
-        self.store.events.append(Event(
+    def _event(self, op: Operation, status: str, *, error: str = "", message: str = "") -> Event:
+        return Event(
             action=op.action, status=status, app=op.app, person=op.person or op.group, person_id=op.person_id,
             run=self.run.id, operator=self.operator, changes={k: [scrub({k: b})[k], scrub({k: a})[k]] for k, (b, a) in op.changes.items()},
             error=error, target_id=op.remote_id, message=message or op.reason,
-        ))
+        )
+
+    async def _intend(self, op: Operation) -> bool:
+        """The operation's intent durable before its first request; False (and the run halted) when it cannot be."""
+        if self.dry_run:
+            return True
+        try:
+            await self.journal.intend(self._event(op, "unknown", message=f"in flight: {op.reason}"))
+        except JournalError as exc:
+            self._halt(exc)
+            return False
+        self._in_flight.add(op.key)
+        return True
+
+    def _record(self, op: Operation, status: str, *, error: str = "", message: str = "") -> None:
+        """Count the outcome and hand its event to the journal (on disk before the links it changed are saved)."""
+        self._count(op.app, status)
+        if not self.dry_run:
+            self.journal.outcome(self._event(op, status, error=error, message=message))
+            self._in_flight.discard(op.key)
 
     # ---- the operations ------------------------------------------------------------------------
     async def _execute(self, connector: Connector, op: Operation) -> str:
         store = self.store
         if op.action == "create":
             attrs = dict(op.attrs)
+            if (op.app, "create", op.person_id) in self.lookup_first:  # an earlier create's outcome is unknown
+                found = await connector.find_user(attrs)
+                if found is not None:
+                    link = store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id,
+                                                                          remote_id=found.uid)
+                    link.remote_id, link.remote_name, link.state = found.uid, found.name, "active"
+                    self._save_link(link, {k: found.attrs.get(k, v) for k, v in attrs.items()})
+                    op.remote_id = found.uid
+                    return f"found {found.name} by a look-up (an earlier create's outcome was unknown): linked"
             account = await connector.create_user(attrs)
             if account.initial_password:
                 self.result.initial_passwords[f"{op.app}: {op.person}"] = account.initial_password
@@ -310,10 +432,4 @@ class Applier:
             link.attrs_hash = attrs_hash(clean)
         link.updated = utcnow()
         self.store.links.put(link)
-        self._flush_links()
-
-    def _flush_links(self, force: bool = False) -> None:
-        self._pending_links += 0 if force else 1
-        if force or self._pending_links >= FLUSH_EVERY:
-            self.store.flush()
-            self._pending_links = 0
+        self._pending_links += 1

@@ -7,11 +7,12 @@ from typing import Any
 
 from console.connectors import Mode, is_target, make_target
 from console.connectors.base import Capability, Connector
-from console.errors import BadInput
+from console.errors import BadInput, ReadOnly
 from console.models import Application
 from console.redact import redact
 from console.store import Store
-from console.sync.apply import Applier, ApplyResult, Progress, check_threshold
+from console.sync.apply import Applier, ApplyResult, Progress
+from console.sync.confirm import Confirmation, check_deletions, standing_confirmations
 from console.sync.plan import AttrsFn, Plan, plan_from_state
 
 
@@ -86,22 +87,23 @@ async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remo
             await connector.aclose()
 
 
-def deprovision_count(plan: Plan) -> int:
-    return sum(len(a.deprovisions) for a in plan.apps)
-
-
-async def apply_plan(store: Store, plan: Plan, *, operator: str, dry_run: bool = False, confirmed: bool = False,
-                     allow_deletes: int | None = None, on_progress: Callable[[Progress], None] | None = None,
+async def apply_plan(store: Store, plan: Plan, confirmation: Confirmation | None = None, *, operator: str,
+                     dry_run: bool = False, on_progress: Callable[[Progress], None] | None = None,
                      cancel: asyncio.Event | None = None) -> ApplyResult:
-    """Apply a plan. Deprovisions need `confirmed`; above the threshold, `allow_deletes` = the exact count."""
+    """Apply a plan: refused on a read-only store, and unless `confirmation` covers its deprovisions (the applier
+    checks both again, so no caller gets past them)."""
     if not dry_run:
-        check_threshold(plan, allow_deletes)
-        count = deprovision_count(plan)
-        if count and not confirmed and allow_deletes is None:
-            raise BadInput(f"this sync deprovisions {count} account(s) and needs confirmation",
-                           hint="review `idconsole plan`, then pass --yes")
+        if store.readonly:
+            raise ReadOnly("read-only: a sync would change the targets and the state",
+                           hint="nothing was sent; run it without --readonly")
+        check_deletions(plan, confirmation or Confirmation(), standing_confirmations(store))
     apps = [store.applications.by_name(a.app) for a in plan.apps]
     connectors = open_connectors([a for a in apps if a is not None], mode=Mode.DRY_RUN if dry_run else Mode.LIVE)
     applier = Applier(store, plan, connectors, operator=operator, dry_run=dry_run, on_progress=on_progress,
-                      cancel=cancel, max_concurrency={a.name: a.max_concurrency for a in apps if a})
-    return await applier.apply()
+                      cancel=cancel, max_concurrency={a.name: a.max_concurrency for a in apps if a}, confirmation=confirmation)
+    try:
+        return await applier.apply()
+    except BaseException:
+        for connector in connectors.values():
+            await connector.aclose()
+        raise
