@@ -6,7 +6,7 @@ import asyncio
 import sys
 from typing import Any
 
-from console.cli.output import confirm, emit_json, emit_table
+from console.cli.output import confirmed_removal, emit_json, emit_table
 from console.secrets import env_ref
 from console.service import Service, parse_pairs
 
@@ -138,11 +138,8 @@ def set_(svc: Service, a: argparse.Namespace) -> int:
 
 def delete(svc: Service, a: argparse.Namespace) -> int:
     app = svc.app(a.name)
-    if not a.yes and not confirm(f"Remove application {app.name} and forget its links (no remote change)?"):
-        return 2
-    svc.delete_app(a.name, confirm=True)
-    print(f"removed {app.name}")
-    return 0
+    return confirmed_removal(a.yes, f"Remove application {app.name} and forget its links (no remote change)?",
+                             lambda: svc.delete_app(a.name, confirm=True), f"removed {app.name}")
 
 
 def register(sub: Any, cmd: Any, common: argparse.ArgumentParser) -> None:

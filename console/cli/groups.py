@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from console.cli.output import confirm, emit_json, emit_table
+from console.cli.output import confirmed_removal, emit_json, emit_table
 from console.service import Service
 
 
@@ -25,12 +25,8 @@ def create(svc: Service, a: argparse.Namespace) -> int:
 
 def delete(svc: Service, a: argparse.Namespace) -> int:
     group = svc.group(a.name)
-    if not a.yes and not confirm(f"Delete group {group.name} ({len(group.members)} members)?"):
-        print("nothing deleted")
-        return 2
-    svc.delete_group(a.name, confirm=True)
-    print(f"deleted group {group.name}")
-    return 0
+    return confirmed_removal(a.yes, f"Delete group {group.name} ({len(group.members)} members)?",
+                             lambda: svc.delete_group(a.name, confirm=True), f"deleted group {group.name}")
 
 
 def members(add: bool) -> Any:

@@ -9,7 +9,7 @@ import asyncio
 import sys
 from typing import Any
 
-from console.cli.output import confirm, emit_json, emit_table
+from console.cli.output import confirmed_removal, emit_json, emit_table
 from console.service import Confirmation, ImportResult, Service, parse_pairs
 
 
@@ -84,11 +84,8 @@ def endpoints_test(svc: Service, a: argparse.Namespace) -> int:
 
 def endpoints_delete(svc: Service, a: argparse.Namespace) -> int:
     endpoint = svc.endpoint(a.app, a.name)
-    if not a.yes and not confirm(f"Delete endpoint {endpoint.name!r} of {endpoint.app}?"):
-        return 2
-    svc.delete_endpoint(a.app, a.name, confirm=True)
-    print(f"deleted endpoint {endpoint.name!r}")
-    return 0
+    return confirmed_removal(a.yes, f"Delete endpoint {endpoint.name!r} of {endpoint.app}?",
+                             lambda: svc.delete_endpoint(a.app, a.name, confirm=True), f"deleted endpoint {endpoint.name!r}")
 
 
 # ---- mapping -----------------------------------------------------------------------------------

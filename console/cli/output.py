@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -39,6 +39,16 @@ def print_error(exc: IdConsoleError) -> None:
         print(f"  {exc.detail}", file=sys.stderr)
     if exc.hint:
         print(f"  what to do: {exc.hint}", file=sys.stderr)
+
+
+def confirmed_removal(yes: bool, question: str, remove: Callable[[], object], done: str) -> int:
+    """Remove after a yes (from --yes or the terminal): exit 0 saying what was removed, else 2 and nothing changes."""
+    if not yes and not confirm(question):
+        print("nothing deleted")
+        return 2
+    remove()
+    print(done)
+    return 0
 
 
 def confirm(question: str) -> bool:

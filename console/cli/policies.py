@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from console.cli.output import confirm, emit_json, emit_table
+from console.cli.output import confirmed_removal, emit_json, emit_table
 from console.service import Service
 
 
@@ -43,11 +43,8 @@ def toggle(enabled: bool) -> Any:
 
 def delete(svc: Service, a: argparse.Namespace) -> int:
     policy = svc.policy(a.name)
-    if not a.yes and not confirm(f"Delete policy {policy.name}? Its accounts are deprovisioned by the next sync."):
-        return 2
-    svc.delete_policy(a.name, confirm=True)
-    print(f"deleted policy {policy.name}")
-    return 0
+    return confirmed_removal(a.yes, f"Delete policy {policy.name}? Its accounts are deprovisioned by the next sync.",
+                             lambda: svc.delete_policy(a.name, confirm=True), f"deleted policy {policy.name}")
 
 
 def register(sub: Any, cmd: Any) -> None:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from console.cli.output import confirm, emit_json, emit_table
+from console.cli.output import confirmed_removal, emit_json, emit_table
 from console.service import Service
 
 FIELDS = ("given_name", "family_name", "display_name", "email", "department", "title", "manager", "status")
@@ -71,13 +71,9 @@ def edit(svc: Service, a: argparse.Namespace) -> int:
 
 def delete(svc: Service, a: argparse.Namespace) -> int:
     user = svc.user(a.user)
-    if not a.yes and not confirm(f"Delete {user.label()} ({user.displayName}) from the local state? "
-                                 "Their accounts are deprovisioned by the next sync."):
-        print("nothing deleted")
-        return 2
-    svc.delete_user(a.user, confirm=True)
-    print(f"deleted {user.label()}")
-    return 0
+    return confirmed_removal(a.yes, f"Delete {user.label()} ({user.displayName}) from the local state? Their accounts "
+                             "are deprovisioned by the next sync.", lambda: svc.delete_user(a.user, confirm=True),
+                             f"deleted {user.label()}")
 
 
 def register(sub: Any, cmd: Any) -> None:
