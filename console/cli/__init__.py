@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.cli import apps, groups, inbound, policies, report, sync, users
+from console.cli import apps, automate, groups, inbound, policies, report, sync, users
 from console.cli.output import emit_json, emit_table, print_error
 from console.errors import IdConsoleError
 from console.service import Service
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.register(sub, cmd)
     sync.register_deletions(sub, cmd)
     report.register(sub, cmd)
+    automate.register(sub, cmd)
     return parser
 
 
