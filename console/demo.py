@@ -8,21 +8,24 @@ variables, referenced from the state like an operator's own.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from console.errors import IdConsoleError
 from console.models import utcnow
-from console.sample import SAMPLE_DIR, load_apps_and_policies, load_people_and_groups
+from console.sample import SAMPLE_DIR, load_apps_and_policies, load_people_and_groups, load_roles
 from console.service import Service
 from console.store import Store
 
@@ -90,6 +93,7 @@ class Demo:
         secret = secrets.token_urlsafe(24)
         handle = start_in_thread(data=SAMPLE_DIR / "bitbucket_members.json", clients={client_id: secret})
         self.stops.append(handle.stop)
+        self.bitbucket = handle
         os.environ["IDCONSOLE_DEMO_BITBUCKET_SECRET"] = secret
         self.values["bitbucket_url"] = f"{handle.url}/2.0"
         self.values["bitbucket_token_url"] = f"{handle.url}/site/oauth2/access_token"
@@ -133,6 +137,7 @@ class Demo:
                 store.applications.put(ad)
             if "corp-ad" not in added:
                 self._offline_ad(svc)
+            load_roles(svc, [*added, "corp-ad"])
             store.flush()
             self.say(f"  {len(store.users)} people, {len(store.groups)} groups, {len(store.policies)} policies, "
                      f"applications: {', '.join(a.name for a in svc.apps())}")
@@ -149,6 +154,57 @@ class Demo:
             if policy.app == "corp-ad":
                 policy.enabled = False
                 svc.store.policies.put(policy)
+
+    # ---- the story: what happens in Bitbucket, then an automated cycle ------------------------------
+    def _member(self, nickname: str) -> dict[str, Any]:
+        state = self.bitbucket.state
+        with state.lock:
+            for row in state.members.get("northwind", []):
+                if row["user"].get("nickname") == nickname:
+                    return row
+        raise KeyError(f"no workspace member with the nickname {nickname!r}")
+
+    def promote(self, nickname: str, permission: str = "owner") -> None:
+        """A member becomes an owner of the workspace (the demo's Bitbucket)."""
+        row = self._member(nickname)
+        with self.bitbucket.state.lock:
+            row["permission"] = permission
+
+    def rename(self, nickname: str, display_name: str) -> None:
+        """A member changes their name in Bitbucket (a mover)."""
+        self.bitbucket.state.update_user(self._member(nickname)["user"]["account_id"], display_name=display_name)
+
+    def leave(self, nickname: str) -> None:
+        """A member leaves the workspace (a leaver)."""
+        self.bitbucket.state.remove_member(self._member(nickname)["user"]["account_id"], "northwind")
+
+    def cycle(self) -> str:
+        """One automated cycle on the demo's home, as the timer would run it; its summary."""
+        with Store.open(self.home) as store:
+            report = asyncio.run(Service(store, operator="demo-cycle").run_cycle())
+        return report.summary()
+
+    def story(self, line: str) -> str:
+        """One command of the headless tour: cycle | promote NICK | rename NICK NEW NAME | leave NICK."""
+        words = shlex.split(line)
+        if not words:
+            return ""
+        verb, args = words[0], words[1:]
+        try:
+            if verb == "cycle":
+                return self.cycle()
+            if verb == "promote" and len(args) == 1:
+                self.promote(args[0])
+                return f"{args[0]} is now an owner of the workspace (the next cycle follows)"
+            if verb == "rename" and len(args) >= 2:
+                self.rename(args[0], " ".join(args[1:]))
+                return f"{args[0]} is now called {' '.join(args[1:])} in Bitbucket"
+            if verb == "leave" and len(args) == 1:
+                self.leave(args[0])
+                return f"{args[0]} left the workspace"
+        except (KeyError, IdConsoleError) as exc:
+            return f"error: {exc}"
+        return "commands: cycle | promote NICK | rename NICK NEW DISPLAY NAME | leave NICK | quit"
 
     def stop(self) -> None:
         while self.stops:
@@ -176,9 +232,15 @@ def run_demo(a: argparse.Namespace) -> int:
                 for name in sorted(k for k in os.environ if k.startswith("IDCONSOLE_DEMO_")):
                     fh.write(f"export {name}={os.environ[name]}\n")
             print(f"sandboxes are up. In another shell: source {env_file}  (Ctrl-C here stops the demo)")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
+            if getattr(a, "cycle", False):
+                print(demo.cycle())
+            with contextlib.suppress(KeyboardInterrupt, EOFError):
+                if not sys.stdin.isatty():
+                    while True:
+                        time.sleep(3600)
+                print("the tour: cycle | promote NICK | rename NICK NEW NAME | leave NICK | quit")
+                while (line := input("demo> ").strip()) not in ("quit", "exit"):
+                    print(demo.story(line))
             return 0
         from screens.app import run_app
 

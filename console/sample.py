@@ -48,6 +48,35 @@ def load_people_and_groups(svc: Service, sample_dir: Path = SAMPLE_DIR) -> None:
     store.flush()
 
 
+# Role groups (sample_data/roles.json): owners and collaborators of the Bitbucket workspace, pushed to AD and Microsoft
+# 365 by the policies corp-ad-roles and m365-roles. Today they are plain groups with the members listed in the file;
+# once rule groups exist (`groups create NAME --rule EXPR`), set this to True and the same groups follow each
+# person's Bitbucket `role` on every import instead: the one-line switch of the demo.
+ROLE_GROUPS_FROM_RULES = False
+
+
+def load_roles(svc: Service, added: list[str], sample_dir: Path = SAMPLE_DIR) -> None:
+    """The role groups and the policies that push them to the applications in `added` (disabled where the
+    application's other policies are, e.g. an offline AD)."""
+    store = svc.store
+    roles = orjson.loads((sample_dir / "roles.json").read_bytes())
+    for doc in roles["groups"]:
+        if store.groups.by_name(doc["name"]):
+            continue
+        if ROLE_GROUPS_FROM_RULES:
+            svc.create_group(doc["name"], doc.get("description", ""), rule=doc["rule"])  # type: ignore[call-arg]
+            continue
+        members = [u.id for u in (store.users.by_key(k) for k in doc["members"]) if u is not None]
+        store.groups.add(Group(name=doc["name"], description=doc.get("description", ""), members=members))
+    for doc in roles["policies"]:
+        if doc["app"] in added and not store.policies.by_name(doc["name"]):
+            others = [p for p in store.policies if p.app == doc["app"]]
+            enabled = doc.get("enabled", True) and (not others or any(p.enabled for p in others))
+            store.policies.add(Policy(name=doc["name"], app=doc["app"], groups=doc["groups"],
+                                      login_method=doc.get("login_method", "sso"), enabled=enabled))
+    store.flush()
+
+
 def load_apps_and_policies(svc: Service, values: dict[str, str], sample_dir: Path = SAMPLE_DIR,
                            only: set[str] | None = None) -> list[str]:
     """Add the sample applications whose placeholders are all known (and in `only`, if given)."""

@@ -300,6 +300,36 @@ def _initials(display: str) -> str:
     return "".join(letters[:1] + letters[-1:]) if len(letters) > 1 else "".join(letters) or "U"
 
 
+def workspace_role(person: dict[str, str]) -> str:
+    """The Bitbucket workspace permission of a person of the HR file: heads of Engineering, Support and IT are owners."""
+    title = person["title"]
+    return "owner" if title.startswith(("Chief", "Director", "Head")) or title == "IT Manager" else "member"
+
+
+ROLE_RULES = {"bb-owners": 'role == "owner"', "bb-collaborators": 'role == "collaborator"'}
+
+
+def build_roles(people: list[dict[str, str]], members: list[dict[str, Any]]) -> dict[str, Any]:
+    """Role groups (owners, collaborators of the Bitbucket workspace) and the policies that push them to AD and
+    Microsoft 365. Each group lists its members (plain groups) and the rule that will replace the list once rule
+    groups exist; the demo chooses (console/sample.py ROLE_GROUPS_FROM_RULES)."""
+    by_user = {p["userName"]: p["employeeId"] for p in people}
+    roles: dict[str, list[str]] = {"owner": [], "collaborator": []}
+    for member in members:
+        eid = by_user.get(member["user"]["nickname"])
+        if eid and member["permission"] in roles:
+            roles[member["permission"]].append(eid)
+    groups = [{"name": "bb-owners", "description": "Owners of the Bitbucket workspace: admin groups in AD and M365",
+               "rule": ROLE_RULES["bb-owners"], "members": sorted(roles["owner"])},
+              {"name": "bb-collaborators", "description": "Collaborators of the Bitbucket workspace (outside teams)",
+               "rule": ROLE_RULES["bb-collaborators"], "members": sorted(roles["collaborator"])}]
+    policies = [{"name": "corp-ad-roles", "app": "corp-ad", "groups": ["bb-owners", "bb-collaborators"],
+                 "login_method": "password", "enabled": True},
+                {"name": "m365-roles", "app": "m365", "groups": ["bb-owners", "bb-collaborators"],
+                 "login_method": "sso", "enabled": True}]
+    return {"groups": groups, "policies": policies}
+
+
 def build_bitbucket(rng: random.Random, people: list[dict[str, str]],
                     groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Workspace memberships: atlassian-users (all but 2 newest), 4 Product people, 12 future joiners."""
@@ -308,16 +338,17 @@ def build_bitbucket(rng: random.Random, people: list[dict[str, str]],
     not_yet = set(rng.sample([e for e in atlassian if by_id[e]["status"] == "active"
                               and by_id[e]["userName"] not in {s[3] for s in SPECIAL}], 2))
     product = [p["employeeId"] for p in people if p["department"] == "Product" and p["status"] == "active"]
-    chosen = [(by_id[e]["displayName"], by_id[e]["userName"]) for e in atlassian if e not in not_yet]
-    chosen += [(by_id[e]["displayName"], by_id[e]["userName"]) for e in sorted(rng.sample(product, 4))]
-    chosen += [(f"{g} {f}", nick) for g, f, nick in FUTURE_JOINERS]
+    chosen = [(by_id[e]["displayName"], by_id[e]["userName"], workspace_role(by_id[e]))
+              for e in atlassian if e not in not_yet]
+    chosen += [(by_id[e]["displayName"], by_id[e]["userName"], "collaborator") for e in sorted(rng.sample(product, 4))]
+    chosen += [(f"{g} {f}", nick, "member") for g, f, nick in FUTURE_JOINERS]
     ws_uuid = "{" + det_uuid(rng) + "}"
     workspace = {"type": "workspace", "uuid": ws_uuid, "name": "Northwind Analytics", "slug": WORKSPACE,
                  "links": {"avatar": {"href": f"{BB_WEB}/workspaces/{WORKSPACE}/avatar/?ts=1718283011"},
                            "html": {"href": f"{BB_WEB}/{WORKSPACE}/"},
                            "self": {"href": f"{BB_API}/workspaces/{WORKSPACE}"}}}
     members = []
-    for display, nickname in chosen:
+    for display, nickname, permission in chosen:
         if nickname == "john.smith2":
             nickname = "john.smith"  # Bitbucket nicknames are not unique: both John Smiths chose the same
         user_uuid = det_uuid(rng)
@@ -329,7 +360,7 @@ def build_bitbucket(rng: random.Random, people: list[dict[str, str]],
                           "html": {"href": f"{BB_WEB}/{quoted}/"}},
                 "type": "user", "uuid": "{" + user_uuid + "}", "account_id": f"{prefix}:{det_uuid(rng)}",
                 "nickname": nickname}
-        members.append({"type": "workspace_membership", "user": user, "workspace": workspace,
+        members.append({"type": "workspace_membership", "permission": permission, "user": user, "workspace": workspace,
                         "links": {"self": {"href": f"{BB_API}/workspaces/{WORKSPACE}/members/{quoted}"}}})
     rng.shuffle(members)
     return members
@@ -564,6 +595,7 @@ def generate(out_dir: Path, *, spec_path: Path | None = None, validate: bool = T
         "bitbucket_members.json": _json_bytes(members),
         "bitbucket_page1.json": _json_bytes(page1),
         "graph_users.json": _json_bytes(graph_users),
+        "roles.json": _json_bytes(build_roles(people, members)),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():

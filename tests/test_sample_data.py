@@ -290,7 +290,7 @@ def test_generator_is_deterministic_and_outputs_are_committed(tmp_path: Path) ->
     gen.generate(second)
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())
-    assert len(names) == 10 and counts["people"] == len(_csv_rows("people.csv"))
+    assert len(names) == 11 and counts["people"] == len(_csv_rows("people.csv"))
     for name in names:
         produced = (first / name).read_bytes()
         assert produced == (second / name).read_bytes(), f"{name} differs between two runs"

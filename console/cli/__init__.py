@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.cli import apps, groups, inbound, policies, report, sync, users
+from console.cli import apps, automate, groups, inbound, policies, report, sync, users
 from console.cli.output import emit_json, emit_table, print_error
 from console.errors import IdConsoleError
 from console.service import Service
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="keep the temporary home afterwards")
     demo.add_argument("--headless", action="store_true", help="prepare the demo, print where it is, and wait (no console)")
     demo.add_argument("--no-ad", action="store_true", help="skip the Samba AD DC even when Samba is installed")
+    demo.add_argument("--cycle", action="store_true", help="with --headless: run one automated cycle once it is up")
     demo.set_defaults(handler=None, command="demo")
 
     users.register(sub, cmd)
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.register(sub, cmd)
     sync.register_deletions(sub, cmd)
     report.register(sub, cmd)
+    automate.register(sub, cmd)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from console.connectors import ConnectionReport, Setting, settings_for
 from console.importer import ImportResult as FileImportResult
 from console.service.apps import AppsMixin, coerce, settings_map
+from console.service.automation import AutomationMixin, AutomationSettings, AutomationStatus, CycleReport, Units
 from console.service.groups import GroupsMixin
 from console.service.inbound import MACROS, PAGINATIONS, Endpoint, ImportResult, InboundMixin, MappedRecord, Mapping
 from console.service.people import PeopleMixin, PersonDetails
@@ -27,12 +28,13 @@ from console.service.reports import ReportFilter, ReportsMixin, SearchResult
 from console.values import parse_bool, parse_int, parse_pairs
 
 __all__ = [
-    "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult",
+    "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "AutomationSettings", "AutomationStatus", "CycleReport", "Units", "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult",
     "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
     "SearchResult", "Service", "Setting", "StandingConfirmation", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",
 ]
 
 
-class Service(PeopleMixin, GroupsMixin, PoliciesMixin, AppsMixin, InboundMixin, ProvisioningMixin, ReportsMixin):
+class Service(PeopleMixin, GroupsMixin, PoliciesMixin, AppsMixin, InboundMixin, ProvisioningMixin, ReportsMixin,
+              AutomationMixin):
     """Open it on a store: `Service(Store.open(home))`; the operator is the OS account of the process."""

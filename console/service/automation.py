@@ -1,0 +1,152 @@
+"""Automation: unattended cycles (`automate run`), their settings and notifications, the systemd/cron schedule that
+starts them (`automate install`) and their status (`automate status`)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console import clock
+from console.automation import notify as notifications
+from console.automation.cycle import CycleReport, Held, SourceOutcome, cycle_sources, run_cycle
+from console.automation.schedule import (
+    Capacity,
+    Runner,
+    Units,
+    build_units,
+    capacity,
+    next_from_interval,
+    next_from_timer,
+    write_units,
+)
+from console.automation.settings import (
+    AutomationSettings,
+    load_last_cycle,
+    load_settings,
+    parse_interval,
+    parse_value,
+    save_settings,
+)
+from console.connectors import is_source
+from console.errors import BadInput
+from console.service.base import ServiceBase, writes
+
+__all__ = ["AutomationMixin", "AutomationSettings", "AutomationStatus", "Capacity", "CycleReport", "Held",
+           "SourceOutcome", "Units"]
+
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+
+
+@dataclass
+class AutomationStatus:
+    """The last cycle (its outcome and what it held) and when the next one is due, and who says so."""
+
+    every: str
+    last: dict[str, Any] | None
+    next: str
+    next_from: str  # "systemd timer NAME" or "the interval"
+    held: list[dict[str, Any]] = field(default_factory=list)
+    notify: list[str] = field(default_factory=list)
+    password_file: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class AutomationMixin(ServiceBase):
+    def automation_settings(self) -> AutomationSettings:
+        return load_settings(self.store)
+
+    @writes
+    def set_automation(self, pairs: dict[str, str]) -> AutomationSettings:
+        """Change automation settings (`every`, `password_file`, `notify`, `webhook_url`, …), each checked; secrets
+        only by reference (env:, file:, keyring:). Recorded as an `automation_set` event."""
+        self._writable()
+        if not pairs:
+            raise BadInput("nothing to set", hint=f"KEY=VALUE with KEY one of {', '.join(AutomationSettings.keys())}")
+        settings = load_settings(self.store)
+        before = settings.to_dict()
+        sources = sorted(a.name for a in self.store.applications if is_source(a.kind))
+        for key, value in pairs.items():
+            setattr(settings, key, parse_value(key, value, home=self.home, sources=sources))
+        settings.check()
+        if "every" in pairs:
+            self.automation_capacity(settings).check(settings.interval)
+        after = settings.to_dict()
+        save_settings(self.store, settings)
+        self._record("automation_set", app="automation", message=", ".join(sorted(pairs)),
+                     changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v})
+        return settings
+
+    async def run_cycle(self, dry_run: bool = False) -> CycleReport:
+        """One unattended cycle: import the sources, recompute rule groups, plan and apply every application;
+        deprovisions without a standing confirmation (or above the threshold) are held; see console.automation."""
+        if not dry_run:
+            self._writable()
+        settings = load_settings(self.store)
+
+        def notifier(report: CycleReport) -> list[str]:
+            return notifications.notify(settings, report, self.home)
+
+        return await run_cycle(self.store, operator=self.operator, dry_run=dry_run, notifier=notifier)
+
+    def test_notifications(self) -> list[str]:
+        """Send a test summary through every configured way (nothing else happens); one line per way."""
+        settings = load_settings(self.store)
+        if not settings.notify:
+            raise BadInput("no notification is configured", hint="idconsole automate set notify=webhook webhook_url=…")
+        now = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        report = CycleReport(run_id="test-notification", dry_run=True, started=now, finished=now, outcome="test")
+        return notifications.notify(settings, report, self.home)
+
+    # ---- the schedule ------------------------------------------------------------------------
+    def automation_capacity(self, settings: AutomationSettings | None = None) -> Capacity:
+        """Requests each cycle sends to each source and the shortest interval Bitbucket's budget allows."""
+        settings = settings or load_settings(self.store)
+        return capacity(self.store, cycle_sources(self.store, settings))
+
+    def automation_units(self, every: str | None = None, *, python: str | None = None) -> Units:
+        """The systemd units and the cron line for a cycle every `every` (refused when the budget cannot take it)."""
+        settings = load_settings(self.store)
+        seconds = parse_interval(every or settings.every)
+        self.automation_capacity(settings).check(seconds)
+        return build_units(self.store, settings, seconds, python=python)
+
+    @writes
+    def install_automation(self, every: str, directory: Path | None = None, *, system: bool = False,
+                           python: str | None = None) -> tuple[Units, list[Path]]:
+        """Keep the interval and write the units into `directory` (or /etc/systemd/system with `system`, as root);
+        without either nothing is written but the interval. Recorded as an `automation_install` event."""
+        self._writable()
+        if system:
+            if directory is not None:
+                raise BadInput("--system and --dir are exclusive", hint="--system writes /etc/systemd/system")
+            if os.geteuid() != 0:
+                raise BadInput("writing /etc/systemd/system needs root",
+                               hint="run it with sudo, or --dir DIR to write them elsewhere, or no option to print them")
+            directory = SYSTEM_UNIT_DIR
+        units = self.automation_units(every, python=python)
+        settings = load_settings(self.store)
+        before = settings.every
+        settings.every = parse_value("every", every, home=self.home, sources=[])
+        save_settings(self.store, settings)
+        written = write_units(units, directory) if directory is not None else []
+        where = f"written to {directory}" if written else "printed"
+        self._record("automation_install", app="automation", message=f"every {settings.every}; units {where}",
+                     changes={"every": [before, settings.every]} if before != settings.every else {})
+        return units, written
+
+    def automation_status(self, runner: Runner | None = None) -> AutomationStatus:
+        """The last cycle and the next: from the systemd timer where it runs the cycles, else from the interval."""
+        settings = load_settings(self.store)
+        last = load_last_cycle(self.store)
+        timer = f"{settings.unit}.timer"
+        due = next_from_timer(timer, runner)
+        source = f"systemd timer {timer}"
+        if due is None:
+            due = next_from_interval(last.get("started") if last else None, settings.interval, clock.now())
+            source = f"the interval ({settings.every}) — no systemd timer {timer} answered"
+        return AutomationStatus(every=settings.every, last=last, next=due.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                next_from=source, held=list(last.get("held", [])) if last else [],
+                                notify=settings.notify, password_file=str(settings.password_path(self.home)))
