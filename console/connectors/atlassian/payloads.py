@@ -170,7 +170,7 @@ def _patch(resource: type[Any], operations: list[dict[str, Any]]) -> dict[str, A
     except pydantic.ValidationError as exc:
         raise Rejected("a change is not valid for Atlassian", detail="; ".join(e["msg"] for e in exc.errors()),
                        hint="correct the person's or group's data, then sync again") from None
-    return patch.model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[no-any-return]
+    return patch.model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
 
 
 def group_payload(name: str) -> dict[str, Any]:
