@@ -5,6 +5,8 @@ engine decides retry / skip / fail / stop-this-application from the class alone.
 """
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 
 class IdConsoleError(Exception):
     """Base class: `title` says what went wrong, `hint` what to do about it."""
@@ -88,6 +90,14 @@ class JournalError(StateError):
 
 
 # --- remote targets (the outcome of an operation is decided by the class) -------------------
+class TargetErrorArgs(TypedDict, total=False):
+    """The keyword arguments of TargetError, passed through by its subclasses."""
+
+    hint: str
+    detail: str
+    status: int | None
+
+
 class TargetError(IdConsoleError):
     """Something a target said or did. `status` is the HTTP/LDAP code when there is one."""
 
@@ -99,8 +109,8 @@ class TargetError(IdConsoleError):
 class TransientError(TargetError):
     """Worth retrying later: throttling (429), 5xx, resets. `retry_after` in seconds when known."""
 
-    def __init__(self, title: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(title, **kw)  # type: ignore[arg-type]
+    def __init__(self, title: str, *, retry_after: float | None = None, **kw: Unpack[TargetErrorArgs]) -> None:
+        super().__init__(title, **kw)
         self.retry_after = retry_after
 
 
@@ -115,8 +125,8 @@ class NotFound(TargetError):
 class AlreadyExists(TargetError):
     """The remote object already exists; callers adopt it instead of failing."""
 
-    def __init__(self, title: str, *, existing_uid: str | None = None, **kw: object) -> None:
-        super().__init__(title, **kw)  # type: ignore[arg-type]
+    def __init__(self, title: str, *, existing_uid: str | None = None, **kw: Unpack[TargetErrorArgs]) -> None:
+        super().__init__(title, **kw)
         self.existing_uid = existing_uid
 
 

@@ -325,7 +325,7 @@ def save_mapping(store: Store, mapping: Mapping) -> list[str]:
 
     Refused (BadInput) when the primary key field is missing from a selected endpoint; returns warnings.
     """
-    fields = {e.name: e.fields for e in load_endpoints(store, mapping.app) if e.fields}
+    fields: dict[str, Iterable[str]] = {e.name: e.fields for e in load_endpoints(store, mapping.app) if e.fields}
     warnings = mapping.check(fields, store.primary_key)
     table = store.table(TABLE)
     table.remove((where("app") == mapping.app) & (where("id") != mapping.id))

@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import orjson
 
@@ -39,12 +39,14 @@ def attrs_hash(attrs: dict[str, Any]) -> str:
 class _Doc:
     """to_doc/from_doc for dataclasses whose field names are the stored keys."""
 
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # what @dataclass gives every subclass
+
     def to_doc(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload,no-any-return]
+        return dataclasses.asdict(self)
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]):  # type: ignore[no-untyped-def]
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in names})
 
 

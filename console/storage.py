@@ -103,8 +103,10 @@ class OrjsonStorage(Storage):
 class FlushOnDemand(CachingMiddleware):
     """CachingMiddleware that writes only when told to (`flush`), so a step is one write."""
 
+    cache: dict[str, dict[str, Any]] | None  # set by CachingMiddleware (untyped)
+
     def __init__(self, storage_cls: type[Storage]) -> None:
-        super().__init__(storage_cls)
+        super().__init__(storage_cls)  # type: ignore[no-untyped-call]  # tinydb's middlewares are not annotated
         self.dirty = False
         # what `Store` needs to merge with other writers: the stored document each unflushed change replaced
         # ({table: {id: doc or None}}), and the documents others changed that this process may not change unseen
@@ -117,9 +119,10 @@ class FlushOnDemand(CachingMiddleware):
 
     def tables(self) -> dict[str, dict[str, Any]]:
         """The cached tables, for in-place changes by the store (call `touch()` after changing them)."""
-        if self.read() is None:
+        if self.read() is None:  # type: ignore[no-untyped-call]  # tinydb's middlewares are not annotated
             self.cache = {}
-        return self.cache  # type: ignore[return-value]
+        assert self.cache is not None  # read() filled it
+        return self.cache
 
     def touch(self) -> None:
         self.dirty = True

@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import inspect
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
 import orjson
 import platformdirs
 from tinydb import TinyDB
+from tinydb.table import Table
 
 from console import files, secrets
 from console.errors import ReadOnly, StaleData, StateError, ValidationError
@@ -41,7 +43,26 @@ def _v1_to_v2(tables: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 MIGRATIONS[1] = _v1_to_v2
 
-M = TypeVar("M", User, Group, Application, Policy, Link, Run)
+
+
+class Model(Protocol):
+    """What a table needs of its model: the dataclasses of console.models."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+    id: str
+
+    def to_doc(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self: ...
+
+
+class NamedModel(Model, Protocol):
+    name: str
+
+
+M = TypeVar("M", bound=Model)
+N = TypeVar("N", bound=NamedModel)  # groups, applications, policies
 
 
 @contextlib.contextmanager
@@ -68,8 +89,8 @@ def default_home() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("idconsole"))
 
 
-_TO_DOC = User.to_doc  # the generic dataclass `to_doc` every model inherits
-_FROM_DOC = User.from_doc.__func__  # type: ignore[attr-defined]
+_TO_DOC: Callable[..., dict[str, Any]] = User.to_doc  # the generic dataclass `to_doc` every model inherits
+_FROM_DOC = inspect.getattr_static(User, "from_doc")  # the generic `from_doc` classmethod every model inherits
 
 
 def _label(item: Any) -> str:
@@ -86,10 +107,10 @@ class Repo(Generic[M]):
 
     def __init__(self, db: TinyDB, name: str, model: type[M]) -> None:
         self.table = db.table(name, cache_size=0)
-        self.storage: FlushOnDemand = db.storage  # type: ignore[assignment]
+        self.storage = cast(FlushOnDemand, db.storage)  # typed `Storage` by TinyDB; a middleware here
         self.model = model
         self._fields = frozenset(f.name for f in dataclasses.fields(model))
-        self._plain = model.from_doc.__func__ is _FROM_DOC  # type: ignore[attr-defined]
+        self._plain = inspect.getattr_static(model, "from_doc") is _FROM_DOC
         self._by_id: dict[str, M] = {}
         self._doc_ids: dict[str, str] = {}  # model id -> TinyDB document id (as stored: a string)
         raw = self.storage.tables().get(name, {})
@@ -115,13 +136,14 @@ class Repo(Generic[M]):
     def _from_doc(self, doc: dict[str, Any]) -> M:
         if self._plain and self._fields.issuperset(doc):
             return self.model(**doc)  # 5x faster than from_doc, which filters the keys
-        return self.model.from_doc(doc)  # type: ignore[no-any-return]
+        return self.model.from_doc(doc)
 
     @staticmethod
     def _to_doc(item: M) -> dict[str, Any]:
         """A deep, JSON-shaped copy (what a reload gives); orjson does it ~10x faster than `asdict`."""
         if type(item).to_doc is _TO_DOC:
-            return orjson.loads(orjson.dumps(item))  # type: ignore[no-any-return]
+            doc: dict[str, Any] = orjson.loads(orjson.dumps(item))
+            return doc
         return item.to_doc()
 
     # index hooks for subclasses
@@ -138,7 +160,7 @@ class Repo(Generic[M]):
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[M]:
         return iter(self._by_id.values())
 
     def all(self) -> list[M]:
@@ -316,29 +338,29 @@ class UserRepo(Repo[User]):
         return self._by_key.get(key) or self._by_name.get(key) or self._by_email.get(key)
 
 
-class NamedRepo(Repo[M]):
+class NamedRepo(Repo[N]):
     """Groups, applications and policies: unique, case-insensitive names."""
 
-    def __init__(self, db: TinyDB, name: str, model: type[M]) -> None:
-        self._by_name: dict[str, M] = {}
+    def __init__(self, db: TinyDB, name: str, model: type[N]) -> None:
+        self._by_name: dict[str, N] = {}
         super().__init__(db, name, model)
 
-    def _index(self, item: M) -> None:
-        self._by_name[item.name.casefold()] = item  # type: ignore[union-attr]
+    def _index(self, item: N) -> None:
+        self._by_name[item.name.casefold()] = item
 
-    def _unindex(self, item: M) -> None:
-        self._by_name.pop(item.name.casefold(), None)  # type: ignore[union-attr]
+    def _unindex(self, item: N) -> None:
+        self._by_name.pop(item.name.casefold(), None)
 
-    def _check(self, item: M) -> None:
-        other = self._by_name.get(item.name.casefold())  # type: ignore[union-attr]
+    def _check(self, item: N) -> None:
+        other = self._by_name.get(item.name.casefold())
         if other is not None and other.id != item.id:
             kind = self.table.name.rstrip("s")
-            raise ValidationError("name", item.name, f"is already the name of another {kind}")  # type: ignore[union-attr]
+            raise ValidationError("name", item.name, f"is already the name of another {kind}")
 
-    def _unique(self, item: M) -> list[tuple[str, str]]:
-        return [("name", item.name)]  # type: ignore[union-attr]
+    def _unique(self, item: N) -> list[tuple[str, str]]:
+        return [("name", item.name)]
 
-    def by_name(self, name: str) -> M | None:
+    def by_name(self, name: str) -> N | None:
         return self._by_name.get(name.strip().casefold())
 
 
@@ -409,6 +431,8 @@ class Store:
     """
 
     TRACKED = ("users", "groups", "applications", "policies", "links", "runs")
+    meta: dict[str, Any]  # the `meta` document: schema, primary key, generation
+    _table_base: dict[str, Any]
 
     def __init__(self, home: Path, *, readonly: bool = False, lock_wait: float = 10.0) -> None:
         self.home = Path(home)
@@ -427,7 +451,7 @@ class Store:
         self._stamp: tuple[int, int, int] | None = None
         self.generation = 0
         self.db = TinyDB(str(self.path), storage=FlushOnDemand(self._storage_cls()))
-        self._raw: OrjsonStorage = self.storage.storage  # type: ignore[assignment]
+        self._raw = cast(OrjsonStorage, self.storage.storage)  # typed `Storage` by TinyDB; the one made above
         self._open_readonly()
         if not readonly and (self._needs_write or self.lock.try_acquire()):
             self.lock.release()
@@ -441,7 +465,7 @@ class Store:
     def open(cls, home: Path | str | None = None, *, readonly: bool = False, lock_wait: float = 10.0) -> Store:
         return cls(Path(home) if home else default_home(), readonly=readonly, lock_wait=lock_wait)
 
-    def _storage_cls(self):  # type: ignore[no-untyped-def]
+    def _storage_cls(self) -> type[OrjsonStorage]:
         readonly = self.readonly
 
         class _Storage(OrjsonStorage):
@@ -452,7 +476,7 @@ class Store:
 
     @property
     def storage(self) -> FlushOnDemand:
-        return self.db.storage  # type: ignore[return-value]
+        return cast(FlushOnDemand, self.db.storage)  # typed `Storage` by TinyDB; a middleware here
 
     # ---- opening and migrations -----------------------------------------------------------------
     def _check_version(self, tables: dict[str, dict[str, Any]] | None) -> int | None:
@@ -497,6 +521,7 @@ class Store:
                 tables = MIGRATIONS[version](tables)
                 version += 1
             tables["meta"]["1"]["schema"] = version
+        assert tables is not None  # a schema version was read from them
         self.storage.cache = tables
         self._stamp = stamp
         self.generation = int(tables["meta"]["1"].get("generation", 0))
@@ -508,7 +533,7 @@ class Store:
     def _load(self) -> None:
         """Build every table's objects and indexes from the cached documents."""
         tables = self.storage.tables()
-        self.meta: dict[str, Any] = dict(tables.get("meta", {}).get("1", {}))
+        self.meta = dict(tables.get("meta", {}).get("1", {}))
         self.generation = int(self.meta.get("generation", 0))
         self.users = UserRepo(self.db, self.meta.get("primary_key", "employeeId"))
         self.groups: NamedRepo[Group] = NamedRepo(self.db, "groups", Group)
@@ -529,7 +554,7 @@ class Store:
         for table in self.db._tables.values():  # TinyDB caches the next document id per table: others may insert
             table._next_id = None
 
-    def table(self, name: str):  # type: ignore[no-untyped-def]
+    def table(self, name: str) -> Table:
         """A plain TinyDB table for configuration kept as documents (inbound endpoints, mappings)."""
         return self.db.table(name, cache_size=0)
 
@@ -728,7 +753,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, exc_type, *exc: object) -> None:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is not None and not self.readonly:
             self.storage.discard()  # drop unflushed changes; no need to reload a state that is being closed
         self.close()

@@ -7,6 +7,7 @@ import string
 import time
 import unicodedata
 from email.utils import parsedate_to_datetime
+from collections.abc import Mapping
 from typing import Protocol
 
 _FOLD = str.maketrans({
@@ -41,12 +42,12 @@ def generate_password(avoid: list[str] | None = None, length: int = 20) -> str:
 
 class _HasHeaders(Protocol):
     @property
-    def headers(self) -> object: ...
+    def headers(self) -> Mapping[str, str]: ...
 
 
 def retry_after_seconds(response: _HasHeaders) -> float | None:
     """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), None when absent or bad."""
-    value = str(response.headers.get("Retry-After", "") or "").strip()  # type: ignore[attr-defined]
+    value = str(response.headers.get("Retry-After", "") or "").strip()
     if not value:
         return None
     try:

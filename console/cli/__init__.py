@@ -27,7 +27,7 @@ Handler = Callable[[Service, argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     def options(suppress: bool) -> argparse.ArgumentParser:
         # sub-commands SUPPRESS their defaults so that `idconsole --home X users list` keeps X
-        extra = {"default": argparse.SUPPRESS} if suppress else {}
+        extra: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
         opts = argparse.ArgumentParser(add_help=False)
         opts.add_argument("--home", help="state directory (default: $IDCONSOLE_HOME or the platform data dir)", **extra)
         opts.add_argument("--json", action="store_true", help="machine-readable output", **extra)

@@ -73,7 +73,7 @@ def add(svc: Service, a: argparse.Namespace) -> int:
             if name.endswith("@keyring"):
                 secrets[name.split("@")[0]] = f"keyring:{value}"
             else:
-                secrets[name] = env_ref(value)
+                secrets[name] = env_ref(str(value))
         elif "=" in target:
             key, literal = target.split("=")
             settings[key] = literal == "true"

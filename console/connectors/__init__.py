@@ -7,7 +7,9 @@ Connector modules are imported lazily, so a missing optional library only affect
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from console.errors import ConfigError, NotConfigured
@@ -80,7 +82,7 @@ def has_capability(kind: str, capability: Capability) -> bool:
     return kind in KINDS and capability in KINDS[kind].capabilities
 
 
-def _load(kind: str) -> Any:
+def _load(kind: str) -> tuple[ModuleType, Callable[..., Any]]:
     module_name, _, attribute = kind_of(kind).factory.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -109,7 +111,8 @@ def make_target(app: Application, *, mode: Mode = Mode.LIVE, **options: Any) -> 
         raise NotConfigured(f"{app.name} is a {app.kind} application: a source, not a target",
                             hint="sources are imported from: idconsole import " + app.kind)
     _, factory = _load(app.kind)
-    return factory(app, mode=mode, **options)  # type: ignore[no-any-return]
+    connector: Connector = factory(app, mode=mode, **options)
+    return connector
 
 
 def make_source(app: Application, *, mode: Mode = Mode.READ_ONLY, **options: Any) -> Any:

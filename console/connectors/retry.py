@@ -38,7 +38,7 @@ class DeadlineExceeded(TransientError):
 
 
 def _number(settings: dict[str, Any], name: str, default: float) -> float:
-    value = settings.get(name)
+    value: Any = settings.get(name)
     try:
         number = float(value if value not in (None, "") else default)
     except (TypeError, ValueError):

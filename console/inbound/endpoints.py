@@ -171,7 +171,8 @@ async def paginate(endpoint: Endpoint, values: dict[str, str], get_json: GetJson
             result.complete = False
             break
         if page == 1 and plan is not None and result.size is not None:
-            per_page = body.get("pagelen") if isinstance(body.get("pagelen"), int) else len(rows)
+            pagelen = body.get("pagelen")
+            per_page = pagelen if isinstance(pagelen, int) else len(rows)
             plan(max(0, min(endpoint.max_pages, math.ceil(result.size / max(1, per_page))) - 1))
         if endpoint.pagination == "next":
             url = str(body["next"])

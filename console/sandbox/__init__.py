@@ -6,8 +6,17 @@ command line takes the secret the sandbox must accept from an environment variab
 from __future__ import annotations
 
 import os
+import socketserver
+from typing import cast
 
 from console.errors import BadInput
+
+
+def host_port(server: socketserver.BaseServer) -> tuple[str, int]:
+    """The host and port a sandbox's TCP server listens on."""
+    # socketserver types the address for every family (AF_UNIX: str or bytes); the sandboxes are AF_INET
+    address = cast("tuple[str, int]", server.server_address)
+    return address[0], address[1]
 
 
 def secret_from_env(variable: str, what: str) -> str:

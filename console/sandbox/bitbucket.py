@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from console.sandbox import secret_from_env
+from console.sandbox import host_port, secret_from_env
 from console.sandbox.bitbucket_data import BitbucketState, make_membership
 
 __all__ = ["BitbucketState", "SandboxHandle", "add_arguments", "make_membership", "serve", "start_in_thread"]
@@ -191,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body)
 
     def _url(self, query: dict[str, str]) -> str:
-        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]  # type: ignore[str-format]
+        host = self.headers.get("Host") or "%s:%d" % host_port(self.server)
         return f"http://{host}{urlsplit(self.path).path}?{urlencode(query)}"
 
 
@@ -222,7 +222,7 @@ class SandboxHandle:
     def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread) -> None:
         self.server = server
         self.thread = thread
-        host, port = server.server_address[:2]
+        host, port = host_port(server)
         self.url = f"http://{host}:{port}"
         self.base_url = self.url + "/2.0"
         self.token_url = self.url + "/site/oauth2/access_token"
@@ -292,7 +292,7 @@ def serve(args: argparse.Namespace) -> int:
                            rate_limit=args.rate_limit, rate_window=args.rate_window)
     state.repeat_page = args.repeat_page
     server = make_server(state, args.port, verbose=args.verbose)
-    host, port = server.server_address[:2]
+    host, port = host_port(server)
     members = sum(len(rows) for rows in state.members.values())
     print(f"Bitbucket sandbox: base URL http://{host}:{port}/2.0  token URL http://{host}:{port}/site/oauth2/"
           f"access_token  workspaces {', '.join(state.workspaces) or '(none)'}  members {members}  "

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from console.sandbox import secret_from_env
+from console.sandbox import host_port, secret_from_env
 from console.sandbox.graph_errors import GraphFault, error_body
 from console.sandbox.graph_service import (
     SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_DOMAINS, SANDBOX_TENANT_ID, Fault, GraphSandbox, Reply,
@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        base = f"http://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}"
+        base = f"http://{self.headers.get('Host') or '%s:%d' % host_port(self.server)}"
         token_match = _TOKEN_PATH.match(path)
         try:
             if token_match and self.command == "POST":

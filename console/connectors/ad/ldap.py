@@ -48,7 +48,7 @@ IDLE_SECONDS = 120.0  # AD drops idle connections after MaxConnIdleTime (900 s);
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"  # the one extended operation that only reads
 
 
-class GuardedConnection(Connection):  # type: ignore[misc]
+class GuardedConnection(Connection):
     """An ldap3 Connection on which add, modify, delete, modify_dn and extended operations (password
     changes among them) raise DryRunBlocked or ReadOnly before anything is sent, unless `mode` is live."""
 
@@ -60,15 +60,15 @@ class GuardedConnection(Connection):  # type: ignore[misc]
 
     def add(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
         self._write("add", dn)
-        return super().add(dn, *args, **kwargs)
+        return super().add(dn, *args, **kwargs)  # type: ignore[no-untyped-call]  # not annotated in types-ldap3
 
     def modify(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
         self._write("modify", dn)
-        return super().modify(dn, *args, **kwargs)
+        return super().modify(dn, *args, **kwargs)  # type: ignore[no-untyped-call]  # not annotated in types-ldap3
 
     def delete(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
         self._write("delete", dn)
-        return super().delete(dn, *args, **kwargs)
+        return super().delete(dn, *args, **kwargs)  # type: ignore[no-untyped-call]  # not annotated in types-ldap3
 
     def modify_dn(self, dn: Any, *args: Any, **kwargs: Any) -> Any:
         self._write("modify_dn", dn)

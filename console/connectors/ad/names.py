@@ -19,7 +19,8 @@ from ldap3.utils.conv import escape_bytes
 from ldap3.utils.dn import escape_rdn
 
 from console.errors import BadInput, ConfigError
-from console.text import ascii_fold, generate_password  # noqa: F401  (re-exported for the AD modules)
+from console.text import ascii_fold
+from console.text import generate_password as generate_password  # re-exported for the AD modules
 
 SAM_MAX = 20
 CN_MAX = 64

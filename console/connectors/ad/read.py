@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 from ldap3 import BASE, SUBTREE, Connection
 from ldap3.core import exceptions as lx
@@ -19,6 +19,8 @@ from console.errors import NotFound
 from console.models import RemoteAccount
 
 from . import names
+
+Scope = Literal["BASE", "LEVEL", "SUBTREE"]  # ldap3's search scopes
 
 PAGE_SIZE = 500
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
@@ -61,7 +63,7 @@ def page(conn: Connection, base: str, flt: str, attrs: list[str], cookie: bytes 
     return entries, (control.get("value") or {}).get("cookie") or None
 
 
-def search(conn: Connection, base: str, flt: str, attrs: list[str], scope: str = SUBTREE,
+def search(conn: Connection, base: str, flt: str, attrs: list[str], scope: Scope = SUBTREE,
            controls: list[Any] | None = None) -> list[dict[str, Any]]:
     conn.search(base, flt, scope, attributes=attrs, controls=controls)
     return [decode(e) for e in conn.response or [] if e.get("type") == "searchResEntry"]

@@ -166,11 +166,12 @@ def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
 def _patch(resource: type[Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
     """Validate the operations with scim2-models (paths, values, e-mail syntax) and serialize the PatchOp."""
     try:
+        # a type chosen at run time: pydantic builds PatchOp[User] or PatchOp[Group] on the fly
         patch = PatchOp[resource].model_validate({"Operations": operations})  # type: ignore[valid-type]
     except pydantic.ValidationError as exc:
         raise Rejected("a change is not valid for Atlassian", detail="; ".join(e["msg"] for e in exc.errors()),
                        hint="correct the person's or group's data, then sync again") from None
-    return patch.model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[no-any-return]
+    return patch.model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)
 
 
 def group_payload(name: str) -> dict[str, Any]:

@@ -193,12 +193,12 @@ class BitbucketSource:
                 renewed = True
                 self._token = None  # expired or revoked before our clock said so: renew once
                 continue
-            error = self._status_error(response, _json(response), url)
-            if not isinstance(error, TransientError):
-                raise error
-            wait = attempts.delay(error.retry_after)
+            failure = self._status_error(response, _json(response), url)
+            if not isinstance(failure, TransientError):
+                raise failure
+            wait = attempts.delay(failure.retry_after)
             if wait is None:
-                raise attempts.gave_up(error)
+                raise attempts.gave_up(failure)
             await attempts.pause(wait)
 
     async def _wait(self, seconds: float) -> None:

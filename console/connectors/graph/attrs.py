@@ -11,7 +11,8 @@ from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.user import User as GraphUser
 
 from console.models import RemoteAccount, User
-from console.text import ascii_fold, generate_password  # noqa: F401  (generate_password re-exported)
+from console.text import ascii_fold
+from console.text import generate_password as generate_password  # re-exported
 
 # Flat attribute key (what the engine diffs) -> msgraph `User` field.
 ATTRIBUTE_FIELDS = {

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,6 +43,7 @@ from .auth import graph_scope
 from .guard import ModeTransport
 
 log = logging.getLogger("console.connectors.graph")
+Q = TypeVar("Q")  # a request configuration's query parameters
 
 PERMISSIONS = "User.ReadWrite.All, Group.ReadWrite.All, LicenseAssignment.ReadWrite.All, User.RevokeSessions.All"
 MSG_UPN_EXISTS = "another object with the same value for property userprincipalname already exists"
@@ -73,7 +74,8 @@ class JsonResponseHandler(ResponseHandler):
     deserialization costs ~5–15 ms per directory object (msgraph-sdk-python#584), far too slow for listing
     thousands of users on the event loop; errors still raise ODataError like the SDK does."""
 
-    async def handle_response_async(self, response: httpx.Response, error_map: Any) -> Any:
+    # kiota types `response` as a method-level TypeVar (any type at all); kiota_http passes an httpx.Response
+    async def handle_response_async(self, response: httpx.Response, error_map: Any) -> Any:  # type: ignore[override]
         if response.status_code >= 400:
             error = ODataError()
             if response.content:
@@ -83,12 +85,12 @@ class JsonResponseHandler(ResponseHandler):
                 except Exception:  # noqa: BLE001 - a non-JSON error body still becomes an ODataError
                     error = ODataError(message=response.text[:200])
             error.response_status_code = response.status_code
-            error.response_headers = response.headers  # type: ignore[assignment]
+            error.response_headers = response.headers  # type: ignore[assignment]  # kiota wants its HeadersCollection
             raise error
         return orjson.loads(response.content) if response.content else None
 
 
-def plain_json(config: RequestConfiguration) -> RequestConfiguration:  # type: ignore[type-arg]
+def plain_json(config: RequestConfiguration[Q]) -> RequestConfiguration[Q]:
     """Make a request configuration answer with plain JSON (see JsonResponseHandler)."""
     config.options = [*(config.options or []), ResponseHandlerOption(JsonResponseHandler())]
     return config

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.default_query_parameters import QueryParameters
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphServiceClient
 from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
@@ -52,7 +53,7 @@ class GroupOperations:
         params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
             filter=f"displayName eq '{name.replace(chr(39), chr(39) * 2)}'", select=GROUP_SELECT, top=5)
         config = RequestConfiguration(query_parameters=params)
-        page = await self._call(f"look up group {name}", lambda c: c.groups.get(config))  # type: ignore[arg-type]
+        page = await self._call(f"look up group {name}", lambda c: c.groups.get(config))
         found = list(page.value or []) if page else []
         return found[0] if found else None
 
@@ -67,7 +68,7 @@ class GroupOperations:
             return _remote_group(existing, adopted=True)
         body = Group(display_name=name, description=description or None, mail_enabled=False,
                      mail_nickname=group_mail_nickname(name), security_enabled=True, group_types=[])
-        no_resend: RequestConfiguration = RequestConfiguration(  # type: ignore[type-arg]
+        no_resend: RequestConfiguration[QueryParameters] = RequestConfiguration(
             options=[RetryHandlerOption(should_retry=False)])
         created: Group | None = None
         tries = max(1, self.retry.attempts)  # the SDK's handler is off for this POST: 429s are retried here
@@ -97,7 +98,10 @@ class GroupOperations:
     async def _members(self, group_uid: str) -> list[str]:
         params = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
         config = plain_json(RequestConfiguration(query_parameters=params))
-        builder = lambda c: c.groups.by_group_id(group_uid).members  # noqa: E731
+
+        def builder(c: GraphServiceClient) -> MembersRequestBuilder:
+            return c.groups.by_group_id(group_uid).members
+
         page: Any = await self._call(f"list members of {group_uid}", lambda c: builder(c).get(config))
         members: list[str] = []
         while page:

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
+from msgraph.generated.directory.deleted_items.graph_user.graph_user_request_builder import GraphUserRequestBuilder
 from msgraph.generated.models.assigned_license import AssignedLicense
 from msgraph.generated.models.user import User as GraphUser
 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import AssignLicensePostRequestBody
+from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
 from console.connectors.base import CreateResult
@@ -31,7 +33,8 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def users_query(filter_: str | None = None, top: int = 999, select: list[str] | None = None) -> RequestConfiguration:
+def users_query(filter_: str | None = None, top: int = 999, select: list[str] | None = None,
+                ) -> RequestConfiguration[UsersRequestBuilder.UsersRequestBuilderGetQueryParameters]:
     """Advanced-query configuration (ConsistencyLevel + $count), resent on every page."""
     params = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
         filter=filter_, top=top, count=True, select=select or attrs_mod.USER_SELECT)
@@ -59,7 +62,8 @@ class UserOperations:
         page = await self._call(f"look up {upn or mail}", lambda c: c.users.get(users_query(" or ".join(clauses))))
         found = list(page.value or []) if page else []
         by_upn = [u for u in found if (u.user_principal_name or "").lower() == upn.lower()]
-        return (by_upn or found or [None])[0]
+        matches = by_upn or found
+        return matches[0] if matches else None
 
     async def find_user(self, attrs: dict[str, Any]) -> RemoteAccount | None:
         found = await self._lookup(attrs)
@@ -132,10 +136,9 @@ class UserOperations:
         return []
 
     async def _get_user(self, uid: str) -> GraphUser:
-        config = RequestConfiguration(query_parameters=UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+        config = RequestConfiguration(query_parameters=UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
             select=attrs_mod.USER_SELECT))
-        user = await self._call(f"read user {uid}",
-                                lambda c: c.users.by_user_id(uid).get(config))  # type: ignore[arg-type]
+        user = await self._call(f"read user {uid}", lambda c: c.users.by_user_id(uid).get(config))
         if user is None:
             raise NotFound(f"user {uid} not found in Microsoft Graph")
         return user
@@ -201,11 +204,10 @@ class UserOperations:
         return attrs_mod.remote_account(restored)
 
     async def _deleted_by_upn(self, upn: str) -> GraphUser | None:
-        params = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+        params = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
             filter=f"userPrincipalName eq '{_quote(upn)}'", select=["id", "userPrincipalName", "deletedDateTime"])
         config = RequestConfiguration(query_parameters=params)
-        page = await self._call(f"look up deleted user {upn}",
-                                lambda c: c.directory.deleted_items.graph_user.get(config))  # type: ignore[arg-type]
+        page = await self._call(f"look up deleted user {upn}", lambda c: c.directory.deleted_items.graph_user.get(config))
         found = list(page.value or []) if page else []
         return found[0] if found else None
 
