@@ -250,26 +250,26 @@ async def _cycle(store: Store, report: CycleReport, settings: AutomationSettings
     plan = await make_plan(store)
     report.held.extend(hold_deprovisions(store, plan))
     try:
-        result = await apply_plan(store, plan, Confirmation(standing=True, by=operator), operator=operator,
+        applied = await apply_plan(store, plan, Confirmation(standing=True, by=operator), operator=operator,
                                   dry_run=dry_run)
     except StateLocked as exc:
         report.stopped = f"{exc.title} ({exc.hint})" if exc.hint else exc.title
         return
-    report.sync_run = result.run_id
-    report.counts = result.counts
-    report.failures.extend(result.failures)
-    if result.stopped:
+    report.sync_run = applied.run_id
+    report.counts = applied.counts
+    report.failures.extend(applied.failures)
+    if applied.stopped:
         report.failures.extend({"app": app, "action": "stopped", "person": "", "error": why}
-                               for app, why in result.stopped.items())
-    if result.halted:
-        report.stopped = result.halted
-    if result.initial_passwords and not dry_run:
+                               for app, why in applied.stopped.items())
+    if applied.halted:
+        report.stopped = applied.halted
+    if applied.initial_passwords and not dry_run:
         try:
-            append_passwords(password_path, result.run_id, result.initial_passwords)
-            report.passwords_written = len(result.initial_passwords)
+            append_passwords(password_path, applied.run_id, applied.initial_passwords)
+            report.passwords_written = len(applied.initial_passwords)
         except (OSError, IdConsoleError) as exc:
             report.failures.append({"app": "automation", "action": "initial_passwords", "person": "",
-                                    "error": f"{len(result.initial_passwords)} initial password(s) could not be "
+                                    "error": f"{len(applied.initial_passwords)} initial password(s) could not be "
                                              f"written to {password_path} ({getattr(exc, 'title', exc)}): reset "
                                              "those accounts' passwords"})
 
