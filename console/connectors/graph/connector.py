@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from msgraph import GraphServiceClient
 
-from console.connectors import KINDS
+from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, Setting
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
@@ -45,8 +45,9 @@ SETTINGS = [
     Setting("client_id", "Application (client) ID", required=True, help="the app registration's client id"),
     Setting("client_secret", "Client secret", required=True, secret=True,
             help="a reference (env:VAR or keyring:SERVICE/NAME) to the client secret value"),
-    Setting("base_url", "Graph base URL", default=DEFAULT_BASE_URL, help="a sandbox URL for the demo and tests"),
-    Setting("authority", "Token authority", default=DEFAULT_AUTHORITY,
+    Setting("base_url", "Graph base URL", default=DEFAULT_BASE_URL, help="a sandbox URL for the demo and tests",
+            carries_secrets=True),
+    Setting("authority", "Token authority", default=DEFAULT_AUTHORITY, carries_secrets=True,
             help="Entra ID authority host; for a local sandbox its URL, e.g. http://127.0.0.1:8765"),
     Setting("usage_location", "Usage location", default="", help="two-letter country code; licences need it"),
     Setting("license_skus", "Licence SKU ids", default=[], kind="list",
@@ -59,6 +60,8 @@ SETTINGS = [
             help="deleted users stay restorable for 30 days"),
     Setting("restore_deleted", "Restore a deleted user holding the UPN instead of creating", default=True, kind="bool"),
     *RETRY_SETTINGS,
+    tls.SETTING,
+    limits.SETTING,
 ]
 EXCHANGE_PLANS = ("EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_STANDARD", "EXCHANGE_S_DESKLESS", "EXCHANGE_S_FOUNDATION")
 
@@ -128,9 +131,10 @@ class GraphConnector(UserOperations, GroupOperations):
 
     def _graph(self) -> GraphServiceClient:
         if self._client is None:
+            max_bytes = limits.limit_bytes(self.app.settings)
             self._credential = make_credential(self.authority, self.tenant_id, self.client_id, self._secret,
-                                               timeout=self.retry.read)
-            self._client, self._http = build_client(self.base_url, self._credential, self.retry, self.mode)
+                                               timeout=self.retry.read, max_bytes=max_bytes)
+            self._client, self._http = build_client(self.base_url, self._credential, self.retry, self.mode, max_bytes)
         return self._client
 
     async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *,
