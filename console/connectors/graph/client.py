@@ -86,7 +86,13 @@ class JsonResponseHandler(ResponseHandler):
             error.response_status_code = response.status_code
             error.response_headers = response.headers  # type: ignore[assignment]
             raise error
-        return orjson.loads(response.content) if response.content else None
+        try:
+            return orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            kind = response.headers.get("content-type", "").split(";")[0] or "something"
+            raise ConfigError(f"Microsoft Graph answered {response.request.method} {response.request.url.path} "
+                              f"with {kind}, not JSON", detail=redact(response.text, limit=120),
+                              hint="check base_url: it is https://graph.microsoft.com/v1.0") from None
 
 
 def plain_json(config: RequestConfiguration) -> RequestConfiguration:  # type: ignore[type-arg]

@@ -27,13 +27,14 @@ from console.connectors.base import Capability, ConnectionReport, Setting
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
+from console.connectors.shape import shape_errors
 from console.errors import ConfigError, IdConsoleError, NotFound, SecretMissing
 from console.models import Application, User
 from console.secrets import resolve
 
 from . import attrs as attrs_mod
 from .auth import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, make_credential
-from .client import build_client, translate
+from .client import build_client, plain_json, translate
 from .groups import GroupOperations
 from .users import UserOperations, users_query
 
@@ -171,7 +172,12 @@ class GraphConnector(UserOperations, GroupOperations):
     async def test(self) -> ConnectionReport:
         self.retry = self.retry.for_test()
         try:
-            await self._call("read users", lambda c: c.users.get(users_query(top=1, select=["id"])))
+            users = await self._call("read users",
+                                     lambda c: c.users.get(plain_json(users_query(top=1, select=["id"]))))
+            wrong = shape_errors(users, {"value": list}, required=("value",))
+            if wrong:
+                raise ConfigError(f"Microsoft Graph answered GET /users with something else than a page: {wrong}",
+                                  hint="check base_url: it is https://graph.microsoft.com/v1.0")
             skus = await self._call("read subscribed licences", lambda c: c.subscribed_skus.get())
         except IdConsoleError as exc:
             return ConnectionReport(False, str(exc), {"error": type(exc).__name__, "hint": exc.hint})
