@@ -122,7 +122,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 breaks = sum(v.count("\n") for v in row.values() if isinstance(v, str))
                 rows.append((reader.line_num - breaks, row))
         except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
-            raise BadInput(f"{path}: line {reader.line_num}: {exc}",
+            raise BadInput(f"{path}: line {reader.line_num + 1}: {exc}",
                            hint="no field may be that long; check for an unclosed quote") from None
         return rows
     raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use a .csv or .json file")

@@ -431,10 +431,10 @@ class Store:
         self._open_readonly()
         if not readonly and (self._needs_write or self.lock.try_acquire()):
             self.lock.release()
-            with self._locked():
+            with self._locked(), self._shape_checked():
                 self._open_writer()
-        with _no_gc(freeze=True):  # loading builds many long-lived objects: keep the cyclic GC off them
-            self._load_checked()
+        with _no_gc(freeze=True), self._shape_checked():  # loading builds many long-lived objects: no cyclic GC
+            self._load()
         self.events = EventLog(self.home / "events", readonly=readonly)
 
     @classmethod
@@ -517,11 +517,12 @@ class Store:
             self._table_base = {}
             self._write_locked()
 
-    def _load_checked(self) -> None:
-        """`_load`, with a state of the wrong shape (a table that is not documents, a field of the wrong type)
-        refused as StateCorrupt naming what is wrong."""
+    @contextlib.contextmanager
+    def _shape_checked(self) -> Iterator[None]:
+        """A state of the wrong shape (a table that is not documents, a field of the wrong type) met while
+        migrating or loading it is refused as StateCorrupt naming what is wrong, the file left as it is."""
         try:
-            self._load()
+            yield
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise StateCorrupt(f"state file {self.path} does not have the shape of an idconsole state",
                                detail=f"{type(exc).__name__}: {str(exc)[:200]}",
