@@ -19,6 +19,7 @@ from console.errors import BadInput, IdConsoleError, ValidationError
 from console.models import Event, User, utcnow
 from console.store import Store
 from console.validation import validate_user
+from console.values import MAX_INT
 
 COLUMNS = ("employeeId", "userName", "givenName", "familyName", "displayName", "email", "department", "title",
            "manager", "status")
@@ -141,7 +142,8 @@ def check_row(row: dict[str, Any]) -> None:
             if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
                 raise ValidationError("emails", repr(value)[:40], "must be a list of addresses",
                                       hint='e.g. "emails": ["a@example.com"], or "email": "a@example.com"')
-        elif value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, str | int)
+                                    or isinstance(value, int) and abs(value) > MAX_INT):
             raise ValidationError(name, repr(value)[:40], "must be text")
 
 
@@ -157,6 +159,8 @@ def row_to_user(row: dict[str, Any], existing: User | None) -> User:
     base = existing.to_doc() if existing else {}
     base.update({k: row[k] for k in COLUMNS if k in row and k != "email" and row[k] is not None})
     base["emails"] = emails if (email is not None or "emails" in row) else base.get("emails", [])
+    base.setdefault("employeeId", "")  # missing keys are refused by validation ("is required"), by line
+    base.setdefault("userName", "")
     base.setdefault("status", "active")
     if not base.get("status"):
         base["status"] = "active"
