@@ -28,7 +28,7 @@ def limit_bytes(settings: dict[str, Any]) -> int:
     """The byte limit an application's settings ask for (a positive number of MB, default 50)."""
     value = settings.get(SETTING.name)
     try:
-        megabytes = float(value) if value not in (None, "") else float(DEFAULT_MB)
+        megabytes = float(DEFAULT_MB) if value is None or value == "" else float(value)
     except (TypeError, ValueError):
         megabytes = float(DEFAULT_MB)
     return int(max(megabytes, 0.001) * 1024 * 1024)
