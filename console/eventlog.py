@@ -54,6 +54,24 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 )
 
 
+_TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "changes")
+
+
+def _is_event(rec: Any) -> bool:
+    """A parsed line that is a report record: its text fields are text (action, status and a readable time
+    present), its changes an object of [before, after] pairs."""
+    if not isinstance(rec, dict) or not all(isinstance(rec.get(k, ""), str) for k in _TEXT_FIELDS):
+        return False
+    changes = rec.get("changes", {})
+    if not isinstance(changes, dict) or not all(isinstance(v, list) and len(v) == 2 for v in changes.values()):
+        return False
+    try:
+        return bool(rec.get("action")) and bool(rec.get("status")) and \
+            datetime.fromisoformat(rec["time"].replace("Z", "+00:00")) is not None
+    except (KeyError, ValueError):
+        return False
+
+
 def _event(rec: dict[str, Any]) -> Event:
     return Event(**rec) if _EVENT_FIELDS.issuperset(rec) else Event.from_doc(rec)
 
@@ -73,12 +91,13 @@ class _Month:
     Lines are addressed by the offset where they start; searches run over the whole month's bytes at C speed.
     """
 
-    __slots__ = ("offset", "data", "records", "_ascii", "_starts")
+    __slots__ = ("offset", "data", "records", "malformed", "_ascii", "_starts")
 
     def __init__(self) -> None:
         self.offset = 0  # bytes of the file consumed (complete lines only)
         self.data = b""
         self.records: dict[int, dict[str, Any] | None] = {}  # line start -> record (None: not JSON, torn)
+        self.malformed = 0  # lines parsed that are not report records (skipped, counted)
         self._ascii: bool | None = None
         self._starts: list[int] | None = None
 
@@ -102,7 +121,8 @@ class _Month:
                 rec = orjson.loads(self.line(start))
             except orjson.JSONDecodeError:
                 rec = None  # a torn line after a crash: the operation in flight is lost
-            self.records[start] = rec if isinstance(rec, dict) else None
+            self.records[start] = rec if _is_event(rec) else None
+            self.malformed += self.records[start] is None
         return self.records[start]
 
     def starts(self) -> list[int]:
@@ -406,6 +426,10 @@ class EventLog:
         if open_intents:
             found.sort(key=lambda e: e.time, reverse=True)
         return found if limit is None else found[:limit]
+
+    def malformed(self) -> int:
+        """How many lines read so far were not report records (torn, or of another shape) and were skipped."""
+        return sum(part.malformed for part in self._cache.values())
 
     def close(self) -> None:
         for handle in self._handles.values():

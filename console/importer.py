@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,12 @@ from console.errors import BadInput, IdConsoleError, JournalError, ValidationErr
 from console.models import Event, User, utcnow
 from console.store import Store
 from console.validation import validate_user
+from console.values import MAX_INT
 
 COLUMNS = ("employeeId", "userName", "givenName", "familyName", "displayName", "email", "department", "title",
            "manager", "status")
+FIELDS = (*COLUMNS, "emails")  # a JSON record may list several addresses
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -49,11 +54,38 @@ class ImportResult:
         }
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES; a directory, FIFO or device is refused before it is
+    opened (a FIFO would block the import, a device never end), and so is a file that cannot be read."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file", hint="check the path") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror})", hint="check the path and its permissions") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise BadInput(f"{path} is {what}", hint="give a .csv or .json file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise BadInput(f"{path} is larger than {MAX_FILE_BYTES // 1048576} MB", hint="split it into several files")
+    try:
+        with open(path, "rb", opener=_no_block) as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror})", hint="check the path and its permissions") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise BadInput(f"{path} is larger than {MAX_FILE_BYTES // 1048576} MB", hint="split it into several files")
+    return raw
+
+
+def _no_block(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY)
+
+
 def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, record) pairs from a .csv or .json file; a malformed file is one clear BadInput."""
-    if not path.exists():
-        raise BadInput(f"{path}: no such file", hint="check the path")
-    raw = path.read_bytes()
+    raw = _read_regular_file(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -71,7 +103,14 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         return [(i + 1, row) for i, row in enumerate(data)]
     if suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = reader.fieldnames or []
+        try:
+            header = reader.fieldnames or []
+        except csv.Error as exc:
+            raise BadInput(f"{path}: line 1: {exc}", hint="check the header line") from None
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise BadInput(f"{path}: the header repeats column(s) {', '.join(repeated)}",
+                           hint="keep one column of each name (the values of the others would be lost)")
         missing = [c for c in ("employeeId", "userName") if c not in header]
         if missing:
             raise BadInput(f"{path}: the header lacks {', '.join(missing)}", hint=f"the columns are {','.join(COLUMNS)}")
@@ -79,11 +118,33 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if unknown:
             raise BadInput(f"{path}: unknown column(s) {', '.join(unknown)}", hint=f"the columns are {','.join(COLUMNS)}")
         rows = []
-        for row in reader:  # line_num is where the row ends (blank lines are skipped): count back its own breaks
-            breaks = sum(v.count("\n") for v in row.values() if isinstance(v, str))
-            rows.append((reader.line_num - breaks, row))
+        try:
+            for row in reader:  # line_num is where the row ends (blank lines are skipped): count back its breaks
+                breaks = sum(v.count("\n") for v in row.values() if isinstance(v, str))
+                rows.append((reader.line_num - breaks, row))
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
+            raise BadInput(f"{path}: line {reader.line_num + 1}: {exc}",
+                           hint="no field may be that long; check for an unclosed quote") from None
         return rows
     raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use a .csv or .json file")
+
+
+def check_row(row: dict[str, Any]) -> None:
+    """A record's fields are known and typed: unknown names (`emial`) are refused, not dropped; a string field
+    takes text or a whole number (its digits), never true/false, a fraction, a list or an object; `emails` is a
+    list of strings (one address goes in `email`)."""
+    unknown = sorted(str(k) for k in row if k not in FIELDS)
+    if unknown:
+        raise ValidationError(unknown[0], ", ".join(unknown), "is not a field of a person",
+                              hint=f"the fields are {', '.join(FIELDS)}")
+    for name, value in row.items():
+        if name == "emails":
+            if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
+                raise ValidationError("emails", repr(value)[:40], "must be a list of addresses",
+                                      hint='e.g. "emails": ["a@example.com"], or "email": "a@example.com"')
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, str | int)
+                                    or isinstance(value, int) and abs(value) > MAX_INT):
+            raise ValidationError(name, repr(value)[:40], "must be text")
 
 
 def row_to_user(row: dict[str, Any], existing: User | None) -> User:
@@ -91,11 +152,15 @@ def row_to_user(row: dict[str, Any], existing: User | None) -> User:
         raise ValidationError("row", str(row)[:40], "is not an object with the person's fields")
     if None in row:
         raise ValidationError("row", "", "has more values than the header has columns")
+    check_row(row)
+    row = {k: str(v) if isinstance(v, int) else v for k, v in row.items()}
     email = row.get("email")
-    emails = row.get("emails") if isinstance(row.get("emails"), list) else ([email] if email else [])
+    emails = list(row["emails"]) if "emails" in row and row["emails"] is not None else ([email] if email else [])
     base = existing.to_doc() if existing else {}
     base.update({k: row[k] for k in COLUMNS if k in row and k != "email" and row[k] is not None})
     base["emails"] = emails if (email is not None or "emails" in row) else base.get("emails", [])
+    base.setdefault("employeeId", "")  # missing keys are refused by validation ("is required"), by line
+    base.setdefault("userName", "")
     base.setdefault("status", "active")
     if not base.get("status"):
         base["status"] = "active"

@@ -12,6 +12,7 @@ import orjson
 from console import clock
 from console.errors import ValidationError
 from console.models import EVENT_STATUSES, Event
+from console.shown import json_text, spreadsheet_cell, visible
 from console.store import Store
 
 SPAN_RE = re.compile(r"^(\d+)\s*([hdw])$")
@@ -25,7 +26,11 @@ def parse_when(value: str, field: str, *, now: datetime | None = None, end_of_da
     span = SPAN_RE.match(text.lower())
     if span:
         amount, unit = int(span.group(1)), span.group(2)
-        return now - timedelta(hours=amount) if unit == "h" else now - timedelta(days=amount * (7 if unit == "w" else 1))
+        try:
+            return now - timedelta(hours=amount) if unit == "h" else now - timedelta(days=amount * (7 if unit == "w" else 1))
+        except OverflowError:
+            raise ValidationError(field, value, "reaches back before the year 1",
+                                  hint="use a shorter span (e.g. 3650d) or a date such as 2020-01-01") from None
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -53,6 +58,8 @@ class ReportFilter:
 
 def query(store: Store, flt: ReportFilter) -> list[Event]:
     """Events matching the filter, newest first. A person matches by userName, e-mail, key or name."""
+    if flt.limit is not None and flt.limit < 0:
+        raise ValidationError("limit", str(flt.limit), "must not be negative", hint="--limit 0 shows no event")
     if flt.status and flt.status not in EVENT_STATUSES:
         raise ValidationError("status", flt.status, f"must be one of {', '.join(EVENT_STATUSES)}")
     since = parse_when(flt.since, "since") if flt.since else None
@@ -70,6 +77,8 @@ def query(store: Store, flt: ReportFilter) -> list[Event]:
         needle = person_text.casefold()
         person_ids = {found.id} if found else set()
         person_ids |= {u.id for u in store.users if u.displayName.casefold() == needle}
+    if flt.limit == 0:
+        return []
     return store.events.query(
         person_ids=person_ids, person_text=person_text, app=flt.app, since=since, until=until,
         action=flt.action, status=flt.status, run=flt.run, limit=flt.limit,
@@ -81,16 +90,23 @@ def to_rows(events: list[Event]) -> list[dict[str, object]]:
 
 
 def to_json(events: list[Event]) -> bytes:
-    return orjson.dumps(to_rows(events), option=orjson.OPT_INDENT_2)
+    """The events as JSON: the same values, with the controls orjson leaves raw written as \\u escapes."""
+    return json_text(orjson.dumps(to_rows(events), option=orjson.OPT_INDENT_2)).encode()
+
+
+def csv_cell(value: object) -> str:
+    """One cell of a CSV meant for people: controls shown (console.shown), a would-be formula neutralised."""
+    return spreadsheet_cell(visible("" if value is None else value))
 
 
 def to_csv(events: list[Event]) -> str:
+    """The events as CSV for a spreadsheet: every cell passes `csv_cell` (OWASP CSV injection)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
     for row in to_rows(events):
         row["changes"] = orjson.dumps(row["changes"]).decode() if row["changes"] else ""
-        writer.writerow(row)
+        writer.writerow([csv_cell(row[name]) for name in EXPORT_FIELDS])
     return out.getvalue()
 
 

@@ -19,7 +19,7 @@ from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
 from console import files
-from console.errors import ReadOnly, StateCorrupt, StateLocked
+from console.errors import ReadOnly, StateCorrupt, StateError, StateLocked
 from console.operator import os_account
 
 
@@ -94,7 +94,12 @@ class OrjsonStorage(Storage):
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         if self.readonly:
             raise ReadOnly("the console is read-only", hint="restart without --readonly to change anything")
-        atomic_write(self.path, orjson.dumps(data))
+        try:
+            atomic_write(self.path, orjson.dumps(data))
+        except OSError as exc:  # disk full, quota, a read-only file system: the old state is intact
+            raise StateError(f"cannot write the state file {self.path}: {exc.strerror or type(exc).__name__}",
+                             hint="free some space or fix the permissions, then try again; the state on disk was "
+                                  "left as it was") from None
 
     def close(self) -> None:
         pass

@@ -22,7 +22,7 @@ from tinydb import TinyDB
 from tinydb.table import Table
 
 from console import files, secrets
-from console.errors import ReadOnly, StaleData, StateError, ValidationError
+from console.errors import ReadOnly, StaleData, StateCorrupt, StateError, ValidationError
 from console.eventlog import EventLog
 from console.models import Application, Group, Link, Policy, Run, User
 from console.storage import FlushOnDemand, HomeLock, OrjsonStorage
@@ -455,15 +455,27 @@ class Store:
         self._open_readonly()
         if not readonly and (self._needs_write or self.lock.try_acquire()):
             self.lock.release()
-            with self._locked():
+            with self._locked(), self._shape_checked():
                 self._open_writer()
-        with _no_gc(freeze=True):  # loading builds many long-lived objects: keep the cyclic GC off them
+        with _no_gc(freeze=True), self._shape_checked():  # loading builds many long-lived objects: no cyclic GC
             self._load()
         self.events = EventLog(self.home / "events", readonly=readonly)
 
     @classmethod
     def open(cls, home: Path | str | None = None, *, readonly: bool = False, lock_wait: float = 10.0) -> Store:
-        return cls(Path(home) if home else default_home(), readonly=readonly, lock_wait=lock_wait)
+        """The store of `home`; a home that is not a usable directory, or a state, lock or event file that cannot
+        be read, is a StateError saying which file and why (never a traceback)."""
+        path = Path(home) if home else default_home()
+        if path.exists() and not path.is_dir():
+            raise StateError(f"the home {path} is not a directory",
+                             hint="give --home (or IDCONSOLE_HOME) a directory; the file was left as it is")
+        try:
+            return cls(path, readonly=readonly, lock_wait=lock_wait)
+        except OSError as exc:
+            where = exc.filename or path
+            raise StateError(f"cannot open the home {path}: {where}: {exc.strerror or type(exc).__name__}",
+                             hint="check the owner and permissions of the home and its files (ls -la); "
+                                  "nothing was changed") from None
 
     def _storage_cls(self) -> type[OrjsonStorage]:
         readonly = self.readonly
@@ -529,6 +541,18 @@ class Store:
             self.meta = {}
             self._table_base = {}
             self._write_locked()
+
+    @contextlib.contextmanager
+    def _shape_checked(self) -> Iterator[None]:
+        """A state of the wrong shape (a table that is not documents, a field of the wrong type) met while
+        migrating or loading it is refused as StateCorrupt naming what is wrong, the file left as it is."""
+        try:
+            yield
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise StateCorrupt(f"state file {self.path} does not have the shape of an idconsole state",
+                               detail=f"{type(exc).__name__}: {str(exc)[:200]}",
+                               hint="it was left as it is; restore it from a backup (state.json.bak-*) or move it "
+                                    "away") from None
 
     def _load(self) -> None:
         """Build every table's objects and indexes from the cached documents."""

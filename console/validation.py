@@ -5,6 +5,7 @@ import re
 
 from console.errors import ValidationError
 from console.models import DEPROVISION_MODES, LOGIN_METHODS, USER_STATUSES, Group, Policy, User
+from console.shown import has_controls, visible
 
 # RFC 5322 "dot-atom" local part (no leading, trailing or double dot), a domain with at least one dot;
 # internationalised letters allowed.
@@ -42,8 +43,19 @@ def check_email(value: str, field: str = "email") -> None:
         raise ValidationError(field, value, "is not a valid e-mail address", hint="use the form name@example.com")
 
 
-def validate_user(user: User, primary_key: str = "employeeId") -> User:
-    """Normalise white space and check every field; raises ValidationError on the first fault."""
+def check_text(field: str, value: str) -> None:
+    """Text an operator typed (a name, a description, a person's field) may hold no control character, no bidi
+    override and no line break: it would be interpreted, not shown, wherever it is printed."""
+    if has_controls(value):
+        raise ValidationError(field, visible(value), "contains control or bidi characters",
+                              hint="retype it without them (they are shown here as ␛, <U+202E>, …)")
+
+
+def validate_user(user: User, primary_key: str = "employeeId", *, from_source: bool = False) -> User:
+    """Normalise white space and check every field; raises ValidationError on the first fault.
+
+    `from_source`: the person comes from a source application, whose data is kept as it is (only C0 controls
+    are refused) and shown neutralised; what operators type or import from files is refused."""
     for name in ("employeeId", "userName", "givenName", "familyName", "displayName", "department", "title", "manager"):
         setattr(user, name, clean(getattr(user, name)))
     user.emails = [clean(e) for e in user.emails if clean(e)]
@@ -55,7 +67,9 @@ def validate_user(user: User, primary_key: str = "employeeId") -> User:
         value = getattr(user, name)
         check_length(name, value)
         if not NAME_RE.match(value):
-            raise ValidationError(name, value, "contains control characters")
+            raise ValidationError(name, visible(value), "contains control characters")
+        if not from_source:
+            check_text(name, value)
     if user.employeeId and not KEY_RE.match(user.employeeId):
         raise ValidationError("employeeId", user.employeeId, "may only hold letters, digits and . @ : / + - _")
     if not USER_NAME_RE.match(user.userName):
@@ -77,8 +91,11 @@ def validate_group(group: Group) -> Group:
         raise ValidationError("name", "", "is required")
     if len(group.name) > 256:
         raise ValidationError("name", group.name[:37] + "…", "is longer than 256 characters")
-    if not NAME_RE.match(group.name):
-        raise ValidationError("name", group.name, "contains control characters")
+    check_text("name", group.name)
+    group.description = clean(group.description)
+    if len(group.description) > 1024:
+        raise ValidationError("description", group.description[:37] + "…", "is longer than 1024 characters")
+    check_text("description", group.description)
     return group
 
 
@@ -86,6 +103,9 @@ def validate_policy(policy: Policy) -> Policy:
     policy.name = clean(policy.name)
     if not policy.name:
         raise ValidationError("name", "", "is required")
+    if len(policy.name) > 256:
+        raise ValidationError("name", policy.name[:37] + "…", "is longer than 256 characters")
+    check_text("name", policy.name)
     if policy.login_method not in LOGIN_METHODS:
         raise ValidationError("login_method", policy.login_method, f"must be one of {', '.join(LOGIN_METHODS)}")
     if not policy.groups:

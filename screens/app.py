@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.filter import LineFilter
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Input
@@ -30,6 +32,7 @@ from screens.policies import PoliciesScreen
 from screens.provisioning import ProvisioningScreen
 from screens.reports import ReportsScreen
 from screens.users import UsersScreen
+from screens.visible import SHOW_CONTROLS
 
 SCREEN_TIPS = {
     "dashboard": "Dashboard: counts, application health, recent events",
@@ -70,6 +73,10 @@ class IdConsoleApp(App[int]):
     ]
 
     sync_running: reactive[bool] = reactive(False)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then the one that shows control characters instead of sending them (visible.py)."""
+        return [*super().get_line_filters(), SHOW_CONTROLS]
 
     def __init__(self, service: Service, *, readonly: bool = False, owns_store: bool = False) -> None:
         super().__init__()

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from console import __version__
 from console.cli import apps, automate, groups, inbound, policies, report, sync, users
-from console.cli.output import emit_json, emit_table, print_error
+from console.cli.output import emit_json, emit_table, print_error, visible_streams
+from console.connectors.tls import InsecureTransport
 from console.errors import IdConsoleError
 from console.service import Service
 
@@ -68,8 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    if a.command is None or a.command == "demo":
+        return _run(a, console=True)
+    with visible_streams(), warnings.catch_warnings():  # every text reaches the terminal neutralised
+        warnings.simplefilter("always", InsecureTransport)
+        warnings.showwarning = _show_warning
+        return _run(a, console=False)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:
+    """Warnings the core raises for the operator (credentials in clear, …) as `warning: …` lines on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _run(a: argparse.Namespace, *, console: bool) -> int:
     try:
-        if a.command is None or a.command == "demo":
+        if console:
             return run_console(a)
         writes = bool(getattr(a, "writes", False)) and not getattr(a, "dry_run", False)
         readonly = a.readonly or not writes
@@ -84,6 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `idconsole … | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file or directory the command needed could not be used
+        where = f" {exc.filename}" if exc.filename else ""
+        print_error(IdConsoleError(f"cannot use{where}: {exc.strerror or type(exc).__name__}",
+                                   hint="check the path, its permissions and the free space"))
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug must still reach the operator as a message, not a traceback
+        if os.environ.get("IDCONSOLE_DEBUG"):
+            raise
+        print_error(IdConsoleError(f"unexpected error: {type(exc).__name__}", detail=str(exc)[:300],
+                                   hint="nothing more was done; report it with IDCONSOLE_DEBUG=1 set for the details"))
+        return 3
 
 
 def run_console(a: argparse.Namespace) -> int:

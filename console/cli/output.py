@@ -1,17 +1,23 @@
-"""How the command line talks: JSON on stdout, aligned tables, errors with what to do, yes/no questions."""
+"""How the command line talks: JSON on stdout, aligned tables, errors with what to do, yes/no questions.
+
+Every text meant for a terminal passes `console.shown.visible` here (`say`, `emit_table`, `print_error`), so
+a control character from a target or a file is shown, never interpreted; JSON escapes them by itself."""
 from __future__ import annotations
 
+import io
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 import orjson
 
 from console.errors import BadInput, IdConsoleError
+from console.shown import json_text, visible
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=_default).decode() + "\n")
+    sys.stdout.write(json_text(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=_default)) + "\n")
 
 
 def _default(obj: Any) -> Any:
@@ -24,8 +30,52 @@ def _default(obj: Any) -> Any:
     raise TypeError
 
 
+class VisibleText(io.TextIOBase):
+    """A text stream that shows every control character it is given (see console.shown) and passes the rest to
+    the stream it wraps; `buffer` (raw bytes: exports, already neutralised) and `fileno` are the wrapped ones."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(visible(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@contextmanager
+def visible_streams() -> Iterator[None]:
+    """While the command runs, everything printed to stdout and stderr is neutralised: one point for every
+    message, table and warning of every command (targets' error texts and names included)."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = VisibleText(out), VisibleText(err)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line meant for a terminal, its controls made visible."""
+    print(visible(text), file=sys.stderr if err else sys.stdout)
+
+
 def emit_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    cells = [[visible(c, lines=False) for c in headers]] + [
+        ["" if c is None else visible(c, lines=False) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -34,11 +84,11 @@ def emit_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
 
 
 def print_error(exc: IdConsoleError) -> None:
-    print(f"error: {exc.title}", file=sys.stderr)
+    say(f"error: {exc.title}", err=True)
     if exc.detail:
-        print(f"  {exc.detail}", file=sys.stderr)
+        say(f"  {exc.detail}", err=True)
     if exc.hint:
-        print(f"  what to do: {exc.hint}", file=sys.stderr)
+        say(f"  what to do: {exc.hint}", err=True)
 
 
 def confirmed_removal(yes: bool, question: str, remove: Callable[[], object], done: str) -> int:
@@ -56,6 +106,6 @@ def confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         raise BadInput("confirmation needed but there is no terminal", hint="pass --yes to confirm")
     try:
-        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+        return input(f"{visible(question)} [y/N] ").strip().lower() in ("y", "yes")
     except EOFError:
         return False

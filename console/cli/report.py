@@ -24,8 +24,13 @@ def report(svc: Service, a: argparse.Namespace) -> int:
                  (e.error or describe_changes(e.changes) or e.message)[:70]] for e in events]
         emit_table(rows, ["time", "app", "person", "action", "status", "details"])
         print(f"{len(events)} events")
+        if svc.report_malformed():
+            print(f"warning: {svc.report_malformed()} malformed line(s) of the report files were skipped",
+                  file=sys.stderr)
         return 0
     count, data, path = svc.export_report(flt, fmt, a.output, force=a.force)
+    if svc.report_malformed():
+        print(f"warning: {svc.report_malformed()} malformed line(s) of the report files were skipped", file=sys.stderr)
     if path is not None:
         print(f"{count} events written to {path}", file=sys.stderr)
     else:

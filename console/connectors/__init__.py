@@ -7,6 +7,7 @@ Connector modules are imported lazily, so a missing optional library only affect
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -16,6 +17,7 @@ from console.errors import ConfigError, NotConfigured
 from console.models import Application
 
 from .base import Capability, ConnectionReport, Connector, CreateResult, Role, Setting
+from . import tls
 from .mode import Mode
 
 _TARGET = frozenset({Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE,
@@ -110,7 +112,8 @@ def make_target(app: Application, *, mode: Mode = Mode.LIVE, **options: Any) -> 
         kind_of(app.kind)
         raise NotConfigured(f"{app.name} is a {app.kind} application: a source, not a target",
                             hint="sources are imported from: idconsole import " + app.kind)
-    _, factory = _load(app.kind)
+    module, factory = _load(app.kind)
+    tls.warn(app, list(module.SETTINGS))  # credentials in clear: refused, or (allowed) a warning
     connector: Connector = factory(app, mode=mode, **options)
     return connector
 
@@ -121,18 +124,25 @@ def make_source(app: Application, *, mode: Mode = Mode.READ_ONLY, **options: Any
         kind_of(app.kind)
         raise ConfigError(f"{app.name} is a {app.kind} application: a target, not a source",
                           hint="import from a source application (" + ", ".join(source_kinds()) + ")")
-    _, factory = _load(app.kind)
+    module, factory = _load(app.kind)
+    tls.warn(app, list(module.SETTINGS))
     return factory(app, mode=mode, **options)
 
 
 async def check_connection(app: Application) -> ConnectionReport:
     """Test an application's connection read-only; the report's text is redacted, a bad setting is a report."""
     try:
-        peer = make_source(app) if is_source(app.kind) else make_target(app, mode=Mode.READ_ONLY)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", tls.InsecureTransport)
+            peer = make_source(app) if is_source(app.kind) else make_target(app, mode=Mode.READ_ONLY)
     except ConfigError as exc:
         return ConnectionReport(ok=False, message=str(exc))
+    notes = [str(w.message) for w in caught if issubclass(w.category, tls.InsecureTransport)]
     try:
         report: ConnectionReport = await peer.test()
     finally:
         await peer.aclose()
+    if notes:  # shown on every test: the operator allowed credentials in clear
+        report.details["warning"] = "; ".join(notes)
+        report.message = f"{report.message} (WARNING: credentials sent without TLS)"
     return report.redacted(peer.secrets())

@@ -79,6 +79,7 @@ class Setting:
     help: str = ""
     choices: tuple[str, ...] = ()
     kind: str = "str"  # str | int | bool | list
+    carries_secrets: bool = False  # a URL credentials are sent to: TLS unless loopback (connectors/tls.py)
 
 
 @runtime_checkable

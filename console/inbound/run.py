@@ -309,7 +309,7 @@ def _person(store: Store, mapped: MappedRecord, existing: User | None, source_ta
     if existing is not None and existing.status == "leaver" and existing.source == source_tag:
         user.status = "active"  # a returning member
     try:
-        validate_user(user, pk_attr)
+        validate_user(user, pk_attr, from_source=True)
         store.users._check(user)
         for label_, value in (("userName", user.userName), *(("email", e) for e in user.emails)):
             other = taken.get((label_, value.casefold()))

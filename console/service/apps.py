@@ -5,11 +5,12 @@ import re
 from typing import Any
 
 from console import connectors
+from console.connectors import tls
 from console.errors import BadInput, ValidationError
 from console.models import FEATURES, Application, utcnow
 from console.secrets import check_ref, store_in_keyring, write_file_secret
 from console.service.base import ServiceBase, writes
-from console.validation import check_deprovision
+from console.validation import check_deprovision, check_text
 from console.values import parse_bool, parse_float, parse_int
 
 NUMBER_FIELDS = ("threshold_count", "threshold_percent", "max_concurrency", "delete_grace_days")
@@ -29,8 +30,12 @@ def coerce(setting: connectors.Setting, value: Any) -> Any:
         return parse_float(setting.name, value)
     if setting.kind == "list":
         items = value if isinstance(value, list) else str(value).split(",")
-        return [str(v).strip() for v in items if str(v).strip()]
+        listed = [str(v).strip() for v in items if str(v).strip()]
+        for item in listed:
+            check_text(setting.name, item)
+        return listed
     text = "" if value is None else str(value).strip()
+    check_text(setting.name, text)
     if setting.choices and text not in setting.choices:
         raise ValidationError(setting.name, text, f"must be one of {', '.join(setting.choices)}")
     return text
@@ -124,7 +129,9 @@ class AppsMixin(ServiceBase):
         app = Application(name=name.strip(), kind=kind, settings=typed, secrets=dict(secrets))
         if not app.name:
             raise ValidationError("name", name, "is required")
+        check_text("name", app.name)
         self._check_settings(kind, {k: v for k, v in typed.items() if k in known}, app.secrets)
+        tls.warn(app, connectors.settings_for(kind))
         self.store.applications.add(app)
         self._record("app_create", app=app.name, changes={k: [None, v] for k, v in typed.items()} |
                      {f"secrets.{k}": [None, v] for k, v in app.secrets.items()})
@@ -164,6 +171,7 @@ class AppsMixin(ServiceBase):
                     raise BadInput(f"{key} is a secret", hint=f"set secrets.{key}=env:VAR, keyring:SERVICE/NAME or file:PATH")
                 app.settings[setting.name] = coerce(setting, value)
         self._check_settings(app.kind, app.settings, app.secrets)
+        tls.warn(app, connectors.settings_for(app.kind))
         after = app.to_doc()
         changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
         if changes:

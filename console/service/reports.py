@@ -26,6 +26,10 @@ class ReportsMixin(ServiceBase):
             self.app(flt.app)  # an unknown application is an error, not an empty report
         return reports.query(self.store, flt)
 
+    def report_malformed(self) -> int:
+        """Lines of the report files that are not records (torn or of another shape): skipped, and counted here."""
+        return self.store.events.malformed()
+
     def export_report(self, flt: ReportFilter, fmt: str, path: str | None = None, *,
                       force: bool = False) -> tuple[int, bytes, Path | None]:
         """The report as CSV or JSON: (event count, the bytes, None), or written to a new private file when `path`

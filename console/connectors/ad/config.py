@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from console.connectors import tls
 from console.connectors.base import Setting
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.errors import ConfigError
@@ -14,7 +15,7 @@ from console.models import Application, User
 from . import names as ad_names
 
 SETTINGS: list[Setting] = [
-    Setting("url", "LDAP URL", required=True, default="ldaps://",
+    Setting("url", "LDAP URL", required=True, default="ldaps://", carries_secrets=True,
             help="ldaps://dc1.corp.example:636 (default), or ldap://…:389 with start_tls"),
     Setting("bind_user", "Bind user", required=True, help="svc-idconsole@corp.example, CORP\\svc-idconsole or a DN"),
     Setting("password", "Bind password", required=True, secret=True, help="env:VAR or keyring:idconsole/NAME"),
@@ -33,6 +34,7 @@ SETTINGS: list[Setting] = [
     Setting("password_file", "Initial password file",
             help="initial passwords are appended here (mode 0600); empty: they are discarded"),
     *RETRY_SETTINGS,
+    tls.SETTING,
 ]
 
 

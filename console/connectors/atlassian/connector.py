@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from console.connectors import KINDS
+from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, CreateResult, Setting
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
@@ -29,15 +29,17 @@ from .http import ScimHttp
 BASE_URL_HINT = "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
 
 SETTINGS: list[Setting] = [
-    Setting("base_url", "Directory base URL", required=True,
+    Setting("base_url", "Directory base URL", required=True, carries_secrets=True,
             help="https://api.atlassian.com/scim/directory/{directoryId}, shown once when the directory's "
                  "user provisioning is set up (admin.atlassian.com > Security > Identity providers)"),
     Setting("token", "Directory API key", secret=True,
             help="the directory's own API key (not an org admin key, not a site API token), sent as a bearer token"),
     Setting("client_id", "OAuth client id", help="optional: OAuth 2.0 client credentials instead of an API key"),
     Setting("client_secret", "OAuth client secret", secret=True, help="with client_id"),
-    Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL, help="with client_id"),
+    Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL, help="with client_id", carries_secrets=True),
     *RETRY_SETTINGS,
+    tls.SETTING,
+    limits.SETTING,
     # Application fields (not stored in settings): shown with the settings, changed with `apps set`.
     Setting("max_concurrency", "Maximum concurrent requests", kind="int",
             help="Application.max_concurrency: requests in flight at once (apps set NAME max_concurrency=8)"),
@@ -66,7 +68,8 @@ class AtlassianConnector:
         extra = {"sleep": sleep} if sleep is not None else {}
         self.mode = mode
         self.http = ScimHttp(base_url, token_source(app), max_concurrency=app.max_concurrency, mode=mode,
-                             retry=retry or RetryPolicy.from_settings(settings), transport=transport, clock=clock,
+                             retry=retry or RetryPolicy.from_settings(settings),
+                             transport=limits.bounded(transport, settings), clock=clock,
                              **extra)
 
     def secrets(self) -> list[str]:
@@ -90,7 +93,8 @@ class AtlassianConnector:
         details: dict[str, Any] = {"directory": self.directory_id, "users": total}
         try:
             config = await self.http.request("GET", "/ServiceProviderConfig")
-            details["patch"] = bool((config or {}).get("patch", {}).get("supported"))
+            patch = (config or {}).get("patch")
+            details["patch"] = bool(patch.get("supported")) if isinstance(patch, dict) else False
         except IdConsoleError:
             pass
         return ConnectionReport(ok=True, message=f"connected to directory {self.directory_id} ({total} users)",
@@ -105,7 +109,7 @@ class AtlassianConnector:
 
     async def _search(self, collection: str, attribute: str, value: str) -> list[dict[str, Any]]:
         body = await self.http.request("GET", f"/{collection}", params={"filter": p.eq_filter(attribute, value)})
-        return list((body or {}).get("Resources") or [])
+        return p.list_page(body or {"totalResults": 0})[1]
 
     async def _find_user_doc(self, attrs: dict[str, Any]) -> dict[str, Any] | None:
         """The directory user for these attributes: by externalId (the IdP's key), else by userName."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from console.connectors.shape import shape_errors
 from console.errors import (
     AlreadyExists,
     AuthFailed,
@@ -83,10 +84,15 @@ def decode(response: httpx.Response, method: str, path: str, secrets: list[str])
     if not response.content:
         return None
     try:
-        return response.json()
+        body = response.json()
     except ValueError:
-        raise ConfigError(f"{response.url.host} answered {method} {path} with something that is not SCIM JSON",
+        kind = response.headers.get("content-type", "").split(";")[0] or "something"
+        raise ConfigError(f"{response.url.host} answered {method} {path} with {kind}, not SCIM JSON",
                           detail=redact(response.text.strip(), secrets, limit=120), hint=DIRECTORY_HINT) from None
+    if not isinstance(body, dict):  # every SCIM answer is an object
+        raise ConfigError(f"{response.url.host} answered {method} {path} with {shape_errors(body, {})[4:]}",
+                          hint=DIRECTORY_HINT)
+    return body
 
 
 def status_error(response: httpx.Response, method: str, path: str, secrets: list[str], oauth: bool,

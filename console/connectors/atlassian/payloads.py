@@ -21,6 +21,7 @@ from scim2_models import (
     User,
 )
 
+from console.connectors.shape import shape_errors
 from console.errors import BadInput, ConfigError, Rejected
 from console.models import RemoteAccount, RemoteGroup
 from console.models import User as LocalUser
@@ -218,7 +219,8 @@ def user_attributes(doc: Mapping[str, Any]) -> dict[str, Any]:
     raw_name, raw_enterprise = doc.get("name"), doc.get(ENTERPRISE_URN)
     name: Mapping[str, Any] = raw_name if isinstance(raw_name, dict) else {}
     enterprise: Mapping[str, Any] = raw_enterprise if isinstance(raw_enterprise, dict) else {}
-    emails = [e for e in doc.get("emails") or [] if isinstance(e, dict) and e.get("value")]
+    raw_emails = doc.get("emails")
+    emails = [e for e in (raw_emails if isinstance(raw_emails, list) else []) if isinstance(e, dict) and e.get("value")]
     emails.sort(key=lambda e: not e.get("primary"))
     return {
         "userName": _text(doc.get("userName")),
@@ -239,7 +241,17 @@ def atlassian_account_id(doc: Mapping[str, Any]) -> str:
     return _text(extension.get("atlassianAccountId")) if isinstance(extension, dict) else ""
 
 
+def _resource_id(doc: Any, what: str) -> str:
+    """The SCIM id of a resource the directory sent, or ConfigError naming what is wrong with it."""
+    wrong = shape_errors(doc, {"id": str}, required=("id",))
+    if wrong:
+        raise ConfigError(f"the directory sent a {what} that is not a SCIM resource: {wrong}",
+                          hint="the directory base URL ends with /scim/directory/{directoryId}")
+    return str(doc["id"])
+
+
 def to_account(doc: Mapping[str, Any]) -> RemoteAccount:
+    _resource_id(doc, "user")
     attrs = user_attributes(doc)
     return RemoteAccount(uid=str(doc["id"]), name=attrs["userName"], attrs=attrs, active=attrs["active"])
 
@@ -248,7 +260,11 @@ _GROUP_KEYS = frozenset(info.serialization_alias or name for name, info in Group
 
 
 def to_group(doc: Mapping[str, Any]) -> RemoteGroup:
-    group = Group.model_validate({k: v for k, v in doc.items() if k in _GROUP_KEYS})
+    _resource_id(doc, "group")
+    try:
+        group = Group.model_validate({k: v for k, v in doc.items() if k in _GROUP_KEYS})
+    except ValueError as exc:  # pydantic.ValidationError
+        raise ConfigError("the directory sent a group that is not a SCIM Group", detail=str(exc)[:200]) from None
     members = [m.value for m in group.members or [] if m.value]
     return RemoteGroup(uid=str(doc["id"]), name=group.display_name or "", members=members,
                        attrs={"displayName": group.display_name or "", "externalId": group.external_id or ""})
@@ -256,6 +272,10 @@ def to_group(doc: Mapping[str, Any]) -> RemoteGroup:
 
 def list_page(doc: Any) -> tuple[int, list[dict[str, Any]]]:
     """(totalResults, raw resources) of a ListResponse page; ConfigError when the answer is not one."""
+    wrong = shape_errors(doc, {"totalResults": int, "Resources": list}, required=("totalResults",))
+    if wrong:
+        raise ConfigError(f"the answer is not a SCIM list: {wrong}",
+                          hint="the directory base URL ends with /scim/directory/{directoryId}")
     try:
         page = ListResponse[ScimUser].model_validate({k: v for k, v in doc.items() if k != "Resources"})
         resources = doc.get("Resources") or []

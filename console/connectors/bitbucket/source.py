@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from console.connectors import limits, tls
 from console.connectors.base import ConnectionReport, Setting
+from console.connectors.shape import shape_errors
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
@@ -51,9 +53,11 @@ SETTINGS: list[Setting] = [
     Setting("client_secret", "OAuth consumer secret", secret=True),
     Setting("email", "Atlassian account e-mail (API token auth)"),
     Setting("api_token", "Atlassian API token with read:workspace:bitbucket", secret=True),
-    Setting("base_url", "API base URL", default=DEFAULT_BASE_URL),
-    Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL),
+    Setting("base_url", "API base URL", default=DEFAULT_BASE_URL, carries_secrets=True),
+    Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL, carries_secrets=True),
     *RETRY_SETTINGS,
+    tls.SETTING,
+    limits.SETTING,
     Setting("request_budget", "Requests per hour", default=DEFAULT_LIMIT, kind="int",
             help="Bitbucket allows 1,000 API requests per hour per user or consumer"),
     Setting("max_wait", "Longest wait for Retry-After (seconds)", default=120.0),
@@ -97,7 +101,7 @@ class BitbucketSource:
         self._token: str | None = None
         self._token_expires = 0.0
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.retry.read, connect=self.retry.connect),
-                                         transport=transport,
+                                         transport=limits.bounded(transport, app.settings),
                                          headers={"Accept": "application/json", "User-Agent": "idconsole"})
 
     async def __aenter__(self) -> BitbucketSource:
@@ -146,6 +150,7 @@ class BitbucketSource:
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, self.token_url) from None
         body = _json(response)
+        body = body if isinstance(body, dict) else {}
         if response.status_code in (400, 401) and body.get("error") in ("unauthorized_client", "invalid_client",
                                                                         "invalid_grant", None):
             raise AuthFailed(f"{self.app.name}: Bitbucket refused the OAuth consumer credentials",
@@ -154,7 +159,12 @@ class BitbucketSource:
                              status=response.status_code)
         if response.status_code != 200 or not body.get("access_token"):
             raise self._status_error(response, body, self.token_url)
-        lifetime = float(body.get("expires_in", 3600))
+        try:
+            lifetime = min(max(float(body.get("expires_in", 3600)), 0.0), 86400.0)
+        except (TypeError, ValueError):
+            raise TargetError(f"{self.app.name}: the token endpoint answered expires_in="
+                              f"{self._clean(repr(body.get('expires_in')))[:40]}, not a number of seconds",
+                              status=response.status_code, hint="check token_url") from None
         self._token = str(body["access_token"])
         self._secrets.add(self._token)
         self._token_expires = time.monotonic() + lifetime - min(60.0, lifetime / 10)
@@ -169,7 +179,7 @@ class BitbucketSource:
         while True:
             attempts.begin()
             self.budget.require(1, f"GET {urlsplit(url).path}")
-            auth = await self._auth_header()
+            auth = await attempts.bounded(self._auth_header(), f"{self.app.name}: OAuth token from {self.token_url}")
             self.budget.record()
             self.requests += 1
             try:
@@ -184,10 +194,13 @@ class BitbucketSource:
                 await attempts.pause(wait)
                 continue
             if response.status_code == 200:
-                body = _json(response)
+                body = _json(response, None)
                 if not isinstance(body, dict):
-                    raise TargetError(f"{self.app.name}: Bitbucket answered {url} with something other than JSON",
-                                      status=200, hint="check base_url: it must end with /2.0")
+                    kind = "a JSON " + type(body).__name__ if body is not None else (
+                        response.headers.get("content-type", "").split(";")[0] or "something") + " instead of JSON"
+                    raise TargetError(f"{self.app.name}: Bitbucket answered GET {urlsplit(url).path} with {kind}",
+                                      status=200, detail=self._clean(response.text[:200]),
+                                      hint="check base_url: it must end with /2.0")
                 return body
             if response.status_code == 401 and self.auth == "oauth" and not renewed:
                 renewed = True
@@ -281,13 +294,17 @@ class BitbucketSource:
         try:
             try:
                 me = await self.get_json(f"{self.base_url}/user")
-                details.update(acts_as=me.get("display_name", ""), account_id=me.get("account_id", ""),
-                               uuid=me.get("uuid", ""), account_type=me.get("type", ""))
+                details.update(acts_as=str(me.get("display_name", "")), account_id=str(me.get("account_id", "")),
+                               uuid=str(me.get("uuid", "")), account_type=str(me.get("type", "")))
             except AuthFailed as exc:
                 if exc.status != 403:
                     raise
                 details["acts_as"] = "(unknown: the credentials may not read /user)"
             page = await self.get_json(f"{self.base_url}/workspaces/{self.workspace}/members", {"pagelen": "1"})
+            wrong = shape_errors(page, {"values": list, "size": int})
+            if wrong:
+                raise TargetError(f"{self.app.name}: the members page does not have Bitbucket's shape: {wrong}",
+                                  hint="check base_url: it must be the Bitbucket 2.0 API (…/2.0)")
         except IdConsoleError as exc:
             return ConnectionReport(False, str(exc), {**details, "error": type(exc).__name__})
         details["members"] = page.get("size")
@@ -298,8 +315,12 @@ class BitbucketSource:
         return ConnectionReport(True, f"acts as {who}; can read {count} of workspace {self.workspace}", details)
 
 
-def _json(response: httpx.Response) -> Any:
+_NOT_JSON: Any = object()
+
+
+def _json(response: httpx.Response, default: Any = _NOT_JSON) -> Any:
+    """The decoded JSON body; `default` ({} unless given) when it is not JSON."""
     try:
         return response.json()
     except ValueError:
-        return {}
+        return {} if default is _NOT_JSON else default

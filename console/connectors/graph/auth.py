@@ -12,6 +12,7 @@ import httpx
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
+from console.connectors.limits import BoundedTransport
 from console.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
@@ -90,11 +91,12 @@ class ClientCredentialsToken:
 
 
 def make_credential(authority: str, tenant_id: str, client_id: str, secret: Callable[[], str],
-                    timeout: float = 30.0) -> Any:
+                    timeout: float = 30.0, max_bytes: int | None = None) -> Any:
     """A local http authority gets `ClientCredentialsToken`; anything else azure-identity's ClientSecretCredential."""
     url = token_endpoint(authority, tenant_id)
     if is_local(url):
-        return ClientCredentialsToken(url, client_id, secret, timeout=timeout)
+        transport = BoundedTransport(None, max_bytes) if max_bytes else None
+        return ClientCredentialsToken(url, client_id, secret, timeout=timeout, transport=transport)
     if urlsplit(url).scheme != "https":
         raise ConfigError(f"authority {authority} must use https", hint="only a local sandbox may use http")
     from azure.identity.aio import ClientSecretCredential

@@ -25,6 +25,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as graph_options
 from msgraph_core import GraphClientFactory
 
+from console.connectors import limits
 from console.connectors.mode import Mode
 from console.connectors.retry import RetryPolicy
 from console.errors import (
@@ -52,13 +53,13 @@ MSG_MEMBER_MISSING = "removed object references do not exist"
 MSG_REFERENCE_MISSING = "does not exist or one of its queried reference-property objects are not present"
 
 
-def build_client(base_url: str, credential: Any, policy: RetryPolicy,
-                 mode: Mode) -> tuple[GraphServiceClient, httpx.AsyncClient]:
+def build_client(base_url: str, credential: Any, policy: RetryPolicy, mode: Mode,
+                 max_bytes: int = limits.limit_bytes({})) -> tuple[GraphServiceClient, httpx.AsyncClient]:
     """A GraphServiceClient on our own httpx client (the mode's gate under it) with Graph's default middleware;
     its RetryHandler, the one retry layer for Graph, makes at most `policy.attempts` tries of a request."""
     retry = RetryHandlerOption(delay=policy.base, max_retries=max(0, policy.attempts - 1))
     options = {**graph_options, RetryHandlerOption.get_key(): retry}
-    transport = ModeTransport(httpx.AsyncHTTPTransport(), mode)
+    transport = ModeTransport(limits.BoundedTransport(httpx.AsyncHTTPTransport(), max_bytes), mode)
     timeout = httpx.Timeout(policy.read, connect=policy.connect)
     http = GraphClientFactory.create_with_default_middleware(
         client=httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport), options=options)
@@ -87,7 +88,13 @@ class JsonResponseHandler(ResponseHandler):
             error.response_status_code = response.status_code
             error.response_headers = response.headers  # type: ignore[assignment]  # kiota wants its HeadersCollection
             raise error
-        return orjson.loads(response.content) if response.content else None
+        try:
+            return orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            kind = response.headers.get("content-type", "").split(";")[0] or "something"
+            raise ConfigError(f"Microsoft Graph answered {response.request.method} {response.request.url.path} "
+                              f"with {kind}, not JSON", detail=redact(response.text, limit=120),
+                              hint="check base_url: it is https://graph.microsoft.com/v1.0") from None
 
 
 def plain_json(config: RequestConfiguration[Q]) -> RequestConfiguration[Q]:

@@ -22,18 +22,19 @@ from typing import Any, TypeVar
 
 from msgraph import GraphServiceClient
 
-from console.connectors import KINDS
+from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, Setting
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
+from console.connectors.shape import shape_errors
 from console.errors import ConfigError, IdConsoleError, NotFound, SecretMissing
 from console.models import Application, User
 from console.secrets import resolve
 
 from . import attrs as attrs_mod
 from .auth import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, make_credential
-from .client import build_client, translate
+from .client import build_client, plain_json, translate
 from .groups import GroupOperations
 from .users import UserOperations, users_query
 
@@ -45,8 +46,9 @@ SETTINGS = [
     Setting("client_id", "Application (client) ID", required=True, help="the app registration's client id"),
     Setting("client_secret", "Client secret", required=True, secret=True,
             help="a reference (env:VAR or keyring:SERVICE/NAME) to the client secret value"),
-    Setting("base_url", "Graph base URL", default=DEFAULT_BASE_URL, help="a sandbox URL for the demo and tests"),
-    Setting("authority", "Token authority", default=DEFAULT_AUTHORITY,
+    Setting("base_url", "Graph base URL", default=DEFAULT_BASE_URL, help="a sandbox URL for the demo and tests",
+            carries_secrets=True),
+    Setting("authority", "Token authority", default=DEFAULT_AUTHORITY, carries_secrets=True,
             help="Entra ID authority host; for a local sandbox its URL, e.g. http://127.0.0.1:8765"),
     Setting("usage_location", "Usage location", default="", help="two-letter country code; licences need it"),
     Setting("license_skus", "Licence SKU ids", default=[], kind="list",
@@ -59,6 +61,8 @@ SETTINGS = [
             help="deleted users stay restorable for 30 days"),
     Setting("restore_deleted", "Restore a deleted user holding the UPN instead of creating", default=True, kind="bool"),
     *RETRY_SETTINGS,
+    tls.SETTING,
+    limits.SETTING,
 ]
 EXCHANGE_PLANS = ("EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_STANDARD", "EXCHANGE_S_DESKLESS", "EXCHANGE_S_FOUNDATION")
 
@@ -128,9 +132,10 @@ class GraphConnector(UserOperations, GroupOperations):
 
     def _graph(self) -> GraphServiceClient:
         if self._client is None:
+            max_bytes = limits.limit_bytes(self.app.settings)
             self._credential = make_credential(self.authority, self.tenant_id, self.client_id, self._secret,
-                                               timeout=self.retry.read)
-            self._client, self._http = build_client(self.base_url, self._credential, self.retry, self.mode)
+                                               timeout=self.retry.read, max_bytes=max_bytes)
+            self._client, self._http = build_client(self.base_url, self._credential, self.retry, self.mode, max_bytes)
         return self._client
 
     async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *,
@@ -167,7 +172,12 @@ class GraphConnector(UserOperations, GroupOperations):
     async def test(self) -> ConnectionReport:
         self.retry = self.retry.for_test()
         try:
-            await self._call("read users", lambda c: c.users.get(users_query(top=1, select=["id"])))
+            users = await self._call("read users",
+                                     lambda c: c.users.get(plain_json(users_query(top=1, select=["id"]))))
+            wrong = shape_errors(users, {"value": list}, required=("value",))
+            if wrong:
+                raise ConfigError(f"Microsoft Graph answered GET /users with something else than a page: {wrong}",
+                                  hint="check base_url: it is https://graph.microsoft.com/v1.0")
             skus = await self._call("read subscribed licences", lambda c: c.subscribed_skus.get())
         except IdConsoleError as exc:
             return ConnectionReport(False, str(exc), {"error": type(exc).__name__, "hint": exc.hint})
