@@ -37,3 +37,18 @@ def test_the_probe_would_notice_textual() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                          timeout=120)
     assert json.loads(out.stdout)["textual"][:1] == ["textual"]
+
+
+def test_every_core_module_is_under_the_layering_contract() -> None:
+    """A new module of the core is covered by the import-linter contract that keeps front ends out of it."""
+    import pkgutil
+    import tomllib
+
+    import console
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = config["tool"]["importlinter"]["contracts"][0]
+    fronts = {"console.cli", "console.demo", "console.sandbox", "console.__main__"}
+    core = {f"console.{info.name}" for info in pkgutil.iter_modules(console.__path__)} - fronts
+    assert core <= set(contract["source_modules"]), sorted(core - set(contract["source_modules"]))
+    assert fronts - {"console.__main__"} <= set(contract["forbidden_modules"])

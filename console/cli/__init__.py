@@ -17,9 +17,9 @@ from typing import Any
 from console import __version__
 from console.cli import apps, automate, groups, inbound, policies, report, sync, users
 from console.cli.output import emit_json, emit_table, print_error, visible_streams
-from console.connectors.tls import InsecureTransport
+
 from console.errors import IdConsoleError
-from console.service import Service
+from console.service import InsecureTransport, Service
 
 __all__ = ["build_parser", "emit_json", "emit_table", "main"]
 

@@ -7,6 +7,7 @@ cannot skip them. The types the front ends need are re-exported from here too.
 from __future__ import annotations
 
 from console.connectors import ConnectionReport, Setting, settings_for
+from console.connectors.tls import InsecureTransport
 from console.importer import ImportResult as FileImportResult
 from console.service.apps import AppsMixin, coerce, settings_map
 from console.service.automation import AutomationMixin, AutomationSettings, AutomationStatus, CycleReport, Units
@@ -29,6 +30,7 @@ from console.values import parse_bool, parse_int, parse_pairs
 
 __all__ = [
     "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "AutomationSettings", "AutomationStatus", "CycleReport", "Units", "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult",
+    "InsecureTransport",
     "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
     "SearchResult", "Service", "Setting", "StandingConfirmation", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",
