@@ -32,7 +32,13 @@ PAGE_SIZE = 100  # Atlassian returns at most 100 resources per page whatever `co
 MEMBERS_PER_PATCH = 100
 
 
-ScimUser = User[EnterpriseUser]
+class ScimUser(User[EnterpriseUser]):  # type: ignore[misc]
+    """Atlassian's user: the spec's ScimUser has `department` and `organization` at the top level, and marks the
+    enterprise extension readOnly, so department is written there."""
+
+    department: str | None = None
+    organization: str | None = None
+
 
 # flat attribute name -> SCIM attribute path (what update_user turns into PatchOp paths)
 ATTRIBUTE_PATHS: dict[str, str] = {
@@ -43,7 +49,7 @@ ATTRIBUTE_PATHS: dict[str, str] = {
     "name.familyName": "name.familyName",
     "emails": "emails",
     "title": "title",
-    "department": f"{ENTERPRISE_URN}:department",
+    "department": "department",  # top level, as the spec offers (its enterprise extension is readOnly)
     "active": "active",
 }
 
@@ -112,7 +118,7 @@ def user_resource(attrs: Mapping[str, Any]) -> ScimUser:
         active=bool(attrs.get("active", True)),
     )
     if attrs.get("department"):
-        user[EnterpriseUser] = EnterpriseUser(department=attrs["department"])
+        user.department = attrs["department"]
     return user
 
 
@@ -134,8 +140,7 @@ def user_payload(attrs: Mapping[str, Any]) -> dict[str, Any]:
     if attrs.get("emails"):
         body["emails"] = [{"value": a, "type": "work", "primary": i == 0} for i, a in enumerate(attrs["emails"])]
     if attrs.get("department"):
-        body["schemas"].append(ENTERPRISE_URN)
-        body[ENTERPRISE_URN] = {"department": attrs["department"]}
+        body["department"] = attrs["department"]
     return body
 
 
@@ -144,13 +149,17 @@ def _empty(value: Any) -> bool:
 
 
 def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """A PatchOp carrying only the changed attributes: replace a value, remove a cleared one."""
+    """A PatchOp carrying only the changed attributes: replace a value, remove a cleared one. E-mails are never
+    removed: Atlassian requires one on every modification (the plan blocks a person left without one)."""
     operations: list[dict[str, Any]] = []
     for key, value in changes.items():
         if key not in ATTRIBUTE_PATHS:
             raise BadInput(f"unknown Atlassian attribute {key!r}",
                            hint=f"the directory takes: {', '.join(ATTRIBUTE_PATHS)}")
         path = ATTRIBUTE_PATHS[key]
+        if key == "emails" and _empty(value):
+            raise Rejected("Atlassian requires an e-mail: the person's last e-mail cannot be removed",
+                           hint="give the person an e-mail on a verified domain, or end their entitlement")
         if key == "active":
             operations.append({"op": "replace", "path": path, "value": bool(value)})
         elif _empty(value):
@@ -227,7 +236,7 @@ def user_attributes(doc: Mapping[str, Any]) -> dict[str, Any]:
         "name.familyName": _text(name.get("familyName")),
         "emails": [str(e["value"]) for e in emails],
         "title": _text(doc.get("title")),
-        "department": _text(enterprise.get("department")) or _text(doc.get("department")),
+        "department": _text(doc.get("department")) or _text(enterprise.get("department")),
         "active": doc.get("active") is not False,
     }
 
