@@ -21,6 +21,7 @@ from scim2_models import (
     User,
 )
 
+from console.connectors.limits import ValueLimits, on_domains, required
 from console.errors import BadInput, ConfigError, Rejected
 from console.models import RemoteAccount, RemoteGroup
 from console.models import User as LocalUser
@@ -91,6 +92,20 @@ def account_attributes(user: LocalUser, login_method: str = "sso") -> dict[str, 
         "department": user.department,
         "active": user.active,
     }
+
+
+SPEC = "Atlassian user-provisioning API"
+
+
+def value_limits(verified_domains: Iterable[str] | str | None) -> ValueLimits:
+    """What Atlassian refuses: a user without an e-mail (required on create and modify) or with one outside the
+    organisation's verified domains (when the application lists them), and a user without a userName."""
+    domains = [d for d in (verified_domains.split(",") if isinstance(verified_domains, str)
+                           else verified_domains or []) if str(d).strip()]
+    limits = [required("userName", SPEC), required("emails", SPEC + ": e-mail is required on create and modify")]
+    if domains:
+        limits.append(on_domains("emails", domains, SPEC + ": accounts are created only for verified domains"))
+    return ValueLimits("Atlassian", tuple(limits))
 
 
 def _emails(addresses: Iterable[str]) -> list[Email]:
