@@ -25,6 +25,7 @@ from console.connectors.atlassian import AtlassianConnector
 from console.connectors.retry import RetryPolicy
 from console.models import Application
 from console.sandbox.scim_directory import ScimDirectoryServer
+from tests.plugins.vendor_documents import register_peer
 
 TOKEN_ENV = "IDCONSOLE_TEST_SCIM_TOKEN"
 # The test organisation's verified domains (Atlassian creates accounts only for e-mails on them); a test that
@@ -72,6 +73,7 @@ def scim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimDirect
     server = ScimDirectoryServer("scim-" + secrets.token_urlsafe(16), tenants=200,
                                  verified_domains=VERIFIED_DOMAINS, log_dir=tmp_path_factory.mktemp("scim2-server"))
     server.start()
+    register_peer(server.root, "atlassian")
     try:
         yield server
     finally:

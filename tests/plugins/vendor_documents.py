@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -149,6 +149,8 @@ def check_atlassian(request: httpx.Request, body: bytes, response: httpx.Respons
 
 
 def check_bitbucket(request: httpx.Request, response: httpx.Response, answer: bytes) -> list[str]:
+    if not request.url.path.startswith("/2.0/"):
+        return []  # the OAuth token endpoint (bitbucket.org/site/oauth2) is outside the REST document
     if request.method != "GET":
         return [f"Bitbucket request {request.method} {request.url.path}: the source only reads"]
     try:
@@ -199,15 +201,26 @@ def graph_model_problems(where: str, body: Any) -> list[str]:
     return []
 
 
+PEERS: dict[str, str] = {}  # "host:port" of each running peer -> the vendor it stands in for
+
+
+def register_peer(url: str, vendor: str) -> None:
+    """Check what is sent to and answered by the peer at `url` against `vendor`'s document (the peers' fixtures
+    call this; a deliberately broken fake target, such as the echo server of the redaction tests, is not one)."""
+    parts = urlsplit(url)
+    PEERS[f"{parts.hostname}:{parts.port}"] = vendor
+
+
+def unregister_peer(url: str) -> None:
+    parts = urlsplit(url)
+    PEERS.pop(f"{parts.hostname}:{parts.port}", None)
+
+
 def route(request: httpx.Request) -> str:
-    path = request.url.path
-    if path.startswith("/scim/directory/"):
-        return "atlassian"
-    if path.startswith("/2.0/"):
-        return "bitbucket"
-    if path.startswith(("/v1.0/", "/beta/")):
-        return "graph"
-    return ""
+    vendor = PEERS.get(f"{request.url.host}:{request.url.port}", "")
+    if vendor == "atlassian" and not request.url.path.startswith("/scim/directory/"):
+        return ""  # the peer's own settings endpoint
+    return vendor
 
 
 class Mismatches(list[str]):
