@@ -174,6 +174,10 @@ def check_graph(request: httpx.Request, response: httpx.Response, answer: bytes)
         body = json.loads(answer)
     except ValueError:
         return [f"Graph answer to {where}: not JSON"]
+    if "/oauth2/" in request.url.path:  # the Microsoft identity platform's token endpoint: OAuth 2.0's error shape
+        if response.status_code >= 400 and not (isinstance(body, dict) and isinstance(body.get("error"), str)):
+            return [f"token error {response.status_code} to {where}: not {{'error': str, 'error_description'}}"]
+        return []
     if response.status_code >= 400:
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict) or not all(isinstance(error.get(k), str) for k in GRAPH_ERROR_CODES_REQUIRED):
