@@ -78,8 +78,8 @@ class AtlassianStorage(InMemoryStorage):
             name = str(getattr(resource, "display_name", "") or "").casefold()
             for other in self._resources.get("Group", {}).values():
                 if other.id != resource.id and str(getattr(other, "display_name", "") or "").casefold() == name:
-                    raise UniquenessException(detail=f"Resource [GROUP]: with displayName[{resource.display_name}] "
-                                                     "already exists.")
+                    raise UniquenessException(detail="Resource [GROUP]: with displayName["
+                                                     f"{getattr(resource, 'display_name', '')}] already exists.")
 
     def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         with self.lock:
@@ -104,7 +104,7 @@ class AtlassianStorage(InMemoryStorage):
             for group in list(self._resources.get("Group", {}).values()):
                 members = getattr(group, "members", None) or []
                 if any(m.value == resource_id for m in members):
-                    group.members = [m for m in members if m.value != resource_id] or None
+                    setattr(group, "members", [m for m in members if m.value != resource_id] or None)  # noqa: B010
 
 
 class AtlassianService(ScimService):
