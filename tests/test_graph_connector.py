@@ -141,6 +141,26 @@ async def test_create_restores_a_deleted_user_holding_the_upn(graph_connector: G
     assert len(graph_sandbox.requests("POST /users")) == 1
 
 
+async def test_create_restores_the_right_deleted_account_among_several(graph_connector: GraphConnector,
+                                                                        graph_sandbox: Any) -> None:
+    """Deleted users are found by the rewritten UPN (object id in front), not the plain one; others are left."""
+    attrs = graph_connector.account_attributes(person(), "sso")
+    other = graph_connector.account_attributes(person(employeeId="E9", userName="bo.other", givenName="Bo",
+                                                      familyName="Other", emails=["bo.other@contoso.com"]), "sso")
+    mine = await graph_connector.create_user(attrs)
+    theirs = await graph_connector.create_user(other)
+    await graph_connector.delete_user(theirs.uid)
+    await graph_connector.delete_user(mine.uid)
+    deleted = graph_sandbox.graph("GET", "/directory/deletedItems/microsoft.graph.user").json()["value"]
+    assert {u["userPrincipalName"] for u in deleted} == {mine.uid.replace("-", "") + attrs["userPrincipalName"],
+                                                         theirs.uid.replace("-", "") + other["userPrincipalName"]}
+    again = await graph_connector.create_user(attrs)
+    assert again.uid == mine.uid and again.attributes["restored"] is True
+    assert graph_sandbox.graph("GET", f"/users/{mine.uid}").json()["userPrincipalName"] == attrs["userPrincipalName"]
+    assert [u["id"] for u in graph_sandbox.graph("GET", "/directory/deletedItems/microsoft.graph.user").json()[
+        "value"]] == [theirs.uid]
+
+
 async def test_dry_run_reads_but_blocks_every_write(graph_app: Application, graph_sandbox: Any) -> None:
     conn = make_target(graph_app, mode=Mode.DRY_RUN)
     try:

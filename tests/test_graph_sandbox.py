@@ -207,20 +207,25 @@ def test_conflicts_licences_and_membership_messages_are_graphs_own(graph_sandbox
 
 
 def test_deleted_user_is_restorable_and_its_upn_can_be_reused(graph_sandbox: Any) -> None:
-    """Entra ID lets a new user take a soft-deleted user's UPN; restoring the old one then conflicts."""
+    """Entra ID puts the object id in front of a soft-deleted user's UPN, so a new user may take the original;
+    restoring the old one by id then conflicts, unless it is given a new UPN."""
     g = graph_sandbox.graph
     old = new_user(graph_sandbox, "dana@contoso.com")["id"]
     assert g("DELETE", f"/users/{old}").status_code == 204
     assert g("GET", f"/users/{old}").status_code == 404
-    listed = g("GET", "/directory/deletedItems/graph.user",
-               params={"$filter": "userPrincipalName eq 'dana@contoso.com'"})
+    rewritten = old.replace("-", "") + "dana@contoso.com"
+    plain = g("GET", "/directory/deletedItems/graph.user", params={"$filter": "userPrincipalName eq 'dana@contoso.com'"})
+    assert plain.json()["value"] == []  # the plain UPN finds nothing once rewritten
+    listed = g("GET", "/directory/deletedItems/graph.user", params={"$filter": f"userPrincipalName eq '{rewritten}'"})
     assert [u["id"] for u in listed.json()["value"]] == [old]
-    new = new_user(graph_sandbox, "dana@contoso.com")["id"]
+    new = new_user(graph_sandbox, "dana@contoso.com")["id"]  # collides with nothing
     conflict = g("POST", f"/directory/deletedItems/{old}/restore")
     assert conflict.status_code == 400 and "userPrincipalName already exists" in conflict.json()["error"]["message"]
+    renamed = g("POST", f"/directory/deletedItems/{old}/restore", json={"newUserPrincipalName": "dana.old@contoso.com"})
+    assert renamed.status_code == 200 and renamed.json()["userPrincipalName"] == "dana.old@contoso.com"
     assert g("DELETE", f"/users/{new}").status_code == 204
-    assert g("POST", f"/directory/deletedItems/{old}/restore").status_code == 200
-    assert g("GET", f"/users/{old}").status_code == 200
+    assert g("POST", f"/directory/deletedItems/{new}/restore").status_code == 200
+    assert g("GET", f"/users/{new}").json()["userPrincipalName"] == "dana@contoso.com"
 
 
 def test_switches_inject_throttling_lag_and_empty_pages(graph_sandbox: Any) -> None:

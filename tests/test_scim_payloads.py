@@ -5,7 +5,7 @@ import pytest
 
 from console.connectors.atlassian import SETTINGS, AtlassianConnector
 from console.connectors.atlassian import payloads as p
-from console.errors import BadInput, ConfigError
+from console.errors import BadInput, ConfigError, Rejected
 from console.models import Application, User
 
 
@@ -33,12 +33,17 @@ def test_account_attributes_fall_back_to_username_and_keep_every_key() -> None:
     assert attrs["title"] == "" and attrs["emails"] == []
 
 
-def test_user_payload_puts_department_in_the_enterprise_extension_and_leaves_out_empty_values() -> None:
+def test_user_payload_puts_department_at_the_top_level_and_leaves_out_empty_values() -> None:
     body = p.user_payload(p.account_attributes(person(title=""), "sso"))
-    assert body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:User", p.ENTERPRISE_URN]
-    assert body[p.ENTERPRISE_URN] == {"department": "R&D"}
+    assert body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:User"]  # the extension is readOnly
+    assert body["department"] == "R&D" and p.ENTERPRISE_URN not in body
     assert body["emails"] == [{"value": "zoe@corp.example", "type": "work", "primary": True}]
-    assert "title" not in body and "department" not in body
+    assert "title" not in body
+
+
+def test_user_patch_never_removes_the_emails() -> None:
+    with pytest.raises(Rejected, match="requires an e-mail"):
+        p.user_patch({"emails": []})
 
 
 def test_user_patch_carries_only_the_changes_and_removes_cleared_values() -> None:
@@ -46,7 +51,7 @@ def test_user_patch_carries_only_the_changes_and_removes_cleared_values() -> Non
     assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]
     assert body["Operations"] == [
         {"op": "remove", "path": "title"},
-        {"op": "replace", "path": f"{p.ENTERPRISE_URN}:department", "value": "Ops"},
+        {"op": "replace", "path": "department", "value": "Ops"},
         {"op": "replace", "path": "active", "value": False},
         {"op": "replace", "path": "emails", "value": [{"value": "new@corp.example", "type": "work", "primary": True}]},
     ]

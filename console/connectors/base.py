@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from console.connectors.value_limits import ValueLimits
 from console.models import RemoteAccount, RemoteGroup, User
 from console.redact import redact, redact_tree
 
@@ -101,6 +102,10 @@ class Connector(Protocol):
 
     def account_name(self, attrs: dict[str, Any]) -> str:
         """The natural key shown to operators (userName, UPN, sAMAccountName)."""
+        ...
+
+    def value_limits(self) -> ValueLimits:
+        """Pure: what this target would refuse in `account_attributes` (the plan blocks such operations)."""
         ...
 
     async def find_user(self, attrs: dict[str, Any]) -> RemoteAccount | None: ...

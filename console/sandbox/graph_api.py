@@ -150,7 +150,7 @@ class GraphApi:
                 d.purge(segs[0])
                 return 204, None
         if len(low) == 2 and low[1] == "restore" and m == "POST":
-            record = d.restore(segs[0])
+            record = d.restore(segs[0], req.body if isinstance(req.body, dict) else None)
             kind = "user" if "userPrincipalName" in record else "group"
             return 200, self._entity(req, record, "directoryObjects", self._defaults(kind), odata_type=kind)
         if req.route:

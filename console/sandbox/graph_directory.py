@@ -19,6 +19,11 @@ def _bad(message: str) -> GraphFault:
     return GraphFault(400, "Request_BadRequest", message)
 
 
+
+def deleted_upn(object_id: str, upn: str) -> str:
+    """A soft-deleted user's UPN in Entra: the object id without hyphens in front of the original."""
+    return object_id.replace("-", "") + upn
+
 class Directory:
     """One tenant. `consistency_lag` makes each new object answer 404 to its next N direct references."""
 
@@ -152,6 +157,9 @@ class Directory:
         for gid in record["_groups"]:
             self.groups[gid]["_members"].remove(record["id"])
         record["deletedDateTime"] = schema.now_iso()
+        # Entra puts the object id (no hyphens) in front of a soft-deleted user's UPN, which frees the original one
+        record["_upn"] = record["userPrincipalName"]
+        record["userPrincipalName"] = deleted_upn(record["id"], record["userPrincipalName"])
         del self.users[record["id"]]
         self.deleted[record["id"]] = record
 
@@ -216,12 +224,17 @@ class Directory:
             raise not_found(object_id)
         return self.deleted[object_id]
 
-    def restore(self, object_id: str) -> dict[str, Any]:
+    def restore(self, object_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Restore by object id; the original UPN comes back unless another user took it meanwhile (then 400,
+        unless the body gives `newUserPrincipalName`)."""
         record = self.deleted_item(object_id)
         if "userPrincipalName" in record:
-            if self._upn_taken(record["userPrincipalName"]):
+            upn = str((body or {}).get("newUserPrincipalName") or record.get("_upn") or record["userPrincipalName"])
+            if self._upn_taken(upn):
                 raise _bad(MSG_UPN_EXISTS)
             del self.deleted[object_id]
+            record.pop("_upn", None)
+            record["userPrincipalName"] = upn
             record["deletedDateTime"] = None
             self.users[object_id] = record
             for gid in record.pop("_groups", []):

@@ -1,7 +1,8 @@
-"""A local stand-in for Atlassian's SCIM directory: scim2-server (PyPI) in a subprocess on 127.0.0.1.
+"""A local stand-in for Atlassian's SCIM directory: scim2-server (PyPI) in a subprocess on 127.0.0.1, configured
+by `scim_atlassian` to answer as Atlassian documents (PATCH 200, e-mail on a verified domain, uniqueness).
 
-Each tenant is one directory: its base URL is `http://127.0.0.1:PORT/{directoryId}` (Atlassian's is
-`https://api.atlassian.com/scim/directory/{directoryId}`); an unknown directory id answers 404 and a
+Each tenant is one directory: its base URL is `http://127.0.0.1:PORT/scim/directory/{directoryId}` (Atlassian's
+is `https://api.atlassian.com/scim/directory/{directoryId}`); an unknown directory id answers 404 and a
 wrong bearer token 401, as Atlassian does. Used by the tests, the bench and the demo.
 """
 from __future__ import annotations
@@ -28,8 +29,10 @@ def free_port() -> int:
 class ScimDirectoryServer:
     """Start with `start()` (or as a context manager); `new_directory()` hands out an unused tenant."""
 
-    def __init__(self, token: str, *, tenants: int = 50, log_dir: Path | None = None) -> None:
+    def __init__(self, token: str, *, tenants: int = 50, log_dir: Path | None = None,
+                 verified_domains: list[str] | None = None) -> None:
         self.token = token
+        self.verified_domains = verified_domains  # None: every domain counts as verified
         self.directory_ids = [str(uuid.uuid4()) for _ in range(max(1, tenants))]
         self._unused = list(self.directory_ids)
         self._log_dir = log_dir
@@ -42,15 +45,17 @@ class ScimDirectoryServer:
         return f"http://127.0.0.1:{self.port}"
 
     def base_url(self, directory_id: str) -> str:
-        return f"{self.root}/{directory_id}"
+        return f"{self.root}/scim/directory/{directory_id}"
 
     def start(self, timeout: float = 20.0) -> ScimDirectoryServer:
         log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="scim2-server-"))
         for _ in range(3):  # the free port may be taken between probing and binding
             self.port = free_port()
             self.log_path = log_dir / f"scim2-server-{self.port}.log"
-            command = [sys.executable, "-m", "scim2_server.testserver.cli", "--hostname", "127.0.0.1",
+            command = [sys.executable, "-m", "console.sandbox.scim_atlassian", "--hostname", "127.0.0.1",
                        "--port", str(self.port), "--bearer-token", self.token]
+            for domain in self.verified_domains or []:
+                command += ["--verified-domain", domain]
             for directory_id in self.directory_ids:
                 command += ["--tenant", directory_id]
             with open(self.log_path, "wb") as log:
@@ -81,7 +86,14 @@ class ScimDirectoryServer:
         directory_id = self.directory_ids[0]
         self.directory_ids.append(self.directory_ids.pop(0))
         self.wipe(directory_id)
+        self.set_verified_domains(directory_id, self.verified_domains)
         return directory_id
+
+    def set_verified_domains(self, directory_id: str, domains: list[str] | None) -> None:
+        """The directory's verified domains (None: every domain), a setting of this peer as of Atlassian's org."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        httpx.put(f"{self.root}/_peer/{directory_id}/verified-domains", json=domains, headers=headers,
+                  timeout=10.0).raise_for_status()
 
     def wipe(self, directory_id: str) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}

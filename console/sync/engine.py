@@ -6,14 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from console.connectors import Mode, is_target, make_target
-from console.connectors.base import Capability, Connector
+from console.connectors.base import Connector
 from console.errors import BadInput, ReadOnly
 from console.models import Application
 from console.redact import redact
 from console.store import Store
 from console.sync.apply import Applier, ApplyResult, Progress
 from console.sync.confirm import Confirmation, check_deletions, standing_confirmations
-from console.sync.plan import AttrsFn, Plan, plan_from_state
+from console.sync.plan import Plan, Tools, plan_from_state
 
 
 def target_apps(store: Store, app_name: str | None) -> list[Application]:
@@ -35,8 +35,9 @@ def open_connectors(apps: list[Application], *, mode: Mode) -> dict[str, Connect
     return {app.name: make_target(app, mode=mode) for app in apps}
 
 
-def tools_of(connectors: dict[str, Connector]) -> dict[str, tuple[AttrsFn, frozenset[Capability]]]:
-    return {name: (c.account_attributes, frozenset(c.capabilities)) for name, c in connectors.items()}
+def tools_of(connectors: dict[str, Connector]) -> dict[str, Tools]:
+    return {name: (c.account_attributes, frozenset(c.capabilities), c.value_limits().reason)
+            for name, c in connectors.items()}
 
 
 async def reconcile(store: Store, connectors: dict[str, Connector]) -> tuple[dict[str, Any], dict[str, list[Any]]]:

@@ -19,6 +19,8 @@ from console.policies import desired_for, why_not
 from console.store import Store
 
 AttrsFn = Callable[[User, str], dict[str, Any]]
+LimitsFn = Callable[[dict[str, Any]], str]  # the connector's value limits: why the target would refuse, or ""
+Tools = tuple[AttrsFn, frozenset[Capability]] | tuple[AttrsFn, frozenset[Capability], LimitsFn]
 
 # The order in which an application's operations are applied: accounts before memberships,
 # memberships before deprovisioning, groups created first and deleted last.
@@ -117,14 +119,16 @@ def gc_paused() -> Iterator[None]:
 
 
 def plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
-             *, now: datetime | None = None, drift: dict[str, dict[str, Any]] | None = None) -> AppPlan:
+             *, now: datetime | None = None, drift: dict[str, dict[str, Any]] | None = None,
+             limits: LimitsFn | None = None) -> AppPlan:
     """Every operation that brings `app` to its desired state, with the reason for each."""
     with gc_paused():
-        return _plan_app(store, app, attrs_fn, capabilities, now=now, drift=drift)
+        return _plan_app(store, app, attrs_fn, capabilities, now=now, drift=drift, limits=limits)
 
 
 def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
-              *, now: datetime | None, drift: dict[str, dict[str, Any]] | None) -> AppPlan:
+              *, now: datetime | None, drift: dict[str, dict[str, Any]] | None,
+              limits: LimitsFn | None = None) -> AppPlan:
     now = now or clock.now()
     desired = desired_for(store, app)
     user_links = {link.local_id: link for link in store.links.for_app(app.name, "user")}
@@ -137,6 +141,8 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
             op.blocked = f"{app.kind} cannot {capability.value}"
         elif not app.feature(feature):
             op.blocked = f"feature {feature} is switched off for {app.name}"
+        elif limits is not None and op.action in ("create", "update"):
+            op.blocked = limits(op.attrs)  # a value the target would refuse: blocked with its reason, never sent
         return op
 
     for user_id, ent in desired.accounts.items():
@@ -223,10 +229,11 @@ def _deprovisioned(ops: list[Operation]) -> set[str]:
     return {op.person_id for op in ops if op.action in DEPROVISIONS}
 
 
-def plan_from_state(store: Store, apps: list[Application], tools: dict[str, tuple[AttrsFn, frozenset[Capability]]],
+def plan_from_state(store: Store, apps: list[Application], tools: dict[str, Tools],
                     *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
     plan = Plan()
     for app in apps:
-        attrs_fn, capabilities = tools[app.name]
-        plan.apps.append(plan_app(store, app, attrs_fn, capabilities, drift=(drift or {}).get(app.name)))
+        attrs_fn, capabilities, *limits = tools[app.name]
+        plan.apps.append(plan_app(store, app, attrs_fn, capabilities, drift=(drift or {}).get(app.name),
+                                  limits=limits[0] if limits else None))
     return plan

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.plugins.vendor_documents import register_peer, unregister_peer
+
 from console.models import Application
 from console.sandbox.bitbucket import BitbucketState, SandboxHandle, make_membership, start_in_thread
 
@@ -114,7 +116,9 @@ def bb_sandbox() -> Iterator[SandboxHandle]:
     """A fresh sandbox with workspace `acme` holding PEOPLE, and one OAuth consumer."""
     handle = start_in_thread(BitbucketState(bb_memberships(), workspace="acme", clients={BB_CLIENT_ID: BB_SECRET},
                                             api_tokens={"robot@example.com": "atl-api-token-value"}))
+    register_peer(handle.url, "bitbucket")
     yield handle
+    unregister_peer(handle.url)
     handle.stop()
 
 

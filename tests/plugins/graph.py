@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.plugins.vendor_documents import register_peer
+
 from console.connectors import make_target
 from console.connectors.graph import GraphConnector
 from console.models import Application
@@ -73,6 +75,7 @@ class SandboxControl:
 @pytest.fixture(scope="session")
 def graph_sandbox_server() -> Iterator[RunningSandbox]:
     running = start_in_thread()
+    register_peer(running.url, "graph")
     yield running
     running.stop()
 

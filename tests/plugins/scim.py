@@ -25,8 +25,13 @@ from console.connectors.atlassian import AtlassianConnector
 from console.connectors.retry import RetryPolicy
 from console.models import Application
 from console.sandbox.scim_directory import ScimDirectoryServer
+from tests.plugins.vendor_documents import register_peer
 
 TOKEN_ENV = "IDCONSOLE_TEST_SCIM_TOKEN"
+# The test organisation's verified domains (Atlassian creates accounts only for e-mails on them); a test that
+# needs others sets its directory's with `scim_server.set_verified_domains`.
+VERIFIED_DOMAINS = ["northwind.example", "corp.example", "example.com", "example.org", "idc.test", "contoso.com",
+                    "fabrikam.com"]
 
 
 @dataclass
@@ -66,8 +71,9 @@ class ScimDirectory:
 @pytest.fixture(scope="session")
 def scim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimDirectoryServer]:
     server = ScimDirectoryServer("scim-" + secrets.token_urlsafe(16), tenants=200,
-                                 log_dir=tmp_path_factory.mktemp("scim2-server"))
+                                 verified_domains=VERIFIED_DOMAINS, log_dir=tmp_path_factory.mktemp("scim2-server"))
     server.start()
+    register_peer(server.root, "atlassian")
     try:
         yield server
     finally:

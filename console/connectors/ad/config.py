@@ -10,6 +10,7 @@ from console.connectors import tls
 from console.connectors.base import Setting
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.errors import ConfigError
+from console.connectors.value_limits import ValueLimits, max_length, required
 from console.models import Application, User
 
 from . import names as ad_names
@@ -132,6 +133,18 @@ def warnings(app: Application) -> list[str]:
     if not s.get("disabled_ou"):
         notes.append("no disabled_ou: deactivated accounts stay in the users OU")
     return notes
+
+
+# The AD schema's rangeUpper of each attribute the connector writes (learn.microsoft.com/windows/win32/adschema);
+# sAMAccountName's 20 is the SAM API's limit (rangeUpper says 256). The DC answers constraintViolation or
+# invalidAttributeSyntax to a longer value (Samba: employeeID > 16).
+RANGE_UPPER = {"sAMAccountName": 20, "cn": 64, "givenName": 64, "sn": 64, "displayName": 256, "department": 64,
+               "title": 128, "mail": 256, "employeeID": 16, "userPrincipalName": 1024}
+VALUE_LIMITS = ValueLimits("Active Directory", (
+    required("sAMAccountName", "AD"), required("cn", "AD: the RDN"),
+    *(max_length(name, limit, "SAM API" if name == "sAMAccountName" else "AD schema rangeUpper")
+      for name, limit in RANGE_UPPER.items()),
+))
 
 
 def account_attributes(user: User, cfg: ADConfig) -> dict[str, Any]:

@@ -35,7 +35,9 @@ from console.connectors.retry import RetryPolicy, retrying
 from console.errors import IdConsoleError, TransientError
 from console.models import Application, RemoteAccount, RemoteGroup, User
 
-from .config import SETTINGS, ADConfig, account_attributes, parse_config, warnings
+from console.connectors.value_limits import ValueLimits
+
+from .config import SETTINGS, VALUE_LIMITS, ADConfig, account_attributes, parse_config, warnings
 from .groups import GROUP_ATTRS, GroupOps, to_group
 from .ldap import LdapPool, translate
 from .ops import UserOps
@@ -94,6 +96,9 @@ class ADConnector:
 
     def account_name(self, attrs: dict[str, Any]) -> str:
         return str(attrs.get("userPrincipalName") or attrs.get("sAMAccountName") or "")
+
+    def value_limits(self) -> ValueLimits:
+        return VALUE_LIMITS
 
     async def test(self) -> ConnectionReport:
         self.retry = self.retry.for_test()

@@ -15,6 +15,7 @@ import httpx
 
 from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, CreateResult, Setting
+from console.connectors.value_limits import ValueLimits
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
@@ -37,6 +38,9 @@ SETTINGS: list[Setting] = [
     Setting("client_id", "OAuth client id", help="optional: OAuth 2.0 client credentials instead of an API key"),
     Setting("client_secret", "OAuth client secret", secret=True, help="with client_id"),
     Setting("token_url", "OAuth token URL", default=DEFAULT_TOKEN_URL, help="with client_id", carries_secrets=True),
+    Setting("verified_domains", "Verified domains", kind="list",
+            help="the organisation's verified domains (admin.atlassian.com > Directory > Domains): Atlassian "
+                 "creates accounts only for e-mails on them, so the plan blocks anyone else"),
     *RETRY_SETTINGS,
     tls.SETTING,
     limits.SETTING,
@@ -67,6 +71,7 @@ class AtlassianConnector:
         self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
         extra = {"sleep": sleep} if sleep is not None else {}
         self.mode = mode
+        self._limits = p.value_limits(settings.get("verified_domains"))
         self.http = ScimHttp(base_url, token_source(app), max_concurrency=app.max_concurrency, mode=mode,
                              retry=retry or RetryPolicy.from_settings(settings),
                              transport=limits.bounded(transport, settings), clock=clock,
@@ -106,6 +111,16 @@ class AtlassianConnector:
 
     def account_name(self, attrs: dict[str, Any]) -> str:
         return str(attrs.get("userName", ""))
+
+    def value_limits(self) -> ValueLimits:
+        return self._limits
+
+    def _within_limits(self, attrs: dict[str, Any]) -> None:
+        """Refuse before sending what Atlassian would refuse (the plan blocks these; this guards other callers)."""
+        problems = self._limits.problems(attrs)
+        if problems:
+            raise Rejected("Atlassian would refuse this account", detail="; ".join(problems),
+                           hint="give the person an e-mail on a verified domain of the organisation")
 
     async def _search(self, collection: str, attribute: str, value: str) -> list[dict[str, Any]]:
         body = await self.http.request("GET", f"/{collection}", params={"filter": p.eq_filter(attribute, value)})
@@ -168,6 +183,7 @@ class AtlassianConnector:
 
     async def create_user(self, attrs: dict[str, Any]) -> CreateResult:
         self._require("create", "create accounts")
+        self._within_limits(attrs)
         doc, adopted = await self._create("Users", p.user_payload(attrs), lambda: self._find_user_doc(attrs))
         account = p.to_account(doc)
         if adopted:  # bring the linked account to what a create would have made; linking itself never fails
@@ -185,6 +201,7 @@ class AtlassianConnector:
         self._require("update", "update accounts")
         if not changes:
             return
+        self._within_limits(changes)
         try:
             await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch(changes))
         except AlreadyExists as exc:

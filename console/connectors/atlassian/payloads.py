@@ -22,6 +22,7 @@ from scim2_models import (
 )
 
 from console.connectors.shape import shape_errors
+from console.connectors.value_limits import ValueLimits, on_domains, required
 from console.errors import BadInput, ConfigError, Rejected
 from console.models import RemoteAccount, RemoteGroup
 from console.models import User as LocalUser
@@ -33,7 +34,13 @@ PAGE_SIZE = 100  # Atlassian returns at most 100 resources per page whatever `co
 MEMBERS_PER_PATCH = 100
 
 
-ScimUser = User[EnterpriseUser]
+class ScimUser(User[EnterpriseUser]):
+    """Atlassian's user: the spec's ScimUser has `department` and `organization` at the top level, and marks the
+    enterprise extension readOnly, so department is written there."""
+
+    department: str | None = None
+    organization: str | None = None
+
 
 # flat attribute name -> SCIM attribute path (what update_user turns into PatchOp paths)
 ATTRIBUTE_PATHS: dict[str, str] = {
@@ -44,7 +51,7 @@ ATTRIBUTE_PATHS: dict[str, str] = {
     "name.familyName": "name.familyName",
     "emails": "emails",
     "title": "title",
-    "department": f"{ENTERPRISE_URN}:department",
+    "department": "department",  # top level, as the spec offers (its enterprise extension is readOnly)
     "active": "active",
 }
 
@@ -88,6 +95,20 @@ def account_attributes(user: LocalUser, login_method: str = "sso") -> dict[str, 
     }
 
 
+SPEC = "Atlassian user-provisioning API"
+
+
+def value_limits(verified_domains: Iterable[str] | str | None) -> ValueLimits:
+    """What Atlassian refuses: a user without an e-mail (required on create and modify) or with one outside the
+    organisation's verified domains (when the application lists them), and a user without a userName."""
+    domains = [d for d in (verified_domains.split(",") if isinstance(verified_domains, str)
+                           else verified_domains or []) if str(d).strip()]
+    limits = [required("userName", SPEC), required("emails", SPEC + ": e-mail is required on create and modify")]
+    if domains:
+        limits.append(on_domains("emails", domains, SPEC + ": accounts are created only for verified domains"))
+    return ValueLimits("Atlassian", tuple(limits))
+
+
 def _emails(addresses: Iterable[str]) -> list[Email]:
     return [Email(value=a, type=Email.Type.work, primary=(i == 0)) for i, a in enumerate(addresses)]
 
@@ -113,7 +134,7 @@ def user_resource(attrs: Mapping[str, Any]) -> ScimUser:
         active=bool(attrs.get("active", True)),
     )
     if attrs.get("department"):
-        user[EnterpriseUser] = EnterpriseUser(department=attrs["department"])
+        user.department = attrs["department"]
     return user
 
 
@@ -135,8 +156,7 @@ def user_payload(attrs: Mapping[str, Any]) -> dict[str, Any]:
     if attrs.get("emails"):
         body["emails"] = [{"value": a, "type": "work", "primary": i == 0} for i, a in enumerate(attrs["emails"])]
     if attrs.get("department"):
-        body["schemas"].append(ENTERPRISE_URN)
-        body[ENTERPRISE_URN] = {"department": attrs["department"]}
+        body["department"] = attrs["department"]
     return body
 
 
@@ -145,13 +165,17 @@ def _empty(value: Any) -> bool:
 
 
 def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """A PatchOp carrying only the changed attributes: replace a value, remove a cleared one."""
+    """A PatchOp carrying only the changed attributes: replace a value, remove a cleared one. E-mails are never
+    removed: Atlassian requires one on every modification (the plan blocks a person left without one)."""
     operations: list[dict[str, Any]] = []
     for key, value in changes.items():
         if key not in ATTRIBUTE_PATHS:
             raise BadInput(f"unknown Atlassian attribute {key!r}",
                            hint=f"the directory takes: {', '.join(ATTRIBUTE_PATHS)}")
         path = ATTRIBUTE_PATHS[key]
+        if key == "emails" and _empty(value):
+            raise Rejected("Atlassian requires an e-mail: the person's last e-mail cannot be removed",
+                           hint="give the person an e-mail on a verified domain, or end their entitlement")
         if key == "active":
             operations.append({"op": "replace", "path": path, "value": bool(value)})
         elif _empty(value):
@@ -230,7 +254,7 @@ def user_attributes(doc: Mapping[str, Any]) -> dict[str, Any]:
         "name.familyName": _text(name.get("familyName")),
         "emails": [str(e["value"]) for e in emails],
         "title": _text(doc.get("title")),
-        "department": _text(enterprise.get("department")) or _text(doc.get("department")),
+        "department": _text(doc.get("department")) or _text(enterprise.get("department")),
         "active": doc.get("active") is not False,
     }
 

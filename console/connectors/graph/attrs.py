@@ -10,6 +10,7 @@ from typing import Any
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.user import User as GraphUser
 
+from console.connectors.value_limits import ValueLimits, max_length, required
 from console.models import RemoteAccount, User
 from console.text import ascii_fold
 from console.text import generate_password as generate_password  # re-exported
@@ -53,6 +54,16 @@ def user_principal_name(user: User, upn_suffix: str) -> str:
         domain = candidates[0].split("@", 1)[1].lower() if candidates else ""
     local = upn_local_part(source) or upn_local_part(f"{user.givenName}.{user.familyName}") or user.employeeId
     return f"{local}@{domain}" if domain else local
+
+
+# Property limits of Microsoft Graph's user resource (learn.microsoft.com/graph/api/resources/user: "Maximum
+# length is …"); a longer value answers 400 "Invalid value specified for property …".
+PROPERTY_LIMITS = {"displayName": 256, "givenName": 64, "surname": 64, "jobTitle": 128, "department": 64,
+                   "mailNickname": 64, "employeeId": 16, "userPrincipalName": 113, "usageLocation": 2}
+VALUE_LIMITS = ValueLimits("Microsoft Graph", (
+    required("userPrincipalName", "Graph"), required("displayName", "Graph"), required("mailNickname", "Graph"),
+    *(max_length(name, limit, "Graph user property limit") for name, limit in PROPERTY_LIMITS.items()),
+))
 
 
 def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", usage_location: str = "",

@@ -24,6 +24,7 @@ from msgraph import GraphServiceClient
 
 from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, Setting
+from console.connectors.value_limits import ValueLimits
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
@@ -167,6 +168,9 @@ class GraphConnector(UserOperations, GroupOperations):
 
     def account_name(self, attrs: dict[str, Any]) -> str:
         return str(attrs.get("userPrincipalName", ""))
+
+    def value_limits(self) -> ValueLimits:
+        return attrs_mod.VALUE_LIMITS
 
     # --- connection test -----------------------------------------------------------------------------------------
     async def test(self) -> ConnectionReport:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
-from msgraph.generated.directory.deleted_items.graph_user.graph_user_request_builder import GraphUserRequestBuilder
 from msgraph.generated.models.assigned_license import AssignedLicense
 from msgraph.generated.models.user import User as GraphUser
 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import AssignLicensePostRequestBody
@@ -75,7 +74,7 @@ class UserOperations:
         if existing is not None:
             return await self._adopt(existing, attrs, adopted=True)
         if self.restore_deleted:
-            deleted = await self._deleted_by_upn(upn)
+            deleted = await self._deleted_match(attrs)
             if deleted is not None:
                 restored = await self.restore_user(str(deleted.id))
                 return await self._adopt(await self._get_user(restored.uid), attrs, restored=True)
@@ -203,13 +202,38 @@ class UserOperations:
             raise NotFound(f"deleted item {uid} is not a user")
         return attrs_mod.remote_account(restored)
 
-    async def _deleted_by_upn(self, upn: str) -> GraphUser | None:
-        params = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
-            filter=f"userPrincipalName eq '{_quote(upn)}'", select=["id", "userPrincipalName", "deletedDateTime"])
+    async def _deleted_match(self, attrs: dict[str, Any]) -> GraphUser | None:
+        """The soft-deleted user that was this person's account. Entra rewrites a deleted user's UPN to the object
+        id (no hyphens) followed by the original, so the match is on that rewritten form, else on `mail`, else on
+        `employeeId`; the most recently deleted wins. Restoring is then by object id."""
+        upn = str(attrs.get("userPrincipalName") or "").lower()
+        mail = str(attrs.get("mail") or "").lower()
+        employee_id = str(attrs.get("employeeId") or "")
+        params = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            select=["id", "userPrincipalName", "mail", "employeeId", "deletedDateTime"], top=999)
         config = RequestConfiguration(query_parameters=params)
-        page = await self._call(f"look up deleted user {upn}", lambda c: c.directory.deleted_items.graph_user.get(config))
-        found = list(page.value or []) if page else []
-        return found[0] if found else None
+        candidates: list[tuple[int, GraphUser]] = []
+        page: Any = await self._call("look up deleted users",
+                                     lambda c: c.directory.deleted_items.graph_user.get(config))  # type: ignore[arg-type]
+        while page:
+            for user in page.value or []:
+                rewritten = (str(user.id or "").replace("-", "") + upn) if upn else ""
+                if rewritten and (user.user_principal_name or "").lower() in (rewritten, upn):
+                    candidates.append((0, user))
+                elif mail and (user.mail or "").lower() == mail:
+                    candidates.append((1, user))
+                elif employee_id and user.employee_id == employee_id:
+                    candidates.append((2, user))
+            link = page.odata_next_link
+            if not link:
+                break
+            page = await self._call("look up deleted users",
+                                    lambda c: c.directory.deleted_items.graph_user.with_url(link).get())
+        if not candidates:
+            return None
+        best = min(rank for rank, _ in candidates)
+        same = [user for rank, user in candidates if rank == best]
+        return max(same, key=lambda u: u.deleted_date_time or datetime.min.replace(tzinfo=timezone.utc))
 
     async def list_users(self) -> AsyncIterator[RemoteAccount]:
         """Every user, following @odata.nextLink by hand (pages may be empty and still have a nextLink) and
