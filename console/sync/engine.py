@@ -13,7 +13,7 @@ from console.redact import redact
 from console.store import Store
 from console.sync.apply import Applier, ApplyResult, Progress
 from console.sync.confirm import Confirmation, check_deletions, standing_confirmations
-from console.sync.plan import AttrsFn, Plan, plan_from_state
+from console.sync.plan import AttrsFn, CheckFn, Plan, plan_from_state
 
 
 def target_apps(store: Store, app_name: str | None) -> list[Application]:
@@ -37,6 +37,11 @@ def open_connectors(apps: list[Application], *, mode: Mode) -> dict[str, Connect
 
 def tools_of(connectors: dict[str, Connector]) -> dict[str, tuple[AttrsFn, frozenset[Capability]]]:
     return {name: (c.account_attributes, frozenset(c.capabilities)) for name, c in connectors.items()}
+
+
+def checks_of(connectors: dict[str, Connector]) -> dict[str, CheckFn]:
+    """Each connector's `check_attributes` (its declared limits), for the plan."""
+    return {name: c.check_attributes for name, c in connectors.items() if hasattr(c, "check_attributes")}
 
 
 async def reconcile(store: Store, connectors: dict[str, Connector]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -66,7 +71,7 @@ async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remo
     connectors = open_connectors(apps, mode=Mode.READ_ONLY)  # planning only reads
     try:
         drift, orphans = (await reconcile(store, connectors)) if reconcile_remote else ({}, {})
-        plan = plan_from_state(store, apps, tools_of(connectors), drift=drift)
+        plan = plan_from_state(store, apps, tools_of(connectors), drift=drift, checks=checks_of(connectors))
         entitled_names = {}
         for app_plan in plan.apps:
             connector = connectors[app_plan.app]

@@ -19,6 +19,7 @@ from console.policies import desired_for, why_not
 from console.store import Store
 
 AttrsFn = Callable[[User, str], dict[str, Any]]
+CheckFn = Callable[[dict[str, Any]], list[str]]  # a connector's check_attributes: what the target would refuse
 
 # The order in which an application's operations are applied: accounts before memberships,
 # memberships before deprovisioning, groups created first and deleted last.
@@ -117,14 +118,17 @@ def gc_paused() -> Iterator[None]:
 
 
 def plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
-             *, now: datetime | None = None, drift: dict[str, dict[str, Any]] | None = None) -> AppPlan:
-    """Every operation that brings `app` to its desired state, with the reason for each."""
+             *, now: datetime | None = None, drift: dict[str, dict[str, Any]] | None = None,
+             check: CheckFn | None = None) -> AppPlan:
+    """Every operation that brings `app` to its desired state, with the reason for each; a create or update whose
+    values `check` (the connector's limits) says the target would refuse is kept, blocked with the rule."""
     with gc_paused():
-        return _plan_app(store, app, attrs_fn, capabilities, now=now, drift=drift)
+        return _plan_app(store, app, attrs_fn, capabilities, now=now, drift=drift, check=check)
 
 
 def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
-              *, now: datetime | None, drift: dict[str, dict[str, Any]] | None) -> AppPlan:
+              *, now: datetime | None, drift: dict[str, dict[str, Any]] | None,
+              check: CheckFn | None = None) -> AppPlan:
     now = now or clock.now()
     desired = desired_for(store, app)
     user_links = {link.local_id: link for link in store.links.for_app(app.name, "user")}
@@ -133,7 +137,10 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
     ops = result.operations
 
     def gate(op: Operation, feature: str, capability: Capability) -> Operation:
-        if capability not in capabilities:
+        refused = check({k: op.attrs[k] for k in op.changes if k in op.attrs}) if check and op.attrs else []
+        if refused:
+            op.blocked = f"{app.name} would refuse: " + "; ".join(refused)
+        elif capability not in capabilities:
             op.blocked = f"{app.kind} cannot {capability.value}"
         elif not app.feature(feature):
             op.blocked = f"feature {feature} is switched off for {app.name}"
@@ -224,9 +231,11 @@ def _deprovisioned(ops: list[Operation]) -> set[str]:
 
 
 def plan_from_state(store: Store, apps: list[Application], tools: dict[str, tuple[AttrsFn, frozenset[Capability]]],
-                    *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
+                    *, drift: dict[str, dict[str, dict[str, Any]]] | None = None,
+                    checks: dict[str, CheckFn] | None = None) -> Plan:
     plan = Plan()
     for app in apps:
         attrs_fn, capabilities = tools[app.name]
-        plan.apps.append(plan_app(store, app, attrs_fn, capabilities, drift=(drift or {}).get(app.name)))
+        plan.apps.append(plan_app(store, app, attrs_fn, capabilities, drift=(drift or {}).get(app.name),
+                                  check=(checks or {}).get(app.name)))
     return plan

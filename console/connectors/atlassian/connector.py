@@ -15,6 +15,7 @@ import httpx
 
 from console.connectors import KINDS
 from console.connectors.base import Capability, ConnectionReport, CreateResult, Setting
+from console.connectors.limits import ATLASSIAN_LIMITS, Limit, check_attributes
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
@@ -102,6 +103,13 @@ class AtlassianConnector:
 
     def account_name(self, attrs: dict[str, Any]) -> str:
         return str(attrs.get("userName", ""))
+
+    def limits(self) -> dict[str, Limit]:
+        return ATLASSIAN_LIMITS
+
+    def check_attributes(self, attrs: dict[str, Any]) -> list[str]:
+        """What the directory would refuse in `attrs`, before anything is sent."""
+        return check_attributes(self.app.name, ATLASSIAN_LIMITS, attrs)
 
     async def _search(self, collection: str, attribute: str, value: str) -> list[dict[str, Any]]:
         body = await self.http.request("GET", f"/{collection}", params={"filter": p.eq_filter(attribute, value)})

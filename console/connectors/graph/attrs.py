@@ -69,7 +69,7 @@ def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", u
         "mailNickname": mail_nickname(upn.split("@", 1)[0]),
         "department": user.department,
         "jobTitle": user.title,
-        "employeeId": user.employeeId,
+        "employeeId": user.target_employee_id(),
         "accountEnabled": user.active,
     }
     if user.email and "@" in upn and user.email.lower().endswith("@" + upn.split("@", 1)[1]):

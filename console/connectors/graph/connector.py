@@ -24,6 +24,7 @@ from msgraph import GraphServiceClient
 
 from console.connectors import KINDS
 from console.connectors.base import Capability, ConnectionReport, Setting
+from console.connectors.limits import GRAPH_LIMITS, Limit, check_attributes
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
@@ -162,6 +163,13 @@ class GraphConnector(UserOperations, GroupOperations):
 
     def account_name(self, attrs: dict[str, Any]) -> str:
         return str(attrs.get("userPrincipalName", ""))
+
+    def limits(self) -> dict[str, Limit]:
+        return GRAPH_LIMITS
+
+    def check_attributes(self, attrs: dict[str, Any]) -> list[str]:
+        """What Graph would refuse in `attrs` (its property limits), before anything is sent."""
+        return check_attributes(self.app.name, GRAPH_LIMITS, attrs)
 
     # --- connection test -----------------------------------------------------------------------------------------
     async def test(self) -> ConnectionReport:
