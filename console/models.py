@@ -104,6 +104,7 @@ class Group(_Doc):
     members: list[str] = field(default_factory=list)  # user ids
     id: str = field(default_factory=new_id)
     created: str = field(default_factory=utcnow)
+    rule: str = ""  # a rule group's members follow this rule (console/rules.py); "" for a manual group
 
 
 def default_features() -> dict[str, bool]:

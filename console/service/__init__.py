@@ -9,7 +9,7 @@ from __future__ import annotations
 from console.connectors import ConnectionReport, Setting, settings_for
 from console.importer import ImportResult as FileImportResult
 from console.service.apps import AppsMixin, coerce, settings_map
-from console.service.groups import GroupsMixin
+from console.service.groups import GroupsMixin, RulePreview
 from console.service.inbound import MACROS, PAGINATIONS, Endpoint, ImportResult, InboundMixin, MappedRecord, Mapping
 from console.service.people import PeopleMixin, PersonDetails
 from console.service.policies import PoliciesMixin
@@ -28,7 +28,7 @@ from console.values import parse_bool, parse_int, parse_pairs
 
 __all__ = [
     "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult",
-    "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
+    "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter", "RulePreview",
     "SearchResult", "Service", "Setting", "StandingConfirmation", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",
 ]
