@@ -21,6 +21,7 @@ from console.service.provisioning import (
     Plan,
     Progress,
     ProvisioningMixin,
+    ProvisionTrace,
     StandingConfirmation,
 )
 from console.service.reports import ReportFilter, ReportsMixin, SearchResult
@@ -28,7 +29,7 @@ from console.values import parse_bool, parse_int, parse_pairs
 
 __all__ = [
     "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult",
-    "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter", "RulePreview",
+    "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter", "RulePreview", "ProvisionTrace",
     "SearchResult", "Service", "Setting", "StandingConfirmation", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",
 ]
