@@ -50,7 +50,9 @@ def user_principal_name(user: User, upn_suffix: str) -> str:
     if not domain:
         candidates = [v for v in (user.userName, user.email) if "@" in (v or "")]
         domain = candidates[0].split("@", 1)[1].lower() if candidates else ""
-    local = upn_local_part(source) or upn_local_part(f"{user.givenName}.{user.familyName}") or user.employeeId
+    # a name with no Latin letters (ольга, 李小龙) falls back to the key, made UPN-safe (no ':' from an account id)
+    local = upn_local_part(source) or upn_local_part(f"{user.givenName}.{user.familyName}") or \
+        upn_local_part(user.employeeId) or "user"
     return f"{local}@{domain}" if domain else local
 
 
