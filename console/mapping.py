@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from tinydb import where
 
 from console.errors import BadInput
-from console.inbound.endpoints import DEFAULT_ENDPOINT_NAME, Endpoint, flatten, load_endpoints
+from console.inbound.endpoints import (
+    DEFAULT_ENDPOINT_NAME,
+    PERMISSIONS_ENDPOINT_NAME,
+    Endpoint,
+    flatten,
+    load_endpoints,
+)
 from console.text import ascii_fold
 from console.models import _Doc, new_id
 
@@ -291,11 +297,14 @@ class Mapping(_Doc):
         return [self.apply(r, primary_attr, compiled) for r in records[:limit]]
 
 
-def default_mapping(app: str, primary_attr: str = "employeeId", endpoint: str = DEFAULT_ENDPOINT_NAME) -> Mapping:
-    """CLI.md's default: account_id → primary key, display_name → names, nickname → userName, e-mail if sent."""
+def default_mapping(app: str, primary_attr: str = "employeeId", endpoint: str = DEFAULT_ENDPOINT_NAME,
+                    permissions: str | None = PERMISSIONS_ENDPOINT_NAME) -> Mapping:
+    """CLI.md's default: account_id → primary key (kept as bitbucketAccountId, never pushed as an employee ID),
+    display_name → names, nickname → userName, the workspace permission (joined from `permissions`) → role,
+    e-mail if sent."""
     mapping = Mapping(
         name="Bitbucket default mapping", app=app, description="used when no mapping is configured",
-        endpoints=[endpoint], primary_key="user.account_id",
+        endpoints=[endpoint, *([permissions] if permissions else [])], primary_key="user.account_id",
         mappings={
             "displayName": "user.display_name",
             "givenName": "{user.display_name|butlast}",
@@ -304,6 +313,7 @@ def default_mapping(app: str, primary_attr: str = "employeeId", endpoint: str = 
             "email": "user.email",
             "bitbucketAccountId": "user.account_id",
             "bitbucketUuid": "user.uuid",
+            **({"role": "permission"} if permissions else {}),
         },
     )
     mapping.mappings.pop(primary_attr, None)  # the primary key attribute always comes from primary_key
@@ -317,7 +327,8 @@ def load_mapping(store: Store, app: str, endpoints: list[Endpoint] | None = None
         if doc.get("app") == app:
             return Mapping.from_doc(dict(doc))
     primary = next((e.name for e in endpoints or [] if e.primary), DEFAULT_ENDPOINT_NAME)
-    return default_mapping(app, store.primary_key, primary)
+    permissions = next((e.name for e in endpoints or [] if not e.primary and e.name == PERMISSIONS_ENDPOINT_NAME), None)
+    return default_mapping(app, store.primary_key, primary, permissions)
 
 
 def save_mapping(store: Store, mapping: Mapping) -> list[str]:

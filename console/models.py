@@ -16,6 +16,10 @@ import orjson
 from console import clock
 
 USER_STATUSES = ("active", "leaver")
+# `User.source` prefixes of people created by an inbound source: their primary key is that source's account key
+# (e.g. a Bitbucket account_id), not an employee number, so it is never pushed as one (see `target_employee_id`).
+INBOUND_SOURCE_PREFIXES = ("bitbucket:",)
+EMPLOYEE_ID_ATTRIBUTE = "employeeID"  # the mapped attribute targets receive as employeeID / employeeId
 FEATURES = ("create", "update", "deactivate", "delete", "groups", "memberships")
 DEPROVISION_MODES = ("deactivate", "delete")
 LOGIN_METHODS = ("sso", "password")
@@ -82,6 +86,13 @@ class User(_Doc):
         """How operators see a person in lists and reports."""
         return self.userName or self.employeeId
 
+    def target_employee_id(self) -> str:
+        """What targets receive as employeeID/employeeId: the mapped `employeeID` attribute when there is one, else
+        the primary key of people typed in or from a file; "" for people whose key is a source's account id."""
+        if EMPLOYEE_ID_ATTRIBUTE in self.attributes:
+            return str(self.attributes[EMPLOYEE_ID_ATTRIBUTE] or "")
+        return "" if self.source.startswith(INBOUND_SOURCE_PREFIXES) else self.employeeId
+
     def key(self, primary_key: str = "employeeId") -> str:
         if primary_key in ("employeeId", "userName"):
             return str(getattr(self, primary_key))
@@ -95,6 +106,7 @@ class Group(_Doc):
     members: list[str] = field(default_factory=list)  # user ids
     id: str = field(default_factory=new_id)
     created: str = field(default_factory=utcnow)
+    rule: str = ""  # a rule group's members follow this rule (console/rules.py); "" for a manual group
 
 
 def default_features() -> dict[str, bool]:

@@ -16,8 +16,11 @@ class Entitlement:
     policies: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
 
+    rules: dict[str, str] = field(default_factory=dict)  # rule group name -> its rule
+
     def reason(self) -> str:
-        return f"member of {', '.join(self.groups)} (policy {', '.join(self.policies)})"
+        groups = [f"{g} (rule {self.rules[g]})" if g in self.rules else g for g in self.groups]
+        return f"member of {', '.join(groups)} (policy {', '.join(self.policies)})"
 
 
 @dataclass
@@ -53,6 +56,8 @@ def desired_for(store: Store, app: Application) -> DesiredApp:
                     ent.policies.append(policy.name)
                 if group.name not in ent.groups:
                     ent.groups.append(group.name)
+                    if group.rule:
+                        ent.rules[group.name] = group.rule
             members = desired.groups.setdefault(group.name, [])
             known = set(members)
             members.extend(m for m in in_scope if m not in known)

@@ -52,7 +52,7 @@ def load_people_and_groups(svc: Service, sample_dir: Path = SAMPLE_DIR) -> None:
 # 365 by the policies corp-ad-roles and m365-roles. Today they are plain groups with the members listed in the file;
 # once rule groups exist (`groups create NAME --rule EXPR`), set this to True and the same groups follow each
 # person's Bitbucket `role` on every import instead: the one-line switch of the demo.
-ROLE_GROUPS_FROM_RULES = False
+ROLE_GROUPS_FROM_RULES = True
 
 
 def load_roles(svc: Service, added: list[str], sample_dir: Path = SAMPLE_DIR) -> None:
@@ -64,7 +64,7 @@ def load_roles(svc: Service, added: list[str], sample_dir: Path = SAMPLE_DIR) ->
         if store.groups.by_name(doc["name"]):
             continue
         if ROLE_GROUPS_FROM_RULES:
-            svc.create_group(doc["name"], doc.get("description", ""), rule=doc["rule"])  # type: ignore[call-arg]
+            svc.create_group(doc["name"], doc.get("description", ""), rule=doc["rule"])
             continue
         members = [u.id for u in (store.users.by_key(k) for k in doc["members"]) if u is not None]
         store.groups.add(Group(name=doc["name"], description=doc.get("description", ""), members=members))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import console.automation.cycle as cycle_module
 from console.errors import StateLocked
 from console.models import Group, Policy
 from console.service import Service
@@ -23,24 +22,12 @@ from tests.plugins.core import CliRunner
 from tests.plugins.graph import GRAPH_SECRET_ENV
 
 
-def everyone(store: Store) -> list[str]:
-    """A stand-in for rule groups (issue 13 part 2): every active person is in `everyone`."""
-    group = store.groups.by_name("everyone")
-    members = sorted(u.id for u in store.users if u.status == "active")
-    if group.members != members:
-        group.members = members
-        store.groups.put(group)
-        return ["everyone"]
-    return []
-
-
 @pytest.fixture
 def svc(bb_store: Store, graph_app, monkeypatch: pytest.MonkeyPatch) -> Service:
     bb_store.applications.put(graph_app)
-    bb_store.groups.put(Group(name="everyone"))
+    bb_store.groups.put(Group(name="everyone", rule='source == "bb"'))  # a rule group: the workspace's people
     bb_store.policies.put(Policy(name="m365-everyone", app="m365", groups=["everyone"], login_method="password"))
     bb_store.flush()
-    monkeypatch.setattr(cycle_module, "recompute_rule_groups", everyone)
     return Service(bb_store, operator="cycle-test")
 
 

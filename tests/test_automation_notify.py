@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import console.automation.cycle as cycle_module
 from console.errors import BadInput
 from console.models import Group, Policy
 from console.service import Service
@@ -94,20 +93,12 @@ def smtp_server(tmp_path: Path) -> Iterator[tuple[Any, list[Any], Path]]:
         controller.stop()
 
 
-def everyone(store: Store) -> list[str]:
-    group = store.groups.by_name("everyone")
-    group.members = sorted(u.id for u in store.users if u.status == "active")
-    store.groups.put(group)
-    return []
-
-
 @pytest.fixture
 def svc(bb_store: Store, graph_app, monkeypatch: pytest.MonkeyPatch) -> Service:
     bb_store.applications.put(graph_app)
-    bb_store.groups.put(Group(name="everyone"))
+    bb_store.groups.put(Group(name="everyone", rule='source == "bb"'))  # a rule group: the workspace's people
     bb_store.policies.put(Policy(name="m365-everyone", app="m365", groups=["everyone"], login_method="password"))
     bb_store.flush()
-    monkeypatch.setattr(cycle_module, "recompute_rule_groups", everyone)
     monkeypatch.setenv("IDC_TEST_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
     monkeypatch.setenv("IDC_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
     return Service(bb_store, operator="notify-test")

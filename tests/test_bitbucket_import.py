@@ -32,7 +32,7 @@ def small_pages(store, pagelen: int = 2) -> None:
 
 async def test_joiners_movers_leavers_and_returning_members(bb_store, bb_sandbox):
     first = await run_import(bb_store, "bb", operator="tester")
-    assert first.counts["joiners"] == 6 and first.ok and first.requests == 1
+    assert first.counts["joiners"] == 6 and first.ok and first.requests == 2  # members, and permissions joined
     alice = bb_store.users.by_key("557058:aa01")
     assert (alice.userName, alice.givenName, alice.familyName) == ("alice", "Alice", "Smith")
     assert alice.source == "bitbucket:bb"
@@ -144,10 +144,10 @@ async def test_429_retry_after_is_honoured_during_a_run(bb_store, bb_sandbox, bb
 
 
 async def test_request_budget_is_carried_between_runs(bb_store, bb_sandbox, bb_app):
-    bb_app.settings["request_budget"] = 2
+    bb_app.settings["request_budget"] = 4  # two runs of two requests each (members, permissions)
     await run_import(bb_store, "bb")
     await run_import(bb_store, "bb")
-    assert sum(bb_store.applications.by_name("bb").last_run["requests"].values()) == 2
+    assert sum(bb_store.applications.by_name("bb").last_run["requests"].values()) == 4
     with pytest.raises(TransientError) as caught:
         await run_import(bb_store, "bb")
     assert "request budget reached" in caught.value.title
@@ -187,12 +187,74 @@ async def test_an_invalid_sam_account_name_is_reported_and_the_record_skipped(bb
     assert not result.ok
 
 
-async def test_duplicate_nicknames_are_refused_for_the_second_person(bb_store, bb_sandbox):
+async def test_a_shared_nickname_gets_a_suffix_from_the_account_id_and_is_reported(bb_store, bb_sandbox):
     bb_sandbox.state.add_member(make_membership("557058:aa08", "Alice Other", nickname="alice"))
     result = await run_import(bb_store, "bb")
-    (skipped,) = result.of("skipped")
-    assert skipped.key == "557058:aa08" and "userName = 'alice'" in skipped.issues[0]
+    assert result.ok and result.counts["joiners"] == 7 and result.of("skipped") == []
     assert bb_store.users.by_key("557058:aa01").userName == "alice"
+    assert bb_store.users.by_key("557058:aa08").userName == "alice-aa08"
+    assert any("userName 'alice' is another person's; given 'alice-aa08'" in w for w in result.warnings)
+    again = await run_import(bb_store, "bb")  # the same names on every run
+    assert again.counts["unchanged"] == 7
+
+
+async def test_two_new_members_sharing_a_nickname_are_named_the_same_whatever_the_page_order(bb_store, bb_sandbox,
+                                                                                          tmp_path):
+    state = bb_sandbox.state
+    state.add_member(make_membership("557058:zz02", "Sam Two", nickname="sam"))
+    state.add_member(make_membership("557058:zz01", "Sam One", nickname="sam"))
+    await run_import(bb_store, "bb")
+    assert bb_store.users.by_key("557058:zz01").userName == "sam"
+    assert bb_store.users.by_key("557058:zz02").userName == "sam-zz02"
+
+
+async def test_role_is_read_from_the_workspace_permission_by_default(bb_store, bb_sandbox):
+    bb_sandbox.state.members["acme"][0]["permission"] = "owner"
+    bb_sandbox.state.members["acme"][1]["permission"] = "collaborator"
+    await run_import(bb_store, "bb")
+    roles = {u.employeeId: u.attributes["role"] for u in bb_store.users}
+    assert roles["557058:aa01"] == "owner" and roles["557058:aa02"] == "collaborator" and roles["557058:aa03"] == "member"
+
+
+async def test_the_account_id_is_never_what_targets_receive_as_employee_id(bb_store):
+    await run_import(bb_store, "bb")
+    alice = bb_store.users.by_key("557058:aa01")
+    assert alice.employeeId == "557058:aa01" and alice.attributes["bitbucketAccountId"] == "557058:aa01"
+    assert alice.target_employee_id() == ""  # left empty: the source has no employee number
+    alice.attributes["employeeID"] = "E-42"
+    assert alice.target_employee_id() == "E-42"
+
+
+async def test_a_linked_person_who_leaves_is_kept_and_reported_or_made_a_leaver_as_the_source_says(bb_store,
+                                                                                                 bb_sandbox):
+    from console.models import User
+
+    bb_store.users.put(User(employeeId="E100", userName="alice", givenName="Alice", familyName="Smith",
+                            source="file:hr.csv"))
+    bb_store.flush()
+    await run_import(bb_store, "bb")
+    alice = bb_store.users.by_key("E100")
+    assert alice.attributes["linkedSources"] == {"bb": "557058:aa01"}
+    bb_sandbox.state.remove_member("557058:aa01")
+    left = await run_import(bb_store, "bb")
+    (kept,) = left.of("left_kept")
+    assert kept.person == "alice" and "also comes from file:hr.csv" in kept.issues[0]
+    assert left.counts["leavers"] == 0 and bb_store.users.by_key("E100").status == "active"
+    assert "linkedSources" not in bb_store.users.by_key("E100").attributes
+    (event,) = bb_store.events.query(action="import_left")
+    assert "linked_leavers=keep" in event.message
+
+    bb_sandbox.state.add_member(make_membership("557058:aa01", "Alice Smith", nickname="alice"))
+    await run_import(bb_store, "bb")  # linked again
+    app = bb_store.applications.by_name("bb")
+    app.settings["linked_leavers"] = "leaver"
+    app.threshold_percent = 100
+    bb_store.applications.put(app)
+    bb_store.flush()
+    bb_sandbox.state.remove_member("557058:aa01")
+    gone = await run_import(bb_store, "bb")
+    assert gone.counts["leavers"] == 1 and bb_store.users.by_key("E100").status == "leaver"
+    assert "linked from file:hr.csv" in bb_store.events.query(action="import_leaver")[0].message
 
 
 async def test_permissions_endpoint_is_joined_by_account_id(bb_store, bb_sandbox, bb_app):

@@ -30,7 +30,7 @@ def test_test_and_save_lists_the_first_page_fields_and_a_joined_endpoint_feeds_t
                      "--joined", "--home", home)
     assert code == 0
     code, out, _ = run(capsys, "endpoints", "list", "bb", "--home", home, "--json")
-    assert [e["name"] for e in json.loads(out)] == ["Bitbucket users endpoint", "roles"]  # the preset stays
+    assert [e["name"] for e in json.loads(out)] == ["Bitbucket users endpoint", "Bitbucket permissions endpoint", "roles"]  # the preset stays
     assert run(capsys, "endpoints", "test", "bb", "roles", "--home", home)[0] == 0
     code, out, err = run(capsys, "mapping", "set", "bb", "--endpoint", "Bitbucket users endpoint", "--endpoint", "roles",
                          "--map", "sAMAccountName={user.display_name|first|initial|lower}{user.display_name|last|lower}",
@@ -64,4 +64,4 @@ def test_adding_the_first_endpoint_keeps_the_preconfigured_members_endpoint(home
     code, _, _ = run(capsys, "endpoints", "set", "bb", "roles", "--url", "{base_url}/workspaces/{workspace}/permissions",
                      "--joined", "--home", home)
     code, out, _ = run(capsys, "endpoints", "list", "bb", "--home", home, "--json")
-    assert code == 0 and [e["name"] for e in json.loads(out)] == ["Bitbucket users endpoint", "roles"]
+    assert code == 0 and [e["name"] for e in json.loads(out)] == ["Bitbucket users endpoint", "Bitbucket permissions endpoint", "roles"]

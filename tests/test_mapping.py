@@ -109,7 +109,7 @@ def test_default_mapping_follows_the_cli_contract():
     mapped = default_mapping("bb").apply(make_membership("557058:a", "Bob van der Berg", nickname="bob"))
     assert mapped.values == {"employeeId": "557058:a", "displayName": "Bob van der Berg", "givenName": "Bob van der",
                              "familyName": "Berg", "userName": "bob", "bitbucketAccountId": "557058:a",
-                             "bitbucketUuid": mapped.values["bitbucketUuid"]}
+                             "bitbucketUuid": mapped.values["bitbucketUuid"], "role": "member"}
     assert mapped.values["bitbucketUuid"].startswith("{")
     single = default_mapping("bb").apply(BRUCE).values
     assert (single["givenName"], single["familyName"]) == ("", "李小龙")

@@ -39,7 +39,8 @@ async def test_test_and_save_lists_the_first_pages_fields(tui_home, bb_app, with
         fields = dict((row[0], row[1]) for row in rows_of(screen.query_one("#result", DataTable)))
         assert fields["user.account_id"] == "'557058:aa01'" and "user.display_name" in fields
         saved = load_endpoints(app.service.store, "bb")
-        assert len(saved) == 1 and "user.account_id" in saved[0].fields
+        assert [e.name for e in saved] == ["Bitbucket users endpoint", "Bitbucket permissions endpoint"]
+        assert "user.account_id" in saved[0].fields
         assert app.service.store.table("endpoints").all()  # saved, not just the preconfigured default
         assert rows_of(screen.query_one("#endpoints", DataTable))[0][4] == str(len(saved[0].fields))
         await pilot.press("question_mark")
@@ -171,6 +172,7 @@ async def test_adding_a_joined_endpoint_keeps_the_preconfigured_one(tui_home, bb
         await settle(pilot)
         assert app.screen is screen
         rows = rows_of(screen.query_one("#endpoints", DataTable))
-        assert [row[:2] for row in rows] == [["Bitbucket users endpoint", "primary"], ["permissions", "joined"]]
+        assert [row[:2] for row in rows] == [["Bitbucket users endpoint", "primary"],
+                                             ["Bitbucket permissions endpoint", "joined"], ["permissions", "joined"]]
         saved = {e.name: e for e in load_endpoints(app.service.store, "bb")}
-        assert saved["permissions"].params == {"sort": "user.display_name"} and len(saved) == 2
+        assert saved["permissions"].params == {"sort": "user.display_name"} and len(saved) == 3

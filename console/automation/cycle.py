@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from console import clock
-from console.automation.rule_groups import recompute_rule_groups
 from console.automation.settings import AutomationSettings, load_settings, save_last_cycle
 from console.connectors import is_source
 from console.errors import ConfigError, IdConsoleError, ReadOnly, StateLocked
@@ -179,7 +178,8 @@ def hold_deprovisions(store: Store, plan: Plan) -> list[Held]:
 Notifier = Callable[[CycleReport], list[str]]
 
 
-async def run_cycle(store: Store, *, operator: str, dry_run: bool = False, notifier: Notifier | None = None) -> CycleReport:
+async def run_cycle(store: Store, *, operator: str, dry_run: bool = False, notifier: Notifier | None = None,
+                    regroup: Callable[[], list[str]] | None = None) -> CycleReport:
     """One cycle; see the module docstring. A dry run imports, plans and applies with nothing written anywhere."""
     if store.readonly and not dry_run:
         raise ReadOnly("read-only: a cycle would change the state and the targets", hint="run it without --readonly")
@@ -197,7 +197,8 @@ async def run_cycle(store: Store, *, operator: str, dry_run: bool = False, notif
         report.password_file = str(password_path)
         if not dry_run:
             check_password_file(password_path)  # before anything is created: a password must have somewhere to go
-        await _cycle(store, report, settings, operator=operator, dry_run=dry_run, password_path=password_path)
+        await _cycle(store, report, settings, operator=operator, dry_run=dry_run, password_path=password_path,
+                     regroup=regroup)
         report.finished = utcnow()
         if report.failures or report.stopped or any(s.status != "success" for s in report.sources):
             report.outcome = "failure"
@@ -218,7 +219,7 @@ def _wanted(settings: AutomationSettings, report: CycleReport) -> bool:
 
 
 async def _cycle(store: Store, report: CycleReport, settings: AutomationSettings, *, operator: str, dry_run: bool,
-                 password_path: Path) -> None:
+                 password_path: Path, regroup: Callable[[], list[str]] | None) -> None:
     for name in cycle_sources(store, settings):
         outcome = SourceOutcome(app=name, status="success")
         report.sources.append(outcome)
@@ -244,9 +245,8 @@ async def _cycle(store: Store, report: CycleReport, settings: AutomationSettings
         report.stopped = ("; ".join(f"{s.app}: {s.error}" for s in failed) +
                           " — a source that cannot be read completely changes nobody, so this cycle applied nothing")
         return
-    if not dry_run:
-        with store.writing():
-            report.rule_groups = recompute_rule_groups(store)
+    if not dry_run and regroup is not None:  # rule groups follow what the imports changed (recorded as events)
+        report.rule_groups = regroup()
     plan = await make_plan(store)
     report.held.extend(hold_deprovisions(store, plan))
     try:

@@ -38,6 +38,8 @@ def print_import(result: ImportResult) -> None:
             fields = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" if outcome.action != "create" else k
                                for k, v in outcome.changes.items())
             print(f"  {outcome.action:<7} {outcome.person}  {fields}")
+    for outcome in result.of("left_kept"):
+        print(f"  left    {outcome.person}  kept active: also from another source (linked_leavers=keep)")
     for outcome in result.of("skipped"):
         for issue in outcome.issues:
             print(f"  skipped {issue}", file=sys.stderr)

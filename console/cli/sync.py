@@ -60,7 +60,35 @@ def confirmation_for(svc: Service, planned: Plan, a: argparse.Namespace) -> Conf
     return Confirmation(yes=True, count=a.allow_deletes)
 
 
+def sync_user(svc: Service, a: argparse.Namespace) -> int:
+    """`sync --user USER`: provision one person now and print the trace of each step."""
+    trace = asyncio.run(svc.provision_person(a.user, a.app, Confirmation(yes=a.yes, count=a.allow_deletes),
+                                             dry_run=a.dry_run))
+    if a.json:
+        emit_json(trace.to_dict())
+        return 0 if trace.ok else 1
+    print(f"provisioning {trace.person}" + (" (dry run)" if a.dry_run else ""))
+    current = ""
+    for step in trace.steps:
+        if step.app != current:
+            current = step.app
+            print(f"{current}:")
+        mark = {True: "ok", False: "FAILED", None: "--"}[step.ok]
+        print(f"  {step.step:<7} {mark:<6} {step.text}")
+    if not trace.steps:
+        print("  no application is bound to this person (see idconsole policies list)")
+    if trace.result and trace.result.initial_passwords:
+        print("initial passwords (shown once, not stored):")
+        for who, password in trace.result.initial_passwords.items():
+            print(f"  {who}: {password}")
+    if trace.result and not trace.result.dry_run:
+        print(f"run {trace.result.run_id}: see idconsole report --run {trace.result.run_id}")
+    return 0 if trace.ok else 1
+
+
 def sync(svc: Service, a: argparse.Namespace) -> int:
+    if a.user:
+        return sync_user(svc, a)
     planned = asyncio.run(svc.plan(a.app))
     confirmation = confirmation_for(svc, planned, a)
     try:
@@ -99,6 +127,7 @@ def register(sub: Any, cmd: Any) -> None:
     p.add_argument("--reconcile", action="store_true", help="read the targets too: orphans and drift")
     p = cmd(sub, "sync", sync, "apply the plan to the targets", write=True)
     p.add_argument("--app")
+    p.add_argument("--user", metavar="USER", help="provision one person now, with the trace of each step")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true", help="confirm the run's deprovisions")
     p.add_argument("--allow-deletes", type=int, default=None, metavar="N",

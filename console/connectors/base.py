@@ -108,6 +108,10 @@ class Connector(Protocol):
         """Pure: what this target would refuse in `account_attributes` (the plan blocks such operations)."""
         ...
 
+    def check_attributes(self, attrs: dict[str, Any]) -> list[str]:
+        """Pure: what the target would refuse in `attrs` by its attribute syntax and limits (rangeUpper…)."""
+        ...
+
     async def find_user(self, attrs: dict[str, Any]) -> RemoteAccount | None: ...
 
     async def create_user(self, attrs: dict[str, Any]) -> CreateResult:

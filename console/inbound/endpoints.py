@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,11 @@ from console.errors import BadInput
 from console.models import _Doc, new_id
 
 DEFAULT_ENDPOINT_NAME = "Bitbucket users endpoint"
+PERMISSIONS_ENDPOINT_NAME = "Bitbucket permissions endpoint"
+# What /workspaces/{workspace}/permissions returns per record (BB spec: workspace_membership with `permission`),
+# known before any "test & save" so that the default mapping's join is checked; a test replaces them.
+PERMISSION_FIELDS = ("permission", "type", "user.account_id", "user.display_name", "user.nickname", "user.type",
+                     "user.uuid", "workspace.name", "workspace.slug", "workspace.type", "workspace.uuid")
 PAGINATIONS = ("page", "next", "none")
 MACROS = ("workspace", "base_url", "today", "now", "last_run", "app")
 NEVER = "1970-01-01T00:00:00Z"
@@ -80,13 +86,19 @@ class Endpoint(_Doc):
 def default_endpoint(app: str) -> Endpoint:
     """The preconfigured members endpoint every Bitbucket application starts with (editable)."""
     return Endpoint(name=DEFAULT_ENDPOINT_NAME, app=app, url="{base_url}/workspaces/{workspace}/members",
-                    headers={"Accept": "application/json"}, pagelen=100)
+                    headers={"Accept": "application/json"}, pagelen=100, id=_preset_id(app, DEFAULT_ENDPOINT_NAME))
+
+
+def _preset_id(app: str, name: str) -> str:
+    """A preset's id is the same every time it is made, so saving a preset updates it instead of adding a twin."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"idconsole:endpoint:{app}:{name}").hex
 
 
 def permissions_endpoint(app: str) -> Endpoint:
     """A secondary endpoint that adds each member's `permission` (owner, collaborator, member)."""
-    return Endpoint(name="Bitbucket permissions endpoint", app=app, url="{base_url}/workspaces/{workspace}/permissions",
-                    headers={"Accept": "application/json"}, pagelen=100, primary=False)
+    return Endpoint(name=PERMISSIONS_ENDPOINT_NAME, app=app, url="{base_url}/workspaces/{workspace}/permissions",
+                    headers={"Accept": "application/json"}, pagelen=100, primary=False,
+                    fields=list(PERMISSION_FIELDS), id=_preset_id(app, PERMISSIONS_ENDPOINT_NAME))
 
 
 def macro_values(*, workspace: str, base_url: str, app: str, last_run: str = "",
@@ -213,19 +225,21 @@ def field_samples(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 # --- configuration kept in the state table `endpoints` --------------------------------------
 def load_endpoints(store: Store, app: str) -> list[Endpoint]:
-    """The application's endpoints; the preconfigured members endpoint when none was saved."""
+    """The application's endpoints; the preconfigured members and permissions endpoints when none was saved."""
     docs = [doc for doc in store.table(TABLE).all() if doc.get("app") == app]
-    return [Endpoint.from_doc(dict(doc)) for doc in docs] or [default_endpoint(app)]
+    return [Endpoint.from_doc(dict(doc)) for doc in docs] or [default_endpoint(app), permissions_endpoint(app)]
 
 
 def save_endpoint(store: Store, endpoint: Endpoint) -> Endpoint:
-    """Store an endpoint; the first one saved for an application keeps the preconfigured members endpoint."""
+    """Store an endpoint; the first one saved for an application keeps the preconfigured endpoints."""
     endpoint.check()
     table = store.table(TABLE)
     if not any(doc.get("app") == endpoint.app for doc in table.all()):
-        preset = default_endpoint(endpoint.app)
-        if preset.name.casefold() != endpoint.name.casefold():
-            table.insert(preset.to_doc())
+        for preset in (default_endpoint(endpoint.app), permissions_endpoint(endpoint.app)):
+            if preset.id == endpoint.id:
+                table.insert(endpoint.to_doc())  # in the preset's place
+            elif preset.name.casefold() != endpoint.name.casefold():
+                table.insert(preset.to_doc())
     for doc in table.all():
         if doc.get("app") == endpoint.app and doc.get("id") != endpoint.id and \
                 str(doc.get("name", "")).casefold() == endpoint.name.casefold():

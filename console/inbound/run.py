@@ -14,7 +14,9 @@ from console.connectors import is_source, make_source
 from console.connectors.bitbucket import BitbucketSource, setting
 from console.errors import ConfigError, IdConsoleError, JournalError, ReadOnly, UnknownObject, ValidationError
 from console.inbound.budget import RequestBudget
+from console.inbound import links
 from console.inbound.endpoints import Endpoint, FetchResult, flatten, load_endpoints
+from console.inbound.target_limits import add_target_issues
 from console.mapping import LOCAL_FIELDS, MappedRecord, Mapping, load_mapping
 from console.models import Application, Event, Run, User, utcnow
 from console.operator import current_operator
@@ -60,7 +62,8 @@ class ImportResult:
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "joiners": len(self.of("create")), "movers": len(self.of("update")),
                 "leavers": len(self.of("leaver")), "unchanged": len(self.of("unchanged")),
-                "skipped": len(self.of("skipped")), "pending_leavers": len(self.pending_leavers)}
+                "skipped": len(self.of("skipped")), "pending_leavers": len(self.pending_leavers),
+                "left_kept": len(self.of("left_kept"))}
 
     @property
     def ok(self) -> bool:
@@ -109,7 +112,9 @@ async def preview(store: Store, app: Application, mapping: Mapping | None = None
         for name, value in joined.get(str(flat.get(mapping.primary_key) or "").strip().casefold(), {}).items():
             flat.setdefault(name, value)
         records.append(flat)
-    return mapping.preview(records, store.primary_key, limit)
+    mapped = mapping.preview(records, store.primary_key, limit)
+    await add_target_issues(store, mapped, f"bitbucket:{app.name}")  # what a target would refuse, shown now
+    return mapped
 
 
 def _joined(mapping: Mapping, extra: list[FetchResult]) -> dict[str, dict[str, Any]]:
@@ -196,16 +201,30 @@ async def run_import(store: Store, app: Application | str, *, dry_run: bool = Fa
         result.warnings.extend(part.warnings)
 
     changed, events, seen = _upsert(store, app, mapping, compiled, fetched, extra, result, run, operator, pk_attr)
-    leavers = _leavers(store, app, seen, fetched, extra, result, confirmation or Confirmation(), pk_attr)
+    leavers, kept = _leavers(store, app, seen, fetched, extra, result, confirmation or Confirmation(), pk_attr)
     for user in leavers:
         before = user.to_doc()
         user.status, user.updated = "leaver", utcnow()
         changes = {"status": [before["status"], "leaver"]}
+        linked = f" (linked from {user.source}; linked_leavers=leaver)" if user.source != f"bitbucket:{app.name}" else ""
         result.outcomes.append(RecordOutcome(user.key(pk_attr), user.label(), "leaver", changes))
         changed.append(user)
         events.append(Event(action="import_leaver", status="success", app=app.name, person=user.label(),
                             person_id=user.id, run=run.id, operator=operator, changes=changes,
-                            message=f"no longer a member of Bitbucket workspace {source.workspace}"))
+                            message=f"no longer a member of Bitbucket workspace {source.workspace}{linked}; "
+                                    "the next sync deprovisions their accounts (after confirmation)"))
+    for user in kept:
+        before_links = dict(user.attributes.get(links.LINKED) or {})
+        links.unlink(user, app.name)
+        user.updated = utcnow()
+        changes = {f"attributes.{links.LINKED}": [before_links, user.attributes.get(links.LINKED)]}
+        note = (f"no longer a member of Bitbucket workspace {source.workspace}; kept active because the person also "
+                f"comes from {user.source} (linked_leavers=keep on {app.name}; set it to leaver to deprovision them)")
+        result.outcomes.append(RecordOutcome(user.key(pk_attr), user.label(), "left_kept", changes, [note]))
+        result.warnings.append(f"{user.label()}: {note}")
+        changed.append(user)
+        events.append(Event(action="import_left", status="success", app=app.name, person=user.label(),
+                            person_id=user.id, run=run.id, operator=operator, changes=changes, message=note))
 
     run.counts = {**result.counts, "pages": result.pages, "requests": result.requests}
     if not writable:
@@ -245,7 +264,8 @@ def _upsert(store: Store, app: Application, mapping: Mapping, compiled: dict[str
     events: list[Event] = []
     by_attribute = {name: {str(u.attributes[name]).casefold(): u for u in store.users if u.attributes.get(name)}
                     for name in mapping.match_on if name not in LOCAL_FIELDS}
-    for record in fetched.records:
+    # in key order, so that when two new members want one userName the same one gets it on every run
+    for record in sorted(fetched.records, key=lambda r: str(flatten(r).get(mapping.primary_key) or "").casefold()):
         flat = flatten(record)
         key = str(flat.get(mapping.primary_key) or "").strip()
         if key and key.casefold() in seen:
@@ -258,8 +278,10 @@ def _upsert(store: Store, app: Application, mapping: Mapping, compiled: dict[str
         mapped = mapping.apply(flat, pk_attr, compiled)
         existing = store.users.by_key(key) if key else None
         if existing is None and mapped.ok:
-            existing = _correlate(store, mapping, mapped, by_attribute, pk_attr)
+            existing = _correlate(store, mapping, mapped, by_attribute, pk_attr, source_tag)
         outcome, user = _person(store, mapped, existing, source_tag, taken, pk_attr)
+        if outcome.issues and outcome.action != "skipped":
+            result.warnings.extend(outcome.issues)
         result.outcomes.append(outcome)
         if outcome.action == "unchanged":
             continue
@@ -277,8 +299,10 @@ def _upsert(store: Store, app: Application, mapping: Mapping, compiled: dict[str
 
 
 def _correlate(store: Store, mapping: Mapping, mapped: MappedRecord, by_attribute: dict[str, dict[str, User]],
-               pk_attr: str) -> User | None:
-    """An existing person this record belongs to although their primary keys differ (mapping.match_on)."""
+               pk_attr: str, source_tag: str = "") -> User | None:
+    """An existing person this record belongs to although their primary keys differ (mapping.match_on); never a
+    person this source created, nor one whose identity attribute (bitbucketAccountId) names another account."""
+    identities = [n for n in mapping.match_on if n not in LOCAL_FIELDS and mapped.values.get(n)]
     for name in mapping.match_on:
         value = str(mapped.values.get(name) or "").strip()
         if not value:
@@ -289,6 +313,10 @@ def _correlate(store: Store, mapping: Mapping, mapped: MappedRecord, by_attribut
             found = store.users.by_email(value)
         else:
             found = by_attribute.get(name, {}).get(value.casefold())
+        if found is not None and (found.source == source_tag or any(
+                found.attributes.get(n) and str(found.attributes[n]).casefold() != str(mapped.values[n]).casefold()
+                for n in identities)):
+            continue  # another member of this source who shares a nickname: not the same person
         if found is not None:
             mapped.values.pop(pk_attr, None)  # the person keeps their own primary key
             return found
@@ -306,6 +334,19 @@ def _person(store: Store, mapped: MappedRecord, existing: User | None, source_ta
     else:
         user = User(employeeId="", userName="", source=source_tag)
     _apply_values(user, mapped.values)
+    if existing is not None and existing.source != source_tag:
+        links.link(user, source_tag.split(":", 1)[1], mapped.key)  # from another source, linked to this one
+
+    def name_taken(name: str) -> bool:
+        other = store.users.by_user_name(name)
+        holder = taken.get(("userName", name.casefold()))
+        return (other is not None and other.id != user.id) or (holder is not None and holder != mapped.key)
+
+    notes: list[str] = []
+    wanted = user.userName
+    user.userName = links.unique_user_name(wanted, mapped.key, name_taken)
+    if user.userName != wanted:
+        notes.append(f"{mapped.key}: userName {wanted!r} is another person's; given {user.userName!r}")
     if existing is not None and existing.status == "leaver" and existing.source == source_tag:
         user.status = "active"  # a returning member
     try:
@@ -322,26 +363,33 @@ def _person(store: Store, mapped: MappedRecord, existing: User | None, source_ta
         taken[(label_, value.casefold())] = mapped.key
     if existing is None:
         changes = {k: v for k, v in _diff({}, user.to_doc()).items() if v[1] not in ("", [], {}, None)}
-        outcome = RecordOutcome(mapped.key, user.label(), "create", changes)
+        outcome = RecordOutcome(mapped.key, user.label(), "create", changes, notes)
     else:
         changes = _diff(existing.to_doc(), user.to_doc())
         if not changes:
             return RecordOutcome(mapped.key, user.label(), "unchanged"), None
         user.updated = utcnow()
-        outcome = RecordOutcome(mapped.key, user.label(), "update", changes)
+        outcome = RecordOutcome(mapped.key, user.label(), "update", changes, notes)
     return outcome, user
 
 
 def _leavers(store: Store, app: Application, seen: set[str], fetched: FetchResult, extra: list[FetchResult],
-             result: ImportResult, confirmation: Confirmation, pk_attr: str) -> list[User]:
-    """People of this source who are no longer members, or [] with a warning when that cannot be trusted.
-
-    Above the threshold the operator confirms (`yes`) the exact number (`count`), as for a sync's deprovisions."""
+             result: ImportResult, confirmation: Confirmation, pk_attr: str) -> tuple[list[User], list[User]]:
+    """(leavers, people kept): people of this source who are no longer members, or none with a warning when that
+    cannot be trusted. People linked to it from another source are leavers only when its `linked_leavers` is
+    `leaver`; otherwise they are kept and reported. Above the threshold the operator confirms (`yes`) the exact
+    number (`count`), as for a sync's deprovisions."""
     source_tag = f"bitbucket:{app.name}"
-    mine = [u for u in store.users if u.source == source_tag and u.status == "active"]
-    gone = [u for u in mine if u.key(pk_attr).casefold() not in seen]
-    if not gone:
-        return []
+    linked_leave = str(app.settings.get("linked_leavers") or "keep") == "leaver"
+    own = [u for u in store.users if u.source == source_tag and u.status == "active"]
+    linked = [u for u in store.users if u.source != source_tag and u.status == "active" and links.linked_key(u, app.name)]
+    gone_own = [u for u in own if u.key(pk_attr).casefold() not in seen]
+    gone_linked = [u for u in linked if links.linked_key(u, app.name).casefold() not in seen]
+    mine = own + (linked if linked_leave else [])
+    gone = gone_own + (gone_linked if linked_leave else [])
+    kept = [] if linked_leave else gone_linked
+    if not gone and not kept:
+        return [], []
     names = sorted(u.label() for u in gone)
     if not all(part.complete for part in (fetched, *extra)):
         result.leavers_refused = (f"the member list was not read completely; {len(gone)} people missing from it "
@@ -362,5 +410,6 @@ def _leavers(store: Store, app: Application, seen: set[str], fetched: FetchResul
     if result.leavers_refused:
         result.warnings.append(result.leavers_refused)
         result.pending_leavers = names
-        return []
-    return [User.from_doc(copy.deepcopy(u.to_doc())) for u in gone]
+        return [], []
+    return ([User.from_doc(copy.deepcopy(u.to_doc())) for u in gone],
+            [User.from_doc(copy.deepcopy(u.to_doc())) for u in kept])

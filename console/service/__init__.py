@@ -11,7 +11,7 @@ from console.connectors.tls import InsecureTransport
 from console.importer import ImportResult as FileImportResult
 from console.service.apps import AppsMixin, coerce, settings_map
 from console.service.automation import AutomationMixin, AutomationSettings, AutomationStatus, CycleReport, Units
-from console.service.groups import GroupsMixin
+from console.service.groups import GroupsMixin, RulePreview
 from console.service.inbound import MACROS, PAGINATIONS, Endpoint, ImportResult, InboundMixin, MappedRecord, Mapping
 from console.service.people import PeopleMixin, PersonDetails
 from console.service.policies import PoliciesMixin
@@ -23,14 +23,15 @@ from console.service.provisioning import (
     Plan,
     Progress,
     ProvisioningMixin,
+    ProvisionTrace,
     StandingConfirmation,
 )
 from console.service.reports import ReportFilter, ReportsMixin, SearchResult
 from console.values import parse_bool, parse_int, parse_pairs
 
 __all__ = [
-    "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "AutomationSettings", "AutomationStatus", "CycleReport", "Units", "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult",
-    "InsecureTransport",
+    "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "AutomationSettings", "AutomationStatus", "CycleReport", "Units",
+    "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult", "InsecureTransport", "ProvisionTrace", "RulePreview",
     "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
     "SearchResult", "Service", "Setting", "StandingConfirmation", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",

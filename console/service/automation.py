@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from console import clock
 from console.automation import notify as notifications
@@ -30,6 +30,7 @@ from console.automation.settings import (
 )
 from console.connectors import is_source
 from console.errors import BadInput
+from console.service.groups import GroupsMixin
 from console.service.base import ServiceBase, writes
 
 __all__ = ["AutomationMixin", "AutomationSettings", "AutomationStatus", "Capacity", "CycleReport", "Held",
@@ -89,7 +90,8 @@ class AutomationMixin(ServiceBase):
         def notifier(report: CycleReport) -> list[str]:
             return notifications.notify(settings, report, self.home)
 
-        return await run_cycle(self.store, operator=self.operator, dry_run=dry_run, notifier=notifier)
+        return await run_cycle(self.store, operator=self.operator, dry_run=dry_run, notifier=notifier,
+                               regroup=lambda: [change.group for change in cast(GroupsMixin, self).recompute_rule_groups()])
 
     def test_notifications(self) -> list[str]:
         """Send a test summary through every configured way (nothing else happens); one line per way."""

@@ -96,6 +96,9 @@ class ServiceBase:
             self.store.rollback()
             raise
 
+    def _after_people_change(self) -> None:
+        """Hook run after every write to people (the groups mixin recomputes rule groups)."""
+
     # ---- lookups -----------------------------------------------------------------------------
     def user(self, identifier: str) -> User:
         user = self.store.users.find(identifier)

@@ -1,10 +1,26 @@
-"""Local groups and their members."""
+"""Local groups and their members: manual groups, and rule groups whose members follow a rule."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from console.errors import BadInput
-from console.models import Group, User
+from console.models import Event, Group, User
+from console.rule_groups import RuleChange, matching, recompute
+from console.rules import compile_rule
 from console.service.base import ServiceBase, writes
 from console.validation import validate_group
+
+
+@dataclass
+class RulePreview:
+    """Who a rule matches: how many, and the first `limit` of them."""
+
+    rule: str
+    count: int
+    people: list[User] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rule": self.rule, "count": self.count, "people": [u.label() for u in self.people]}
 
 
 class GroupsMixin(ServiceBase):
@@ -21,13 +37,63 @@ class GroupsMixin(ServiceBase):
         """Names of the policies that bind this group."""
         return [p.name for p in self.store.policies if group in p.groups]
 
+    def preview_rule(self, rule: str, limit: int = 20) -> RulePreview:
+        """Who `rule` matches now (BadInput with the position of a mistake); nothing is written."""
+        people = matching(self.store, rule)
+        return RulePreview(compile_rule(rule).text, len(people), people[:limit])
+
     @writes
-    def create_group(self, name: str, description: str = "") -> Group:
+    def create_group(self, name: str, description: str = "", rule: str | None = None) -> Group:
+        """A manual group, or with `rule` a rule group whose members are the people the rule matches."""
         self._writable()
-        group = validate_group(Group(name=name, description=description))
+        text = compile_rule(rule).text if rule is not None else ""
+        group = validate_group(Group(name=name, description=description, rule=text))
         self.store.groups.add(group)
-        self._record("group_create_local", message=group.name)
+        self._record("group_create_local", message=group.name + (f" (rule {text})" if text else ""),
+                     changes={"rule": [None, text]} if text else None)
+        if text:
+            self._record_rule_changes(recompute(self.store, [group]))
         return group
+
+    @writes
+    def set_group_rule(self, name: str, rule: str | None) -> Group:
+        """Give a group a rule (its members then follow it), change it, or clear it with None (the members it has
+        now stay, as manual members)."""
+        self._writable()
+        group = self.group(name)
+        text = compile_rule(rule).text if rule is not None and rule.strip() else ""
+        if text == group.rule:
+            return group
+        before = group.rule
+        group.rule = text
+        self.store.groups.put(group)
+        self._record("group_rule", message=group.name, changes={"rule": [before or None, text or None]})
+        if text:
+            self._record_rule_changes(recompute(self.store, [group]))
+        return group
+
+    @writes
+    def recompute_rule_groups(self) -> list[RuleChange]:
+        """Bring every rule group's members up to date with its rule (after people change or an import)."""
+        self._writable()
+        changes = recompute(self.store)
+        self._record_rule_changes(changes)
+        return changes
+
+    def _record_rule_changes(self, changes: list[RuleChange]) -> None:
+        events: list[Event] = []
+        for change in changes:
+            events += [self._event("member_add_local", person=u, message=f"{change.group} (rule {change.rule})")
+                       for u in change.added]
+            events += [self._event("member_remove_local", person=u, message=f"{change.group} (rule {change.rule})")
+                       for u in change.removed]
+        if events:
+            self._commit(events)
+
+    def _after_people_change(self) -> None:
+        """Called by the people writes and imports: rule groups follow the people."""
+        if any(g.rule for g in self.store.groups):
+            self._record_rule_changes(recompute(self.store))
 
     @writes
     def rename_group(self, name: str, new_name: str) -> Group:
@@ -62,6 +128,10 @@ class GroupsMixin(ServiceBase):
     def change_members(self, name: str, identifiers: list[str], *, add: bool) -> Group:
         self._writable()
         group = self.group(name)
+        if group.rule:
+            raise BadInput(f"{group.name} is a rule group: its members follow the rule {group.rule}",
+                           hint=f"change the rule (idconsole groups set-rule {group.name} --rule EXPR) or clear it "
+                                "to manage members by hand")
         people = [self.user(i) for i in identifiers]  # all known, or nothing changes
         members = list(group.members)
         for person in people:

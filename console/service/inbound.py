@@ -153,5 +153,9 @@ class InboundMixin(ServiceBase):
         if not dry_run:
             self._writable()
         confirmation = dataclasses.replace(confirmation or Confirmation(), by=self.operator)
-        return await run_import(self.store, self.source(app), dry_run=dry_run, operator=self.operator,
-                                confirmation=confirmation)
+        result = await run_import(self.store, self.source(app), dry_run=dry_run, operator=self.operator,
+                                  confirmation=confirmation)
+        if not dry_run:
+            with self.lock, self.store.writing():
+                self._after_people_change()  # rule groups follow the imported people
+        return result

@@ -66,6 +66,7 @@ class PeopleMixin(ServiceBase):
             user.manager = self.user(user.manager).key(self.store.primary_key)
         self.store.users.add(user)
         self._record("user_create", person=user, changes={k: [None, v] for k, v in fields.items() if v})
+        self._after_people_change()
         return user
 
     @writes
@@ -95,6 +96,7 @@ class PeopleMixin(ServiceBase):
         updated.updated = utcnow()
         self.store.users.put(updated)
         self._record("user_update", person=updated, changes=changes)
+        self._after_people_change()
         return updated
 
     @writes
@@ -110,10 +112,13 @@ class PeopleMixin(ServiceBase):
                 self.store.groups.put(group)
         self.store.users.remove(user.id)
         self._record("user_delete", person=user, changes={"status": [user.status, None]})
+        self._after_people_change()
         return user
 
     def import_users(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
         if dry_run:
             return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
         with self.store.writing():
-            return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+            result = import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+            self._after_people_change()
+            return result

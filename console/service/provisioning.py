@@ -19,9 +19,10 @@ from console.sync.confirm import (
 )
 from console.sync.engine import apply_plan, make_plan
 from console.sync.plan import AppPlan, Operation, Plan
+from console.sync.trace import STEPS, ProvisionTrace, TraceStep, explain, for_person, results
 
-__all__ = ["AppPlan", "ApplyResult", "Confirmation", "Operation", "Plan", "Progress", "ProvisioningMixin",
-           "StandingConfirmation"]
+__all__ = ["AppPlan", "ApplyResult", "Confirmation", "Operation", "Plan", "Progress", "ProvisionTrace",
+           "ProvisioningMixin", "StandingConfirmation", "TraceStep"]
 
 
 class ProvisioningMixin(ServiceBase):
@@ -37,6 +38,21 @@ class ProvisioningMixin(ServiceBase):
         confirmation = dataclasses.replace(confirmation or Confirmation(), by=self.operator)
         return await apply_plan(self.store, plan, confirmation, operator=self.operator, dry_run=dry_run,
                                 on_progress=on_progress, cancel=cancel)
+
+    async def provision_person(self, identifier: str, app: str | None = None, confirmation: Confirmation | None = None,
+                               *, dry_run: bool = False) -> ProvisionTrace:
+        """Provision one person now (every application bound to them, or `app`): the plan filtered to that person,
+        applied under the usual confirmation rules, with a trace of each step — scope, match, action, result."""
+        user = self.user(identifier)
+        planned = for_person(await self.plan(app), user.id)
+        trace = ProvisionTrace(user.label(), user.id, plan=planned)
+        steps = explain(self.store, planned, user)
+        if any(not op.blocked for op in planned.operations):
+            trace.result = await self.apply(planned, confirmation, dry_run=dry_run)
+            steps += results(self.store, planned, trace.result, user)
+        apps = [a.app for a in planned.apps]
+        trace.steps = sorted(steps, key=lambda s: (apps.index(s.app) if s.app in apps else len(apps), STEPS.index(s.step)))
+        return trace
 
     @staticmethod
     def deprovision_count(plan: Plan) -> int:

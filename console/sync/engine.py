@@ -36,8 +36,18 @@ def open_connectors(apps: list[Application], *, mode: Mode) -> dict[str, Connect
 
 
 def tools_of(connectors: dict[str, Connector]) -> dict[str, Tools]:
-    return {name: (c.account_attributes, frozenset(c.capabilities), c.value_limits().reason)
-            for name, c in connectors.items()}
+    return {name: (c.account_attributes, frozenset(c.capabilities), _refusals(c)) for name, c in connectors.items()}
+
+
+def _refusals(connector: Connector) -> Callable[[dict[str, Any]], str]:
+    """Why the target would refuse these attributes ("" when it would not): its value limits (required values,
+    verified domains) and its attribute limits (syntax, rangeUpper), as one reason for the plan to block on."""
+    limits = connector.value_limits()
+
+    def reason(attrs: dict[str, Any]) -> str:
+        return "; ".join(r for r in (limits.reason(attrs), *connector.check_attributes(attrs)) if r)
+
+    return reason
 
 
 async def reconcile(store: Store, connectors: dict[str, Connector]) -> tuple[dict[str, Any], dict[str, list[Any]]]:

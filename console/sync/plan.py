@@ -137,12 +137,15 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
     ops = result.operations
 
     def gate(op: Operation, feature: str, capability: Capability) -> Operation:
-        if capability not in capabilities:
+        # a value the target would refuse (only what an update changes): blocked with its reason, never sent
+        sent = {k: op.attrs[k] for k in op.changes if k in op.attrs} if op.action == "update" else op.attrs
+        refused = limits(sent) if limits is not None and op.action in ("create", "update") and sent else ""
+        if refused:
+            op.blocked = f"{app.name} would refuse: {refused}"
+        elif capability not in capabilities:
             op.blocked = f"{app.kind} cannot {capability.value}"
         elif not app.feature(feature):
             op.blocked = f"feature {feature} is switched off for {app.name}"
-        elif limits is not None and op.action in ("create", "update"):
-            op.blocked = limits(op.attrs)  # a value the target would refuse: blocked with its reason, never sent
         return op
 
     for user_id, ent in desired.accounts.items():

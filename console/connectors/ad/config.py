@@ -149,7 +149,7 @@ VALUE_LIMITS = ValueLimits("Active Directory", (
 
 def account_attributes(user: User, cfg: ADConfig) -> dict[str, Any]:
     """Pure: a person's AD attributes (flat AD attribute names; "" means the attribute is cleared)."""
-    sam = ad_names.sam_proposal(user.givenName, user.familyName, user.userName, user.employeeId, cfg.sam_format)
+    sam = ad_names.sam_proposal(user.givenName, user.familyName, user.userName, user.target_employee_id(), cfg.sam_format)
     local = ad_names.upn_local(user.userName, sam)
     display = user.displayName or f"{user.givenName} {user.familyName}".strip() or user.userName
     emails = [e.strip() for e in user.emails if e and e.strip()]
@@ -170,5 +170,5 @@ def account_attributes(user: User, cfg: ADConfig) -> dict[str, Any]:
         "proxyAddresses": proxies,
         "department": user.department,
         "title": user.title,
-        "employeeID": user.employeeId,
+        "employeeID": user.target_employee_id(),
     }

@@ -30,6 +30,7 @@ from ldap3.protocol.microsoft import extended_dn_control
 from console import secrets
 from console.connectors import KINDS
 from console.connectors.base import Capability, ConnectionReport, CreateResult
+from console.connectors.attribute_limits import AD_LIMITS, Limit, check_attributes
 from console.connectors.mode import Mode, guard
 from console.connectors.retry import RetryPolicy, retrying
 from console.errors import IdConsoleError, TransientError
@@ -99,6 +100,12 @@ class ADConnector:
 
     def value_limits(self) -> ValueLimits:
         return VALUE_LIMITS
+    def limits(self) -> dict[str, Limit]:
+        return AD_LIMITS
+
+    def check_attributes(self, attrs: dict[str, Any]) -> list[str]:
+        """What the DC would refuse in `attrs` (attribute syntax and rangeUpper), before anything is sent."""
+        return check_attributes(self.app.name, AD_LIMITS, attrs)
 
     async def test(self) -> ConnectionReport:
         self.retry = self.retry.for_test()

@@ -16,6 +16,7 @@ import httpx
 from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, CreateResult, Setting
 from console.connectors.value_limits import ValueLimits
+from console.connectors.attribute_limits import ATLASSIAN_LIMITS, Limit, check_attributes
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
@@ -121,6 +122,12 @@ class AtlassianConnector:
         if problems:
             raise Rejected("Atlassian would refuse this account", detail="; ".join(problems),
                            hint="give the person an e-mail on a verified domain of the organisation")
+    def limits(self) -> dict[str, Limit]:
+        return ATLASSIAN_LIMITS
+
+    def check_attributes(self, attrs: dict[str, Any]) -> list[str]:
+        """What the directory would refuse in `attrs`, before anything is sent."""
+        return check_attributes(self.app.name, ATLASSIAN_LIMITS, attrs)
 
     async def _search(self, collection: str, attribute: str, value: str) -> list[dict[str, Any]]:
         body = await self.http.request("GET", f"/{collection}", params={"filter": p.eq_filter(attribute, value)})

@@ -61,6 +61,10 @@ SETTINGS: list[Setting] = [
     Setting("request_budget", "Requests per hour", default=DEFAULT_LIMIT, kind="int",
             help="Bitbucket allows 1,000 API requests per hour per user or consumer"),
     Setting("max_wait", "Longest wait for Retry-After (seconds)", default=120.0),
+    Setting("linked_leavers", "People from another source who leave this one", default="keep",
+            choices=("keep", "leaver"),
+            help="keep: they stay active (e.g. the HR file still lists them) and the departure is reported; "
+                 "leaver: they become leavers and their accounts are deprovisioned"),
 ]
 
 Sleep = Callable[[float], Awaitable[None]]

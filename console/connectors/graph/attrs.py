@@ -52,7 +52,9 @@ def user_principal_name(user: User, upn_suffix: str) -> str:
     if not domain:
         candidates = [v for v in (user.userName, user.email) if "@" in (v or "")]
         domain = candidates[0].split("@", 1)[1].lower() if candidates else ""
-    local = upn_local_part(source) or upn_local_part(f"{user.givenName}.{user.familyName}") or user.employeeId
+    # a name with no Latin letters (ольга, 李小龙) falls back to the key, made UPN-safe (no ':' from an account id)
+    local = upn_local_part(source) or upn_local_part(f"{user.givenName}.{user.familyName}") or \
+        upn_local_part(user.employeeId) or "user"
     return f"{local}@{domain}" if domain else local
 
 
@@ -81,7 +83,7 @@ def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", u
         "mailNickname": mail_nickname(upn.split("@", 1)[0]),
         "department": user.department,
         "jobTitle": user.title,
-        "employeeId": user.employeeId,
+        "employeeId": user.target_employee_id(),
         "accountEnabled": user.active,
     }
     if user.email and "@" in upn and user.email.lower().endswith("@" + upn.split("@", 1)[1]):

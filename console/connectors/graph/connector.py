@@ -25,6 +25,7 @@ from msgraph import GraphServiceClient
 from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, Setting
 from console.connectors.value_limits import ValueLimits
+from console.connectors.attribute_limits import GRAPH_LIMITS, Limit, check_attributes
 from console.connectors.mode import Mode
 from console.connectors.retry import SETTINGS as RETRY_SETTINGS
 from console.connectors.retry import RetryPolicy
@@ -171,6 +172,12 @@ class GraphConnector(UserOperations, GroupOperations):
 
     def value_limits(self) -> ValueLimits:
         return attrs_mod.VALUE_LIMITS
+    def limits(self) -> dict[str, Limit]:
+        return GRAPH_LIMITS
+
+    def check_attributes(self, attrs: dict[str, Any]) -> list[str]:
+        """What Graph would refuse in `attrs` (its property limits), before anything is sent."""
+        return check_attributes(self.app.name, GRAPH_LIMITS, attrs)
 
     # --- connection test -----------------------------------------------------------------------------------------
     async def test(self) -> ConnectionReport:
