@@ -2,6 +2,10 @@
 
 The engine diffs flat, stable attribute names (`name.givenName`, `department`, ...); this module maps
 them to SCIM resources, PatchOps and filters with scim2-models, and maps responses back.
+
+scim2-models (and pydantic) are imported on first use only (`_scim()`): the create path builds its body with
+plain dicts and reads answers as JSON, so planning and creating never pay the ~1 s import; PatchOps, group
+bodies and list pages still validate through the models.
 """
 from __future__ import annotations
 
@@ -9,17 +13,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pydantic
-from scim2_models import (
-    Context,
-    Email,
-    EnterpriseUser,
-    Group,
-    ListResponse,
-    Name,
-    PatchOp,
-    User,
-)
+from functools import cache
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from console.errors import BadInput, ConfigError, Rejected
 from console.models import RemoteAccount, RemoteGroup
@@ -32,7 +28,27 @@ PAGE_SIZE = 100  # Atlassian returns at most 100 resources per page whatever `co
 MEMBERS_PER_PATCH = 100
 
 
-ScimUser = User[EnterpriseUser]
+if TYPE_CHECKING:
+    from scim2_models import EnterpriseUser, User
+
+    ScimUser = User[EnterpriseUser]
+
+
+@cache
+def _scim() -> SimpleNamespace:
+    """scim2-models and pydantic, imported once, when a model is first needed."""
+    import pydantic
+    import scim2_models as m
+
+    scim_user = m.User[m.EnterpriseUser]
+    group_keys = frozenset(info.serialization_alias or name for name, info in m.Group.model_fields.items())
+    return SimpleNamespace(m=m, pydantic=pydantic, ScimUser=scim_user, group_keys=group_keys)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ScimUser":
+        return _scim().ScimUser
+    raise AttributeError(name)
 
 # flat attribute name -> SCIM attribute path (what update_user turns into PatchOp paths)
 ATTRIBUTE_PATHS: dict[str, str] = {
@@ -87,8 +103,9 @@ def account_attributes(user: LocalUser, login_method: str = "sso") -> dict[str, 
     }
 
 
-def _emails(addresses: Iterable[str]) -> list[Email]:
-    return [Email(value=a, type=Email.Type.work, primary=(i == 0)) for i, a in enumerate(addresses)]
+def _emails(addresses: Iterable[str]) -> list[Any]:
+    email = _scim().m.Email
+    return [email(value=a, type=email.Type.work, primary=(i == 0)) for i, a in enumerate(addresses)]
 
 
 def _check_keys(attrs: Mapping[str, Any]) -> None:
@@ -101,6 +118,8 @@ def _check_keys(attrs: Mapping[str, Any]) -> None:
 def user_resource(attrs: Mapping[str, Any]) -> ScimUser:
     """The scim2-models User for a create request (validated; the reference for `user_payload`)."""
     _check_keys(attrs)
+    scim = _scim()
+    ScimUser, Name, EnterpriseUser = scim.ScimUser, scim.m.Name, scim.m.EnterpriseUser  # noqa: N806
     given, family = attrs.get("name.givenName") or None, attrs.get("name.familyName") or None
     user = ScimUser(
         user_name=attrs["userName"],
@@ -160,21 +179,23 @@ def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
                 {"value": address, "type": "work", "primary": i == 0} for i, address in enumerate(value)]})
         else:
             operations.append({"op": "replace", "path": path, "value": value})
-    return _patch(ScimUser, operations)
+    return _patch(_scim().ScimUser, operations)
 
 
 def _patch(resource: type[Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
     """Validate the operations with scim2-models (paths, values, e-mail syntax) and serialize the PatchOp."""
+    scim = _scim()
     try:
-        patch = PatchOp[resource].model_validate({"Operations": operations})  # type: ignore[valid-type]
-    except pydantic.ValidationError as exc:
+        patch = scim.m.PatchOp[resource].model_validate({"Operations": operations})
+    except scim.pydantic.ValidationError as exc:
         raise Rejected("a change is not valid for Atlassian", detail="; ".join(e["msg"] for e in exc.errors()),
                        hint="correct the person's or group's data, then sync again") from None
-    return patch.model_dump(scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[no-any-return]
+    return patch.model_dump(scim_ctx=scim.m.Context.RESOURCE_PATCH_REQUEST)  # type: ignore[no-any-return]
 
 
 def group_payload(name: str) -> dict[str, Any]:
-    return Group(display_name=name).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+    m = _scim().m
+    return m.Group(display_name=name).model_dump(scim_ctx=m.Context.RESOURCE_CREATION_REQUEST)  # type: ignore[no-any-return]
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
@@ -184,13 +205,13 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
 
 def add_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
     """PATCH bodies adding members (Atlassian's documented shape), as deltas, never a full list."""
-    return [_patch(Group, [{"op": "add", "path": "members", "value": [{"value": uid} for uid in chunk]}])
+    return [_patch(_scim().m.Group, [{"op": "add", "path": "members", "value": [{"value": uid} for uid in chunk]}])
             for chunk in _chunks(member_uids, MEMBERS_PER_PATCH)]
 
 
 def remove_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
     """PATCH bodies removing members with RFC 7644 value filters (`members[value eq "id"]`)."""
-    return [_patch(Group, [{"op": "remove", "path": f"members[value eq {quote(uid)}]"} for uid in chunk])
+    return [_patch(_scim().m.Group, [{"op": "remove", "path": f"members[value eq {quote(uid)}]"} for uid in chunk])
             for chunk in _chunks(member_uids, MEMBERS_PER_PATCH)]
 
 
@@ -243,11 +264,9 @@ def to_account(doc: Mapping[str, Any]) -> RemoteAccount:
     return RemoteAccount(uid=str(doc["id"]), name=attrs["userName"], attrs=attrs, active=attrs["active"])
 
 
-_GROUP_KEYS = frozenset(info.serialization_alias or name for name, info in Group.model_fields.items())
-
-
 def to_group(doc: Mapping[str, Any]) -> RemoteGroup:
-    group = Group.model_validate({k: v for k, v in doc.items() if k in _GROUP_KEYS})
+    scim = _scim()
+    group = scim.m.Group.model_validate({k: v for k, v in doc.items() if k in scim.group_keys})
     members = [m.value for m in group.members or [] if m.value]
     return RemoteGroup(uid=str(doc["id"]), name=group.display_name or "", members=members,
                        attrs={"displayName": group.display_name or "", "externalId": group.external_id or ""})
@@ -256,7 +275,8 @@ def to_group(doc: Mapping[str, Any]) -> RemoteGroup:
 def list_page(doc: Any) -> tuple[int, list[dict[str, Any]]]:
     """(totalResults, raw resources) of a ListResponse page; ConfigError when the answer is not one."""
     try:
-        page = ListResponse[ScimUser].model_validate({k: v for k, v in doc.items() if k != "Resources"})
+        scim = _scim()
+        page = scim.m.ListResponse[scim.ScimUser].model_validate({k: v for k, v in doc.items() if k != "Resources"})
         resources = doc.get("Resources") or []
         if page.total_results is None or not isinstance(resources, list):
             raise ValueError("no totalResults/Resources")
