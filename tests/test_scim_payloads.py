@@ -121,3 +121,17 @@ def test_create_payload_is_exactly_the_scim2_models_user(user: User) -> None:
     assert p.user_payload(attrs) == p.user_resource(attrs).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     assert p.ScimUser.model_validate(p.user_payload(attrs), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
 
+
+
+def test_group_bodies_built_directly_are_exactly_the_scim2_models_ones() -> None:
+    assert p.group_payload("eng team") == p.group_resource_payload("eng team")
+    uids = [f"u{i}" for i in range(150)] + ['we"ird', "back\\slash"]
+    for action in ("add", "remove"):
+        assert p.member_patches(action, uids) == p.member_patches(action, uids, validate=True)
+
+
+def test_groups_are_read_as_plain_json() -> None:
+    group = p.to_group({"id": 7, "displayName": "eng", "externalId": None,
+                        "members": [{"value": "u1"}, {"display": "no value"}, "junk", {"value": "u2"}]})
+    assert (group.uid, group.name, group.members) == ("7", "eng", ["u1", "u2"])
+    assert group.attrs == {"displayName": "eng", "externalId": ""}

@@ -309,7 +309,7 @@ class Applier:
     def _event(self, op: Operation, status: str, *, error: str = "", message: str = "") -> Event:
         return Event(
             action=op.action, status=status, app=op.app, person=op.person or op.group, person_id=op.person_id,
-            run=self.run.id, operator=self.operator, changes={k: [scrub({k: b})[k], scrub({k: a})[k]] for k, (b, a) in op.changes.items()},
+            run=self.run.id, operator=self.operator, changes={k: (["•••", "•••"] if k in SECRET_ATTRS else [b, a]) for k, (b, a) in op.changes.items()},
             error=error, target_id=op.remote_id, message=message or op.reason,
         )
 

@@ -22,6 +22,8 @@ from console.models import RemoteAccount, RemoteGroup
 from console.models import User as LocalUser
 
 CORE_USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+CORE_GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_OP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ATLASSIAN_URN = "urn:scim:schemas:extension:atlassian-external:1.0"
 PAGE_SIZE = 100  # Atlassian returns at most 100 resources per page whatever `count` asks
@@ -41,8 +43,7 @@ def _scim() -> SimpleNamespace:
     import scim2_models as m
 
     scim_user = m.User[m.EnterpriseUser]
-    group_keys = frozenset(info.serialization_alias or name for name, info in m.Group.model_fields.items())
-    return SimpleNamespace(m=m, pydantic=pydantic, ScimUser=scim_user, group_keys=group_keys)
+    return SimpleNamespace(m=m, pydantic=pydantic, ScimUser=scim_user)
 
 
 def __getattr__(name: str) -> Any:
@@ -193,9 +194,15 @@ def _patch(resource: type[Any], operations: list[dict[str, Any]]) -> dict[str, A
     return patch.model_dump(scim_ctx=scim.m.Context.RESOURCE_PATCH_REQUEST)  # type: ignore[no-any-return]
 
 
-def group_payload(name: str) -> dict[str, Any]:
+def group_resource_payload(name: str) -> dict[str, Any]:
+    """The scim2-models serialization of a group creation (the reference for `group_payload`; a test pins it)."""
     m = _scim().m
     return m.Group(display_name=name).model_dump(scim_ctx=m.Context.RESOURCE_CREATION_REQUEST)  # type: ignore[no-any-return]
+
+
+def group_payload(name: str) -> dict[str, Any]:
+    """The group creation body, built directly (exactly `group_resource_payload`): no model import on a sync."""
+    return {"schemas": [CORE_GROUP_URN], "displayName": name}
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
@@ -203,16 +210,29 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [unique[i:i + size] for i in range(0, len(unique), size)]
 
 
+def _member_operations(action: str, chunk: list[str]) -> list[dict[str, Any]]:
+    if action == "add":
+        return [{"op": "add", "path": "members", "value": [{"value": uid} for uid in chunk]}]
+    return [{"op": "remove", "path": f"members[value eq {quote(uid)}]"} for uid in chunk]
+
+
+def member_patches(action: str, member_uids: list[str], *, validate: bool = False) -> list[dict[str, Any]]:
+    """PATCH bodies adding or removing members, as deltas (never a full list), MEMBERS_PER_PATCH per body. Built
+    directly; `validate=True` builds them through scim2-models instead (a test pins that both agree)."""
+    chunks = _chunks(member_uids, MEMBERS_PER_PATCH)
+    if validate:
+        return [_patch(_scim().m.Group, _member_operations(action, chunk)) for chunk in chunks]
+    return [{"schemas": [PATCH_OP_URN], "Operations": _member_operations(action, chunk)} for chunk in chunks]
+
+
 def add_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
     """PATCH bodies adding members (Atlassian's documented shape), as deltas, never a full list."""
-    return [_patch(_scim().m.Group, [{"op": "add", "path": "members", "value": [{"value": uid} for uid in chunk]}])
-            for chunk in _chunks(member_uids, MEMBERS_PER_PATCH)]
+    return member_patches("add", member_uids)
 
 
 def remove_members_patches(member_uids: list[str]) -> list[dict[str, Any]]:
     """PATCH bodies removing members with RFC 7644 value filters (`members[value eq "id"]`)."""
-    return [_patch(_scim().m.Group, [{"op": "remove", "path": f"members[value eq {quote(uid)}]"} for uid in chunk])
-            for chunk in _chunks(member_uids, MEMBERS_PER_PATCH)]
+    return member_patches("remove", member_uids)
 
 
 def quote(value: str) -> str:
@@ -265,11 +285,11 @@ def to_account(doc: Mapping[str, Any]) -> RemoteAccount:
 
 
 def to_group(doc: Mapping[str, Any]) -> RemoteGroup:
-    scim = _scim()
-    group = scim.m.Group.model_validate({k: v for k, v in doc.items() if k in scim.group_keys})
-    members = [m.value for m in group.members or [] if m.value]
-    return RemoteGroup(uid=str(doc["id"]), name=group.display_name or "", members=members,
-                       attrs={"displayName": group.display_name or "", "externalId": group.external_id or ""})
+    """A directory group read as plain JSON, like users (members without a string value are skipped)."""
+    members = [str(m["value"]) for m in doc.get("members") or [] if isinstance(m, dict) and m.get("value")]
+    name = _text(doc.get("displayName"))
+    return RemoteGroup(uid=str(doc["id"]), name=name, members=members,
+                       attrs={"displayName": name, "externalId": _text(doc.get("externalId"))})
 
 
 def list_page(doc: Any) -> tuple[int, list[dict[str, Any]]]:
