@@ -47,10 +47,10 @@ home, settings, count, env, concurrency, family = sys.argv[1:7]
 with Store.open(home) as store:
     folks = people(int(count), family)
     store.users.put_many(folks)
-    store.groups.add(Group(name="bench", members=[u.id for u in folks]))
+    store.groups.add(Group(name=f"bench-{family.lower()}", members=[u.id for u in folks]))  # groups: one OU
     store.applications.add(Application(name="bench-ad", kind="ad", settings=json.loads(settings),
                                        secrets={"password": f"env:{env}"}, max_concurrency=int(concurrency)))
-    store.policies.add(Policy(name="bench", app="bench-ad", groups=["bench"], login_method="password"))
+    store.policies.add(Policy(name="bench", app="bench-ad", groups=[f"bench-{family.lower()}"], login_method="password"))
     store.flush()
 """
 
