@@ -120,19 +120,19 @@ def user_resource(attrs: Mapping[str, Any]) -> ScimUser:
     """The scim2-models User for a create request (validated; the reference for `user_payload`)."""
     _check_keys(attrs)
     scim = _scim()
-    ScimUser, Name, EnterpriseUser = scim.ScimUser, scim.m.Name, scim.m.EnterpriseUser  # noqa: N806
+    model, name_model, enterprise = scim.ScimUser, scim.m.Name, scim.m.EnterpriseUser
     given, family = attrs.get("name.givenName") or None, attrs.get("name.familyName") or None
-    user = ScimUser(
+    user: ScimUser = model(
         user_name=attrs["userName"],
         external_id=attrs.get("externalId") or None,
         display_name=attrs.get("displayName") or None,
-        name=Name(given_name=given, family_name=family) if (given or family) else None,
+        name=name_model(given_name=given, family_name=family) if (given or family) else None,
         emails=_emails(attrs.get("emails") or []) or None,
         title=attrs.get("title") or None,
         active=bool(attrs.get("active", True)),
     )
     if attrs.get("department"):
-        user[EnterpriseUser] = EnterpriseUser(department=attrs["department"])
+        user[enterprise] = enterprise(department=attrs["department"])
     return user
 
 
