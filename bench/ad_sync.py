@@ -1,85 +1,118 @@
-"""Create N users on a throw-away Samba AD DC through idconsole's AD connector and through raw ldap3,
-in one run, and print both rates and their ratio (target: connector ≥ 0.8× raw).
+"""Bench: the whole `idconsole sync --yes` (a subprocess: start, imports, plan, journal, links, output) of N people
+into a throw-away Samba AD DC against raw ldap3 making the same writes per account — add (disabled), unicodePwd
+over LDAPS, enable — in its own process on the same number of connections (one thread each); each side into its
+own OU, in alternating order.
 
-Both sides do the same writes per user — add (disabled), set unicodePwd over LDAPS, enable — with the
-same attributes; the connector also looks the person up first (adopt-before-create) and reads the new
-account back (its objectGUID). Raw ldap3 runs the usual hand-written loop on one connection; the connector
-runs as the sync engine drives it (asyncio, bounded by max_concurrency). The sides alternate in batches of
-100 users, in rotating order, so that machine load and the growing database weigh on all alike. Usage:
+    python bench/ad_sync.py [--people 400] [--rounds 2] [--concurrency 4] [--process-model single|prefork]
 
-    python bench/ad_sync.py [--users 1000] [--concurrency 4] [--process-model single|prefork]
+Prints per round and in total: wall seconds, accounts/s, the ratio idconsole/raw (target >= 0.9x) and the client
+CPU per account of each process (`RUSAGE_CHILDREN` around each subprocess). The connector also looks each person
+up before creating (adopt-before-create) and reads the new account back. Stops by itself; removes the DC.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
-import ssl
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls  # noqa: E402
-
-from console.connectors import make_target  # noqa: E402
-from console.connectors.ad import names as ad_names  # noqa: E402
-from console.connectors.ad.config import account_attributes, parse_config  # noqa: E402
-from console.models import Application, User  # noqa: E402
 from console.sandbox.samba import start_dc  # noqa: E402
 
+PASSWORD_ENV = "IDCONSOLE_BENCH_AD_PASSWORD"
 GIVEN = ["Anna", "Ben", "Chloé", "Dario", "Eva", "Finn", "Greta", "Hugo", "Ida", "Jonas", "Kai", "Lena", "Mats",
          "Nora", "Óscar", "Paula", "Quinn", "Rosa", "Søren", "Tess"]
-PASSWORD_ENV = "IDCONSOLE_BENCH_AD_PASSWORD"
-BATCH = 100
 
-
-def people(n: int, family: str) -> list[User]:
-    """n people of one family name (each side gets its own: no side may adopt another's accounts)."""
-    return [User(employeeId=f"{family.upper()}{i:05d}", userName=f"{GIVEN[i % 20].lower()}.{family.lower()}{i}",
-                 givenName=GIVEN[i % 20], familyName=f"{family}{i:04d}", department="Bench", title="Tester")
+PEOPLE = """
+from console.models import User
+GIVEN = %r
+def people(n, family):
+    return [User(employeeId=f"{family.upper()}{i:05d}", userName=f"{GIVEN[i %% 20].lower()}.{family.lower()}{i}",
+                 givenName=GIVEN[i %% 20], familyName=f"{family}{i:04d}", department="Bench", title="Tester")
             for i in range(n)]
+""" % (GIVEN,)
 
+# A home with N people in one group, one AD app (password login), one policy (not timed).
+SETUP = PEOPLE + """
+import json, sys
+from console.models import Application, Group, Policy
+from console.store import Store
+home, settings, count, env, concurrency, family = sys.argv[1:7]
+with Store.open(home) as store:
+    folks = people(int(count), family)
+    store.users.put_many(folks)
+    store.groups.add(Group(name=f"bench-{family.lower()}", members=[u.id for u in folks]))  # groups: one OU
+    store.applications.add(Application(name="bench-ad", kind="ad", settings=json.loads(settings),
+                                       secrets={"password": f"env:{env}"}, max_concurrency=int(concurrency)))
+    store.policies.add(Policy(name="bench", app="bench-ad", groups=[f"bench-{family.lower()}"], login_method="password"))
+    store.flush()
+"""
 
-def application(dc, ou: str, concurrency: int) -> Application:  # type: ignore[no-untyped-def]
-    return Application(name="bench-ad", kind="ad", settings=dc.settings(users_ou=ou), max_concurrency=concurrency,
-                       secrets={"password": f"env:{PASSWORD_ENV}"})
+# The raw peer: ldap3 only (the attributes computed before its clock starts), `concurrency` threads, one
+# verified LDAPS connection each, three writes per account.
+RAW = PEOPLE + """
+import json, ssl, sys, threading, time
+from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls
+from console.connectors.ad import names as ad_names
+from console.connectors.ad.config import account_attributes, parse_config
+from console.models import Application
+settings, count, env, concurrency, family, ou = sys.argv[1:7]
+import os
+settings, concurrency = json.loads(settings), int(concurrency)
+cfg = parse_config(Application(name="raw", kind="ad", settings=settings, secrets={"password": f"env:{env}"}))
+work = []
+for user in people(int(count), family):
+    attrs = account_attributes(user, cfg)
+    dn = f"CN={ad_names.rdn(attrs['cn'])[3:]},{ou}"
+    payload = {k: v for k, v in attrs.items() if k != "cn" and v not in ("", [])}
+    work.append((dn, payload, ad_names.generate_password([attrs["sAMAccountName"]])))
+started = time.perf_counter()
+tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings["ca_file"])
+server = Server(settings["url"].split("//")[1].split(":")[0], port=636, use_ssl=True, tls=tls, get_info=NONE)
 
-
-def raw_run(dc, ou: str, users: list[User]) -> float:  # type: ignore[no-untyped-def]
-    """The hand-written baseline: one verified LDAPS connection, three writes per user."""
-    cfg = parse_config(application(dc, ou, 1))
-    started = time.perf_counter()
-    tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(dc.ca_file))
-    conn = Connection(Server(dc.host, port=636, use_ssl=True, tls=tls, get_info=NONE), user=dc.admin_user,
-                      password=dc.admin_password, auto_bind=True, raise_exceptions=True)
-    for user in users:
-        attrs = account_attributes(user, cfg)
-        dn = f"CN={ad_names.rdn(attrs['cn'])[3:]},{ou}"
-        payload = {k: v for k, v in attrs.items() if k != "cn" and v not in ("", [])}
+def run(part):
+    conn = Connection(server, user=settings["bind_user"], password=os.environ[env], auto_bind=True,
+                      raise_exceptions=True)
+    for dn, payload, password in part:
         conn.add(dn, ["top", "person", "organizationalPerson", "user"], {**payload, "userAccountControl": 514})
-        conn.extend.microsoft.modify_password(dn, ad_names.generate_password([attrs["sAMAccountName"]]))
+        conn.extend.microsoft.modify_password(dn, password)
         conn.modify(dn, {"userAccountControl": [(MODIFY_REPLACE, [512])], "pwdLastSet": [(MODIFY_REPLACE, ["0"])]})
-    elapsed = time.perf_counter() - started
     conn.unbind()
-    return elapsed
+
+threads = [threading.Thread(target=run, args=(work[i::concurrency],)) for i in range(concurrency)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps({"writes_s": time.perf_counter() - started}))
+"""
 
 
-async def connector_run(dc, ou: str, users: list[User], concurrency: int) -> float:  # type: ignore[no-untyped-def]
-    """As the sync engine drives it: a fresh connector (its pool connects on demand), gather under the bound."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, float, str]:
+    cpu = children_cpu()
     started = time.perf_counter()
-    connector = make_target(application(dc, ou, concurrency))
-    all_attrs = [connector.account_attributes(user, "password") for user in users]
-    accounts = await asyncio.gather(*(connector.create_user(attrs) for attrs in all_attrs))
-    elapsed = time.perf_counter() - started
-    await connector.aclose()
-    assert len({a.uid for a in accounts}) == len(users) and all(a.active for a in accounts)
-    return elapsed
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
+    if done.returncode != 0:
+        raise SystemExit(f"{command[:4]} failed ({done.returncode}): {done.stderr[-2000:]} {done.stdout[:2000]}")
+    return seconds, cpu, done.stdout
 
 
-def admin_count(dc, base: str) -> int:  # type: ignore[no-untyped-def]
+def enabled_count(dc, base: str) -> int:  # type: ignore[no-untyped-def]
+    import ssl
+
+    from ldap3 import NONE, Connection, Server, Tls
     conn = Connection(Server(dc.host, port=636, use_ssl=True, tls=Tls(validate=ssl.CERT_REQUIRED,
                                                                       ca_certs_file=str(dc.ca_file)), get_info=NONE),
                       user=dc.admin_user, password=dc.admin_password, auto_bind=True, raise_exceptions=True)
@@ -90,57 +123,61 @@ def admin_count(dc, base: str) -> int:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=1000)
+    import json
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--process-model", default="single", choices=["single", "prefork"])
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up on a process after this many seconds")
     args = parser.parse_args()
-
     started = time.perf_counter()
     dc = start_dc(process_model=args.process_model)
-    print(f"Samba AD DC on {dc.ldaps_url}: provisioned in {dc.provision_seconds:.1f} s, "
-          f"up in {time.perf_counter() - started:.1f} s ({args.process_model} process model)", flush=True)
-    os.environ[PASSWORD_ENV] = dc.admin_password
+    print(f"Samba AD DC on {dc.ldaps_url}: up in {time.perf_counter() - started:.1f} s", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), PASSWORD_ENV: dc.admin_password, "NO_COLOR": "1"}
+    wall: dict[str, list[float]] = {"raw": [], "idconsole": []}
+    cpu: dict[str, list[float]] = {"raw": [], "idconsole": []}
     try:
-        dc.create_ous("OU=Raw", "OU=Idc", "OU=Idc1")
-        n = args.users
-        raw_people, idc_people, seq_people = people(n, "Rawson"), people(n, "Idcson"), people(n, "Seqson")
-        spent = {"raw": 0.0, "idc": 0.0, "seq": 0.0}
-        runs = {
-            "raw": lambda part: raw_run(dc, f"OU=Raw,{dc.base_dn}", raw_people[part]),
-            "idc": lambda part: asyncio.run(connector_run(dc, f"OU=Idc,{dc.base_dn}", idc_people[part],
-                                                          args.concurrency)),
-            "seq": lambda part: asyncio.run(connector_run(dc, f"OU=Idc1,{dc.base_dn}", seq_people[part], 1)),
-        }
-        order = list(runs)
-        for start in range(0, n, BATCH):
-            for side in order:  # who goes first rotates: the DC is slower right after a burst of writes
-                spent[side] += runs[side](slice(start, start + BATCH))
-            order = order[1:] + order[:1]
-            raw, idc, seq = spent["raw"], spent["idc"], spent["seq"]
-            print(f"  {min(n, start + BATCH)} users each: raw {raw:.1f} s, connector {idc:.1f} s, "
-                  f"sequential {seq:.1f} s",
-                  flush=True)
-        print(f"raw ldap3, 1 connection:                  {n} users in {raw:6.1f} s = {n / raw:6.1f} users/s")
-        print(f"idconsole connector, max_concurrency={args.concurrency}: {n} users in {idc:6.1f} s = "
-              f"{n / idc:6.1f} users/s")
-        print(f"idconsole connector, max_concurrency=1: {n} users in {seq:6.1f} s = {n / seq:6.1f} users/s")
-        for ou in ("Raw", "Idc", "Idc1"):  # every side really created its n accounts
-            created = admin_count(dc, f"OU={ou},{dc.base_dn}")
-            assert created == n, f"OU={ou} holds {created} accounts, expected {n}"
-        print(f"ratio connector/raw: {raw / idc:.2f} (concurrency {args.concurrency}), {raw / seq:.2f} (sequential); "
-              f"target >= 0.8")
-        out = Path(__file__).parent / "out"
-        out.mkdir(exist_ok=True)
-        (out / "ad_sync.json").write_text(json.dumps({
-            "users": n, "provision_s": round(dc.provision_seconds, 2), "raw_per_s": round(n / raw, 1),
-            "connector_per_s": round(n / idc, 1), "connector_seq_per_s": round(n / seq, 1),
-            "ratio": round(raw / idc, 2), "ratio_seq": round(raw / seq, 2), "concurrency": args.concurrency,
-            "process_model": args.process_model}, indent=2))
+        with tempfile.TemporaryDirectory(prefix="idconsole-bench-") as tmp:
+            for n in range(args.rounds):
+                order = ("raw", "idconsole") if n % 2 == 0 else ("idconsole", "raw")
+                for side in order:
+                    ou_name = f"{side.capitalize()}{n}"
+                    dc.create_ous(f"OU={ou_name}")
+                    ou = f"OU={ou_name},{dc.base_dn}"
+                    settings = json.dumps(dc.settings(users_ou=ou))
+                    family = f"{side[:3].capitalize()}{'abcdefghij'[n % 10]}son"
+                    if side == "raw":
+                        took, used, _ = timed([sys.executable, "-c", RAW, settings, str(args.people), PASSWORD_ENV,
+                                               str(args.concurrency), family, ou], env, args.timeout)
+                    else:
+                        home = Path(tmp) / f"home-{n}"
+                        side_env = {**env, "IDCONSOLE_HOME": str(home)}
+                        subprocess.run([sys.executable, "-c", SETUP, str(home), settings, str(args.people),
+                                        PASSWORD_ENV, str(args.concurrency), family], env=side_env, check=True,
+                                       cwd=ROOT)
+                        took, used, _ = timed([sys.executable, "-m", "console", "sync", "--app", "bench-ad", "--yes",
+                                               "--json"], side_env, args.timeout)
+                    created = enabled_count(dc, ou)
+                    if created != args.people:
+                        print(f"error: {side} left {created} enabled accounts in {ou}, expected {args.people}",
+                              file=sys.stderr)
+                        return 1
+                    wall[side].append(took)
+                    cpu[side].append(used)
+                    print(f"round {n + 1} {side:<9} {args.people} accounts in {took:6.2f} s = "
+                          f"{args.people / took:6.1f}/s, CPU {1000 * used / args.people:.2f} ms/account", flush=True)
     finally:
         dc.stop()
+    total = {side: sum(v) for side, v in wall.items()}
+    per = {side: 1000 * sum(v) / (args.people * args.rounds) for side, v in cpu.items()}
+    print(f"whole idconsole sync: {total['idconsole']:6.2f} s, raw ldap3 process: {total['raw']:6.2f} s over "
+          f"{args.rounds} round(s), {args.concurrency} connection(s)")
+    print(f"ratio idconsole/raw (speed): {total['raw'] / total['idconsole']:5.2f}x (target >= 0.90x)")
+    print(f"client CPU per account: idconsole {per['idconsole']:.2f} ms, raw {per['raw']:.2f} ms, "
+          f"ratio {per['idconsole'] / per['raw']:5.2f}x")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

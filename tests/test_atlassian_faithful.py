@@ -7,6 +7,7 @@ from console.connectors.atlassian import AtlassianConnector
 from console.errors import Rejected
 from console.models import Application, User
 from console.reports import ReportFilter
+from console.service import Confirmation
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -153,7 +154,7 @@ async def test_plan_blocks_a_person_atlassian_would_refuse_and_sends_nothing_for
     assert set(blocked) == {no_email.id, outside.id}
     assert "emails is required" in blocked[no_email.id]
     assert "verified domain (northwind.example)" in blocked[outside.id]
-    result = await svc.apply(plan, confirmed=True)
+    result = await svc.apply(plan, Confirmation(yes=True))
     assert result.ok, result.failures
     names = {u["userName"] for u in scim_directory.users()}
     assert fine.email in names and f"{outside.userName}@gmail.com" not in names
@@ -163,7 +164,7 @@ async def test_plan_blocks_a_person_atlassian_would_refuse_and_sends_nothing_for
 
 async def test_removing_the_last_email_blocks_the_update_instead_of_patching(org_service, scim_directory):
     svc = org_service
-    await svc.apply(await svc.plan(APP), confirmed=True)
+    await svc.apply(await svc.plan(APP), Confirmation(yes=True))
     person_ = _entitled(svc)[0]
     svc.edit_user(person_.userName, email="")
     (update,) = [op for op in (await svc.plan(APP)).operations if op.person_id == person_.id]

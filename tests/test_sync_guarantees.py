@@ -19,6 +19,7 @@ from console.models import Policy
 from console.reports import ReportFilter
 from console.service import Confirmation, Service
 from console.store import Store
+from console.sync import apply as apply_module
 from console.sync.engine import apply_plan
 from tests.plugins.core import CliRunner
 from tests.plugins.scim import ScimDirectory
@@ -204,6 +205,7 @@ async def test_crash_between_remote_write_and_its_outcome_leaves_unknown_resolve
     svc = org_service
     month_files = enospc_after(3, only=lambda path: path.parent.name == "events")  # then intents pass, outcomes not
     monkeypatch.setattr(EventLog, "fault", month_files)
+    monkeypatch.setattr(apply_module, "FLUSH_SECONDS", 0.0)  # a checkpoint every FLUSH_EVERY links, however fast
     stopped = await svc.apply(await svc.plan(APP), Confirmation(yes=True))
     monkeypatch.setattr(EventLog, "fault", None)
     assert stopped.halted

@@ -12,6 +12,7 @@ deprovisions only as `confirm.check_deletions` allows.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,10 @@ from console.sync.journal import Journal, journal_error
 from console.sync.plan import PHASES, AppPlan, Operation, Plan
 
 SECRET_ATTRS = ("initial_password", "password", "unicodePwd", "passwordProfile")
+# The state (and the outcomes before it) is saved after FLUSH_EVERY changed links once FLUSH_SECONDS have passed
+# since the last save, and at each phase's end: each save rewrites the state file, which blocks the event loop.
 FLUSH_EVERY = 50
+FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Applier:
         self._resolving: list[str] = []  # runs whose journals this run resolves
         self._in_flight: set[str] = set()  # operations whose intent is on disk and whose outcome is not yet known
         self._pending_links = 0
+        self._checkpointed = time.monotonic()
 
     async def apply(self) -> ApplyResult:
         """Apply the plan; one run at a time per home (`sync.lock`), so open intents found here are a crash's."""
@@ -209,43 +214,62 @@ class Applier:
         if flush:
             self.store.flush()
         self._pending_links = 0
+        self._checkpointed = time.monotonic()
 
     def _count(self, app: str, status: str) -> None:
         counts = self.result.counts.setdefault(app, {})
         counts[status] = counts.get(status, 0) + 1
 
+    def _not_attempted(self, op: Operation, app: str) -> str:
+        """Why `op` is not sent (the run halted, was cancelled, the application stopped, blocked), or ""."""
+        if self.result.halted:
+            return "halted"
+        if self.cancel.is_set():
+            return "cancelled by the operator"
+        if app in self.result.stopped:
+            return f"not attempted: {self.result.stopped[app]}"
+        return op.blocked or ""
+
     async def _apply_app(self, app_plan: AppPlan) -> None:
         connector = self.connectors[app_plan.app]
         progress = Progress(app=app_plan.app, total=len(app_plan.operations))
-        limit = asyncio.Semaphore(max(1, self.max_concurrency.get(app_plan.app, 8)))
+        slots = max(1, self.max_concurrency.get(app_plan.app, 8))
+        limit = asyncio.Semaphore(slots)
+        # Intents are written up to `slots` operations ahead of the requests (group commit in a thread), so that
+        # an operation whose turn comes finds its intent durable already: a crash leaves at most the operations
+        # in flight and the next `slots` as unknown, which the rerun looks up.
+        ahead = asyncio.Semaphore(2 * slots)
+
+        def skip(op: Operation, why: str) -> None:
+            if why == "halted":  # nothing more can be recorded, so nothing more is sent
+                self._count(op.app, "skipped")
+            else:
+                self._record(op, "skipped", message=why)
+            progress.skipped += 1
 
         async def one(op: Operation) -> None:
-            async with limit:
-                if self.result.halted:  # nothing more can be recorded, so nothing more is sent
-                    self._count(op.app, "skipped")
-                    progress.skipped += 1
-                elif self.cancel.is_set():
-                    self._record(op, "skipped", message="cancelled by the operator")
-                    progress.skipped += 1
-                elif app_plan.app in self.result.stopped:
-                    self._record(op, "skipped", message=f"not attempted: {self.result.stopped[app_plan.app]}")
-                    progress.skipped += 1
-                elif op.blocked:
-                    self._record(op, "skipped", message=op.blocked)
-                    progress.skipped += 1
+            async with ahead:
+                why = self._not_attempted(op, app_plan.app)
+                if why:
+                    skip(op, why)
                 elif not await self._intend(op):
                     self._count(op.app, "skipped")
                     progress.skipped += 1
                 else:
-                    status = await self._attempt(connector, op, progress)
-                    if status == "failure":
-                        progress.failed += 1
-                    elif status == "skipped":
-                        progress.skipped += 1
-                    else:
-                        progress.done += 1
+                    async with limit:
+                        why = self._not_attempted(op, app_plan.app)
+                        if why:  # its intent is on disk: its outcome says it was not sent
+                            skip(op, why)
+                        else:
+                            status = await self._attempt(connector, op, progress)
+                            if status == "failure":
+                                progress.failed += 1
+                            elif status == "skipped":
+                                progress.skipped += 1
+                            else:
+                                progress.done += 1
                 progress.last = f"{op.action} {op.person or op.group}"
-                if self._pending_links >= FLUSH_EVERY:
+                if self._pending_links >= FLUSH_EVERY and time.monotonic() - self._checkpointed >= FLUSH_SECONDS:
                     self._checkpoint()
                 if self.on_progress:
                     self.on_progress(progress)
@@ -285,7 +309,7 @@ class Applier:
     def _event(self, op: Operation, status: str, *, error: str = "", message: str = "") -> Event:
         return Event(
             action=op.action, status=status, app=op.app, person=op.person or op.group, person_id=op.person_id,
-            run=self.run.id, operator=self.operator, changes={k: [scrub({k: b})[k], scrub({k: a})[k]] for k, (b, a) in op.changes.items()},
+            run=self.run.id, operator=self.operator, changes={k: (["•••", "•••"] if k in SECRET_ATTRS else [b, a]) for k, (b, a) in op.changes.items()},
             error=error, target_id=op.remote_id, message=message or op.reason,
         )
 

@@ -1,0 +1,116 @@
+"""Bench: the CLI as an operator waits for it at 100k people (whole processes, store open included), against
+the floor of a process that only parses the same state file with orjson, measured in the same run.
+
+    python bench/cli.py [--people 100000] [--events 1000000] [--repeat 3]
+
+Builds a throw-away home (people, 8 department groups, 2 applications with policies, a link per person and
+application, events over 12 months), then times `users show KEY`, a narrow and a wide `users list --filter`,
+`plan` (2 applications, no remote read) and the parse-only floor, each in its own process; prints the best of
+`--repeat` runs, the max RSS of each, and the ratio to the floor. Targets (issue 16): show and the narrow list
+<= 0.5 s, plan <= 1 s, RSS <= 500 MB. Stops by itself and removes what it wrote.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from store import make_people, write_events  # noqa: E402
+
+from console.connectors.atlassian.payloads import account_attributes  # noqa: E402
+from console.models import Application, Group, Link, Policy, attrs_hash  # noqa: E402
+from console.store import Store  # noqa: E402
+
+FLOOR = "import orjson, sys; orjson.loads(open(sys.argv[1], 'rb').read())"
+
+
+def build(home: Path, people_count: int, events: int) -> str:
+    people = make_people(people_count)
+    with Store.open(home) as store:
+        store.users.put_many(people)
+        departments = sorted({p.department for p in people})
+        for dept in departments:
+            store.groups.add(Group(name=dept.lower(), members=[p.id for p in people if p.department == dept]))
+        for app in ("atlassian", "ad"):
+            store.applications.add(Application(name=app, kind="atlassian", secrets={"token": "env:UNSET"},
+                                               settings={"base_url": "http://127.0.0.1:9/directory"}))
+            store.policies.add(Policy(name=app, app=app, groups=[d.lower() for d in departments]))
+            pushed = [account_attributes(p, "sso") for p in people]  # in step: the plan has nothing to do
+            store.links.put_many([Link(app=app, local_id=p.id, remote_id=f"{app}-{i}", remote_name=p.userName,
+                                       state="active", attrs=attrs, attrs_hash=attrs_hash(attrs))
+                                  for i, (p, attrs) in enumerate(zip(people, pushed))])
+        store.flush()
+    if events:
+        write_events(home, people, events, datetime.now(timezone.utc))
+    return people[people_count // 2].employeeId
+
+
+def run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and max RSS (MB) of one process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{command} failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+    if process.stderr:
+        process.stderr.close()
+    return seconds, usage.ru_maxrss // 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--build-only", metavar="HOME", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.build_only:  # in its own process, so that the timed processes do not inherit its memory
+        print(build(Path(args.build_only), args.people, args.events))
+        return 0
+    tmp = Path(tempfile.mkdtemp(prefix="idconsole-bench-"))
+    try:
+        home = tmp / "home"
+        started = time.perf_counter()
+        key = subprocess.run([sys.executable, __file__, "--build-only", str(home), "--people", str(args.people),
+                              "--events", str(args.events)], check=True, capture_output=True, text=True).stdout.strip()
+        print(f"home: {args.people} people, {2 * args.people} links, {args.events} events, state "
+              f"{(home / 'state.json').stat().st_size / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f} s",
+              flush=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "IDCONSOLE_HOME": str(home), "NO_COLOR": "1"}
+        idc = [sys.executable, "-m", "console"]
+        cases = {
+            "floor: parse state.json": ([sys.executable, "-c", FLOOR, str(home / "state.json")], None),
+            f"users show {key}": (idc + ["users", "show", key], 0.5),
+            "users list --filter (1 person)": (idc + ["users", "list", "--filter", key], 0.5),
+            "users list --filter (wide)": (idc + ["users", "list", "--filter", "Engineering"], None),
+            "plan (2 applications)": (idc + ["plan", "--json"], None),
+        }
+        best: dict[str, tuple[float, int]] = {}
+        for _ in range(args.repeat):  # interleaved, so that load hits every case alike
+            for name, (command, _target) in cases.items():
+                seconds, rss = run(command, env)
+                if name not in best or seconds < best[name][0]:
+                    best[name] = (seconds, max(rss, best.get(name, (0, 0))[1]))
+        floor = best["floor: parse state.json"][0]
+        for name, (seconds, rss) in best.items():
+            target = cases[name][1]
+            verdict = "" if target is None else f"  target <= {target} s: {'PASS' if seconds <= target else 'MISS'}"
+            print(f"{name:<34} {seconds:6.2f} s  {seconds / floor:5.1f}x the floor  RSS {rss:5d} MB{verdict}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
