@@ -346,26 +346,22 @@ class Applier:
                     self._save_link(link, {k: found.attrs.get(k, v) for k, v in attrs.items()})
                     op.remote_id = found.uid
                     return f"found {found.name} by a look-up (an earlier create's outcome was unknown): linked"
-            account = await connector.create_user(attrs)
-            if account.initial_password:
-                self.result.initial_passwords[f"{op.app}: {op.person}"] = account.initial_password
-            if "licenses" in account.attributes and "licenses" in attrs:
-                attrs["licenses"] = account.attributes["licenses"]  # what really got assigned: the rest is retried
-            link = store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id, remote_id=account.uid)
-            link.remote_id, link.remote_name, link.state = account.uid, account.name, "active"
-            self._save_link(link, attrs)
-            op.remote_id = account.uid
-            note = f"adopted existing account {account.name}" if account.adopted else f"created {account.name}"
-            return "; ".join([note, *map(str, account.warnings)])
+            return await self._create(connector, op, attrs)
         link = store.links.find(op.app, op.person_id) if op.person_id else None
         if op.action == "update":
             changed = {k: op.attrs.get(k) for k in op.changes}
-            await connector.update_user(op.remote_id, changed)
+            try:
+                await connector.update_user(op.remote_id, changed)
+            except NotFound:  # deleted outside idconsole while the person is still entitled: a new account
+                return await self._recreate(connector, op, link, dict(op.attrs))
             if link:
                 self._save_link(link, op.attrs)
             return f"updated {', '.join(op.changes)}"
         if op.action == "reactivate":
-            await connector.reactivate_user(op.remote_id, dict(link.extra.get("remembered", {})) if link else {})
+            try:
+                await connector.reactivate_user(op.remote_id, dict(link.extra.get("remembered", {})) if link else {})
+            except NotFound:
+                return await self._recreate(connector, op, link, dict(link.attrs) if link else dict(op.attrs))
             if link:
                 link.state = "active"
                 link.extra.pop("remembered", None)
@@ -374,16 +370,18 @@ class Applier:
         if op.action == "deactivate":
             try:
                 remembered = await connector.deactivate_user(op.remote_id)
-            except NotFound:
-                remembered, note = {}, "already gone in the target"
-            else:
-                note = "deactivated"
+            except NotFound:  # nothing left to deactivate: the link goes, as for a delete
+                if link:
+                    link.state = "deleted"
+                    self._save_link(link)
+                self._drop_from_pushed_groups(op)
+                return "unlinked: the account was already gone from the target (deleted outside idconsole)"
             if link:
                 link.state = "deactivated"
                 link.extra["remembered"] = remembered or {}
                 self._save_link(link)
             self._drop_from_pushed_groups(op)
-            return note
+            return "deactivated"
         if op.action == "delete":
             try:
                 await connector.delete_user(op.remote_id)
@@ -448,6 +446,31 @@ class Applier:
             if op.person_id in members:
                 glink.extra["members"] = [m for m in members if m != op.person_id]
                 self._save_link(glink)
+
+    async def _create(self, connector: Connector, op: Operation, attrs: dict[str, Any]) -> str:
+        """Create (or adopt) the person's account and link it; the outcome says which."""
+        account = await connector.create_user(attrs)
+        if account.initial_password:
+            self.result.initial_passwords[f"{op.app}: {op.person}"] = account.initial_password
+        if "licenses" in account.attributes and "licenses" in attrs:
+            attrs["licenses"] = account.attributes["licenses"]  # what really got assigned: the rest is retried
+        link = self.store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id,
+                                                                   remote_id=account.uid)
+        link.remote_id, link.remote_name, link.state = account.uid, account.name, "active"
+        link.extra.pop("remembered", None)
+        self._save_link(link, attrs)
+        op.remote_id = account.uid
+        note = f"adopted existing account {account.name}" if account.adopted else f"created {account.name}"
+        return "; ".join([note, *map(str, account.warnings)])
+
+    async def _recreate(self, connector: Connector, op: Operation, link: Link | None, attrs: dict[str, Any]) -> str:
+        """A stale link: the account was deleted outside idconsole while its person is still entitled."""
+        gone = link.remote_name or link.remote_id if link else op.remote_id
+        if not attrs:
+            raise NotFound(f"{op.app}: the account {gone} is gone and idconsole has no attributes to re-create it",
+                           hint="run idconsole plan --reconcile, then sync: the person's account is created anew")
+        note = await self._create(connector, op, attrs)
+        return f"re-created: the account {gone} was gone from the target (deleted outside idconsole); {note}"
 
     def _save_link(self, link: Link, attrs: dict[str, Any] | None = None) -> None:
         if attrs is not None:

@@ -8,12 +8,12 @@ from typing import Any
 from console.connectors import Mode, is_target, make_target
 from console.connectors.base import Connector
 from console.errors import BadInput, ReadOnly
-from console.models import Application
+from console.models import Application, Link
 from console.redact import redact
 from console.store import Store
 from console.sync.apply import Applier, ApplyResult, Progress
 from console.sync.confirm import Confirmation, check_deletions, standing_confirmations
-from console.sync.plan import Plan, Tools, plan_from_state
+from console.sync.plan import AppPlan, Operation, Plan, Tools, diff, plan_from_state
 
 
 def target_apps(store: Store, app_name: str | None) -> list[Application]:
@@ -50,33 +50,55 @@ def _refusals(connector: Connector) -> Callable[[dict[str, Any]], str]:
     return reason
 
 
-async def reconcile(store: Store, connectors: dict[str, Connector]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """Read every target: drift (linked accounts changed outside idconsole) and orphans (no local owner)."""
+async def reconcile(store: Store, connectors: dict[str, Connector]
+                    ) -> tuple[dict[str, Any], dict[str, list[Any]], dict[str, list[Link]]]:
+    """Read every target: drift (linked accounts changed outside idconsole), orphans (no local owner) and missing
+    accounts (linked, but deleted outside idconsole: stale links)."""
     drift: dict[str, dict[str, dict[str, Any]]] = {}
     orphans: dict[str, list[Any]] = {}
-    for name, connector in connectors.items():
-        links = {link.remote_id: link for link in store.links.for_app(name, "user")}
+    missing: dict[str, list[Link]] = {}
+    for app_name, connector in connectors.items():
+        links = {link.remote_id: link for link in store.links.for_app(app_name, "user") if link.state != "deleted"}
+        seen: set[str] = set()
         app_drift: dict[str, dict[str, Any]] = {}
         app_orphans: list[dict[str, Any]] = []
         async for account in connector.list_users():
+            seen.add(account.uid)
             link = links.get(account.uid)
             if link is None:
-                name = redact(account.name, connector.secrets(), limit=256)  # text from the target
-                app_orphans.append({"uid": account.uid, "name": name, "active": account.active})
+                shown = redact(account.name, connector.secrets(), limit=256)  # text from the target
+                app_orphans.append({"uid": account.uid, "name": shown, "active": account.active})
                 continue
             changed = {k: account.attrs[k] for k in link.attrs if k in account.attrs and account.attrs[k] != link.attrs[k]}
             if changed and link.state == "active":
                 app_drift[link.local_id] = changed
-        drift[name] = app_drift
-        orphans[name] = app_orphans
-    return drift, orphans
+        drift[app_name] = app_drift
+        orphans[app_name] = app_orphans
+        missing[app_name] = [link for uid, link in links.items() if uid not in seen]
+    return drift, orphans, missing
+
+
+def plan_stale_links(app_plan: AppPlan, missing: list[Link], store: Store) -> None:
+    """Accounts deleted outside idconsole: re-created for people still entitled (an active link with nothing else
+    planned), otherwise shown; applying a change to one re-creates or unlinks it (see `Applier`)."""
+    planned = {op.person_id for op in app_plan.operations}
+    for link in missing:
+        user = store.users.get(link.local_id)
+        who = user.label() if user else link.local_id
+        gone = link.remote_name or link.remote_id
+        if link.state == "active" and link.local_id not in planned and link.attrs:
+            app_plan.operations.append(Operation(
+                app_plan.app, "create", f"re-create: the account {gone} is missing in the target (deleted outside "
+                f"idconsole)", link.local_id, who, attrs=dict(link.attrs), changes=diff({}, link.attrs)))
+        what = ("re-created by the next sync" if link.state == "active" else "unlinked by the next sync")
+        app_plan.drift.append({"person": who, "fields": [f"account {gone} missing in the target: {what}"]})
 
 
 async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remote: bool = False) -> Plan:
     apps = target_apps(store, app_name)
     connectors = open_connectors(apps, mode=Mode.READ_ONLY)  # planning only reads
     try:
-        drift, orphans = (await reconcile(store, connectors)) if reconcile_remote else ({}, {})
+        drift, orphans, missing = (await reconcile(store, connectors)) if reconcile_remote else ({}, {}, {})
         plan = plan_from_state(store, apps, tools_of(connectors), drift=drift)
         entitled_names = {}
         for app_plan in plan.apps:
@@ -92,6 +114,7 @@ async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remo
                 app_plan.orphans.append(orphan)
             app_plan.drift = [{"person": store.users.get(uid).label() if store.users.get(uid) else uid, "fields": f}
                               for uid, f in drift.get(app_plan.app, {}).items()]
+            plan_stale_links(app_plan, missing.get(app_plan.app, []), store)
         return plan
     finally:
         for connector in connectors.values():

@@ -229,15 +229,15 @@ class AtlassianConnector:
         return True
 
     async def deactivate_user(self, uid: str) -> dict[str, Any]:
-        """PATCH active=false, the normal deprovision; a SCIM record that is already gone counts as done."""
+        """PATCH active=false, the normal deprovision; NotFound when the SCIM record is gone (the engine unlinks)."""
         self._require("deactivate", "deactivate accounts")
-        return {} if await self._deactivate(uid) else {"scim_record": "gone"}
+        if not await self._deactivate(uid):
+            raise NotFound(f"the directory no longer holds user {uid}", hint="nothing to deactivate: it is unlinked")
+        return {}
 
     async def reactivate_user(self, uid: str, remembered: dict[str, Any]) -> None:
+        """PATCH active=true; NotFound when the SCIM record is gone (the engine creates the account anew)."""
         self._require("deactivate", "reactivate accounts")
-        if remembered.get("scim_record") == "gone":
-            raise NotFound(f"the directory no longer holds user {uid}",
-                           hint="create the account again (and re-add its groups)")
         await self.http.request("PATCH", f"/Users/{uid}", json=p.user_patch({"active": True}))
 
     async def delete_user(self, uid: str) -> None:
