@@ -187,7 +187,8 @@ class SyncScreen(ConsoleScreen):
         stopped = "; stopped: " + "; ".join(f"{a}: {why}" for a, why in result.stopped.items()) if result.stopped else ""
         if result.halted:
             stopped += f"; RUN STOPPED: {result.halted}"
-        return f"run {result.run_id[:8]} finished: {text}{stopped} (report: 7)"
+        warned = "".join(f"; WARNING: {note}" for note in result.warnings)
+        return f"run {result.run_id[:8]} finished: {text}{stopped}{warned} (report: 7)"
 
     def applied(self, result: ApplyResult) -> None:
         """After a run: subclasses re-plan to show what is left."""

@@ -67,6 +67,7 @@ class ApplyResult:
     would: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would have been written
     halted: str = ""  # why the whole run stopped before its next remote write (the report cannot be written)
     resolved: int = 0  # intents an earlier run left open, recorded as unknown and looked up by this one
+    warnings: list[str] = field(default_factory=list)  # said on every run, e.g. credentials allowed in clear
 
     @property
     def ok(self) -> bool:
@@ -75,7 +76,7 @@ class ApplyResult:
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "dry_run": self.dry_run, "counts": self.counts, "failures": self.failures,
                 "stopped": self.stopped, "would": self.would, "ok": self.ok, "halted": self.halted,
-                "resolved": self.resolved,
+                "resolved": self.resolved, "warnings": self.warnings,
                 # passwords are for a person's eyes, not for script output that ends up in logs
                 "initial_passwords_withheld": len(self.initial_passwords)}
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from console.connectors import Mode, is_target, make_target
 from console.connectors.base import Connector
+from console.connectors.tls import InsecureTransport
 from console.errors import BadInput, ReadOnly
 from console.models import Application, Link
 from console.redact import redact
@@ -132,9 +134,15 @@ async def apply_plan(store: Store, plan: Plan, confirmation: Confirmation | None
                            hint="nothing was sent; run it without --readonly")
         check_deletions(plan, confirmation or Confirmation(), standing_confirmations(store))
     apps = [store.applications.by_name(a.app) for a in plan.apps]
-    connectors = open_connectors([a for a in apps if a is not None], mode=Mode.DRY_RUN if dry_run else Mode.LIVE)
+    with warnings.catch_warnings(record=True) as raised:  # credentials allowed in clear: said on every run
+        warnings.simplefilter("always", InsecureTransport)
+        connectors = open_connectors([a for a in apps if a is not None], mode=Mode.DRY_RUN if dry_run else Mode.LIVE)
+    notes = [str(w.message) for w in raised if issubclass(w.category, InsecureTransport)]
+    for note in notes:
+        warnings.warn(note, InsecureTransport, stacklevel=2)  # the CLI prints it; the result carries it too
     applier = Applier(store, plan, connectors, operator=operator, dry_run=dry_run, on_progress=on_progress,
                       cancel=cancel, max_concurrency={a.name: a.max_concurrency for a in apps if a}, confirmation=confirmation)
+    applier.result.warnings.extend(notes)
     try:
         return await applier.apply()
     except BaseException:

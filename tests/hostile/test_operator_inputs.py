@@ -135,8 +135,11 @@ def test_loopback_and_start_tls_are_accepted(run_cli: CliRunner) -> None:
 def test_allowing_clear_text_is_explicit_recorded_and_warned_on_every_test(run_cli: CliRunner) -> None:
     ok_clean(run_cli("apps", "add", "atlassian", "jira", "--base-url", "https://127.0.0.1:9/scim/directory/d1",
                      "--token-env", "JIRA_TOKEN", JIRA_TOKEN="value-of-the-token-123"))
-    ok_clean(run_cli("apps", "set", "jira", "base_url=http://192.0.2.1:9/scim/directory/d1"), 2)
-    result = run_cli("apps", "set", "jira", "allow_insecure=true", "base_url=http://192.0.2.1:9/scim/directory/d1")
+    # An IPv4-mapped address counts as not loopback for the rule, yet the packets stay on this machine (port 9:
+    # nobody listens): no test ever sends anything beyond 127.0.0.0/8.
+    clear = "base_url=http://[::ffff:127.0.0.1]:9/scim/directory/d1"
+    ok_clean(run_cli("apps", "set", "jira", clear), 2)
+    result = run_cli("apps", "set", "jira", "allow_insecure=true", clear)
     ok_clean(result)
     assert "warning:" in result.stderr and "INSECURE" in result.stderr
     events = json.loads(run_cli("report", "--json", "--action", "app_update").stdout)
@@ -144,6 +147,15 @@ def test_allowing_clear_text_is_explicit_recorded_and_warned_on_every_test(run_c
     ok_clean(run_cli("apps", "set", "jira", "connect_timeout=1", "operation_deadline=2", "max_attempts=1"))
     test = run_cli("apps", "test", "jira", JIRA_TOKEN="value-of-the-token-123", timeout=90)
     assert "INSECURE" in test.stdout + test.stderr and "Traceback" not in test.stderr
+    # … and on every run: the sync says it on stderr and in its result
+    add_person(run_cli)
+    ok_clean(run_cli("groups", "create", "staff"))
+    ok_clean(run_cli("groups", "add-member", "staff", "zoe"))
+    ok_clean(run_cli("policies", "create", "jira-staff", "--app", "jira", "--group", "staff"))
+    sync = run_cli("sync", "--yes", "--json", JIRA_TOKEN="value-of-the-token-123", timeout=90)
+    ok_clean(sync, 1)  # nobody listens: the run fails, clearly
+    assert "warning:" in sync.stderr and "INSECURE" in sync.stderr
+    assert any("INSECURE" in note for note in json.loads(sync.stdout)["warnings"])
 
 
 # ---- exports ----------------------------------------------------------------------------------------------------
