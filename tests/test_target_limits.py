@@ -21,7 +21,7 @@ def test_each_connector_declares_its_limits_and_names_the_rule():
     (problem,) = check_attributes("corp-ad", AD_LIMITS, {"employeeID": LONG_ID, "sn": "Smith"})
     assert problem.startswith("employeeID = '557058:") and "is 50 characters; corp-ad allows at most 16" in problem
     assert check_attributes("m365", GRAPH_LIMITS, {"employeeId": "E1", "displayName": "A"}) == []
-    assert check_attributes("m365", GRAPH_LIMITS, {"displayName": ""}) == ["displayName is empty; m365 requires it"]
+    assert check_attributes("m365", GRAPH_LIMITS, {"displayName": ""}) == ["displayName is required; m365 refuses an empty one"]
 
 
 async def test_the_preview_marks_an_account_id_mapped_to_employee_id_as_invalid_for_each_target(bb_store, bb_app,

@@ -36,7 +36,7 @@ def problems(target: str, limits: Mapping[str, Limit], attrs: Mapping[str, Any])
         values = [str(v) for v in value] if isinstance(value, (list, tuple)) else \
             ([] if value in (None, "") or isinstance(value, bool) else [str(value)])
         if limit.required and not values:
-            found.append((name, "", f"is empty; {target} requires it"))
+            found.append((name, "", f"is required; {target} refuses an empty one"))
             continue
         for text in values:
             rule = _rule(text, limit)

@@ -47,7 +47,11 @@ def _refusals(connector: Connector) -> Callable[[dict[str, Any]], str]:
     limits = connector.value_limits()
 
     def reason(attrs: dict[str, Any]) -> str:
-        return "; ".join(r for r in (limits.reason(attrs), *connector.check_attributes(attrs)) if r)
+        found = connector.check_attributes(attrs)
+        named = {line.split(" ", 1)[0] for line in found}  # each attribute said once, in its most precise words
+        found += [problem for limit, problem in ((limit, limit.problem(attrs)) for limit in limits.limits)
+                  if problem and limit.attribute not in named]
+        return "; ".join(found)
 
     return reason
 
