@@ -281,7 +281,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
             return
         body = (f"{app.name} ({app.kind}) will be removed from idconsole with its {links} account link(s). Nothing "
                 f"changes in {app.name} itself: its accounts stay as they are, unmanaged.")
-        self.app.push_screen(ConfirmModal(f"Remove application {app.name}?", body, confirm_label="Remove"),
+        self.app.push_screen(ConfirmModal(f"Remove application {app.name}?", body, confirm_label=f"Remove {app.name}"),
                              lambda yes: self.delete(app.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="apps-write", description="removing an application")

@@ -88,6 +88,19 @@ class FormModal(ConsoleModal):
             if widget.focusable and not widget.disabled:
                 self.set_focus(widget)
                 break
+        self.replay_type_ahead()
+
+    def type_ahead(self, text: str) -> None:
+        """Text typed before the form appeared goes into its first field, not lost and never a command."""
+        self._pending = getattr(self, "_pending", "") + text
+        if self.is_mounted:
+            self.replay_type_ahead()
+
+    def replay_type_ahead(self) -> None:
+        pending, self._pending = getattr(self, "_pending", ""), ""
+        focused = self.focused
+        if pending and isinstance(focused, Input):
+            focused.insert_text_at_cursor(pending)
 
     # ---- values -----------------------------------------------------------------------------
     def value(self, name: str) -> Any:

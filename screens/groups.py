@@ -26,6 +26,7 @@ class GroupsScreen(ConsoleScreen):
     MODE = "groups"
     CSS_PATH = "groups.tcss"
     AUTO_FOCUS = "#groups"
+    FILTER = "#member-filter"
     HELP = """Groups hold people; policies bind groups to applications. Move in the left list to see a group's
 members on the right (Tab switches panes; / filters the members). Adding members opens a searchable picker:
 type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
@@ -37,8 +38,6 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
         Binding("a", "add_members", "Add members", id="groups.add_members", tooltip="Pick people to add"),
         Binding("x", "remove_member", "Remove member", id="groups.remove_member",
                 tooltip="Remove the selected member (asks first)"),
-        Binding("slash", "filter", "Filter", key_display="/", show=False, id="groups.filter",
-                tooltip="Filter the members"),
     ]
 
     def __init__(self) -> None:
@@ -149,9 +148,6 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
             self.notify("Select a group first.", severity="warning")
         return group
 
-    def action_filter(self) -> None:
-        self.set_focus(self.query_one("#member-filter", Input))
-
     def action_create(self) -> None:
         self.app.push_screen(GroupForm(None), self._saved)
 
@@ -177,7 +173,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
             return
         body = (f"Group {group.name} ({len(group.members)} members) will be removed from the local state. "
                 "The people stay. Groups pushed to applications are removed there by the next sync.")
-        self.app.push_screen(ConfirmModal(f"Delete group {group.name}?", body, confirm_label="Delete"),
+        self.app.push_screen(ConfirmModal(f"Delete group {group.name}?", body, confirm_label=f"Delete {group.name}"),
                              lambda yes: self.delete(group.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="groups-write", description="deleting a group")
@@ -204,7 +200,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
         body = (f"{user.displayName} ({user.userName}) leaves group {group.name}. The person stays. If no other "
                 "group keeps them in scope, the next sync deprovisions their account in the applications of "
                 f"policies {', '.join(self.uses.get(group.name, [])) or '(none)'}.")
-        self.app.push_screen(ConfirmModal(f"Remove {user.userName} from {group.name}?", body, confirm_label="Remove"),
+        self.app.push_screen(ConfirmModal(f"Remove {user.userName} from {group.name}?", body, confirm_label=f"Remove {user.userName}"),
                              lambda yes: self.change(group.name, [ident(self.service, user)], False) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="groups-write", description="changing members")

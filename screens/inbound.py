@@ -169,7 +169,7 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
             return
         body = (f"Endpoint {endpoint.name!r} of {self.app_name} will be deleted from idconsole. The mapping keeps "
                 "naming it until you edit the mapping; Bitbucket is not changed.")
-        self.app.push_screen(ConfirmModal(f"Delete endpoint {endpoint.name}?", body, confirm_label="Delete"),
+        self.app.push_screen(ConfirmModal(f"Delete endpoint {endpoint.name}?", body, confirm_label=f"Delete {endpoint.name}"),
                              lambda yes: self.delete(endpoint.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="inbound-write", description="deleting an endpoint")

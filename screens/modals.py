@@ -17,13 +17,15 @@ from screens.base import ConsoleModal
 
 
 class ConfirmModal(ConsoleModal):
-    """Names what will be removed and where; y confirms, n or Escape cancels. Dismisses with a bool."""
+    """Names what will be removed and where. No letter confirms (names are full of them): Tab to the named
+    button and Enter; Escape or Enter on the focused Cancel changes nothing. Dismisses with a bool."""
 
     CSS_PATH = "modals.tcss"
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("y", "confirm", "Yes", id="confirm.yes", tooltip="Confirm"),
-        Binding("n,escape", "cancel", "No", id="confirm.no", tooltip="Cancel: nothing changes"),
+        Binding("escape", "cancel", "Cancel", id="confirm.no", tooltip="Cancel: nothing changes"),
+        Binding("right", "app.focus_next", "Next button", show=False, id="confirm.next"),
+        Binding("left", "app.focus_previous", "Previous button", show=False, id="confirm.previous"),
     ]
 
     def __init__(self, title: str, body: str, *, confirm_label: str = "Remove", items: list[str] | None = None) -> None:
@@ -35,14 +37,15 @@ class ConfirmModal(ConsoleModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.title_text, id="title")
-            yield Static(self.body, id="body")
+            yield Label(Text(self.title_text), id="title")
+            yield Static(Text(self.body), id="body")
             if self.items:
                 with VerticalScroll(id="items"):
                     yield Static(Text("\n".join(self.items), no_wrap=True, overflow="ellipsis"), id="items-text")
+            yield Static("Tab to the button, then Enter · Escape cancels", id="keys")
             with Horizontal(id="buttons"):
-                yield Button("Cancel (n)", id="no", compact=True)
-                yield Button(f"{self.confirm_label} (y)", id="yes", variant="error", compact=True)
+                yield Button("Cancel (Esc)", id="no", compact=True)
+                yield Button(self.confirm_label, id="yes", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#no", Button))

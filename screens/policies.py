@@ -144,7 +144,7 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
         if policy.enabled:
             body = (f"Policy {policy.name} stops entitling its {self.counts.get(policy.id, 0)} people to {policy.app}. "
                     "The next sync deprovisions the accounts no other policy keeps.")
-            self.app.push_screen(ConfirmModal(f"Disable {policy.name}?", body, confirm_label="Disable"),
+            self.app.push_screen(ConfirmModal(f"Disable {policy.name}?", body, confirm_label=f"Disable {policy.name}"),
                                  lambda yes: self.set_enabled(policy.name, False) if yes else None)
         else:
             self.set_enabled(policy.name, True)
@@ -162,7 +162,7 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
         body = (f"Policy {policy.name} ({policy.app} ← {', '.join(policy.groups)}) will be removed from the local "
                 f"state. The next sync deprovisions, in {policy.app}, the accounts of its "
                 f"{self.counts.get(policy.id, 0)} people that no other policy keeps.")
-        self.app.push_screen(ConfirmModal(f"Delete policy {policy.name}?", body, confirm_label="Delete"),
+        self.app.push_screen(ConfirmModal(f"Delete policy {policy.name}?", body, confirm_label=f"Delete {policy.name}"),
                              lambda yes: self.delete(policy.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="policies-write", description="deleting a policy")

@@ -38,6 +38,7 @@ class ReportsScreen(ConsoleScreen):
     MODE = "reports"
     CSS_PATH = "reports.tcss"
     AUTO_FOCUS = "#events"
+    FILTER = "#person"
     HELP = """The provisioning report: every change idconsole made or tried, newest first. Filter by person
 (key, userName, e-mail or name; Enter applies), application, time span (or a custom from/to range with dates
 such as 2026-11-01), action and status. Enter on an event shows its detail; x exports what the filters select."""

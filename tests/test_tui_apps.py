@@ -11,7 +11,7 @@ from console.models import APP_KINDS
 from screens.app import make_app
 from screens.apps import AppForm, KindPicker
 from screens.modals import ConfirmModal, NoticeModal
-from tests.plugins.tui import settle, text_of
+from tests.plugins.tui import CONFIRM, settle, text_of
 
 
 def available(kind: str) -> bool:
@@ -119,6 +119,6 @@ async def test_remove_asks_and_names_what_is_forgotten(tui_scim_home):
         modal = app.screen
         assert isinstance(modal, ConfirmModal) and "bitbucket-cloud" in modal.title_text
         assert "Nothing changes in bitbucket-cloud itself" in modal.body
-        await pilot.press("escape", "d", "y")
+        await pilot.press("escape", "d", *CONFIRM)
         await settle(pilot)
         assert app.service.apps() == []

@@ -6,7 +6,7 @@ from textual.widgets import DataTable, Label, SelectionList, Static
 from screens.app import make_app
 from screens.modals import ConfirmModal
 from screens.policies import PolicyForm
-from tests.plugins.tui import rows_of, settle, text_of
+from tests.plugins.tui import CONFIRM, rows_of, settle, text_of
 
 
 async def test_create_needs_a_group_then_previews_who_is_in_scope(tui_scim_home):
@@ -49,7 +49,7 @@ async def test_disable_asks_enable_does_not_and_delete_asks(tui_scim_home):
         await pilot.press("escape")
         await settle(pilot)
         assert app.service.policy("legal").enabled
-        await pilot.press("space", "y")
+        await pilot.press("space", *CONFIRM)
         await settle(pilot)
         assert not app.service.policy("legal").enabled
         assert rows_of(app.screen.query_one("#policies", DataTable))[0][4] == "NO"
@@ -60,6 +60,6 @@ async def test_disable_asks_enable_does_not_and_delete_asks(tui_scim_home):
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal) and "bitbucket-cloud" in app.screen.body
-        await pilot.press("y")
+        await pilot.press(*CONFIRM)
         await settle(pilot)
         assert app.service.policies() == []
