@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -29,7 +29,7 @@ class GroupsScreen(ConsoleScreen):
     FILTER = "#member-filter"
     HELP = """Groups hold people; policies bind groups to applications. Move in the left list to see a group's
 members on the right (Tab switches panes; / filters the members). Adding members opens a searchable picker:
-type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
+type, ↓ to the list, Space to tick people, then Enter (or F2, ctrl+s, Tab to the Add button) adds them."""
     WRITE_ACTIONS = frozenset({"create", "rename", "delete", "add_members", "remove_member"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "create", "New", id="groups.create", tooltip="Create a group"),
@@ -140,6 +140,16 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
             table.add_row(user.userName, user.displayName, key=user.id)
         shown = f"first {len(people)} of {total}" if total > len(people) else str(total)
         self.query_one("#members-title", Label).update(f"Members ({shown})")
+
+    @on(Input.Submitted, "#member-filter")
+    def _to_members(self) -> None:
+        self.set_focus(self.query_one("#members", DataTable))
+
+    def on_key(self, event: events.Key) -> None:
+        """↓ in the member filter reaches the member list (as in the people filter)."""
+        if event.key == "down" and self.focused is self.query_one("#member-filter", Input):
+            event.stop()
+            self.set_focus(self.query_one("#members", DataTable))
 
     # ---- actions ----------------------------------------------------------------------------
     def selected_group(self) -> Group | None:
@@ -264,7 +274,8 @@ class PeoplePicker(ConsoleModal):
     CSS_PATH = "groups.tcss"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Close: nobody is added"),
-        Binding("ctrl+s", "done", "Add ticked", id="picker.done", tooltip="Add the ticked people (or Tab to Add)"),
+        Binding("f2,ctrl+s", "done", "Add ticked", key_display="F2", id="picker.done",
+                tooltip="Add the ticked people (also ctrl+s, Enter on the list, or Tab to Add)"),
     ]
 
     def __init__(self, title: str, exclude: set[str] | None = None) -> None:
@@ -282,11 +293,18 @@ class PeoplePicker(ConsoleModal):
             yield TickList(id="people")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
-                yield Button("Add 0 (ctrl+s)", id="add", variant="primary", compact=True)
+                yield Button("Add 0 (F2)", id="add", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#search", Input))
         self.search("")
+
+    def on_key(self, event: events.Key) -> None:
+        """Enter on the list adds the ticked people (as Enter submits a form); Space ticks."""
+        if event.key == "enter" and isinstance(self.focused, SelectionList):
+            event.prevent_default()
+            event.stop()
+            self.action_done()
 
     @on(Input.Changed, "#search")
     def _typed(self, event: Input.Changed) -> None:
@@ -320,8 +338,8 @@ class PeoplePicker(ConsoleModal):
         self.update_counts()
 
     def update_counts(self) -> None:
-        self.query_one("#found", Label).update(f"{self.found} · {len(self.chosen)} ticked · Space ticks, Tab moves on")
-        self.query_one("#add", Button).label = f"Add {len(self.chosen)} (ctrl+s)"
+        self.query_one("#found", Label).update(f"{self.found} · {len(self.chosen)} ticked · Space ticks, Enter adds")
+        self.query_one("#add", Button).label = f"Add {len(self.chosen)} (F2)"
 
     @on(SelectionList.SelectionToggled)
     def _toggled(self, event: SelectionList.SelectionToggled) -> None:

@@ -318,7 +318,7 @@ class MappingForm(FormModal):
         lines = "\n".join(f"{k}={v}" for k, v in m.mappings.items())
         yield from self.row("mappings", "ATTR=FORMAT lines", TextArea(lines, id="f-mappings", compact=True),
                             "one attribute per line, e.g. sAMAccountName={user.display_name|first|initial|lower}"
-                            "{user.display_name|last|ascii|lower}. Tab leaves the box; ctrl+s or the button saves.")
+                            "{user.display_name|last|ascii|lower}. Tab leaves the box; F2 (or ctrl+s) saves.")
 
     def submit(self) -> None:
         m = Mapping.from_doc(self.mapping.to_doc())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual import events
 from textual.keys import _character_to_key
 from textual.widget import Widget
-from textual.widgets import Checkbox, DataTable, Input, Select, TextArea
+from textual.widgets import Checkbox, DataTable, Input, Select, SelectionList, TextArea
 
 from screens.app import make_app
 from screens.apps import AppForm, AppsScreen
@@ -188,3 +188,37 @@ async def test_typing_into_every_form_changes_nothing_else(tui_scim_home):
             assert app.screen is main
             if not isinstance(main.focused, DataTable):
                 main.set_focus(main.query(DataTable).first())
+
+
+async def test_enter_on_a_tick_list_submits_the_form_and_f2_saves_from_anywhere(tui_scim_home):
+    app = make_app(tui_scim_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4", "n")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, PolicyForm)
+        await pilot.press(*"it-cloud")
+        form.query_one("#f-app", Select).value = "bitbucket-cloud"
+        ticks = form.query_one("#f-groups", SelectionList)
+        form.set_focus(ticks)
+        await pilot.press("space", "enter")  # Space ticks the first group, Enter creates (does not un-tick)
+        await settle(pilot)
+        assert not isinstance(app.screen, PolicyForm)
+        policy = app.service.policy("it-cloud")
+        assert len(policy.groups) == 1
+        await pilot.press("5", "e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, AppForm)
+        box = form.query_one("#f-features-delete", Checkbox)
+        form.set_focus(box)
+        await pilot.press("space", "enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, AppForm) and app.service.app("bitbucket-cloud").feature("delete")
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        form.set_focus(form.query_one("#f-deprovision", Select))
+        await pilot.press("f2")
+        await settle(pilot)
+        assert not isinstance(app.screen, AppForm)
