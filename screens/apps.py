@@ -454,15 +454,7 @@ class AppForm(FormModal):
         assignments.update({f"secrets.{k}": v for k, v in refs.items()})
         if not assignments:
             return app
-        # Workaround: Service.set_app changes the stored object key by key and stops at the first refused
-        # value, leaving the earlier changes in memory (to be flushed by the next write). Undo them.
-        before = app.to_doc()
-        try:
-            return svc.set_app(app.name, assignments)
-        except IdConsoleError:
-            for key, value in Application.from_doc(before).__dict__.items():
-                setattr(app, key, value)
-            raise
+        return svc.set_app(app.name, assignments)  # checked as on add; a refused value changes nothing
 
     def default_of(self, key: str) -> Any:
         return self.current_of(Application(name="", kind=self.kind), key)
