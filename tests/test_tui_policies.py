@@ -1,7 +1,7 @@
 """The Policies screen: create (errors next to the field), who is in scope, disable (asks), enable, delete."""
 from __future__ import annotations
 
-from textual.widgets import DataTable, Label, SelectionList, Static
+from textual.widgets import DataTable, Input, Label, Select, SelectionList, Static
 
 from screens.app import make_app
 from screens.modals import ConfirmModal
@@ -63,3 +63,28 @@ async def test_disable_asks_enable_does_not_and_delete_asks(tui_scim_home):
         await pilot.press(*CONFIRM)
         await settle(pilot)
         assert app.service.policies() == []
+
+
+async def test_edit_a_policy_with_the_checks_of_create(tui_scim_home, with_service):
+    with_service(tui_scim_home, lambda svc: svc.create_policy("legal-bitbucket", "bitbucket-cloud", ["dept-legal"]))
+    app = make_app(tui_scim_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, PolicyForm) and form.query_one("#f-name", Input).value == "legal-bitbucket"
+        ticks = form.query_one("#f-groups", SelectionList)
+        assert list(ticks.selected) == ["dept-legal"]
+        ticks.deselect_all()
+        await pilot.press("f2")
+        await settle(pilot)
+        assert app.screen is form and app.service.policy("legal-bitbucket").groups == ["dept-legal"]
+        ticks.select("dept-finance")
+        form.query_one("#f-login_method", Select).value = "password"
+        await pilot.press("f2")
+        await settle(pilot)
+        assert not isinstance(app.screen, PolicyForm)
+        policy = app.service.policy("legal-bitbucket")
+        assert (policy.groups, policy.login_method) == (["dept-finance"], "password")
