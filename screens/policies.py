@@ -213,7 +213,7 @@ class PolicyForm(FormModal):
                                                                    compact=True))
         chosen = set(policy.groups) if policy else set()
         with Vertical(id="groups-box"):
-            yield Label("Groups * (Space ticks, Enter saves)", classes="field-label")
+            yield Label("Groups * (Space ticks)", classes="field-label")
             yield TickList(*[(f"{g.name} ({len(g.members)})", g.name, g.name in chosen) for g in groups],
                            id="f-groups")
         yield Static("", id="error-groups", classes="field-error")
