@@ -77,11 +77,20 @@ SCREENS = {
 }
 
 
+@pytest.fixture
+def fixed_home(tui_home, with_service):
+    """The sample home with an application whose settings do not change between runs (no sandbox port)."""
+    with_service(tui_home, lambda svc: svc.add_app("atlassian", "bitbucket-cloud",
+                                                   {"base_url": "https://api.atlassian.com/scim/directory/d-1"},
+                                                   {"token": "env:IDCONSOLE_SNAPSHOT_TOKEN"}))
+    return tui_home
+
+
 @pytest.mark.parametrize("view", sorted(SCREENS))
-def test_view(snap_compare, tui_scim_home, palette, view):
+def test_view(snap_compare, fixed_home, palette, view):
     async def shown(pilot) -> None:  # type: ignore[no-untyped-def]
         for key in SCREENS[view]:
             await pilot.press(key)
             await settle(pilot)
 
-    assert snap_compare(make_app(tui_scim_home), terminal_size=(80, 24), run_before=shown)
+    assert snap_compare(make_app(fixed_home), terminal_size=(80, 24), run_before=shown)
