@@ -21,10 +21,11 @@ from textual.widgets import Input
 from console.errors import IdConsoleError
 from console.service import Service
 from screens.apps import AppsScreen
-from screens.base import NAV, ConsoleScreen
+from screens.base import LISTS, NAV, TEXT_FIELDS, ConsoleScreen, WorkerErrors
 from screens.commands import ConsoleCommands
 from screens.dashboard import DashboardScreen
 from screens.deletions import DeletionsScreen
+from screens.forms import FormModal
 from screens.groups import GroupsScreen
 from screens.messages import StateRefreshed
 from screens.modals import ErrorModal, HelpModal
@@ -69,7 +70,7 @@ class IdConsoleApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help", tooltip="Keys and help for this screen"),
         Binding("colon", "command_palette", "Commands", key_display=":", show=False, id="app.commands",
                 tooltip="Command palette (same as ctrl+p)"),
-        Binding("q", "quit", "Quit", show=False, id="app.quit", tooltip="Leave the console (same as ctrl+q)"),
+        Binding("q", "leave", "Quit", show=False, id="app.quit", tooltip="Leave the console (same as ctrl+q)"),
     ]
 
     sync_running: reactive[bool] = reactive(False)
@@ -129,19 +130,45 @@ class IdConsoleApp(App[int]):
     def show_error(self, error: BaseException, *, doing: str = "") -> None:
         self.push_screen(ErrorModal(error, doing))
 
+    # ---- where a key goes ---------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed ahead of a dialog never act on it: a form takes their text into its first field, any
+        other dialog drops them; on a screen just shown, only `/` and text for a focused field survive."""
+        if isinstance(event, events.Key) and not event.is_forwarded and self.drop_typed_ahead(event):
+            return
+        await super().on_event(event)
+
+    def drop_typed_ahead(self, key: events.Key) -> bool:
+        screen = self.screen
+        if not isinstance(screen, WorkerErrors) or not screen.typed_ahead(key) or key.key == "escape":
+            return False
+        if isinstance(screen, FormModal):
+            if key.is_printable and key.character:
+                screen.type_ahead(key.character)
+            return True
+        if isinstance(screen, ModalScreen):
+            return True
+        focused = self.focused
+        return not (key.key == "slash" or (isinstance(focused, TEXT_FIELDS) and key.is_printable))
+
     def _on_key(self, event: events.Key) -> None:  # type: ignore[override]
-        """Type-ahead follows focus. Keys typed right after `/` were queued for the widget that had focus
-        before; one that reaches the app unhandled while an input now has focus was meant for that input —
-        typed there, not run as a binding (a fast `/nina` must not press `n`, add)."""
+        """A key no widget took. Type-ahead follows focus: one that reaches the app while a text field now has
+        focus was meant for it (a fast `/nina` must not press `n`, add). A letter or digit is a command only
+        while a list has focus: on a button, a checkbox or a select it does nothing."""
+        if self.drop_typed_ahead(event):  # checked again here: a key reaches the bindings after its widget had it
+            event.prevent_default()
+            return
         focused = self.focused
         if isinstance(focused, Input) and event.is_printable and event.character and not focused.disabled:
             focused.insert_text_at_cursor(event.character)
             event.prevent_default()  # Textual calls App._on_key after this one (MRO dispatch): no binding
+        elif event.character and event.character.isalnum() and not (focused is None or isinstance(focused, LISTS)):
+            event.prevent_default()
 
     # ---- actions ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "go" and isinstance(self.screen, ModalScreen):
-            return False
+        if action in ("go", "leave") and isinstance(self.screen, ModalScreen):
+            return False  # a dialog is answered or closed first (ctrl+q still quits)
         return True
 
     async def action_go(self, mode: str, then: str = "") -> None:
@@ -158,7 +185,7 @@ class IdConsoleApp(App[int]):
         for key, active in screen.active_bindings.items():
             binding = active.binding
             if active.node not in (screen, self) or binding.action.startswith("go(") or binding.action.split(".")[-1] in (
-                    "quit", "copy_text", "screenshot", "command_palette", "help_quit", "app.quit"):
+                    "quit", "leave", "copy_text", "screenshot", "command_palette", "help_quit", "app.quit"):
                 continue  # widget keys (cursor movement …) are the usual ones; global keys are summed up below
             if not active.enabled or binding.action in seen or not (binding.description or binding.tooltip):
                 continue
@@ -169,6 +196,9 @@ class IdConsoleApp(App[int]):
         keys.append(("q or ^q", "quit"))
         title = f"Help — {getattr(screen, 'MODE', '') or type(screen).__name__}"
         self.push_screen(HelpModal(title, text, keys))
+
+    async def action_leave(self) -> None:
+        await self.action_quit()
 
     async def action_quit(self) -> None:
         if self.sync_running:

@@ -275,7 +275,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
             return
         body = (f"{app.name} ({app.kind}) will be removed from idconsole with its {links} account link(s). Nothing "
                 f"changes in {app.name} itself: its accounts stay as they are, unmanaged.")
-        self.app.push_screen(ConfirmModal(f"Remove application {app.name}?", body, confirm_label="Remove"),
+        self.app.push_screen(ConfirmModal(f"Remove application {app.name}?", body, confirm_label=f"Remove {app.name}"),
                              lambda yes: self.delete(app.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="apps-write", description="removing an application")
@@ -448,15 +448,7 @@ class AppForm(FormModal):
         assignments.update({f"secrets.{k}": v for k, v in refs.items()})
         if not assignments:
             return app
-        # Workaround: Service.set_app changes the stored object key by key and stops at the first refused
-        # value, leaving the earlier changes in memory (to be flushed by the next write). Undo them.
-        before = app.to_doc()
-        try:
-            return svc.set_app(app.name, assignments)
-        except IdConsoleError:
-            for key, value in Application.from_doc(before).__dict__.items():
-                setattr(app, key, value)
-            raise
+        return svc.set_app(app.name, assignments)  # checked as on add; a refused value changes nothing
 
     def default_of(self, key: str) -> Any:
         return self.current_of(Application(name="", kind=self.kind), key)

@@ -1,16 +1,17 @@
 """What every console screen shares: the navigation bar, the footer, read-only gating of write
-actions, and the one handler that turns a failed worker into an error modal."""
+actions, the input model (where a key goes), and the one handler that turns a failed worker into an error modal."""
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Input, ListView, OptionList, Static, TextArea, Tree
 from textual.worker import Worker, WorkerState
 
 from console.models import User
@@ -33,6 +34,12 @@ NAV = (
 )
 
 
+# Widgets on which a single letter or digit may be a command: lists. Anywhere else (a button, a checkbox, a
+# select) a letter does nothing, and in a text field it is text.
+LISTS = (DataTable, Tree, ListView, OptionList)
+TEXT_FIELDS = (Input, TextArea)
+
+
 def ident(service: Service, user: User) -> str:
     """The identifier the service accepts for a person (primary key, else userName)."""
     return user.key(service.primary_key) or user.userName
@@ -41,9 +48,19 @@ def ident(service: Service, user: User) -> str:
 class WorkerErrors(Screen):
     """Screens and modals alike: a worker that fails shows its error in a modal with a title and a hint."""
 
+    shown_at = float("inf")  # when this screen last appeared (Textual's event clock): keys typed before are type-ahead
+
     @property
     def console(self) -> IdConsoleApp:
         return self.app  # type: ignore[return-value]
+
+    @on(events.ScreenResume)
+    def _appeared(self) -> None:
+        self.shown_at = time.monotonic()  # the clock of `Message.time` (textual._time.get_time) on POSIX
+
+    def typed_ahead(self, key: events.Key) -> bool:
+        """Whether `key` was typed before this screen appeared (so it was meant for what was there before)."""
+        return key.time < self.shown_at
 
     @property
     def service(self) -> Service:
@@ -93,10 +110,13 @@ class ConsoleScreen(WorkerErrors):
 
     MODE: ClassVar[str] = ""
     HELP: ClassVar[str] = ""
+    FILTER: ClassVar[str] = ""  # the selector of the screen's filter field, which / focuses from anywhere
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     # write actions that stay available while a sync runs (e.g. cancelling it)
     SYNC_SAFE: ClassVar[frozenset[str]] = frozenset()
-    BINDINGS: ClassVar[list[Binding]] = []
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("slash", "filter", "Filter", key_display="/", id="screen.filter", tooltip="Type to filter"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -111,6 +131,8 @@ class ConsoleScreen(WorkerErrors):
         yield from ()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and not self.FILTER:
+            return False
         if action in self.WRITE_ACTIONS:
             if self.console.readonly:
                 return False
@@ -125,6 +147,13 @@ class ConsoleScreen(WorkerErrors):
         if self.seen_version != self.console.state_version:
             self.seen_version = self.console.state_version
             self.reload()
+
+    def action_filter(self) -> None:
+        """/ from anywhere on the screen: the keys typed next go into the filter."""
+        for widget in self.query(self.FILTER):
+            if widget.focusable:
+                self.set_focus(widget)
+                return
 
     def reload(self) -> None:
         """Read what the screen shows (in a worker); called when the state changed since last shown."""

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from console.errors import IdConsoleError, ValidationError
 from screens.base import ConsoleModal
@@ -44,7 +44,8 @@ class FormModal(ConsoleModal):
     CSS_PATH = "forms.tcss"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "cancel", "Cancel", id="form.cancel", tooltip="Close without saving"),
-        Binding("ctrl+s", "submit", "Save", id="form.save", tooltip="Save (Enter in a field does the same)"),
+        Binding("f2,ctrl+s", "submit", "Save", key_display="F2", id="form.save",
+                tooltip="Save from anywhere in the form (also ctrl+s; Enter in a field or on a tick box)"),
     ]
     heading = "Form"
     save_label = "Save"
@@ -58,7 +59,7 @@ class FormModal(ConsoleModal):
             yield Static("", id="help")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
-                yield Button(f"{self.save_label} (Enter)", id="save", variant="primary", compact=True)
+                yield Button(f"{self.save_label} (Enter · F2)", id="save", variant="primary", compact=True)
 
     def compose_fields(self) -> ComposeResult:
         yield from ()
@@ -79,6 +80,14 @@ class FormModal(ConsoleModal):
             self._helps: dict[str, str] = {}
         return self._helps
 
+    def on_key(self, event: events.Key) -> None:
+        """One meaning for Enter in a form: submit it (from a field, a check box or a tick list — Space
+        ticks). A Select opens with Enter, a button presses, and a multi-line box takes a new line."""
+        if event.key == "enter" and isinstance(self.focused, (Checkbox, SelectionList)):
+            event.prevent_default()
+            event.stop()
+            self.action_submit()
+
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         help_text = self.helps.get(event.widget.id or "", "")
         self.query_one("#help", Static).update(Text(help_text))
@@ -88,6 +97,19 @@ class FormModal(ConsoleModal):
             if widget.focusable and not widget.disabled:
                 self.set_focus(widget)
                 break
+        self.replay_type_ahead()
+
+    def type_ahead(self, text: str) -> None:
+        """Text typed before the form appeared goes into its first field, not lost and never a command."""
+        self._pending = getattr(self, "_pending", "") + text
+        if self.is_mounted:
+            self.replay_type_ahead()
+
+    def replay_type_ahead(self) -> None:
+        pending, self._pending = getattr(self, "_pending", ""), ""
+        focused = self.focused
+        if pending and isinstance(focused, Input):
+            focused.insert_text_at_cursor(pending)
 
     # ---- values -----------------------------------------------------------------------------
     def value(self, name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -26,9 +26,10 @@ class GroupsScreen(ConsoleScreen):
     MODE = "groups"
     CSS_PATH = "groups.tcss"
     AUTO_FOCUS = "#groups"
+    FILTER = "#member-filter"
     HELP = """Groups hold people; policies bind groups to applications. Move in the left list to see a group's
 members on the right (Tab switches panes; / filters the members). Adding members opens a searchable picker:
-type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
+type, ↓ to the list, Space to tick people, then Enter (or F2, ctrl+s, Tab to the Add button) adds them."""
     WRITE_ACTIONS = frozenset({"create", "rename", "delete", "add_members", "remove_member"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "create", "New", id="groups.create", tooltip="Create a group"),
@@ -37,8 +38,6 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
         Binding("a", "add_members", "Add members", id="groups.add_members", tooltip="Pick people to add"),
         Binding("x", "remove_member", "Remove member", id="groups.remove_member",
                 tooltip="Remove the selected member (asks first)"),
-        Binding("slash", "filter", "Filter", key_display="/", show=False, id="groups.filter",
-                tooltip="Filter the members"),
     ]
 
     def __init__(self) -> None:
@@ -142,15 +141,22 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
         shown = f"first {len(people)} of {total}" if total > len(people) else str(total)
         self.query_one("#members-title", Label).update(f"Members ({shown})")
 
+    @on(Input.Submitted, "#member-filter")
+    def _to_members(self) -> None:
+        self.set_focus(self.query_one("#members", DataTable))
+
+    def on_key(self, event: events.Key) -> None:
+        """↓ in the member filter reaches the member list (as in the people filter)."""
+        if event.key == "down" and self.focused is self.query_one("#member-filter", Input):
+            event.stop()
+            self.set_focus(self.query_one("#members", DataTable))
+
     # ---- actions ----------------------------------------------------------------------------
     def selected_group(self) -> Group | None:
         group = self.groups.get(self.current or "")
         if group is None:
             self.notify("Select a group first.", severity="warning")
         return group
-
-    def action_filter(self) -> None:
-        self.set_focus(self.query_one("#member-filter", Input))
 
     def action_create(self) -> None:
         self.app.push_screen(GroupForm(None), self._saved)
@@ -177,7 +183,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
             return
         body = (f"Group {group.name} ({len(group.members)} members) will be removed from the local state. "
                 "The people stay. Groups pushed to applications are removed there by the next sync.")
-        self.app.push_screen(ConfirmModal(f"Delete group {group.name}?", body, confirm_label="Delete"),
+        self.app.push_screen(ConfirmModal(f"Delete group {group.name}?", body, confirm_label=f"Delete {group.name}"),
                              lambda yes: self.delete(group.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="groups-write", description="deleting a group")
@@ -204,7 +210,7 @@ type, Space to tick people, then Tab to the Add button (or ctrl+s)."""
         body = (f"{user.displayName} ({user.userName}) leaves group {group.name}. The person stays. If no other "
                 "group keeps them in scope, the next sync deprovisions their account in the applications of "
                 f"policies {', '.join(self.uses.get(group.name, [])) or '(none)'}.")
-        self.app.push_screen(ConfirmModal(f"Remove {user.userName} from {group.name}?", body, confirm_label="Remove"),
+        self.app.push_screen(ConfirmModal(f"Remove {user.userName} from {group.name}?", body, confirm_label=f"Remove {user.userName}"),
                              lambda yes: self.change(group.name, [ident(self.service, user)], False) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="groups-write", description="changing members")
@@ -268,7 +274,8 @@ class PeoplePicker(ConsoleModal):
     CSS_PATH = "groups.tcss"
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Close: nobody is added"),
-        Binding("ctrl+s", "done", "Add ticked", id="picker.done", tooltip="Add the ticked people (or Tab to Add)"),
+        Binding("f2,ctrl+s", "done", "Add ticked", key_display="F2", id="picker.done",
+                tooltip="Add the ticked people (also ctrl+s, Enter on the list, or Tab to Add)"),
     ]
 
     def __init__(self, title: str, exclude: set[str] | None = None) -> None:
@@ -286,11 +293,18 @@ class PeoplePicker(ConsoleModal):
             yield TickList(id="people")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
-                yield Button("Add 0 (ctrl+s)", id="add", variant="primary", compact=True)
+                yield Button("Add 0 (F2)", id="add", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#search", Input))
         self.search("")
+
+    def on_key(self, event: events.Key) -> None:
+        """Enter on the list adds the ticked people (as Enter submits a form); Space ticks."""
+        if event.key == "enter" and isinstance(self.focused, SelectionList):
+            event.prevent_default()
+            event.stop()
+            self.action_done()
 
     @on(Input.Changed, "#search")
     def _typed(self, event: Input.Changed) -> None:
@@ -324,8 +338,8 @@ class PeoplePicker(ConsoleModal):
         self.update_counts()
 
     def update_counts(self) -> None:
-        self.query_one("#found", Label).update(f"{self.found} · {len(self.chosen)} ticked · Space ticks, Tab moves on")
-        self.query_one("#add", Button).label = f"Add {len(self.chosen)} (ctrl+s)"
+        self.query_one("#found", Label).update(f"{self.found} · {len(self.chosen)} ticked · Space ticks, Enter adds")
+        self.query_one("#add", Button).label = f"Add {len(self.chosen)} (F2)"
 
     @on(SelectionList.SelectionToggled)
     def _toggled(self, event: SelectionList.SelectionToggled) -> None:

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Checkbox, DataTable, Input, Label, Select, TextArea
+from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static, TextArea
 
 from console.errors import BadInput, IdConsoleError
 from console.service import MACROS, PAGINATIONS, Endpoint, Mapping, parse_pairs
@@ -16,6 +16,7 @@ from screens.base import ConsoleScreen
 from screens.forms import FormModal, rejection
 from screens.messages import EndpointTested, FieldRejected, ListLoaded, PreviewReady, Saved, StateChanged
 from screens.modals import ConfirmModal, NoticeModal
+from screens.widgets import TickList
 
 MACRO_HELP = "macros: " + " ".join("{" + m + "}" for m in MACROS) + "; {{ and }} are literal braces"
 
@@ -169,7 +170,7 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
             return
         body = (f"Endpoint {endpoint.name!r} of {self.app_name} will be deleted from idconsole. The mapping keeps "
                 "naming it until you edit the mapping; Bitbucket is not changed.")
-        self.app.push_screen(ConfirmModal(f"Delete endpoint {endpoint.name}?", body, confirm_label="Delete"),
+        self.app.push_screen(ConfirmModal(f"Delete endpoint {endpoint.name}?", body, confirm_label=f"Delete {endpoint.name}"),
                              lambda yes: self.delete(endpoint.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="inbound-write", description="deleting an endpoint")
@@ -236,12 +237,22 @@ class EndpointForm(FormModal):
         params = "\n".join(f"{k}={v}" for k, v in e.params.items())
         yield from self.row("params", "Params (NAME=VALUE)", TextArea(params, id="f-params", compact=True),
                             "one query parameter per line; " + MACRO_HELP + ". Tab leaves the box.")
+        headers = "\n".join(f"{k}={v}" for k, v in e.headers.items())
+        yield from self.row("headers", "Headers (NAME=VALUE)", TextArea(headers, id="f-headers", compact=True),
+                            "one request header per line, e.g. Accept=application/json; the Authorization header "
+                            "comes from the application's secrets. Tab leaves the box.")
+        yield from self.row("method", "Method", Input(e.method, id="f-method", compact=True),
+                            "GET: Bitbucket's member and permission API is read-only")
         yield from self.row("pagination", "Pagination",
                             Select([(p, p) for p in PAGINATIONS], value=e.pagination, allow_blank=False,
                                    id="f-pagination", compact=True),
                             "page: ask page 1, 2, 3 …; next: follow `next`; none: one call")
+        yield from self.row("page_param", "Page parameter", Input(e.page_param, id="f-page_param", compact=True),
+                            "with pagination page: the query parameter that carries the page number")
         yield from self.row("pagelen", "Records per page", Input(str(e.pagelen), id="f-pagelen", compact=True),
                             "1 to 100")
+        yield from self.row("max_pages", "Max pages", Input(str(e.max_pages), id="f-max_pages", compact=True),
+                            "stop after this many pages (at least 1): a guard against a paging loop")
         yield from self.row("primary", "Primary", Checkbox("on" if e.primary else "off", e.primary, id="f-primary",
                                                            compact=True),
                             "on: its records are the people; off: joined onto them by the primary key field")
@@ -253,16 +264,20 @@ class EndpointForm(FormModal):
         e.url = self.value("url")
         e.pagination = self.value("pagination") or "page"
         e.primary = bool(self.value("primary"))
-        try:
-            e.params = pairs(self.query_one("#f-params", TextArea).text, "param")
-        except BadInput as exc:
-            self.post_message(with_field(exc, "params"))
-            return
-        try:
-            e.pagelen = int(self.value("pagelen"))
-        except ValueError:
-            self.post_message(FieldRejected("pagelen", "is not a whole number (1 to 100)"))
-            return
+        e.method = self.value("method") or "GET"
+        e.page_param = self.value("page_param") or "page"
+        for name in ("params", "headers"):
+            try:
+                setattr(e, name, pairs(self.query_one(f"#f-{name}", TextArea).text, name[:-1]))
+            except BadInput as exc:
+                self.post_message(with_field(exc, name))
+                return
+        for name, rule in (("pagelen", "1 to 100"), ("max_pages", "at least 1")):
+            try:
+                setattr(e, name, int(self.value(name)))
+            except ValueError:
+                self.post_message(FieldRejected(name, f"is not a whole number ({rule})"))
+                return
         if not e.url:
             self.post_message(FieldRejected("url", "is required"))
             return
@@ -271,12 +286,16 @@ class EndpointForm(FormModal):
     @work(exclusive=True, thread=True, exit_on_error=False, group="endpoint-form", description="saving an endpoint")
     def save(self, endpoint: Endpoint) -> None:
         original = self.endpoint.name if self.endpoint else None
-        removed = [k for k in (self.endpoint.params if self.endpoint else {}) if k not in endpoint.params]
+        old = self.endpoint
+        removed = [k for k in (old.params if old else {}) if k not in endpoint.params] + \
+                  [k for k in (old.headers if old else {}) if k not in endpoint.headers]
         try:
             with self.console.state_lock:
                 endpoint = self.service.save_endpoint(
-                    self.app_name, endpoint.name, original=original, url=endpoint.url, pagination=endpoint.pagination,
-                    primary=endpoint.primary, params=endpoint.params, remove=removed, pagelen=endpoint.pagelen)
+                    self.app_name, endpoint.name, original=original, url=endpoint.url, method=endpoint.method,
+                    headers=endpoint.headers, params=endpoint.params, remove=removed, pagination=endpoint.pagination,
+                    page_param=endpoint.page_param, pagelen=endpoint.pagelen, max_pages=endpoint.max_pages,
+                    primary=endpoint.primary)
         except BadInput as exc:
             self.post_message(with_field(exc, self.field_of(exc, endpoint)))
             return
@@ -289,7 +308,9 @@ class EndpointForm(FormModal):
         if "macro" in title:
             macro = title.split("{", 1)[1].split("}", 1)[0] if "{" in title else ""
             return "url" if "{" + macro + "}" in endpoint.url else "params"
-        for name in ("pagelen", "pagination"):
+        if "Authorization header" in title:
+            return "headers"
+        for name in ("pagelen", "pagination", "max_pages", "method"):
             if name in title:
                 return name
         if "name" in title:
@@ -310,6 +331,15 @@ class MappingForm(FormModal):
 
     def compose_fields(self) -> ComposeResult:
         m = self.mapping
+        yield from self.row("name", "Name", Input(m.name, id="f-name", compact=True), "how the report names it")
+        yield from self.row("description", "Description", Input(m.description, id="f-description", compact=True))
+        yield from self.row("category", "Category", Input(m.category, id="f-category", compact=True))
+        with self.console.state_lock:
+            names = [e.name for e in self.service.endpoints(self.app_name)]
+        names += [n for n in m.endpoints if n not in names]
+        yield Label("Endpoints * (Space ticks)", classes="field-label")
+        yield TickList(*[(n, n, n in m.endpoints) for n in names], id="f-endpoints")
+        yield Static("", id="error-endpoints", classes="field-error")
         yield from self.row("primary_key", "Primary key field", Input(m.primary_key, id="f-primary_key", compact=True),
                             "the source field holding the primary key, e.g. user.account_id; every endpoint "
                             "of the mapping must return it (test & save them first)")
@@ -318,10 +348,14 @@ class MappingForm(FormModal):
         lines = "\n".join(f"{k}={v}" for k, v in m.mappings.items())
         yield from self.row("mappings", "ATTR=FORMAT lines", TextArea(lines, id="f-mappings", compact=True),
                             "one attribute per line, e.g. sAMAccountName={user.display_name|first|initial|lower}"
-                            "{user.display_name|last|ascii|lower}. Tab leaves the box; ctrl+s or the button saves.")
+                            "{user.display_name|last|ascii|lower}. Tab leaves the box; F2 (or ctrl+s) saves.")
 
     def submit(self) -> None:
         m = Mapping.from_doc(self.mapping.to_doc())
+        m.name = self.value("name")
+        m.description = self.value("description")
+        m.category = self.value("category")
+        m.endpoints = list(self.query_one("#f-endpoints", TickList).selected)
         m.primary_key = self.value("primary_key")
         m.match_on = [part.strip() for part in self.value("match_on").split(",") if part.strip()]
         try:
@@ -336,13 +370,16 @@ class MappingForm(FormModal):
         removed = [k for k in self.mapping.mappings if k not in mapping.mappings]
         try:
             with self.console.state_lock:
-                _, warnings = self.service.save_mapping(self.app_name, primary_key=mapping.primary_key,
-                                                        match_on=mapping.match_on, mappings=mapping.mappings,
-                                                        unmap=removed)
+                _, warnings = self.service.save_mapping(
+                    self.app_name, name=mapping.name, description=mapping.description, category=mapping.category,
+                    endpoints=mapping.endpoints, primary_key=mapping.primary_key, match_on=mapping.match_on,
+                    mappings=mapping.mappings, unmap=removed)
         except BadInput as exc:
             title = exc.title
             field = ("primary_key" if "primary key field" in title or "no primary key" in title
-                     else "_general" if "not found or not tested" in title else "mappings")
+                     else "name" if "needs a name" in title
+                     else "endpoints" if "not found or not tested" in title or "selects no endpoint" in title
+                     else "mappings")
             self.post_message(with_field(exc, field))
             return
         self.post_message(Saved(warnings))

@@ -17,13 +17,15 @@ from screens.base import ConsoleModal
 
 
 class ConfirmModal(ConsoleModal):
-    """Names what will be removed and where; y confirms, n or Escape cancels. Dismisses with a bool."""
+    """Names what will be removed and where. No letter confirms (names are full of them): Tab to the named
+    button and Enter; Escape or Enter on the focused Cancel changes nothing. Dismisses with a bool."""
 
     CSS_PATH = "modals.tcss"
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("y", "confirm", "Yes", id="confirm.yes", tooltip="Confirm"),
-        Binding("n,escape", "cancel", "No", id="confirm.no", tooltip="Cancel: nothing changes"),
+        Binding("escape", "cancel", "Cancel", id="confirm.no", tooltip="Cancel: nothing changes"),
+        Binding("right", "app.focus_next", "Next button", show=False, id="confirm.next"),
+        Binding("left", "app.focus_previous", "Previous button", show=False, id="confirm.previous"),
     ]
 
     def __init__(self, title: str, body: str, *, confirm_label: str = "Remove", items: list[str] | None = None) -> None:
@@ -35,14 +37,15 @@ class ConfirmModal(ConsoleModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.title_text, id="title")
-            yield Static(self.body, id="body")
+            yield Label(Text(self.title_text), id="title")
+            yield Static(Text(self.body), id="body")
             if self.items:
                 with VerticalScroll(id="items"):
                     yield Static(Text("\n".join(self.items), no_wrap=True, overflow="ellipsis"), id="items-text")
+            yield Static("Tab to the button, then Enter · Escape cancels", id="keys")
             with Horizontal(id="buttons"):
-                yield Button("Cancel (n)", id="no", compact=True)
-                yield Button(f"{self.confirm_label} (y)", id="yes", variant="error", compact=True)
+                yield Button("Cancel (Esc)", id="no", compact=True)
+                yield Button(self.confirm_label, id="yes", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#no", Button))
@@ -150,7 +153,8 @@ class NoticeModal(ConsoleModal):
 
 
 class PasswordsModal(ConsoleModal):
-    """Initial passwords of accounts just created: shown once here, never stored or logged."""
+    """Initial passwords of accounts just created: shown once here with the whole account name, and exportable
+    once to a new private file (the core writes it: 0600, never in the home, never through a link)."""
 
     CSS_PATH = "modals.tcss"
 
@@ -161,28 +165,49 @@ class PasswordsModal(ConsoleModal):
     def __init__(self, passwords: dict[str, str]) -> None:
         super().__init__()
         self._passwords = passwords
+        self.exported: str | None = None
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, padding=(0, 1), expand=True, show_header=True)
         table.add_column("application", no_wrap=True)
-        table.add_column("account", no_wrap=True, overflow="ellipsis", ratio=1)
+        table.add_column("account", overflow="fold", ratio=1)  # whole names, wrapped rather than cut
         table.add_column("initial password", no_wrap=True)
         for who, password in self._passwords.items():
             app, _, account = who.partition(": ")
-            table.add_row(app, account, Text(password))
+            table.add_row(Text(app), Text(account), Text(password))
         with Vertical(id="dialog"):
             yield Label(f"Initial passwords ({len(self._passwords)})", id="title")
             yield Static("Shown once: hand them over now; idconsole does not store them. ↑↓ PgUp PgDn scroll.",
                          id="body")
             with VerticalScroll(id="items"):
                 yield Static(table, id="items-text")
-            yield Button("Close (Enter)", id="close", compact=True)
+            yield Input(placeholder="export once: a new file, e.g. ~/initial-passwords.csv (0600) + Enter",
+                        id="path", compact=True)
+            yield Static("", id="error")
+            with Horizontal(id="buttons"):
+                yield Button("Close (Esc)", id="close", compact=True)
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#items", VerticalScroll))
 
     def on_unmount(self) -> None:
         self._passwords.clear()
+
+    @on(Input.Submitted, "#path")
+    def _export(self, event: Input.Submitted) -> None:
+        try:
+            with self.console.state_lock:
+                path = self.service.export_passwords(self._passwords, event.value)
+        except IdConsoleError as exc:
+            self.query_one("#error", Static).update(Text("! " + exc.title + (f" — {exc.hint}" if exc.hint else "")))
+            return
+        self.exported = str(path)
+        field = self.query_one("#path", Input)
+        field.value = ""
+        field.placeholder = f"written to {path} (0600); it is offered once"
+        field.disabled = True
+        self.query_one("#error", Static).update(Text(f"{len(self._passwords)} password(s) written to {path}"))
+        self.set_focus(self.query_one("#close", Button))
 
     @on(Button.Pressed, "#close")
     def _close(self) -> None:

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Label, Select, SelectionList, Static
 
-from console.errors import IdConsoleError
+from console.errors import IdConsoleError, ValidationError
 from console.models import LOGIN_METHODS, Policy
 from screens.base import ConsoleScreen
 from screens.forms import FormModal, rejection
@@ -28,9 +28,11 @@ class PoliciesScreen(ConsoleScreen):
     HELP = """A policy gives every active member of its groups an account in its application, with its login
 method (sso or password). Disabled policies entitle nobody: the next sync deprovisions accounts no other
 policy keeps. The lower pane previews who is in scope of the selected policy."""
-    WRITE_ACTIONS = frozenset({"create", "toggle", "delete"})
+    WRITE_ACTIONS = frozenset({"create", "edit", "toggle", "delete"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "create", "New", id="policies.create", tooltip="Create a policy"),
+        Binding("e", "edit", "Edit", id="policies.edit",
+                tooltip="Change the selected policy's name, application, groups or login method"),
         Binding("space,t", "toggle", "Enable/disable", key_display="space", id="policies.toggle",
                 tooltip="Enable or disable the selected policy"),
         Binding("d,delete", "delete", "Delete", id="policies.delete", tooltip="Delete the selected policy (asks first)"),
@@ -132,10 +134,20 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
     def action_create(self) -> None:
         self.app.push_screen(PolicyForm(), self._saved)
 
+    def action_edit(self) -> None:
+        policy = self.selected()
+        if policy is not None:
+            self.app.push_screen(PolicyForm(policy), self._saved)
+
+    @on(DataTable.RowSelected, "#policies")
+    def _open(self) -> None:
+        if self.check_action("edit", ()):
+            self.action_edit()
+
     def _saved(self, policy: Policy | None) -> None:
         if policy is not None:
             self.current = policy.id
-            self.console.state_changed(f"created policy {policy.name}")
+            self.console.state_changed(f"saved policy {policy.name}")
 
     def action_toggle(self) -> None:
         policy = self.selected()
@@ -144,7 +156,7 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
         if policy.enabled:
             body = (f"Policy {policy.name} stops entitling its {self.counts.get(policy.id, 0)} people to {policy.app}. "
                     "The next sync deprovisions the accounts no other policy keeps.")
-            self.app.push_screen(ConfirmModal(f"Disable {policy.name}?", body, confirm_label="Disable"),
+            self.app.push_screen(ConfirmModal(f"Disable {policy.name}?", body, confirm_label=f"Disable {policy.name}"),
                                  lambda yes: self.set_enabled(policy.name, False) if yes else None)
         else:
             self.set_enabled(policy.name, True)
@@ -162,7 +174,7 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
         body = (f"Policy {policy.name} ({policy.app} ← {', '.join(policy.groups)}) will be removed from the local "
                 f"state. The next sync deprovisions, in {policy.app}, the accounts of its "
                 f"{self.counts.get(policy.id, 0)} people that no other policy keeps.")
-        self.app.push_screen(ConfirmModal(f"Delete policy {policy.name}?", body, confirm_label="Delete"),
+        self.app.push_screen(ConfirmModal(f"Delete policy {policy.name}?", body, confirm_label=f"Delete {policy.name}"),
                              lambda yes: self.delete(policy.name) if yes else None)
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="policies-write", description="deleting a policy")
@@ -173,26 +185,37 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
 
 
 class PolicyForm(FormModal):
-    """Create a policy: name, application (targets only), groups (tick them), login method."""
+    """Create a policy, or edit one (`policy`): name, application (targets only), groups (tick them), login method."""
 
     CSS_PATH = ["forms.tcss", "policies.tcss"]
-    heading = "Create a policy"
-    save_label = "Create"
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        super().__init__()
+        self.policy = policy
+        self.heading = f"Edit policy {policy.name}" if policy else "Create a policy"
+        self.save_label = "Save" if policy else "Create"
 
     def compose_fields(self):  # type: ignore[no-untyped-def]
+        policy = self.policy
         with self.console.state_lock:
             apps = self.service.targets()
             groups = self.service.groups()
-        yield from self.row("name", "Name *", Input(id="f-name", compact=True))
+        yield from self.row("name", "Name *", Input(policy.name if policy else "", id="f-name", compact=True))
         yield from self.row("app", "Application *", Select([(f"{a.name} ({a.kind})", a.name) for a in apps],
+                                                            value=policy.app if policy else Select.NULL,
                                                             id="f-app", compact=True, prompt="choose a target"),
-                            "" if apps else "no target application yet: add one on screen 5")
-        yield from self.row("login_method", "Login method", Select([(m, m) for m in LOGIN_METHODS], value="sso",
+                            ("the next sync moves the accounts: created in the new application, deprovisioned in "
+                             "the old one" if policy else "") if apps else "no target application yet: add one on "
+                                                                            "screen 5")
+        yield from self.row("login_method", "Login method", Select([(m, m) for m in LOGIN_METHODS],
+                                                                   value=policy.login_method if policy else "sso",
                                                                    allow_blank=False, id="f-login_method",
                                                                    compact=True))
+        chosen = set(policy.groups) if policy else set()
         with Vertical(id="groups-box"):
             yield Label("Groups * (Space ticks)", classes="field-label")
-            yield TickList(*[(f"{g.name} ({len(g.members)})", g.name) for g in groups], id="f-groups")
+            yield TickList(*[(f"{g.name} ({len(g.members)})", g.name, g.name in chosen) for g in groups],
+                           id="f-groups")
         yield Static("", id="error-groups", classes="field-error")
 
     def submit(self) -> None:
@@ -200,15 +223,17 @@ class PolicyForm(FormModal):
         groups = list(self.query_one("#f-groups", SelectionList).selected)
         self.save(self.value("name"), app or "", groups, self.value("login_method") or "sso")
 
-    @work(exclusive=True, thread=True, exit_on_error=False, group="policy-form", description="creating a policy")
+    @work(exclusive=True, thread=True, exit_on_error=False, group="policy-form", description="saving a policy")
     def save(self, name: str, app: str, groups: list[str], login_method: str) -> None:
         try:
             if not app:
-                from console.errors import ValidationError
-
                 raise ValidationError("app", "", "is required: choose the application")
             with self.console.state_lock:
-                policy = self.service.create_policy(name, app, groups, login_method)
+                if self.policy is None:
+                    policy = self.service.create_policy(name, app, groups, login_method)
+                else:
+                    policy = self.service.edit_policy(self.policy.name, new_name=name, app=app, groups=groups,
+                                                      login_method=login_method)
         except IdConsoleError as exc:
             if exc.exit_code != 2:
                 raise

@@ -38,6 +38,7 @@ class ReportsScreen(ConsoleScreen):
     MODE = "reports"
     CSS_PATH = "reports.tcss"
     AUTO_FOCUS = "#events"
+    FILTER = "#person"
     HELP = """The provisioning report: every change idconsole made or tried, newest first. Filter by person
 (key, userName, e-mail or name; Enter applies), application, time span (or a custom from/to range with dates
 such as 2026-11-01), action and status. Enter on an event shows its detail; x exports what the filters select."""
@@ -61,7 +62,8 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
             yield Input(placeholder="to (date)", id="to", compact=True, disabled=True)
         yield Label("", id="count")
         table = DataTable(id="events", cursor_type="row")
-        for label, width in (("time (UTC)", 16), ("application", 10), ("person / object", 16), ("action", 18),
+        # 80 columns: the year gives way (the detail shows the whole time) so application and person are not cut
+        for label, width in (("UTC", 11), ("application", 14), ("person / object", 16), ("action", 18),
                              ("status", 7)):
             table.add_column(label, width=width, key=label)
         yield table
@@ -127,7 +129,7 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
         table.clear()
         for n, event in enumerate(message.events):
             status = Text(event.status.upper(), style="bold") if event.status == "failure" else event.status
-            table.add_row(minute(event.time), event.app or "-", event.person or event.message or "-", event.action,
+            table.add_row(minute(event.time)[5:], event.app or "-", event.person or event.message or "-", event.action,
                           status, key=str(n))
         count = f"first {SHOWN} events (export has them all)" if message.more else f"{len(message.events)} event(s)"
         self.query_one("#count", Label).update(count + " · Enter: detail · x: export")

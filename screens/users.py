@@ -37,13 +37,13 @@ class UsersScreen(Importer, ConsoleScreen):
     MODE = "users"
     CSS_PATH = "users.tcss"
     AUTO_FOCUS = "#people"
+    FILTER = "#filter"
     HELP = """Type in the filter to narrow the list: every word must appear in the person's key, userName,
 name, e-mail, department or title (any order, any case). At most 200 rows are shown; type more to narrow.
 Enter or ↓ in the filter moves to the list; / goes back to the filter. Enter on a person opens their detail.
 i imports a .csv or .json file: you see what it would create and change, and which rows it rejects, first."""
     WRITE_ACTIONS = frozenset({"add", "edit", "delete", "import"})
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("slash", "filter", "Filter", key_display="/", id="users.filter", tooltip="Type to filter people"),
         Binding("n", "add", "Add", id="users.add", tooltip="Add a person"),
         Binding("i", "import", "Import", id="users.import", tooltip="Import people from a .csv or .json file"),
         Binding("e", "edit", "Edit", id="users.edit", tooltip="Edit the selected person"),
@@ -139,9 +139,6 @@ i imports a .csv or .json file: you see what it would create and change, and whi
             self.app.push_screen(PersonScreen(event.row_key.value))
 
     # ---- actions ----------------------------------------------------------------------------
-    def action_filter(self) -> None:
-        self.set_focus(self.query_one("#filter", Input))
-
     def action_add(self) -> None:
         self.app.push_screen(UserForm(None), self._saved)
 
@@ -185,7 +182,8 @@ def confirm_delete(screen: ConsoleScreen, user: User, after: Any = None) -> None
             if after is not None:
                 after()
 
-    screen.app.push_screen(ConfirmModal(f"Delete {user.label()}?", body, confirm_label="Delete", items=items), answered)
+    screen.app.push_screen(ConfirmModal(f"Delete {user.label()}?", body, confirm_label=f"Delete {user.userName}",
+                                        items=items), answered)
 
 
 def delete_user(screen: ConsoleScreen, identifier: str, label: str) -> None:
@@ -304,6 +302,18 @@ and whether a policy entitles them to one. Enter on an application opens its rep
             await self.app.run_action(f"go('reports', \"show_for({ident(self.service, self.user)!r}, '')\")")
 
     def action_back(self) -> None:
+        self.dismiss(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":
+            return True
+        return super().check_action(action, parameters)
+
+    def action_filter(self) -> None:
+        """/ here goes back to the list with its filter focused: `/dylan` filters, it never presses d."""
+        below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None
+        if isinstance(below, UsersScreen):
+            below.action_filter()
         self.dismiss(None)
 
     def action_edit(self) -> None:

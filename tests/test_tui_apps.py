@@ -11,7 +11,7 @@ from console.connectors import KINDS as APP_KINDS
 from screens.app import make_app
 from screens.apps import AppForm, KindPicker
 from screens.modals import ConfirmModal, NoticeModal
-from tests.plugins.tui import settle, text_of
+from tests.plugins.tui import CONFIRM, settle, text_of
 
 
 def available(kind: str) -> bool:
@@ -119,6 +119,22 @@ async def test_remove_asks_and_names_what_is_forgotten(tui_scim_home):
         modal = app.screen
         assert isinstance(modal, ConfirmModal) and "bitbucket-cloud" in modal.title_text
         assert "Nothing changes in bitbucket-cloud itself" in modal.body
-        await pilot.press("escape", "d", "y")
+        await pilot.press("escape", "d", *CONFIRM)
         await settle(pilot)
         assert app.service.apps() == []
+
+
+async def test_edit_refuses_an_empty_required_setting_under_its_field_as_add_does(tui_scim_home):
+    app = make_app(tui_scim_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5", "e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, AppForm)
+        url = app.service.app("bitbucket-cloud").settings["base_url"]
+        form.query_one("#f-base_url", Input).value = ""
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is form
+        assert "is required" in text_of(form.query_one("#error-base_url", Static))
+        assert app.service.app("bitbucket-cloud").settings["base_url"] == url

@@ -7,7 +7,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from screens.app import make_app
 from screens.groups import GroupForm, PeoplePicker
 from screens.modals import ConfirmModal, NoticeModal
-from tests.plugins.tui import rows_of, settle, text_of
+from tests.plugins.tui import CONFIRM, rows_of, settle, text_of
 
 
 async def open_group(pilot, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -81,7 +81,7 @@ async def test_members_are_added_from_the_picker_and_removed_after_a_confirmatio
         await pilot.press("escape")
         await settle(pilot)
         assert len(app.service.group("finance-approvers").members) == before + 2
-        await pilot.press("x", "y")
+        await pilot.press("x", *CONFIRM)
         await settle(pilot)
         assert [u.userName for u in app.service.members(app.service.group("finance-approvers"))][before:] == added[1:]
 
@@ -112,7 +112,7 @@ async def test_delete_asks_and_a_group_used_by_a_policy_is_not_offered_for_delet
         await pilot.press("n")
         await settle(pilot)
         assert app.service.store.groups.by_name("dept-legal") is not None
-        await pilot.press("d", "y")
+        await pilot.press("d", *CONFIRM)
         await settle(pilot)
         assert app.service.store.groups.by_name("dept-legal") is None
         assert app.service.store.groups.by_name("vpn-users") is not None

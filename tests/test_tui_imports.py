@@ -6,7 +6,7 @@ from textual.widgets import Input
 
 from screens.app import make_app
 from screens.modals import ConfirmModal, PathModal
-from tests.plugins.tui import SAMPLE, settle
+from tests.plugins.tui import CONFIRM, SAMPLE, settle
 
 
 async def test_file_import_previews_rejected_rows_and_imports_only_after_yes(tui_home):
@@ -29,7 +29,7 @@ async def test_file_import_previews_rejected_rows_and_imports_only_after_yes(tui
         app.screen.query_one(Input).value = str(SAMPLE / "bad_people.csv")
         await pilot.press("enter")
         await settle(pilot)
-        await pilot.press("y")
+        await pilot.press(*CONFIRM)
         await settle(pilot)
         assert len(app.service.store.users) == 304
 
@@ -48,7 +48,7 @@ async def test_bitbucket_import_previews_joiners_then_adds_them(tui_home, bb_app
         assert "6 joiners" in preview.body
         assert sum(1 for item in preview.items if item.startswith("create")) == 6
         assert len(app.service.store.users) == 300
-        await pilot.press("y")
+        await pilot.press(*CONFIRM)
         await settle(pilot, rounds=5)
         imported = [u for u in app.service.store.users if u.source.startswith("bitbucket")]
         assert sorted(u.displayName for u in imported) == sorted(

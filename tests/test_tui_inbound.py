@@ -90,8 +90,8 @@ async def test_edited_mapping_previews_mapped_values_and_marks_invalid_ones(tui_
         form.query_one("#f-primary_key", Input).value = "user.account_idx"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        # the endpoint was never tested: save_mapping refuses, saying so
-        assert "not found or not tested" in text_of(form.query_one("#error-_general", Static))
+        # the endpoint was never tested: save_mapping refuses, saying so under the endpoints
+        assert "not found or not tested" in text_of(form.query_one("#error-endpoints", Static))
         await pilot.press("escape")
         await settle(pilot)
         await pilot.press("t")
@@ -176,3 +176,47 @@ async def test_adding_a_joined_endpoint_keeps_the_preconfigured_one(tui_home, bb
                                              ["Bitbucket permissions endpoint", "joined"], ["permissions", "joined"]]
         saved = {e.name: e for e in load_endpoints(app.service.store, "bb")}
         assert saved["permissions"].params == {"sort": "user.display_name"} and len(saved) == 3
+
+
+async def test_every_endpoint_and_mapping_setting_is_editable_in_the_console(tui_home, bb_app, with_service):
+    add_source(tui_home, bb_app, with_service)
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_inbound(pilot)
+        await pilot.press("t")  # test & save the members endpoint, so the mapping can select it
+        await settle(pilot, rounds=5)
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, EndpointForm)
+        form.query_one("#f-headers", TextArea).text = "Accept=application/json\nX-Trace=idconsole"
+        form.query_one("#f-page_param", Input).value = "p"
+        form.query_one("#f-max_pages", Input).value = "7"
+        form.query_one("#f-method", Input).value = "POST"
+        await pilot.press("f2")
+        await settle(pilot)
+        assert app.screen is form and "method POST is not supported" in text_of(form.query_one("#error-method"))
+        form.query_one("#f-method", Input).value = "GET"
+        await pilot.press("f2")
+        await settle(pilot)
+        assert not isinstance(app.screen, EndpointForm)
+        endpoint = load_endpoints(app.service.store, "bb")[0]
+        assert (endpoint.page_param, endpoint.max_pages, endpoint.headers["X-Trace"]) == ("p", 7, "idconsole")
+        await pilot.press("m")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, MappingForm)
+        form.query_one("#f-name", Input).value = "workspace members"
+        form.query_one("#f-description", Input).value = "the guide's mapping"
+        form.query_one("#f-category", Input).value = "people"
+        form.query_one("#f-endpoints").deselect_all()
+        await pilot.press("f2")
+        await settle(pilot)
+        assert app.screen is form and "selects no endpoint" in text_of(form.query_one("#error-endpoints"))
+        form.query_one("#f-endpoints").select_all()
+        await pilot.press("f2")
+        await settle(pilot)
+        assert not isinstance(app.screen, MappingForm)
+        mapping = load_mapping(app.service.store, "bb", load_endpoints(app.service.store, "bb"))
+        assert (mapping.name, mapping.description, mapping.category) == ("workspace members", "the guide's mapping",
+                                                                         "people")

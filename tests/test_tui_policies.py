@@ -1,12 +1,12 @@
 """The Policies screen: create (errors next to the field), who is in scope, disable (asks), enable, delete."""
 from __future__ import annotations
 
-from textual.widgets import DataTable, Label, SelectionList, Static
+from textual.widgets import DataTable, Input, Label, Select, SelectionList, Static
 
 from screens.app import make_app
 from screens.modals import ConfirmModal
 from screens.policies import PolicyForm
-from tests.plugins.tui import rows_of, settle, text_of
+from tests.plugins.tui import CONFIRM, rows_of, settle, text_of
 
 
 async def test_create_needs_a_group_then_previews_who_is_in_scope(tui_scim_home):
@@ -49,7 +49,7 @@ async def test_disable_asks_enable_does_not_and_delete_asks(tui_scim_home):
         await pilot.press("escape")
         await settle(pilot)
         assert app.service.policy("legal").enabled
-        await pilot.press("space", "y")
+        await pilot.press("space", *CONFIRM)
         await settle(pilot)
         assert not app.service.policy("legal").enabled
         assert rows_of(app.screen.query_one("#policies", DataTable))[0][4] == "NO"
@@ -60,6 +60,31 @@ async def test_disable_asks_enable_does_not_and_delete_asks(tui_scim_home):
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal) and "bitbucket-cloud" in app.screen.body
-        await pilot.press("y")
+        await pilot.press(*CONFIRM)
         await settle(pilot)
         assert app.service.policies() == []
+
+
+async def test_edit_a_policy_with_the_checks_of_create(tui_scim_home, with_service):
+    with_service(tui_scim_home, lambda svc: svc.create_policy("legal-bitbucket", "bitbucket-cloud", ["dept-legal"]))
+    app = make_app(tui_scim_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, PolicyForm) and form.query_one("#f-name", Input).value == "legal-bitbucket"
+        ticks = form.query_one("#f-groups", SelectionList)
+        assert list(ticks.selected) == ["dept-legal"]
+        ticks.deselect_all()
+        await pilot.press("f2")
+        await settle(pilot)
+        assert app.screen is form and app.service.policy("legal-bitbucket").groups == ["dept-legal"]
+        ticks.select("dept-finance")
+        form.query_one("#f-login_method", Select).value = "password"
+        await pilot.press("f2")
+        await settle(pilot)
+        assert not isinstance(app.screen, PolicyForm)
+        policy = app.service.policy("legal-bitbucket")
+        assert (policy.groups, policy.login_method) == (["dept-finance"], "password")

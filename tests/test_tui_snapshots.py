@@ -1,4 +1,5 @@
-"""Snapshots (pytest-textual-snapshot) of the key screens at 80×24: dashboard, people, plan.
+"""Snapshots (pytest-textual-snapshot) of the screens and dialogs at 80×24, in colour and under NO_COLOR, on the
+tests' fixed ticking clock (tests/plugins/tui.py): dashboard, people, a person, forms, a confirmation, plan…
 
 Update after a deliberate change of the look: `pytest tests/test_tui_snapshots.py --snapshot-update`,
 then look at the SVGs in tests/snapshots/ before committing them.
@@ -50,3 +51,46 @@ def test_plan_with_field_diff(snap_compare, tui_scim_home, with_service):
         await settle(pilot)
 
     assert snap_compare(make_app(tui_scim_home), terminal_size=(80, 24), run_before=planned)
+
+
+@pytest.fixture(params=["colour", "no_color"])
+def palette(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each snapshot below in colour and without (NO_COLOR: focus and cursor must still show)."""
+    if request.param == "no_color":
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    return request.param
+
+
+SCREENS = {
+    "person": ("2", "enter"),
+    "user_form": ("2", "e"),
+    "confirm_delete": ("2", "enter", "d"),
+    "groups": ("3",),
+    "policy_form": ("4", "n"),
+    "apps": ("5",),
+    "app_form": ("5", "e"),
+    "reports": ("7",),
+    "export": ("7", "x"),
+    "help": ("2", "question_mark"),
+}
+
+
+@pytest.fixture
+def fixed_home(tui_home, with_service):
+    """The sample home with an application whose settings do not change between runs (no sandbox port)."""
+    with_service(tui_home, lambda svc: svc.add_app("atlassian", "bitbucket-cloud",
+                                                   {"base_url": "https://api.atlassian.com/scim/directory/d-1"},
+                                                   {"token": "env:IDCONSOLE_SNAPSHOT_TOKEN"}))
+    return tui_home
+
+
+@pytest.mark.parametrize("view", sorted(SCREENS))
+def test_view(snap_compare, fixed_home, palette, view):
+    async def shown(pilot) -> None:  # type: ignore[no-untyped-def]
+        for key in SCREENS[view]:
+            await pilot.press(key)
+            await settle(pilot)
+
+    assert snap_compare(make_app(fixed_home), terminal_size=(80, 24), run_before=shown)

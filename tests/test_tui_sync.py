@@ -15,7 +15,7 @@ from screens.deletions import DeletionsScreen
 from screens.modals import ConfirmModal, PasswordsModal, TypeCountModal
 from screens.policies import PolicyForm
 from screens.provisioning import ProvisioningScreen
-from tests.plugins.tui import rows_of, settle, text_of
+from tests.plugins.tui import CONFIRM, rows_of, settle, text_of
 
 APP = "bitbucket-cloud"
 
@@ -77,7 +77,7 @@ async def test_add_person_group_policy_plan_apply_and_the_report_shows_the_accou
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal) and "Apply 3 operation(s)?" in app.screen.title_text
-        await pilot.press("y")
+        await pilot.press(*CONFIRM)
         await settle(pilot, rounds=5)
         assert not app.sync_running
         assert "3 success" in text_of(screen.query_one("#progress-text", Label))
@@ -98,7 +98,7 @@ async def test_deprovisions_below_the_threshold_need_a_confirmation_and_escape_a
     async with app.run_test(size=(80, 24)) as pilot:
         await create_policy(pilot, "legal-bitbucket", "dept-legal")
         screen = await plan(pilot)
-        await pilot.press("a", "y")
+        await pilot.press("a", *CONFIRM)
         await settle(pilot, rounds=5)
         assert len(scim_directory.users()) == 9  # 1 of 9 is below 20 %
         leaver = app.service.in_scope(app.service.policy("legal-bitbucket"))[0]
@@ -115,7 +115,7 @@ async def test_deprovisions_below_the_threshold_need_a_confirmation_and_escape_a
         await pilot.press("escape")
         await settle(pilot)
         assert all(u["active"] for u in scim_directory.users())
-        await pilot.press("a", "y")
+        await pilot.press("a", *CONFIRM)
         await settle(pilot, rounds=5)
         inactive = [u["userName"] for u in scim_directory.users() if not u["active"]]
         assert inactive == [leaver.email]
@@ -126,13 +126,13 @@ async def test_above_the_threshold_only_the_exact_typed_number_applies(tui_scim_
     async with app.run_test(size=(80, 24)) as pilot:
         await create_policy(pilot, "legal-bitbucket", "dept-legal")
         screen = await plan(pilot)
-        await pilot.press("a", "y")
+        await pilot.press("a", *CONFIRM)
         await settle(pilot, rounds=5)
         created = len(scim_directory.users())
         assert created == len(app.service.in_scope(app.service.policy("legal-bitbucket")))
         await pilot.press("4")
         await settle(pilot)
-        await pilot.press("space", "y")  # disable the policy (asks first)
+        await pilot.press("space", *CONFIRM)  # disable the policy (asks first)
         await settle(pilot)
         assert not app.service.policy("legal-bitbucket").enabled
         await pilot.press("6", "p")
@@ -156,7 +156,7 @@ async def test_deletion_queue_applies_only_the_confirmed_deprovisions(tui_scim_h
     async with app.run_test(size=(80, 24)) as pilot:
         await create_policy(pilot, "it-bitbucket", "dept-it")
         await plan(pilot)
-        await pilot.press("a", "y")
+        await pilot.press("a", *CONFIRM)
         await settle(pilot, rounds=5)
         first, second = app.service.in_scope(app.service.policy("it-bitbucket"))[:2]
         for person in (first, second):
@@ -175,7 +175,7 @@ async def test_deletion_queue_applies_only_the_confirmed_deprovisions(tui_scim_h
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ConfirmModal) and len(modal.items) == 1 and keep not in modal.items[0]
-        await pilot.press("y")
+        await pilot.press(*CONFIRM)
         await settle(pilot, rounds=6)
         by_name = {u["userName"]: u["active"] for u in scim_directory.users()}
         gone = rows_of(queue)
@@ -192,8 +192,11 @@ async def test_cancel_skips_the_operations_not_started(tui_scim_home, scim_direc
         screen = await plan(pilot)
         total = len(screen.plan.operations)
         await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
         # keys as the terminal sends them: Pilot.press would wait until the whole run is over
-        app.post_message(events.Key("y", "y"))
+        app.post_message(events.Key("tab", None))
+        app.post_message(events.Key("enter", None))
         for _ in range(1000):  # until the confirmation's callback has started the run
             if screen.cancel_event is not None:
                 break

@@ -8,7 +8,7 @@ from console.store import Store
 from screens.app import make_app
 from screens.modals import ConfirmModal
 from screens.users import PersonScreen, UserForm
-from tests.plugins.tui import rows_of, settle, text_of
+from tests.plugins.tui import CONFIRM, rows_of, settle, text_of
 
 
 async def open_users(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -133,7 +133,7 @@ async def test_delete_asks_first_escape_keeps_and_yes_deletes(tui_home):
         await pilot.press("enter")  # the focused button is Cancel: Enter by habit keeps the person
         await settle(pilot)
         assert app.service.store.users.by_user_name("harper.baker") is not None
-        await pilot.press("d", "y")
+        await pilot.press("d", *CONFIRM)
         await settle(pilot)
         assert app.service.store.users.by_user_name("harper.baker") is None
         assert app.screen.query_one("#people", DataTable).row_count == 0

@@ -39,6 +39,11 @@ class ReportsMixin(ServiceBase):
             return len(events), export.render(events, fmt), None
         return len(events), b"", export.write_export(path, fmt, events, home=self.store.home, force=force)
 
+    def export_passwords(self, passwords: dict[str, str], path: str) -> Path:
+        """Initial passwords of a run ("app: account" -> password) to a new 0600 CSV file outside the home; the
+        console offers it once. Nothing is recorded but that an export happened, never the passwords."""
+        return export.write_passwords(path, passwords, home=self.store.home)
+
     def search(self, text: str, *, limit: int = 20) -> SearchResult:
         """Everything whose name contains every word of `text`: people, groups, policies, applications."""
         words = text.casefold().split()

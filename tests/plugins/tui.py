@@ -106,3 +106,6 @@ def rows_of(table) -> list[list[str]]:  # type: ignore[no-untyped-def]
     """A DataTable's cells as plain strings, row by row."""
     return [[cell.plain if hasattr(cell, "plain") else str(cell) for cell in table.get_row_at(i)]
             for i in range(table.row_count)]
+
+
+CONFIRM = ("tab", "enter")  # a confirmation: Tab from Cancel to the named button, Enter (no letter confirms)
