@@ -94,6 +94,7 @@ def test_console_in_tmux_80x24_no_color_keyboard_only(tmux: Tmux, tui_home: Path
     screen = tmux.wait_for("people match")
     assert "naomi.morales" in screen and "Add a person" not in screen and "adebayo.hall" not in screen
     tmux.keys("C-u")
+    tmux.wait_for("first 200 of 300 people")  # as an operator does: see the filter cleared, then type on
     tmux.type("smith")
     screen = tmux.wait_for("smith", "people match")
     assert "john.smith" in screen and "john.smith2" in screen and "naomi" not in screen
