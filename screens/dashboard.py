@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 
-from console.service import ReportFilter
+from console.service import AutomationSettings, AutomationStatus, ReportFilter
 from screens.base import ConsoleScreen
 from screens.messages import DashboardLoaded, Snapshot
-from screens.timefmt import ago
+from screens.timefmt import ago, until
 
 RECENT = 50
 
@@ -35,6 +35,7 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
 
     def compose_body(self) -> ComposeResult:
         yield Static("Loading…", id="counts")
+        yield Static("", id="automation")
         yield Label("Applications", classes="heading")
         table = DataTable(id="apps", cursor_type="row", zebra_stripes=False)
         for label, width in (("application", 18), ("kind", 9), ("last test", 16), ("last run", 10), ("failures", 9)):
@@ -68,6 +69,10 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
             snapshot.people, snapshot.active = svc.people_count()
             snapshot.leavers = snapshot.people - snapshot.active
             snapshot.events = svc.report(ReportFilter(limit=RECENT))
+            # automation: set up once a cycle ran or its settings were saved (automate set / install)
+            set_up = svc.automation_settings().to_dict() != AutomationSettings().to_dict()
+            status = svc.automation_status()
+            snapshot.automation = status if set_up or status.last is not None else None
         self.post_message(DashboardLoaded(snapshot))
 
     @on(DashboardLoaded)
@@ -81,6 +86,9 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
             counts.append(" · " if n else "")
             counts.append(plural(value, one, many), style="bold")
         self.query_one("#counts", Static).update(counts)
+        line = self.query_one("#automation", Static)
+        line.display = s.automation is not None
+        line.update(automation_line(s.automation) if s.automation else "")
         apps = self.query_one("#apps", DataTable)
         apps.clear()
         for app in s.apps:
@@ -109,3 +117,25 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
     @on(DataTable.RowSelected, "#events")
     async def open_report(self) -> None:
         await self.app.run_action("go('reports')")
+
+
+def automation_line(status: AutomationStatus) -> Text:
+    """`Automation: last cycle 5m ago: SUCCESS · next in 10m · 2 held` (one line)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("Automation: ", style="bold")
+    last = status.last
+    if last is None:
+        text.append("no cycle yet")
+    else:
+        outcome = str(last.get("outcome", "?"))
+        text.append(f"last cycle {ago(str(last.get('started', '')))}: ")
+        text.append(outcome.upper() if outcome != "success" else outcome, style="" if outcome == "success" else "bold")
+    text.append(f" · next {until(status.next)} (every {status.every})")
+    held = sum(int(h.get("count", len(h.get("people", [])))) for h in status.held)
+    if held:
+        text.append(" · ")
+        text.append(f"{held} HELD", style="bold")
+        text.append(" (8 Deletions)")
+    else:
+        text.append(" · 0 held")
+    return text

@@ -1,4 +1,5 @@
-"""Groups: create, rename, delete (asks first); add members from a searchable picker, remove one by one."""
+"""Groups: create (a manual group, or a rule group with a live preview of who matches), rename, delete (asks
+first); add members of a manual group from a searchable picker, remove them one by one."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -11,15 +12,18 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 from textual.worker import get_current_worker
 
-from console.errors import IdConsoleError
+from console.errors import BadInput, IdConsoleError
 from console.models import Group
+from console.service import RulePreview
 from screens.base import ConsoleModal, ConsoleScreen, ident
 from screens.forms import FormModal, rejection
-from screens.messages import ListLoaded, PeopleFiltered, Saved, StateChanged
+from screens.messages import FieldRejected, ListLoaded, PeopleFiltered, RulePreviewed, Saved, StateChanged
 from screens.widgets import TickList
 from screens.modals import ConfirmModal, NoticeModal
 
 WINDOW = 200
+PREVIEW_NAMES = 5  # names shown under the rule field
+RULE_ACTIONS = frozenset({"add_members", "remove_member"})  # not offered for a rule group: its rule decides
 
 
 class GroupsScreen(ConsoleScreen):
@@ -29,7 +33,9 @@ class GroupsScreen(ConsoleScreen):
     FILTER = "#member-filter"
     HELP = """Groups hold people; policies bind groups to applications. Move in the left list to see a group's
 members on the right (Tab switches panes; / filters the members). Adding members opens a searchable picker:
-type, ↓ to the list, Space to tick people, then Enter (or F2, ctrl+s, Tab to the Add button) adds them."""
+type, ↓ to the list, Space to tick people, then Enter (or F2, ctrl+s, Tab to the Add button) adds them.
+A rule group (created with a Rule, e.g. department == "Engineering") has the members its rule matches: they
+follow the people, and are not added or removed by hand. See docs/rules.md for the rule language."""
     WRITE_ACTIONS = frozenset({"create", "rename", "delete", "add_members", "remove_member"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "create", "New", id="groups.create", tooltip="Create a group"),
@@ -111,7 +117,10 @@ type, ↓ to the list, Space to tick people, then Enter (or F2, ctrl+s, Tab to t
         info = Text()
         info.append(group.name, style="bold")
         info.append(f"\n{group.description or 'no description'}\npolicies: {', '.join(uses) or 'none'}")
+        info.append("\nrule: ", style="bold")
+        info.append(f"{group.rule} (members follow it)" if group.rule else "none: members are added by hand")
         self.query_one("#info", Static).update(info)
+        self.refresh_bindings()  # a rule group offers no manual add/remove
         self.load_members(group_id, self.query_one("#member-filter", Input).value)
 
     @on(Input.Changed, "#member-filter")
@@ -152,6 +161,13 @@ type, ↓ to the list, Space to tick people, then Enter (or F2, ctrl+s, Tab to t
             self.set_focus(self.query_one("#members", DataTable))
 
     # ---- actions ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in RULE_ACTIONS:
+            group = self.groups.get(self.current or "")
+            if group is not None and group.rule:
+                return False
+        return super().check_action(action, parameters)
+
     def selected_group(self) -> Group | None:
         group = self.groups.get(self.current or "")
         if group is None:
@@ -215,8 +231,12 @@ type, ↓ to the list, Space to tick people, then Enter (or F2, ctrl+s, Tab to t
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="groups-write", description="changing members")
     def change(self, name: str, identifiers: list[str], add: bool) -> None:
-        with self.console.state_lock:
-            self.service.change_members(name, identifiers, add=add)
+        try:
+            with self.console.state_lock:
+                self.service.change_members(name, identifiers, add=add)
+        except BadInput as exc:  # e.g. a rule group (its rule decides its members): say so, nothing changed
+            self.app.call_from_thread(self.app.push_screen, NoticeModal(exc.title, exc.hint or exc.detail))
+            return
         verb = "added to" if add else "removed from"
         self.post_message(StateChanged(f"{len(identifiers)} {'person' if len(identifiers) == 1 else 'people'} {verb} {name}"))
 
@@ -235,22 +255,61 @@ class GroupForm(FormModal):
         yield from self.row("name", "Name *", Input(self.group.name if self.group else "", id="f-name", compact=True))
         if self.group is None:
             yield from self.row("description", "Description", Input(id="f-description", compact=True))
+            yield from self.row("rule", "Rule", Input(id="f-rule", compact=True,
+                                                      placeholder='empty: manual · e.g. department == "Engineering"'),
+                                'Members follow the rule: fields and attributes with == != in startswith, and, or, '
+                                'not, ( ). E.g. role == "owner" and status == "active". See docs/rules.md.')
+            yield Static("", id="rule-preview")
 
     def submit(self) -> None:
-        self.save(self.value("name"), "" if self.group else self.value("description"))
+        self.save(self.value("name"), "" if self.group else self.value("description"),
+                  (self.value("rule") or None) if self.group is None else None)
+
+    # ---- the rule's live preview: computed in a worker, shown when it still matches what is typed ----------
+    @on(Input.Changed, "#f-rule")
+    def _rule_typed(self, event: Input.Changed) -> None:
+        self.preview(event.value)
+
+    @work(exclusive=True, thread=True, exit_on_error=False, group="rule-preview", description="previewing a rule")
+    def preview(self, text: str) -> None:
+        if not text.strip():
+            self.post_message(RulePreviewed(text, None))
+            return
+        try:
+            with self.console.state_lock:
+                if get_current_worker().is_cancelled:
+                    return  # a newer keystroke superseded this one
+                found = self.service.preview_rule(text, limit=PREVIEW_NAMES)
+        except BadInput as exc:
+            self.post_message(RulePreviewed(text, None, rule_error(exc)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(RulePreviewed(text, found))
+
+    @on(RulePreviewed)
+    def _previewed(self, message: RulePreviewed) -> None:
+        if message.text != self.query_one("#f-rule", Input).value:
+            return  # stale: the operator typed on
+        error = self.query_one("#error-rule", Static)
+        error.update(Text("! " + message.error) if message.error else "")
+        error.set_class(bool(message.error), "shown")
+        self.query_one("#rule-preview", Static).update(preview_text(message.preview) if message.preview else "")
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="group-form", description="saving a group")
-    def save(self, name: str, description: str) -> None:
+    def save(self, name: str, description: str, rule: str | None = None) -> None:
         try:
             with self.console.state_lock:
                 if self.group is None:
-                    group = self.service.create_group(name, description)
+                    group = self.service.create_group(name, description, rule=rule)
                 else:
                     group = self.rename(name)
         except IdConsoleError as exc:
             if exc.exit_code != 2:
                 raise
-            self.post_message(rejection(exc))
+            if rule is not None and exc.title.startswith("rule:"):
+                self.post_message(FieldRejected("rule", rule_error(exc)))
+            else:
+                self.post_message(rejection(exc))
             return
         self.post_message(Saved(group))
 
@@ -266,6 +325,21 @@ class GroupForm(FormModal):
         except IdConsoleError:
             stored.name = old
             raise
+
+
+def rule_error(exc: IdConsoleError) -> str:
+    """A rule's mistake in one line with its position: `rule: expected a value at position 14`."""
+    return exc.title
+
+
+def preview_text(found: RulePreview) -> Text:
+    """`12 people match: Ann Lee, Bo Chen, … (first 5)`."""
+    text = Text()
+    text.append(f"{found.count:,} {'person matches' if found.count == 1 else 'people match'}", style="bold")
+    if found.people:
+        names = ", ".join(u.displayName or u.userName for u in found.people)
+        text.append(f": {names}" + (" …" if found.count > len(found.people) else ""))
+    return text
 
 
 class PeoplePicker(ConsoleModal):

@@ -11,7 +11,7 @@ from textual.message import Message
 
 from console.service import ConnectionReport
 from console.models import Application, Event, User
-from console.service import ApplyResult, Progress
+from console.service import ApplyResult, AutomationStatus, Progress, ProvisionTrace, RulePreview
 from console.service import Operation, Plan
 
 
@@ -26,6 +26,7 @@ class Snapshot:
     policies: int = 0
     apps: list[Application] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    automation: AutomationStatus | None = None  # None: automation was never set up
 
 
 class StateRefreshed(Message):
@@ -199,3 +200,35 @@ class PreviewReady(Message):
         super().__init__()
         self.app = app
         self.records = records
+
+
+class RulePreviewed(Message):
+    """Who the rule `text` matches now (`preview`), or its mistake (`error`, with the position); both None: empty."""
+
+    def __init__(self, text: str, preview: RulePreview | None, error: str = "") -> None:
+        super().__init__()
+        self.text = text
+        self.preview = preview
+        self.error = error
+
+
+class PersonProvisioned(Message):
+    """Provisioning one person ran (a dry run first, then for real): its trace, or the error that stopped it.
+    Initial passwords travel apart, as in ApplyFinished."""
+
+    def __init__(self, trace: ProvisionTrace | None, dry_run: bool, passwords: dict[str, str] | None = None,
+                 error: Exception | None = None) -> None:
+        super().__init__()
+        self.trace = trace
+        self.dry_run = dry_run
+        self._passwords = passwords or {}
+        self.error = error
+
+    def take_passwords(self) -> dict[str, str]:
+        passwords, self._passwords = self._passwords, {}
+        return passwords
+
+    def __rich_repr__(self):  # type: ignore[no-untyped-def]
+        yield "person", self.trace.person if self.trace else None
+        yield "dry_run", self.dry_run
+        yield "passwords", len(self._passwords)

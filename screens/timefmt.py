@@ -30,6 +30,21 @@ def ago(ts: str, now: datetime | None = None) -> str:
     return when.strftime("%Y-%m-%d")
 
 
+def until(ts: str) -> str:
+    """`in 12m`, `in 3h`, `in 2d`, or `due now` for a time that has come."""
+    when = parse(ts)
+    if when is None:
+        return "-"
+    seconds = (when - clock.now()).total_seconds()
+    if seconds <= 0:
+        return "due now"
+    if seconds < 3600:
+        return f"in {max(1, int(seconds // 60))}m"
+    if seconds < 86400:
+        return f"in {int(seconds // 3600)}h"
+    return f"in {int(seconds // 86400)}d"
+
+
 def minute(ts: str) -> str:
     """`2026-11-25 08:35` (UTC) from an ISO timestamp."""
     return ts[:16].replace("T", " ") if ts else "-"

@@ -8,16 +8,26 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from console.errors import IdConsoleError, UnknownObject
 from console.models import USER_STATUSES, User
-from screens.base import ConsoleScreen, ident
+from console.service import Confirmation, ProvisionTrace
+from screens.base import ConsoleModal, ConsoleScreen, ident
 from screens.forms import FormModal, rejection
 from screens.importing import Importer
-from screens.messages import FieldRejected, ImportFinished, PeopleFiltered, PersonLoaded, Saved, StateChanged
-from screens.modals import ConfirmModal
+from screens.messages import (
+    FieldRejected,
+    ImportFinished,
+    PeopleFiltered,
+    PersonLoaded,
+    PersonProvisioned,
+    Saved,
+    StateChanged,
+)
+from screens.modals import ConfirmModal, PasswordsModal
 
 WINDOW = 200  # rows rendered at most: the table stays instant whatever the number of people
 USER_FIELDS = (
@@ -204,13 +214,17 @@ class PersonScreen(ConsoleScreen):
     MODE = "users"
     CSS_PATH = "users.tcss"
     HELP = """A person's detail: their fields, their groups, and for every application their account, its state
-and whether a policy entitles them to one. Enter on an application opens its report for this person."""
-    WRITE_ACTIONS = frozenset({"edit", "delete"})
+and whether a policy entitles them to one. Enter on an application opens its report for this person.
+p provisions this person now in every application bound to them: first a dry run shows each step (in scope
+because…, matched to…, action); nothing is written until you Tab to the named button and press Enter."""
+    WRITE_ACTIONS = frozenset({"edit", "delete", "provision"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape,backspace", "back", "Back", id="person.back", tooltip="Back to the list"),
         Binding("e", "edit", "Edit", id="person.edit", tooltip="Edit this person"),
         Binding("d,delete", "delete", "Delete", id="person.delete", tooltip="Delete this person (asks first)"),
         Binding("r", "report", "Report", id="person.report", tooltip="All events of this person"),
+        Binding("p", "provision", "Provision now", id="person.provision",
+                tooltip="Provision this person now: a dry run first, applied only after a confirmation"),
     ]
 
     def __init__(self, user_id: str) -> None:
@@ -327,6 +341,137 @@ and whether a policy entitles them to one. Enter on an application opens its rep
     def action_delete(self) -> None:
         if self.user:
             confirm_delete(self, self.user, after=lambda: self.dismiss(None))
+
+    # ---- provisioning this person now -----------------------------------------------------------
+    def action_provision(self) -> None:
+        if self.user is None:
+            return
+        if self.console.sync_running:
+            self.notify("A sync is running already.", severity="warning")
+            return
+        self.notify(f"Planning {self.user.label()}…")
+        self.provision(ident(self.service, self.user), None, dry_run=True)
+
+    @work(exclusive=True, exit_on_error=False, group="provision", description="provisioning a person")
+    async def provision(self, identifier: str, confirmation: Confirmation | None, *, dry_run: bool) -> None:
+        try:
+            trace = await self.service.provision_person(identifier, confirmation=confirmation, dry_run=dry_run)
+        except BaseException as exc:
+            self.post_message(PersonProvisioned(None, dry_run, error=exc if isinstance(exc, Exception) else None))
+            raise
+        passwords: dict[str, str] = {}
+        if trace.result is not None:
+            passwords = dict(trace.result.initial_passwords)
+            trace.result.initial_passwords.clear()
+        self.post_message(PersonProvisioned(trace, dry_run, passwords))
+
+    @on(PersonProvisioned)
+    def _provisioned(self, message: PersonProvisioned) -> None:
+        passwords = message.take_passwords()
+        if not message.dry_run:
+            self.console.sync_running = False
+        trace = message.trace
+        if trace is None:
+            return  # the error is shown by the worker's handler
+        if message.dry_run:
+            self.app.push_screen(TraceModal(trace, applied=False), lambda yes: self.apply(trace) if yes else None)
+            return
+        self.console.state_changed(f"provisioned {trace.person}")
+        self.app.push_screen(TraceModal(trace, applied=True),
+                             lambda _: self.app.push_screen(PasswordsModal(passwords)) if passwords else None)
+
+    def apply(self, dry: ProvisionTrace) -> None:
+        """The operator confirmed the dry run: apply it (deprovisions carry that confirmation)."""
+        if self.console.sync_running:
+            self.notify("A sync is running already.", severity="warning")
+            return
+        confirmation = Confirmation.interactive() if trace_deprovisions(dry) else Confirmation()
+        self.console.sync_running = True
+        self.provision(ident(self.service, self.user) if self.user else dry.person_id, confirmation, dry_run=False)
+
+
+def trace_deprovisions(trace: ProvisionTrace) -> int:
+    """How many of this person's accounts the trace's plan deprovisions."""
+    plan = trace.plan
+    return sum(len(a.deprovisions) for a in plan.apps) if plan is not None else 0
+
+
+def trace_operations(trace: ProvisionTrace) -> int:
+    plan = trace.plan
+    return sum(1 for a in plan.apps for op in a.operations if not op.blocked) if plan is not None else 0
+
+
+class TraceModal(ConsoleModal):
+    """A person's provisioning trace, application by application: scope, match, action, result. After the dry run
+    a named button applies it (no letter does); after the run it only closes. Dismisses with True to apply."""
+
+    CSS_PATH = "users.tcss"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "Cancel", id="trace.cancel", tooltip="Close: nothing is applied"),
+        Binding("right", "app.focus_next", "Next button", show=False, id="trace.next"),
+        Binding("left", "app.focus_previous", "Previous button", show=False, id="trace.previous"),
+    ]
+
+    def __init__(self, trace: ProvisionTrace, *, applied: bool) -> None:
+        super().__init__()
+        self.trace = trace
+        self.applied = applied
+        self.operations = trace_operations(trace)
+        self.deprovisions = trace_deprovisions(trace)
+
+    def title_line(self) -> str:
+        who = self.trace.person
+        if self.applied:
+            return f"Provisioned {who}: " + ("done" if self.trace.ok else "FAILED (see the steps)")
+        if not self.operations:
+            return f"Provision {who}: nothing to apply"
+        return f"Provision {who}? Dry run: {self.operations} operation(s)" + (
+            f", {self.deprovisions} DEPROVISION(S)" if self.deprovisions else "")
+
+    def steps_text(self) -> Text:
+        text = Text(no_wrap=False)
+        app = None
+        for step in self.trace.steps:
+            if step.app != app:
+                app = step.app
+                text.append(("\n" if text.plain else "") + step.app + "\n", style="bold")
+            mark = {True: "ok  ", False: "FAIL", None: "·   "}[step.ok]
+            text.append(f"  {step.step:<7}{mark} ", style="bold" if step.ok is False else "")
+            text.append(step.text + "\n")
+        if not self.trace.steps:
+            text.append("No application is bound to this person: nothing to do.")
+        return text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Text(self.title_line()), id="title")
+            with VerticalScroll(id="items"):
+                yield Static(self.steps_text(), id="steps")
+            if self.applied or not self.operations:
+                yield Static("Enter or Escape closes", id="keys")
+                with Horizontal(id="buttons"):
+                    yield Button("Close (Esc)", id="no", compact=True)
+            else:
+                yield Static("Nothing is written yet. Tab to the button, then Enter · Escape cancels", id="keys")
+                label = (f"Apply, deprovisioning {self.deprovisions}" if self.deprovisions
+                         else f"Provision {self.trace.person}")
+                with Horizontal(id="buttons"):
+                    yield Button("Cancel (Esc)", id="no", compact=True)
+                    yield Button(label, id="yes", variant="error" if self.deprovisions else "primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#no", Button))
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#yes")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def _no(self) -> None:
+        self.dismiss(False)
 
 
 class UserForm(FormModal):

@@ -116,3 +116,55 @@ async def test_delete_asks_and_a_group_used_by_a_policy_is_not_offered_for_delet
         await settle(pilot)
         assert app.service.store.groups.by_name("dept-legal") is None
         assert app.service.store.groups.by_name("vpn-users") is not None
+
+
+async def test_a_rule_group_is_created_with_a_live_preview_and_a_mistake_shown_with_its_position(tui_home):
+    app = make_app(tui_home)
+    engineers = app.service.preview_rule('department == "Engineering"').count
+    assert engineers > 0
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3", "n")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, GroupForm)
+        await pilot.press(*"engineers", "tab", *"Everyone in Engineering", "tab", *'department == "Engineering" and')
+        await settle(pilot)
+        error = text_of(form.query_one("#error-rule", Static))
+        assert "position" in error and "rule:" in error
+        assert text_of(form.query_one("#rule-preview", Static)) == ""
+        await pilot.press("backspace", "backspace", "backspace", "backspace")  # drop " and"
+        await settle(pilot)
+        assert text_of(form.query_one("#error-rule", Static)) == ""
+        preview = text_of(form.query_one("#rule-preview", Static))
+        assert preview.startswith(f"{engineers} people match: ")
+        await pilot.press("enter")
+        await settle(pilot)
+        group = app.service.group("engineers")
+        assert group.rule == 'department == "Engineering"' and len(group.members) == engineers
+        # its page shows the rule; manual add/remove is not offered (the rule decides)
+        table = app.screen.query_one("#groups", DataTable)
+        table.move_cursor(row=[r[0] for r in rows_of(table)].index("engineers"))
+        await settle(pilot)
+        assert 'rule: department == "Engineering"' in text_of(app.screen.query_one("#info", Static))
+        await pilot.press("a", "x")
+        await settle(pilot)
+        assert not isinstance(app.screen, (PeoplePicker, ConfirmModal))
+        assert len(app.service.group("engineers").members) == engineers
+        # reached anyway (e.g. a stale binding): the core's refusal is said, nothing changes
+        app.screen.change("engineers", ["ann.lee"], True)
+        await settle(pilot)
+        assert isinstance(app.screen, NoticeModal) and "rule group" in app.screen.title_text
+
+
+async def test_a_broken_rule_is_refused_on_save_under_the_field(tui_home):
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3", "n")
+        await settle(pilot)
+        await pilot.press(*"broken", "tab", "tab", *'title startswith ')
+        await pilot.press("enter")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, GroupForm)
+        assert "position" in text_of(form.query_one("#error-rule", Static))
+        assert app.service.store.groups.by_name("broken") is None
