@@ -16,7 +16,26 @@ from console.errors import IdConsoleError
 from screens.base import ConsoleModal
 
 
-class ConfirmModal(ConsoleModal):
+class ButtonAnswerModal(ConsoleModal):
+    """A yes/no question answered by buttons only: focus starts on Cancel (#no); the named button (#yes) says yes,
+    Escape or Cancel says no. Dismisses with a bool; subclasses compose the two buttons."""
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#no", Button))
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#yes")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def _no(self) -> None:
+        self.dismiss(False)
+
+
+class ConfirmModal(ButtonAnswerModal):
     """Names what will be removed and where. No letter confirms (names are full of them): Tab to the named
     button and Enter; Escape or Enter on the focused Cancel changes nothing. Dismisses with a bool."""
 
@@ -47,22 +66,8 @@ class ConfirmModal(ConsoleModal):
                 yield Button("Cancel (Esc)", id="no", compact=True)
                 yield Button(self.confirm_label, id="yes", variant="error", compact=True)
 
-    def on_mount(self) -> None:
-        self.set_focus(self.query_one("#no", Button))
-
     def action_confirm(self) -> None:
         self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
-
-    @on(Button.Pressed, "#yes")
-    def _yes(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#no")
-    def _no(self) -> None:
-        self.dismiss(False)
 
 
 class TypeCountModal(ConsoleModal):

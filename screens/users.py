@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 from console.errors import IdConsoleError, UnknownObject
 from console.models import USER_STATUSES, User
 from console.service import Confirmation, ProvisionTrace
-from screens.base import ConsoleModal, ConsoleScreen, ident
+from screens.base import ConsoleScreen, ident
 from screens.forms import FormModal, rejection
 from screens.importing import Importer
 from screens.messages import (
@@ -27,7 +27,7 @@ from screens.messages import (
     Saved,
     StateChanged,
 )
-from screens.modals import ConfirmModal, PasswordsModal
+from screens.modals import ButtonAnswerModal, ConfirmModal, PasswordsModal
 
 WINDOW = 200  # rows rendered at most: the table stays instant whatever the number of people
 USER_FIELDS = (
@@ -401,7 +401,7 @@ def trace_operations(trace: ProvisionTrace) -> int:
     return sum(1 for a in plan.apps for op in a.operations if not op.blocked) if plan is not None else 0
 
 
-class TraceModal(ConsoleModal):
+class TraceModal(ButtonAnswerModal):
     """A person's provisioning trace, application by application: scope, match, action, result. After the dry run
     a named button applies it (no letter does); after the run it only closes. Dismisses with True to apply."""
 
@@ -459,19 +459,6 @@ class TraceModal(ConsoleModal):
                     yield Button("Cancel (Esc)", id="no", compact=True)
                     yield Button(label, id="yes", variant="error" if self.deprovisions else "primary", compact=True)
 
-    def on_mount(self) -> None:
-        self.set_focus(self.query_one("#no", Button))
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
-
-    @on(Button.Pressed, "#yes")
-    def _yes(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#no")
-    def _no(self) -> None:
-        self.dismiss(False)
 
 
 class UserForm(FormModal):
