@@ -363,6 +363,7 @@ class EventLog:
         *,
         person_ids: set[str] | None = None,
         person_text: str | None = None,
+        person_partial: bool = False,
         app: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -371,7 +372,8 @@ class EventLog:
         run: str | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """Events matching every given filter, newest first.
+        """Events matching every given filter, newest first; with `person_partial` a label holding `person_text`
+        matches, else one equal to it (casefolded).
 
         Lines are screened on their bytes first (a wanted value must appear JSON-encoded in the line; the time is
         read from the line's end); only the lines that pass are parsed, then every filter is checked exactly.
@@ -393,7 +395,7 @@ class EventLog:
         found: list[Event] = []
         open_intents = [e for e in self.open_intents() if status in (None, "unknown")]
         if open_intents:  # intents without an outcome (a crash, or a run in flight elsewhere) show as unknown
-            found += [e for e in open_intents if _matches(e, exact, since_s, until_s, person_ids, text)]
+            found += [e for e in open_intents if _matches(e, exact, since_s, until_s, person_ids, text, person_partial)]
         for month in reversed(months):
             part = self._month(month)
             if screen is not None:  # a person is usually the most selective filter
@@ -417,7 +419,7 @@ class EventLog:
                     continue
                 if by_person:
                     by_id = person_ids is not None and rec.get("person_id") in person_ids
-                    by_text = text is not None and str(rec.get("person", "")).casefold() == text
+                    by_text = text is not None and _label_matches(str(rec.get("person", "")), text, person_partial)
                     if not (by_id or by_text):
                         continue
                 found.append(_event(rec))
@@ -426,6 +428,23 @@ class EventLog:
         if open_intents:
             found.sort(key=lambda e: e.time, reverse=True)
         return found if limit is None else found[:limit]
+
+    def person_records(self, text: str, actions: frozenset[str]) -> list[Event]:
+        """Records of these actions (with a person_id) whose line may hold `text` (casefolded), in every month: the
+        lines are screened on their bytes and only those that pass are parsed."""
+        screen = _PersonScreen(set(), text.casefold())
+        wanted = [b'"action":' + orjson.dumps(a) for a in sorted(actions)]
+        found: list[Event] = []
+        for month in self.months():
+            part = self._month(month)
+            for start in screen.starts(part):
+                line = part.line(start)
+                if not any(w in line for w in wanted):
+                    continue
+                rec = part.record(start)
+                if rec is not None and rec.get("action") in actions and rec.get("person_id"):
+                    found.append(_event(rec))
+        return found
 
     def malformed(self) -> int:
         """How many lines read so far were not report records (torn, or of another shape) and were skipped."""
@@ -446,8 +465,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _label_matches(label: str, text: str, partial: bool) -> bool:
+    folded = label.casefold()
+    return text in folded if partial else folded == text
+
+
 def _matches(event: Event, exact: dict[str, str], since: str | None, until: str | None, person_ids: set[str] | None,
-             text: str | None) -> bool:
+             text: str | None, partial: bool = False) -> bool:
     """The query's filters, checked on one event (the few open intents; the report itself is screened on bytes)."""
     if any(getattr(event, k) != v for k, v in exact.items() if k != "status"):
         return False
@@ -456,7 +480,7 @@ def _matches(event: Event, exact: dict[str, str], since: str | None, until: str 
     if person_ids is None and text is None:
         return True
     return (person_ids is not None and event.person_id in person_ids) or (
-        text is not None and event.person.casefold() == text)
+        text is not None and _label_matches(event.person, text, partial))
 
 
 class _PersonScreen:
