@@ -91,7 +91,7 @@ class _Month:
     Lines are addressed by the offset where they start; searches run over the whole month's bytes at C speed.
     """
 
-    __slots__ = ("offset", "data", "records", "malformed", "_ascii", "_starts")
+    __slots__ = ("offset", "data", "records", "malformed", "_ascii", "_starts", "_marked", "_marked_to")
 
     def __init__(self) -> None:
         self.offset = 0  # bytes of the file consumed (complete lines only)
@@ -100,6 +100,8 @@ class _Month:
         self.malformed = 0  # lines parsed that are not report records (skipped, counted)
         self._ascii: bool | None = None
         self._starts: list[int] | None = None
+        self._marked: dict[bytes, list[int]] = {}  # needle -> starts of the lines holding it (see `marked`)
+        self._marked_to: dict[bytes, int] = {}  # needle -> how far the data has been searched for it
 
     def extend(self, chunk: bytes) -> None:
         self.data += chunk
@@ -143,6 +145,17 @@ class _Month:
         while (pos := hay.find(needle, pos)) >= 0:
             found.append(data.rfind(b"\n", 0, pos) + 1)
             pos = data.index(b"\n", pos) + 1
+        return found
+
+    def marked(self, needle: bytes) -> list[int]:
+        """Starts of the lines holding `needle`, kept and extended as the month grows (lines are only appended):
+        for the few kinds of records asked for again and again."""
+        found = self._marked.setdefault(needle, [])
+        data, pos = self.data, self._marked_to.get(needle, 0)
+        while (pos := data.find(needle, pos)) >= 0:
+            found.append(data.rfind(b"\n", 0, pos) + 1)
+            pos = data.index(b"\n", pos) + 1
+        self._marked_to[needle] = len(data)
         return found
 
     def find_folded(self, needle: str) -> list[int]:
@@ -431,15 +444,15 @@ class EventLog:
 
     def person_records(self, text: str, actions: frozenset[str]) -> list[Event]:
         """Records of these actions (with a person_id) whose line may hold `text` (casefolded), in every month: the
-        lines are screened on their bytes and only those that pass are parsed."""
+        lines of these actions are found once per month (and as it grows), screened on their bytes, and only those
+        that pass are parsed."""
         screen = _PersonScreen(set(), text.casefold())
         wanted = [b'"action":' + orjson.dumps(a) for a in sorted(actions)]
         found: list[Event] = []
         for month in self.months():
-            part = self._month(month)
-            for start in screen.starts(part):
-                line = part.line(start)
-                if not any(w in line for w in wanted):
+            part = self._month(month)  # identity records are few: their lines are marked once, then screened
+            for start in sorted({s for w in wanted for s in part.marked(w)}):
+                if not screen.may_match(part.line(start)):
                     continue
                 rec = part.record(start)
                 if rec is not None and rec.get("action") in actions and rec.get("person_id"):

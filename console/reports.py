@@ -83,7 +83,8 @@ def _event_identifiers(event: Event) -> list[str]:
 
 def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
     """Ids of the people with an identifier (key, userName, e-mail, display name) equal to `text`, or holding every
-    word of it with `partial`; people no longer in the state are found through their records in the report."""
+    word of it with `partial`; people no longer in the state, or by an identifier they no longer have, are found
+    through their records in the report."""
     needle = " ".join(text.casefold().split())
     words = needle.split()
 
@@ -97,6 +98,8 @@ def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
     if not partial:
         found = store.users.find(needle)
         ids |= {found.id} if found else set()
+        if ids:  # someone in the state has it now: their older records carry their id
+            return ids
     if words:  # the report, screened on the longest word (a display name's parts may be apart in a record)
         for event in store.events.person_records(max(words, key=len), IDENTITY_ACTIONS):
             if event.person_id not in ids and (hit(_event_identifiers(event)) or

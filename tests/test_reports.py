@@ -150,3 +150,8 @@ def test_user_and_search_together_are_refused(svc: Service) -> None:
     with pytest.raises(ValidationError, match="cannot be combined") as err:
         reports.query(svc.store, ReportFilter(person="zoe", search="zo"))
     assert "--search" in err.value.hint
+
+
+def test_a_person_still_here_is_found_by_a_user_name_they_no_longer_have(svc: Service) -> None:
+    svc.edit_user("sean", userName="sean.ob")
+    assert actions(svc, person="sean") == ["user_update", "user_create"] == actions(svc, person="sean.ob")
