@@ -91,7 +91,7 @@ class _Month:
     Lines are addressed by the offset where they start; searches run over the whole month's bytes at C speed.
     """
 
-    __slots__ = ("offset", "data", "records", "malformed", "_ascii", "_starts")
+    __slots__ = ("offset", "data", "records", "malformed", "_ascii", "_starts", "_marked", "_marked_to")
 
     def __init__(self) -> None:
         self.offset = 0  # bytes of the file consumed (complete lines only)
@@ -100,6 +100,8 @@ class _Month:
         self.malformed = 0  # lines parsed that are not report records (skipped, counted)
         self._ascii: bool | None = None
         self._starts: list[int] | None = None
+        self._marked: dict[bytes, list[int]] = {}  # needle -> starts of the lines holding it (see `marked`)
+        self._marked_to: dict[bytes, int] = {}  # needle -> how far the data has been searched for it
 
     def extend(self, chunk: bytes) -> None:
         self.data += chunk
@@ -143,6 +145,17 @@ class _Month:
         while (pos := hay.find(needle, pos)) >= 0:
             found.append(data.rfind(b"\n", 0, pos) + 1)
             pos = data.index(b"\n", pos) + 1
+        return found
+
+    def marked(self, needle: bytes) -> list[int]:
+        """Starts of the lines holding `needle`, kept and extended as the month grows (lines are only appended):
+        for the few kinds of records asked for again and again."""
+        found = self._marked.setdefault(needle, [])
+        data, pos = self.data, self._marked_to.get(needle, 0)
+        while (pos := data.find(needle, pos)) >= 0:
+            found.append(data.rfind(b"\n", 0, pos) + 1)
+            pos = data.index(b"\n", pos) + 1
+        self._marked_to[needle] = len(data)
         return found
 
     def find_folded(self, needle: str) -> list[int]:
@@ -363,6 +376,7 @@ class EventLog:
         *,
         person_ids: set[str] | None = None,
         person_text: str | None = None,
+        person_partial: bool = False,
         app: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -371,7 +385,8 @@ class EventLog:
         run: str | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """Events matching every given filter, newest first.
+        """Events matching every given filter, newest first; with `person_partial` a label holding `person_text`
+        matches, else one equal to it (casefolded).
 
         Lines are screened on their bytes first (a wanted value must appear JSON-encoded in the line; the time is
         read from the line's end); only the lines that pass are parsed, then every filter is checked exactly.
@@ -393,7 +408,7 @@ class EventLog:
         found: list[Event] = []
         open_intents = [e for e in self.open_intents() if status in (None, "unknown")]
         if open_intents:  # intents without an outcome (a crash, or a run in flight elsewhere) show as unknown
-            found += [e for e in open_intents if _matches(e, exact, since_s, until_s, person_ids, text)]
+            found += [e for e in open_intents if _matches(e, exact, since_s, until_s, person_ids, text, person_partial)]
         for month in reversed(months):
             part = self._month(month)
             if screen is not None:  # a person is usually the most selective filter
@@ -417,7 +432,7 @@ class EventLog:
                     continue
                 if by_person:
                     by_id = person_ids is not None and rec.get("person_id") in person_ids
-                    by_text = text is not None and str(rec.get("person", "")).casefold() == text
+                    by_text = text is not None and _label_matches(str(rec.get("person", "")), text, person_partial)
                     if not (by_id or by_text):
                         continue
                 found.append(_event(rec))
@@ -426,6 +441,23 @@ class EventLog:
         if open_intents:
             found.sort(key=lambda e: e.time, reverse=True)
         return found if limit is None else found[:limit]
+
+    def person_records(self, text: str, actions: frozenset[str]) -> list[Event]:
+        """Records of these actions (with a person_id) whose line may hold `text` (casefolded), in every month: the
+        lines of these actions are found once per month (and as it grows), screened on their bytes, and only those
+        that pass are parsed."""
+        screen = _PersonScreen(set(), text.casefold())
+        wanted = [b'"action":' + orjson.dumps(a) for a in sorted(actions)]
+        found: list[Event] = []
+        for month in self.months():
+            part = self._month(month)  # identity records are few: their lines are marked once, then screened
+            for start in sorted({s for w in wanted for s in part.marked(w)}):
+                if not screen.may_match(part.line(start)):
+                    continue
+                rec = part.record(start)
+                if rec is not None and rec.get("action") in actions and rec.get("person_id"):
+                    found.append(_event(rec))
+        return found
 
     def malformed(self) -> int:
         """How many lines read so far were not report records (torn, or of another shape) and were skipped."""
@@ -446,8 +478,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _label_matches(label: str, text: str, partial: bool) -> bool:
+    folded = label.casefold()
+    return text in folded if partial else folded == text
+
+
 def _matches(event: Event, exact: dict[str, str], since: str | None, until: str | None, person_ids: set[str] | None,
-             text: str | None) -> bool:
+             text: str | None, partial: bool = False) -> bool:
     """The query's filters, checked on one event (the few open intents; the report itself is screened on bytes)."""
     if any(getattr(event, k) != v for k, v in exact.items() if k != "status"):
         return False
@@ -456,7 +493,7 @@ def _matches(event: Event, exact: dict[str, str], since: str | None, until: str 
     if person_ids is None and text is None:
         return True
     return (person_ids is not None and event.person_id in person_ids) or (
-        text is not None and event.person.casefold() == text)
+        text is not None and _label_matches(event.person, text, partial))
 
 
 class _PersonScreen:

@@ -11,11 +11,15 @@ import orjson
 
 from console import clock
 from console.errors import ValidationError
-from console.models import EVENT_STATUSES, Event
+from console.models import EVENT_STATUSES, Event, User
 from console.shown import json_text, spreadsheet_cell, visible
 from console.store import Store
 
 SPAN_RE = re.compile(r"^(\d+)\s*([hdw])$")
+# The records that carry a person's identifiers in their changes (a deleted person's survive there).
+IDENTITY_ACTIONS = frozenset({"user_create", "user_update", "user_delete", "import_create", "import_update",
+                              "import_leaver"})
+IDENTIFIER_FIELDS = ("employeeId", "userName", "displayName", "emails")
 EXPORT_FIELDS = ("time", "run", "operator", "app", "person", "action", "status", "changes", "error", "message")
 
 
@@ -45,7 +49,11 @@ def parse_when(value: str, field: str, *, now: datetime | None = None, end_of_da
 
 @dataclass
 class ReportFilter:
+    """What the report is narrowed to. `person` is exact (any identifier the person ever had); `search` is part of
+    one (or of a name), matching every person it fits."""
+
     person: str | None = None
+    search: str | None = None
     app: str | None = None
     since: str | None = None
     start: str | None = None
@@ -56,8 +64,53 @@ class ReportFilter:
     limit: int | None = None
 
 
+def _user_identifiers(user: User) -> list[str]:
+    return [user.employeeId, user.userName, user.displayName, f"{user.givenName} {user.familyName}", *user.emails]
+
+
+def _event_identifiers(event: Event) -> list[str]:
+    """The identifiers an identity record holds: its label and the before and after values of its changes."""
+    found = [event.person]
+    for name in (*IDENTIFIER_FIELDS, "givenName", "familyName"):
+        pair = event.changes.get(name)
+        for value in pair if isinstance(pair, list) else []:
+            found += [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
+    given, family = (event.changes.get(k, [None, None]) for k in ("givenName", "familyName"))
+    names = [f"{g} {f}" for g, f in zip(given, family) if g and f] if isinstance(given, list) and \
+        isinstance(family, list) else []
+    return found + names
+
+
+def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
+    """Ids of the people with an identifier (key, userName, e-mail, display name) equal to `text`, or holding every
+    word of it with `partial`; people no longer in the state, or by an identifier they no longer have, are found
+    through their records in the report."""
+    needle = " ".join(text.casefold().split())
+    words = needle.split()
+
+    def hit(values: list[str]) -> bool:
+        if partial:
+            hay = "\n".join(values).casefold()
+            return all(w in hay for w in words)
+        return any(" ".join(v.casefold().split()) == needle for v in values if v)
+
+    ids = {u.id for u in store.users if hit(_user_identifiers(u))}
+    if not partial:
+        found = store.users.find(needle)
+        ids |= {found.id} if found else set()
+        if ids:  # someone in the state has it now: their older records carry their id
+            return ids
+    if words:  # the report, screened on the longest word (a display name's parts may be apart in a record)
+        for event in store.events.person_records(max(words, key=len), IDENTITY_ACTIONS):
+            if event.person_id not in ids and (hit(_event_identifiers(event)) or
+                                               (not partial and event.person_id.casefold() == needle)):
+                ids.add(event.person_id)
+    return ids
+
+
 def query(store: Store, flt: ReportFilter) -> list[Event]:
-    """Events matching the filter, newest first. A person matches by userName, e-mail, key or name."""
+    """Events matching the filter, newest first. `person` matches any identifier the person ever had, exactly;
+    `search` part of one."""
     if flt.limit is not None and flt.limit < 0:
         raise ValidationError("limit", str(flt.limit), "must not be negative", hint="--limit 0 shows no event")
     if flt.status and flt.status not in EVENT_STATUSES:
@@ -69,18 +122,17 @@ def query(store: Store, flt: ReportFilter) -> list[Event]:
     until = parse_when(flt.end, "to", end_of_day=True) if flt.end else None
     if since and until and since > until:
         raise ValidationError("from", flt.start or flt.since, f"is after --to {flt.end}")
-    person_ids: set[str] | None = None
-    person_text: str | None = None
-    if flt.person:
-        person_text = flt.person.strip()
-        found = store.users.find(person_text)
-        needle = person_text.casefold()
-        person_ids = {found.id} if found else set()
-        person_ids |= {u.id for u in store.users if u.displayName.casefold() == needle}
+    if flt.person and flt.search:
+        raise ValidationError("search", flt.search, "cannot be combined with --user",
+                              hint="--user finds one person exactly, --search anyone whose identifiers hold the text")
+    ids: set[str] | None = None
+    person_text = (flt.person or flt.search or "").strip() or None
+    if person_text:
+        ids = person_ids(store, person_text, partial=not flt.person)
     if flt.limit == 0:
         return []
     return store.events.query(
-        person_ids=person_ids, person_text=person_text, app=flt.app, since=since, until=until,
+        person_ids=ids, person_text=person_text, person_partial=not flt.person, app=flt.app, since=since, until=until,
         action=flt.action, status=flt.status, run=flt.run, limit=flt.limit,
     )
 

@@ -23,7 +23,7 @@ from screens.importing import Importer
 from screens.inbound import InboundScreen
 from screens.messages import ConnectionChecked, ImportFinished, ListLoaded, Saved, StateChanged
 from screens.modals import ConfirmModal, NoticeModal
-from screens.timefmt import ago
+from screens.timefmt import RETIME, ago
 
 NUMBERS = ("threshold_count", "threshold_percent", "max_concurrency", "delete_grace_days")
 NUMBER_ROWS = (
@@ -89,6 +89,19 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
             table.add_column(label, width=width, key=label)
         yield table
         yield Static("", id="detail")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(RETIME, self.retime)
+
+    def retime(self) -> None:
+        """Render the relative times again ("ok 5m ago" goes on counting), the cursor left where it is."""
+        table = self.query_one("#apps", DataTable)
+        for app in self.apps.values():
+            if app.name in table.rows:
+                table.update_cell(app.name, "last test", self.health(app))
+                table.update_cell(app.name, "last run", ago(app.last_run["time"]) if app.last_run.get("time")
+                                  else "never")
 
     def reload(self) -> None:
         self.load()

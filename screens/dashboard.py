@@ -9,10 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 
+from console.models import Application
 from console.service import AutomationSettings, AutomationStatus, ReportFilter
 from screens.base import ConsoleScreen
 from screens.messages import DashboardLoaded, Snapshot
-from screens.timefmt import ago, until
+from screens.reports import ReportsScreen
+from screens.timefmt import RETIME, ago, until
 
 RECENT = 50
 
@@ -26,7 +28,7 @@ class DashboardScreen(ConsoleScreen):
     CSS_PATH = "dashboard.tcss"
     HELP = """The dashboard sums up the state: people, groups, policies, applications with their health
 (last connection test, last run and its failures) and the latest events of the report.
-Press a number key to go to a screen; Enter on an application opens it, on an event the report."""
+Press a number key to go to a screen; Enter on an application opens it, on an event its detail in the report."""
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("r", "refresh", "Refresh", id="dashboard.refresh", tooltip="Read the state again"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="dashboard.next",
@@ -39,17 +41,19 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         yield Label("Applications", classes="heading")
         table = DataTable(id="apps", cursor_type="row", zebra_stripes=False)
         for label, width in (("application", 18), ("kind", 9), ("last test", 16), ("last run", 10), ("failures", 9)):
-            table.add_column(label, width=width)
+            table.add_column(label, width=width, key=label)
         yield table
         yield Label("Recent events", classes="heading")
         events = DataTable(id="events", cursor_type="row")
         for label, width in (("when", 8), ("application", 12), ("person / object", 22), ("action", 18), ("status", 7)):
-            events.add_column(label, width=width)
+            events.add_column(label, width=width, key=label)
         yield events
 
     def on_mount(self) -> None:
         super().on_mount()
         self.watch(self.app, "sync_running", self._sync_changed, init=False)
+        self.snapshot = Snapshot()
+        self.set_interval(RETIME, self.retime)
 
     def _sync_changed(self, running: bool) -> None:
         if not running:  # the navigation bar says a sync runs; when it ends, its counts show here
@@ -75,9 +79,26 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
             snapshot.automation = status if set_up or status.last is not None else None
         self.post_message(DashboardLoaded(snapshot))
 
+    @staticmethod
+    def health(app: Application) -> str:
+        test = app.last_test
+        return "never" if not test else ("ok " if test.get("ok") else "FAILED ") + ago(test.get("time", ""))
+
+    def retime(self) -> None:
+        """Render the relative times again ("5m ago" goes on counting), rows and cursors left where they are."""
+        apps, events = self.query_one("#apps", DataTable), self.query_one("#events", DataTable)
+        for app in self.snapshot.apps:
+            if app.name in apps.rows:
+                apps.update_cell(app.name, "last test", self.health(app))
+                apps.update_cell(app.name, "last run", ago(app.last_run["time"]) if app.last_run.get("time")
+                                 else "never")
+        for n, event in enumerate(self.snapshot.events):
+            if str(n) in events.rows:
+                events.update_cell(str(n), "when", ago(event.time))
+
     @on(DashboardLoaded)
     def show(self, message: DashboardLoaded) -> None:
-        s = message.snapshot
+        s = self.snapshot = message.snapshot
         counts = Text()
         counts.append(plural(s.people, "person", "people"), style="bold")
         counts.append(f" ({s.active:,} active, {plural(s.leavers, 'leaver', 'leavers')}) · ")
@@ -92,8 +113,7 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         apps = self.query_one("#apps", DataTable)
         apps.clear()
         for app in s.apps:
-            test = app.last_test
-            health = "never" if not test else ("ok " if test.get("ok") else "FAILED ") + ago(test.get("time", ""))
+            health = self.health(app)
             run = app.last_run
             failures = int(run.get("counts", {}).get("failure", 0)) if run else 0
             apps.add_row(app.name, app.kind, health, ago(run["time"]) if run.get("time") else "never",
@@ -115,8 +135,13 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
             await self.app.run_action(f"go('apps', \"select({event.row_key.value!r})\")")
 
     @on(DataTable.RowSelected, "#events")
-    async def open_report(self) -> None:
+    async def open_report(self, event: DataTable.RowSelected) -> None:
+        """The report, showing the event under the cursor (its row selected, its detail open)."""
         await self.app.run_action("go('reports')")
+        key = event.row_key.value
+        if key is not None and key.isdigit() and int(key) < len(self.snapshot.events) and \
+                isinstance(self.app.screen, ReportsScreen):
+            self.app.screen.open_event(self.snapshot.events[int(key)])
 
 
 def automation_line(status: AutomationStatus) -> Text:

@@ -40,7 +40,7 @@ class ReportsScreen(ConsoleScreen):
     AUTO_FOCUS = "#events"
     FILTER = "#person"
     HELP = """The provisioning report: every change idconsole made or tried, newest first. Filter by person
-(key, userName, e-mail or name; Enter applies), application, time span (or a custom from/to range with dates
+(any part of a key, userName, e-mail or name they ever had, deleted people too; Enter applies), application, time span (or a custom from/to range with dates
 such as 2026-11-01), action and status. Enter on an event shows its detail; x exports what the filters select."""
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("f", "filters", "Filters", id="reports.filters", tooltip="Go to the filters"),
@@ -51,7 +51,7 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="filters"):
-            yield Input(placeholder="person (Enter)", id="person", compact=True)
+            yield Input(placeholder="person, part of (Enter)", id="person", compact=True)
             yield Select([], prompt="any application", id="app", compact=True)
             yield Select([(label, value) for label, value in SPANS if value], prompt="any time", id="span",
                          compact=True)
@@ -71,6 +71,8 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
     def on_mount(self) -> None:
         super().on_mount()
         self.events: list[Event] = []
+        self.exact: str | None = None  # the person filter as a person's detail set it: that person only
+        self.pending: Event | None = None  # an event to show once the results are in (from the dashboard)
 
     def reload(self) -> None:
         with self.console.state_lock:
@@ -93,7 +95,9 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
 
         span = value("span")
         custom = span == "custom"
-        return ReportFilter(person=value("person"), app=value("app"), since=None if custom else span,
+        person = value("person")
+        exact = person is not None and person == self.exact
+        return ReportFilter(person=person if exact else None, search=None if exact else person, app=value("app"), since=None if custom else span,
                             start=value("from") if custom else None, end=value("to") if custom else None,
                             action=value("action"), status=value("status"), limit=limit)
 
@@ -124,8 +128,10 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
 
     @on(ReportQueried)
     def show_events(self, message: ReportQueried) -> None:
-        self.events = message.events
         table = self.query_one("#events", DataTable)
+        # the event under the cursor stays under it when it is among the new results (or the one asked to show)
+        keep = self.pending or (self.events[table.cursor_row] if 0 <= table.cursor_row < len(self.events) else None)
+        self.events = message.events
         table.clear()
         for n, event in enumerate(message.events):
             status = Text(event.status.upper(), style="bold") if event.status == "failure" else event.status
@@ -133,6 +139,20 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
                           status, key=str(n))
         count = f"first {SHOWN} events (export has them all)" if message.more else f"{len(message.events)} event(s)"
         self.query_one("#count", Label).update(count + " · Enter: detail · x: export")
+        if keep is not None and keep in self.events:
+            table.move_cursor(row=self.events.index(keep))
+        if self.pending is not None:
+            self.set_focus(table)
+            self.app.push_screen(EventModal(self.pending))
+            self.pending = None
+
+    def open_event(self, event: Event) -> None:
+        """Show one event (from the dashboard): the filters cleared, its row selected and its detail open."""
+        self.query_one("#person", Input).value = ""
+        for widget_id in ("app", "span", "action", "status"):
+            self.query_one(f"#{widget_id}", Select).clear()
+        self.pending = event
+        self.requery()
 
     @on(DataTable.RowSelected, "#events")
     def _detail(self, event: DataTable.RowSelected) -> None:
@@ -157,7 +177,8 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
         self.query_one("#app", Select).value = name
 
     def action_show_for(self, person: str, app: str = "") -> None:
-        """Open the report of one person (and one application): used by a person's detail."""
+        """Open the report of one person, exactly (and one application): used by a person's detail."""
+        self.exact = person
         self.query_one("#person", Input).value = person
         select = self.query_one("#app", Select)
         if app:

@@ -5,6 +5,8 @@ from datetime import datetime
 
 from console import clock
 
+RETIME = 15.0  # seconds between re-renderings of relative times on screen, so "5m ago" stays true
+
 
 def parse(ts: str) -> datetime | None:
     try:

@@ -345,3 +345,14 @@ def test_a_home_in_the_middle_of_a_long_write_still_answers_reads_and_refuses_wr
         out = run_cli("groups", "create", "Sales")  # waits 5 s for the lock, then gives up
         assert out.returncode == 2 and f"pid {os.getpid()}" in out.stderr and "try again" in out.stderr
     assert json.loads(run_cli.ok("groups", "list", "--json").stdout) == []
+
+
+def test_report_user_is_exact_and_search_is_partial(reported: CliRunner) -> None:
+    def people(*filters: str) -> set[str]:
+        return {r["person"] for r in json.loads(reported.ok("report", *filters, "--json").stdout)}
+
+    assert people("--user", "zo") == set() and people("--user", "zoe") == {"zoe"}
+    assert people("--search", "ZO") == {"zoe"}
+    assert people("--search", "ångs") == {"zoe"}  # part of the display name
+    both = reported("report", "--user", "zoe", "--search", "zo")
+    assert both.returncode == 2 and "cannot be combined with --user" in both.stderr

@@ -109,3 +109,49 @@ def test_csv_and_json_exports_hold_the_same_records(svc: Service) -> None:
 def test_describe_changes_reads_as_before_and_after() -> None:
     assert reports.describe_changes({"title": ["", "Boss"], "emails": [None, ["a@x.io"]]}) == (
         "title: '' → 'Boss'; emails: None → ['a@x.io']")
+
+
+@pytest.fixture
+def departed(svc: Service) -> Service:
+    """Zoë renamed, then deleted; her accounts deactivated by a sync after the deletion."""
+    svc.add_user(employeeId="E3", userName="zoey", givenName="Zoey", familyName="Park", email="zoey@example.com")
+    zoe = svc.store.users.find("zoe")
+    svc.edit_user("zoe", userName="zoe.a", email="zoe.a@example.com")
+    svc.delete_user("zoe.a", confirm=True)
+    svc.store.events.append_many([Event(action="deactivate", status="success", app="scim", person="zoe.a",
+                                        person_id=zoe.id, time="2026-11-22T09:00:00Z")])
+    return svc
+
+
+def actions(svc: Service, **kw: object) -> list[str]:
+    return [e.action for e in reports.query(svc.store, ReportFilter(**kw))]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("who", ["zoe", "zoe.a", "ZOE@example.com", "zoe.a@example.com", "E1", "Zoë  Ångström"])
+def test_a_deleted_person_is_found_exactly_by_any_identifier_they_ever_had(departed: Service, who: str) -> None:
+    found = actions(departed, person=who)
+    assert found[:3] == ["deactivate", "user_delete", "user_update"] and "update" in found and "create" in found
+    assert "user_create" in found and len(found) == 6  # Zoey's records are not hers
+
+
+def test_exact_is_exact_and_search_is_partial(departed: Service) -> None:
+    assert actions(departed, person="zo") == [] and actions(departed, person="e") == []
+    assert actions(departed, person="zoey") == ["user_create"]
+    both = actions(departed, search="zo")
+    assert both.count("user_create") == 2 and "deactivate" in both
+    assert actions(departed, search="ångst")[0] == "deactivate"  # part of a deleted person's name
+    assert actions(departed, search="zoë ång") == actions(departed, search="ångst")  # every word, any order
+    assert actions(departed, search="e3") == ["user_create"]  # part of a key
+    assert actions(departed, search="gon") == ["delete"]  # a label only the report knows
+    assert actions(departed, search="nobody") == []
+
+
+def test_user_and_search_together_are_refused(svc: Service) -> None:
+    with pytest.raises(ValidationError, match="cannot be combined") as err:
+        reports.query(svc.store, ReportFilter(person="zoe", search="zo"))
+    assert "--search" in err.value.hint
+
+
+def test_a_person_still_here_is_found_by_a_user_name_they_no_longer_have(svc: Service) -> None:
+    svc.edit_user("sean", userName="sean.ob")
+    assert actions(svc, person="sean") == ["user_update", "user_create"] == actions(svc, person="sean.ob")

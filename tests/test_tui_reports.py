@@ -120,3 +120,73 @@ async def test_dashboard_counts_apps_and_the_running_sync_sign(tui_scim_home):
         app.sync_running = False
         await settle(pilot)
         assert "SYNC" not in text_of(navbar) and navbar.size.height == 1
+
+
+def seed_departure(svc) -> None:  # type: ignore[no-untyped-def]
+    seed_changes(svc)
+    svc.delete_user("ravi.nakamura", confirm=True)
+
+
+async def test_the_person_filter_finds_part_of_a_name_deleted_people_included(tui_home, with_service):
+    with_service(tui_home, seed_departure)
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("f", *"Ravi Nakam", "enter")  # letters that are commands elsewhere (r, x, f) are text here
+        await settle(pilot)
+        assert app.screen is screen and screen.query_one("#person", Input).value == "Ravi Nakam"
+        rows = rows_of(screen.query_one("#events", DataTable))
+        assert [r[3] for r in rows][:2] == ["user_delete", "user_update"] and {r[2] for r in rows} == {"ravi.nakamura"}
+        await pilot.press("f")
+        screen.query_one("#person", Input).value = ""
+        await pilot.press(*"E10008", "enter")  # the primary key
+        await settle(pilot)
+        rows = rows_of(screen.query_one("#events", DataTable))
+        assert rows and {r[2] for r in rows} == {"grace.anderson"}
+        await pilot.press("f")
+        screen.query_one("#person", Input).value = ""
+        await pilot.press(*"nakamura@north", "enter")  # part of an e-mail: everyone whose address holds it
+        await settle(pilot)
+        assert "ravi.nakamura" in {r[2] for r in rows_of(screen.query_one("#events", DataTable))}
+
+
+async def test_enter_on_a_dashboard_event_opens_that_event_in_the_report(tui_home, with_service):
+    with_service(tui_home, seed_changes)
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        dashboard = app.screen
+        events = dashboard.query_one("#events", DataTable)
+        dashboard.set_focus(events)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        modal = app.screen
+        wanted = dashboard.snapshot.events[1]
+        assert isinstance(modal, EventModal) and modal.event == wanted and wanted.person == "grace.anderson"
+        await pilot.press("escape")
+        await settle(pilot)
+        reports = app.screen
+        table = reports.query_one("#events", DataTable)
+        assert reports.events[table.cursor_row] == wanted and app.focused is table
+
+
+async def test_relative_times_stay_current(tui_home, with_service):
+    from datetime import timedelta
+
+    from console import clock
+    from tests.plugins.tui import T0, ticking_from
+
+    with_service(tui_home, seed_changes)
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        dashboard = app.screen
+        events = dashboard.query_one("#events", DataTable)
+        assert rows_of(events)[0][0] == "just now"
+        events.move_cursor(row=1)
+        clock.set_source(ticking_from(T0 + timedelta(hours=3, minutes=1)))
+        dashboard.retime()  # what the screen's timer calls every RETIME seconds
+        await pilot.pause()
+        assert rows_of(events)[0][0] == "3h ago" and events.cursor_row == 1

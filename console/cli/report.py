@@ -11,7 +11,7 @@ from console.service import ReportFilter, Service
 
 
 def report(svc: Service, a: argparse.Namespace) -> int:
-    flt = ReportFilter(person=a.user, app=a.app, since=a.since, start=a.start, end=a.end, action=a.action,
+    flt = ReportFilter(person=a.user, search=a.search, app=a.app, since=a.since, start=a.start, end=a.end, action=a.action,
                        status=a.status, run=a.run, limit=a.limit)
     fmt = "json" if a.json else a.format
     if fmt == "table":
@@ -41,7 +41,9 @@ def report(svc: Service, a: argparse.Namespace) -> int:
 
 def register(sub: Any, cmd: Any) -> None:
     p = cmd(sub, "report", report, "the provisioning report")
-    p.add_argument("--user")
+    p.add_argument("--user", help="one person, exactly: any key, userName, e-mail or display name they ever had")
+    p.add_argument("--search", metavar="TEXT",
+                   help="everyone with an identifier or name holding TEXT (every word of it), deleted people too")
     p.add_argument("--app")
     p.add_argument("--since")
     p.add_argument("--from", dest="start")
