@@ -212,7 +212,8 @@ class Demo:
                 self.stops.pop()()
 
 
-def run_demo(a: argparse.Namespace) -> int:
+def run_demo(a: argparse.Namespace, launch: Callable[[Path | None, bool], int]) -> int:
+    """Prepare the demo home and its sandboxes, then run the console on it through `launch` (or the headless tour)."""
     home = Path(a.home) if a.home else Path(tempfile.mkdtemp(prefix="idconsole-demo-"))
     if a.home and (home / "state.json").exists():
         print(f"error: {home} already holds a state; the demo needs an empty home", file=sys.stderr)
@@ -242,9 +243,7 @@ def run_demo(a: argparse.Namespace) -> int:
                 while (line := input("demo> ").strip()) not in ("quit", "exit"):
                     print(demo.story(line))
             return 0
-        from screens.app import run_app
-
-        return run_app(home=home, readonly=a.readonly)
+        return launch(home, a.readonly)
     finally:
         demo.stop()
         if not a.home and not getattr(a, "keep", False):

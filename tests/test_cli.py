@@ -64,6 +64,14 @@ def test_version() -> None:
     assert out.stdout.startswith("idconsole ")
 
 
+def test_the_headless_command_line_alone_says_where_the_console_is(run_cli: CliRunner) -> None:
+    """`python -m console` is the CLI without the console (nothing under console/ imports it): no command is a clear
+    refusal naming the command that starts it, never a traceback."""
+    out = run_cli()
+    assert out.returncode == 2 and "this command line has no console" in out.stderr and "idconsole" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 # ---- people ---------------------------------------------------------------------------------------
 def test_unicode_names_round_trip_exactly_through_the_cli_and_the_state(run_cli: CliRunner, state_home: Path) -> None:
     add_people(run_cli)

@@ -80,7 +80,7 @@ def tmux() -> Iterator[Tmux]:
 
 def test_console_in_tmux_80x24_no_color_keyboard_only(tmux: Tmux, tui_home: Path, tmp_path: Path):
     exit_file = tmp_path / "exit-code"
-    command = (f"sh -c 'cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m console "
+    command = (f"sh -c 'cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m screens "
                f"--home {shlex.quote(str(tui_home))}; echo $? > {shlex.quote(str(exit_file))}'")
     tmux.start(command, {"NO_COLOR": "1", "TERM": "xterm-256color", "IDCONSOLE_HOME": str(tmp_path / "unused")})
     screen = tmux.wait_for("1 Home", "300 people", "Recent events")

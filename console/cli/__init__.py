@@ -18,12 +18,15 @@ from console import __version__
 from console.cli import apps, automate, groups, inbound, policies, report, sync, users
 from console.cli.output import emit_json, emit_table, print_error, visible_streams
 
-from console.errors import IdConsoleError
+from console.errors import IdConsoleError, NotConfigured
 from console.service import InsecureTransport, Service
 
 __all__ = ["build_parser", "emit_json", "emit_table", "main"]
 
 Handler = Callable[[Service, argparse.Namespace], int]
+# Starts the Textual console on a home (None: the default one), read-only or not; given by the front end that owns
+# it (`screens.entry`), so that nothing under console/ imports the console.
+Launcher = Callable[[Path | None, bool], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,15 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, launch: Launcher | None = None) -> int:
+    """The command line; `idconsole` with no command (or `demo`) starts the console through `launch`."""
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.command is None or a.command == "demo":
-        return _run(a, console=True)
+        return _run(a, launch=launch)
     with visible_streams(), warnings.catch_warnings():  # every text reaches the terminal neutralised
         warnings.simplefilter("always", InsecureTransport)
         warnings.showwarning = _show_warning
-        return _run(a, console=False)
+        return _run(a)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:
@@ -83,10 +87,10 @@ def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, 
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _run(a: argparse.Namespace, *, console: bool) -> int:
+def _run(a: argparse.Namespace, *, launch: Launcher | None = None) -> int:
     try:
-        if console:
-            return run_console(a)
+        if a.command is None or a.command == "demo":
+            return run_console(a, launch)
         writes = bool(getattr(a, "writes", False)) and not getattr(a, "dry_run", False)
         readonly = a.readonly or not writes
         with Service.open(a.home, readonly=readonly, lock_wait=0 if readonly else 5.0) as svc:
@@ -113,12 +117,14 @@ def _run(a: argparse.Namespace, *, console: bool) -> int:
         return 3
 
 
-def run_console(a: argparse.Namespace) -> int:
-    """The Textual console (a front end of its own), on the home or on the demo."""
+def run_console(a: argparse.Namespace, launch: Launcher | None) -> int:
+    """The Textual console (a front end of its own, `launch`), on the home or on the demo."""
+    if launch is None:
+        raise NotConfigured("this command line has no console",
+                            hint="start the console with `idconsole` (or `python -m screens`); `idconsole --help` "
+                                 "lists the headless commands")
     if a.command == "demo":
         from console.demo import run_demo
 
-        return run_demo(a)
-    from screens.app import run_app
-
-    return run_app(home=Path(a.home) if a.home else None, readonly=a.readonly)
+        return run_demo(a, launch)
+    return launch(Path(a.home) if a.home else None, a.readonly)

@@ -1,0 +1,3 @@
+from screens.entry import main
+
+raise SystemExit(main())
