@@ -14,6 +14,9 @@ from tests.plugins.core import ROOT, CliRunner, child_env
 SHORT = ["timeout=1", "connect_timeout=1", "operation_deadline=3", "max_attempts=1"]
 
 
+FAKE_KEY = "t0ken-value-123456"  # what the tests give as the key: never a real one
+
+
 def prepare_sync(home: Path, url: str) -> None:
     with Service.open(home) as svc:
         svc.add_user(employeeId="E1", userName="zoe", givenName="Zoe", familyName="Ng", emails=["zoe@example.com"])
@@ -27,7 +30,7 @@ def prepare_sync(home: Path, url: str) -> None:
 def test_apps_test_against_a_silent_target_ends_within_its_deadline_with_a_message(run_cli: CliRunner) -> None:
     with HostileServer("silent") as target:
         prepare_sync(run_cli.home, target.url)
-        result = run_cli("apps", "test", "jira", HOSTILE_TOKEN="t0ken-value-123456", timeout=60)
+        result = run_cli("apps", "test", "jira", HOSTILE_TOKEN=FAKE_KEY, timeout=60)
     assert result.returncode == 1 and "deadline" in result.stdout, result
     assert "Traceback" not in result.stderr
 
@@ -35,7 +38,7 @@ def test_apps_test_against_a_silent_target_ends_within_its_deadline_with_a_messa
 def test_apps_test_against_a_trickling_target_ends_within_its_deadline(run_cli: CliRunner) -> None:
     with HostileServer("trickle") as target:
         prepare_sync(run_cli.home, target.url)
-        result = run_cli("apps", "test", "jira", HOSTILE_TOKEN="t0ken-value-123456", timeout=60)
+        result = run_cli("apps", "test", "jira", HOSTILE_TOKEN=FAKE_KEY, timeout=60)
     assert result.returncode == 1 and "deadline" in result.stdout, result
     assert "Traceback" not in result.stderr
 
@@ -43,7 +46,7 @@ def test_apps_test_against_a_trickling_target_ends_within_its_deadline(run_cli: 
 def test_sync_against_a_silent_target_ends_within_the_operation_deadline_as_a_failure(run_cli: CliRunner) -> None:
     with HostileServer("silent") as target:
         prepare_sync(run_cli.home, target.url)
-        result = run_cli("sync", "--yes", HOSTILE_TOKEN="t0ken-value-123456", timeout=90)
+        result = run_cli("sync", "--yes", HOSTILE_TOKEN=FAKE_KEY, timeout=90)
     assert result.returncode != 0, result
     assert "deadline" in (result.stdout + result.stderr)
     assert "Traceback" not in result.stderr
@@ -52,7 +55,7 @@ def test_sync_against_a_silent_target_ends_within_the_operation_deadline_as_a_fa
 def test_sync_against_a_target_of_the_wrong_shape_is_never_a_success(run_cli: CliRunner) -> None:
     with HostileServer("wrong_types") as target:
         prepare_sync(run_cli.home, target.url)
-        result = run_cli("sync", "--yes", HOSTILE_TOKEN="t0ken-value-123456", timeout=90)
+        result = run_cli("sync", "--yes", HOSTILE_TOKEN=FAKE_KEY, timeout=90)
     assert result.returncode != 0, result
     assert "totalResults is 'lots'" in result.stdout + result.stderr, result
     assert "Traceback" not in result.stderr
@@ -66,7 +69,7 @@ MEMORY_PROBE = textwrap.dedent("""
     from console.models import Application
     from tests.hostile.target import HostileServer
 
-    os.environ["HOSTILE_TOKEN"] = "t0ken-value-123456"
+    os.environ["HOSTILE_TOKEN"] = FAKE_KEY
     with HostileServer("flood", flood_bytes=1536 * 1024 * 1024) as target:  # 1.5 GB, chunked, from a generator
         app = Application(name="jira", kind="atlassian", secrets={"token": "env:HOSTILE_TOKEN"},
                           settings={"base_url": target.url + "/scim/directory/d1", "operation_deadline": 120})

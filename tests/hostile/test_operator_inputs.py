@@ -20,6 +20,9 @@ from tests.plugins.core import CliRunner
 ESC_TITLE = "\x1b]2;pwned\x07"
 
 
+FAKE_KEY = "value-of-the-token-123"  # what the tests give as the key: never a real one
+
+
 def ok_clean(result, code: int = 0) -> None:  # type: ignore[no-untyped-def]
     assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
@@ -119,22 +122,22 @@ def test_report_csv_neutralises_formulas(run_cli: CliRunner) -> None:
      "--base-dn", "DC=corp,DC=example", "--users-ou", "OU=Staff"),
 ])
 def test_a_secret_is_never_configured_to_travel_in_clear(run_cli: CliRunner, args: tuple[str, ...]) -> None:
-    result = run_cli("apps", "add", *args, JIRA_TOKEN="value-of-the-token-123")
+    result = run_cli("apps", "add", *args, JIRA_TOKEN=FAKE_KEY)
     ok_clean(result, 2)
     assert "without TLS" in result.stderr and "allow_insecure" in result.stderr
 
 
 def test_loopback_and_start_tls_are_accepted(run_cli: CliRunner) -> None:
     ok_clean(run_cli("apps", "add", "atlassian", "jira", "--base-url", "http://127.0.0.1:9/scim/directory/d1",
-                     "--token-env", "JIRA_TOKEN", JIRA_TOKEN="value-of-the-token-123"))
+                     "--token-env", "JIRA_TOKEN", JIRA_TOKEN=FAKE_KEY))
     ok_clean(run_cli("apps", "add", "ad", "corp", "--url", "ldap://dc1.corp.example:389", "--start-tls",
                      "--bind-user", "svc", "--password-env", "JIRA_TOKEN", "--base-dn", "DC=corp,DC=example",
-                     "--users-ou", "OU=Staff", JIRA_TOKEN="value-of-the-token-123"))
+                     "--users-ou", "OU=Staff", JIRA_TOKEN=FAKE_KEY))
 
 
 def test_allowing_clear_text_is_explicit_recorded_and_warned_on_every_test(run_cli: CliRunner) -> None:
     ok_clean(run_cli("apps", "add", "atlassian", "jira", "--base-url", "https://127.0.0.1:9/scim/directory/d1",
-                     "--token-env", "JIRA_TOKEN", JIRA_TOKEN="value-of-the-token-123"))
+                     "--token-env", "JIRA_TOKEN", JIRA_TOKEN=FAKE_KEY))
     # An IPv4-mapped address counts as not loopback for the rule, yet the packets stay on this machine (port 9:
     # nobody listens): no test ever sends anything beyond 127.0.0.0/8.
     clear = "base_url=http://[::ffff:127.0.0.1]:9/scim/directory/d1"
@@ -145,14 +148,14 @@ def test_allowing_clear_text_is_explicit_recorded_and_warned_on_every_test(run_c
     events = json.loads(run_cli("report", "--json", "--action", "app_update").stdout)
     assert events[0]["changes"]["settings"][1]["allow_insecure"] is True
     ok_clean(run_cli("apps", "set", "jira", "connect_timeout=1", "operation_deadline=2", "max_attempts=1"))
-    test = run_cli("apps", "test", "jira", JIRA_TOKEN="value-of-the-token-123", timeout=90)
+    test = run_cli("apps", "test", "jira", JIRA_TOKEN=FAKE_KEY, timeout=90)
     assert "INSECURE" in test.stdout + test.stderr and "Traceback" not in test.stderr
     # … and on every run: the sync says it on stderr and in its result
     add_person(run_cli)
     ok_clean(run_cli("groups", "create", "staff"))
     ok_clean(run_cli("groups", "add-member", "staff", "zoe"))
     ok_clean(run_cli("policies", "create", "jira-staff", "--app", "jira", "--group", "staff"))
-    sync = run_cli("sync", "--yes", "--json", JIRA_TOKEN="value-of-the-token-123", timeout=90)
+    sync = run_cli("sync", "--yes", "--json", JIRA_TOKEN=FAKE_KEY, timeout=90)
     ok_clean(sync, 1)  # nobody listens: the run fails, clearly
     assert "warning:" in sync.stderr and "INSECURE" in sync.stderr
     assert any("INSECURE" in note for note in json.loads(sync.stdout)["warnings"])
@@ -317,7 +320,7 @@ def test_a_malformed_event_line_is_skipped_and_counted(run_cli: CliRunner) -> No
 
 def test_numbers_beyond_64_bits_and_pasted_tokens_are_refused(run_cli: CliRunner) -> None:
     ok_clean(run_cli("apps", "add", "atlassian", "jira", "--base-url", "https://127.0.0.1:9/scim/directory/d1",
-                     "--token-env", "JIRA_TOKEN", JIRA_TOKEN="value-of-the-token-123"))
+                     "--token-env", "JIRA_TOKEN", JIRA_TOKEN=FAKE_KEY))
     result = run_cli("apps", "set", "jira", "threshold_count=100000000000000000000000")
     ok_clean(result, 2)
     assert "at most" in result.stderr
