@@ -69,7 +69,7 @@ MEMORY_PROBE = textwrap.dedent("""
     from console.models import Application
     from tests.hostile.target import HostileServer
 
-    os.environ["HOSTILE_TOKEN"] = FAKE_KEY
+    os.environ["HOSTILE_TOKEN"] = "probe-key"
     with HostileServer("flood", flood_bytes=1536 * 1024 * 1024) as target:  # 1.5 GB, chunked, from a generator
         app = Application(name="jira", kind="atlassian", secrets={"token": "env:HOSTILE_TOKEN"},
                           settings={"base_url": target.url + "/scim/directory/d1", "operation_deadline": 120})
