@@ -1,4 +1,4 @@
-"""Plan 100k people × 2 applications with 100k links each; target ≤ 2 s.
+"""Plan 100k people × 2 applications with 100k links each; target ≤ 1 s (issue 16).
 
 Baseline in the same run: the same diff written naively (for every person, scan the app's link list
 and rebuild the group memberships per policy), to show what the indexes save. Prints ratios.
@@ -20,7 +20,7 @@ from console.store import Store  # noqa: E402
 from console.sync.plan import Plan, plan_app  # noqa: E402
 
 PEOPLE = 100_000
-TARGET = 2.0
+TARGET = 1.0
 
 
 def seed(store: Store) -> None:
@@ -51,12 +51,13 @@ def main() -> None:
         print(f"seeded {PEOPLE:,} people, 2 apps, {2 * PEOPLE:,} links in {time.perf_counter() - t:.1f} s")
         caps = frozenset(Capability)
         apps = [store.applications.by_name(n) for n in ("scim-a", "scim-b")]
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         plan = Plan(apps=[plan_app(store, app, account_attributes, caps) for app in apps])
-        ours = time.perf_counter() - t
+        ours, ours_cpu = time.perf_counter() - t, time.process_time() - cpu
         counts = {a.app: a.counts() for a in plan.apps}
         print(f"plan: {len(plan.operations):,} operations {counts}")
-        print(f"plan time (idconsole): {ours:.2f} s   target ≤ {TARGET} s   {'PASS' if ours <= TARGET else 'MISS'}")
+        print(f"plan time (idconsole): {ours:.2f} s (cpu {ours_cpu:.2f} s)   target ≤ {TARGET} s   "
+              f"{'PASS' if ours <= TARGET else 'MISS'}")
 
         # naive baseline on a 2,000-person slice, extrapolated linearly (the naive scan is quadratic, so
         # extrapolating linearly flatters it)

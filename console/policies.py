@@ -36,21 +36,27 @@ def desired_for(store: Store, app: Application) -> DesiredApp:
     desired = DesiredApp(app=app)
     policies = sorted((p for p in store.policies if p.app == app.name and p.enabled), key=lambda p: p.name.casefold())
     desired.policies = policies
+    user_of = store.users.get
+    accounts = desired.accounts
     for policy in policies:
+        sso = policy.login_method == "sso"
         for group_name in policy.groups:
             group = store.groups.by_name(group_name)
             if group is None:
                 continue
             in_scope: list[str] = []
             for member_id in group.members:
-                user = store.users.get(member_id)
-                if user is None or not user.active:
+                user = user_of(member_id)
+                if user is None or user.status != "active":  # `User.active`, inlined: it runs once per member
                     continue
                 in_scope.append(member_id)
-                ent = desired.accounts.get(member_id)
+                ent = accounts.get(member_id)
                 if ent is None:
-                    ent = desired.accounts[member_id] = Entitlement(user, policy.login_method)
-                elif policy.login_method == "sso":
+                    ent = accounts[member_id] = Entitlement(user, policy.login_method, [policy.name], [group.name])
+                    if group.rule:
+                        ent.rules[group.name] = group.rule
+                    continue
+                if sso:
                     ent.login_method = "sso"  # sso wins when two policies disagree
                 if policy.name not in ent.policies:
                     ent.policies.append(policy.name)
@@ -59,8 +65,11 @@ def desired_for(store: Store, app: Application) -> DesiredApp:
                     if group.rule:
                         ent.rules[group.name] = group.rule
             members = desired.groups.setdefault(group.name, [])
-            known = set(members)
-            members.extend(m for m in in_scope if m not in known)
+            if members:
+                known = set(members)
+                members.extend(m for m in in_scope if m not in known)
+            else:
+                members.extend(in_scope)
     return desired
 
 

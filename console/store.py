@@ -370,15 +370,18 @@ class LinkRepo(Repo[Link]):
     def __init__(self, db: TinyDB) -> None:
         self._by_local: dict[tuple[str, str, str], Link] = {}
         self._by_remote: dict[tuple[str, str, str], Link] = {}
+        self._by_app: dict[tuple[str, str], dict[str, Link]] = {}  # (app, kind) -> local id -> link, for `for_app`
         super().__init__(db, "links", Link)
 
     def _index(self, item: Link) -> None:
         self._by_local[(item.app, item.kind, item.local_id)] = item
         self._by_remote[(item.app, item.kind, item.remote_id)] = item
+        self._by_app.setdefault((item.app, item.kind), {})[item.local_id] = item
 
     def _unindex(self, item: Link) -> None:
         self._by_local.pop((item.app, item.kind, item.local_id), None)
         self._by_remote.pop((item.app, item.kind, item.remote_id), None)
+        self._by_app.get((item.app, item.kind), {}).pop(item.local_id, None)
 
     def find(self, app: str, local_id: str, kind: str = "user") -> Link | None:
         return self._by_local.get((app, kind, local_id))
@@ -387,7 +390,7 @@ class LinkRepo(Repo[Link]):
         return self._by_remote.get((app, kind, remote_id))
 
     def for_app(self, app: str, kind: str = "user") -> list[Link]:
-        return [link for (a, k, _), link in self._by_local.items() if a == app and k == kind]
+        return list(self._by_app.get((app, kind), {}).values())
 
 
 KINDS = {"users": "person", "groups": "group", "applications": "application", "policies": "policy", "links": "link",
