@@ -38,8 +38,8 @@ FAMILY = ["Ångström", "O'Brien", "李", "Ibáñez", "Smith", "Müller", "Ив�
 DEPTS = ["Sales", "Engineering", "Finance", "HR", "Support", "Legal", "Marketing", "Operations"]
 ACTIONS = ["create", "update", "update", "update", "deactivate", "reactivate", "member_add", "member_remove",
            "import_update", "delete"]
-TARGETS = {"open": 1.0, "filter": None, "update_flush": 0.150, "append": 0.001, "query_cold": 0.200,
-           "query_warm": 0.200}
+TARGETS = {"open": 1.0, "filter": None, "update_flush": 0.150, "append": 0.001, "query_cold": 0.100,
+           "query_warm": 0.100}
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:

@@ -81,6 +81,34 @@ def _event_identifiers(event: Event) -> list[str]:
     return found + names
 
 
+def _may_hold(people: list[User], word: str, *, every: bool) -> list[User]:
+    """The people one of whose names (display, given, family; every identifier of `_user_identifiers` with `every`),
+    casefolded, holds `word` (casefolded, without white space), and perhaps a few more. The values are searched in
+    one casefolded text of everyone's, a line each, at C speed, instead of being tested person by person (~5x less
+    at 100k people). Every person a value matches (exactly, or holding every word of a search) is among them: a
+    word lies within one value, and within the given or the family name of "given family"."""
+    if every:
+        lines = [f"{u.displayName}\t{u.givenName}\t{u.familyName}\t{u.employeeId}\t{u.userName}\t{chr(9).join(u.emails)}"
+                 for u in people]
+    else:
+        lines = [f"{u.displayName}\t{u.givenName}\t{u.familyName}" for u in people]
+    blob = "\n".join(lines).casefold()  # casefold keeps line breaks, and makes none
+    if blob.count("\n") != len(people) - 1:  # a value holding a line break (state edited by hand): test everyone
+        return people
+    found: list[User] = []
+    pos = blob.find(word)
+    line, counted = 0, 0
+    while pos >= 0:
+        line += blob.count("\n", counted, pos)
+        found.append(people[line])
+        counted = blob.find("\n", pos) + 1
+        if counted == 0:
+            break
+        pos = blob.find(word, counted)
+        line += 1
+    return found
+
+
 def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
     """Ids of the people with an identifier (key, userName, e-mail, display name) equal to `text`, or holding every
     word of it with `partial`; people no longer in the state, or by an identifier they no longer have, are found
@@ -94,7 +122,12 @@ def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
             return all(w in hay for w in words)
         return any(" ".join(v.casefold().split()) == needle for v in values if v)
 
-    ids = {u.id for u in store.users if hit(_user_identifiers(u))}
+    people = store.users.all()
+    # A search looks through every identifier. An exact value that the people index holds (userName, e-mail, the
+    # primary key: validation lets no white space into them) is found by `find` below; only names are screened.
+    every = partial or store.primary_key != "employeeId"
+    screened = _may_hold(people, max(words, key=len), every=every) if words else people
+    ids = {u.id for u in screened if hit(_user_identifiers(u))}
     if not partial:
         found = store.users.find(needle)
         ids |= {found.id} if found else set()
