@@ -6,6 +6,7 @@ and rolled back if anything fails half-way, so the state is never left half-impo
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import os
 import stat
@@ -25,6 +26,7 @@ COLUMNS = ("employeeId", "userName", "givenName", "familyName", "displayName", "
            "manager", "status")
 FIELDS = (*COLUMNS, "emails")  # a JSON record may list several addresses
 MAX_FILE_BYTES = 256 * 1024 * 1024
+_STAMPS = frozenset({"id", "created", "updated"})  # not in a created person's record
 
 
 @dataclass
@@ -168,6 +170,21 @@ def row_to_user(row: dict[str, Any], existing: User | None) -> User:
 
 
 def import_users(store: Store, path: Path, *, dry_run: bool = False, operator: str = "", run_id: str = "") -> ImportResult:
+    """Load the people of a .csv or .json file (see the module's docstring).
+
+    The cyclic GC is paused meanwhile: an import builds ~20 objects a row (people, their records, their changes)
+    that live until it ends, and with 100k people in memory the collections it would set off cost ~15% of it.
+    Nothing here makes cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _import_users(store, path, dry_run=dry_run, operator=operator, run_id=run_id)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _import_users(store: Store, path: Path, *, dry_run: bool, operator: str, run_id: str) -> ImportResult:
     result = ImportResult(dry_run=dry_run)
     rows = read_rows(Path(path))
     pk = store.primary_key
@@ -206,10 +223,12 @@ def import_users(store: Store, path: Path, *, dry_run: bool = False, operator: s
         good.append((line, user, existing))
     changed: list[User] = []
     events: list[Event] = []
+    source, message = f"file:{Path(path).name}", f"from {Path(path).name}"  # once, not per row (~10% of an import)
     for _, user, existing in good:
         if existing is None:
             result.created.append(user.label())
-            changes = {k: [None, v] for k, v in user.to_doc().items() if v not in ("", [], {}) and k not in ("id", "created", "updated")}
+            # a person's fields are text, a list (emails) or an object (attributes): the empty ones are left out
+            changes = {k: [None, v] for k, v in user.to_doc().items() if v and k not in _STAMPS}
             action = "import_create"
         else:
             before, after = existing.to_doc(), user.to_doc()
@@ -221,10 +240,10 @@ def import_users(store: Store, path: Path, *, dry_run: bool = False, operator: s
             action = "import_update"
             user.updated = utcnow()
         if user.source == "local":
-            user.source = f"file:{Path(path).name}"
+            user.source = source
         changed.append(user)
         events.append(Event(action=action, status="success", app="", person=user.label(), person_id=user.id,
-                            run=run_id, operator=operator, changes=changes, message=f"from {Path(path).name}"))
+                            run=run_id, operator=operator, changes=changes, message=message))
     if dry_run or not changed:
         return result
     try:  # the events on disk first, then the state: no change is saved without its record (nor a record without it)

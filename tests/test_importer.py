@@ -184,3 +184,14 @@ def test_a_failure_half_way_leaves_the_state_exactly_as_before(state: Store, peo
         assert sorted(u.userName for u in again.users) == ["first"]
     result = import_users(state, people_csv)  # the same import works once the fault is gone
     assert len(result.created) == 4 and len(state.users) == 5
+
+
+def test_a_created_persons_record_holds_their_set_fields_only(state: Store, people_csv: Path) -> None:
+    import_users(state, people_csv)
+    maria = next(e for e in state.events.query(action="import_create") if e.person == "maria")
+    person = state.users.find("maria")
+    assert maria.changes == {k: [None, v] for k, v in person.to_doc().items()
+                             if v not in ("", [], {}) and k not in ("id", "created", "updated", "source")} | \
+        {"source": maria.changes["source"]}  # (recorded before the file is set as the source)
+    assert "emails" not in maria.changes and "attributes" not in maria.changes and "title" not in maria.changes
+    assert maria.changes["status"] == [None, "leaver"] and maria.message == "from people.csv"
