@@ -7,7 +7,7 @@ from console.models import Application, Policy, User
 from console.store import Store
 
 
-@dataclass
+@dataclass(slots=True)  # one per person and application a plan covers: no __dict__ each
 class Entitlement:
     """One person's right to an account in one application, and why."""
 
