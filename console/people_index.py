@@ -8,6 +8,7 @@ searchable fields (C speed) and only the lines it hits are checked for the other
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import islice
 
 from console.models import User
 from console.store import UserRepo
@@ -40,19 +41,15 @@ class PeopleIndex:
 
     def search(self, users: UserRepo, text: str, limit: int | None = None) -> list[User]:
         """The first `limit` people whose fields contain every word of `text` (any case, any order)."""
+        words = text.casefold().split()
+        if not words:  # everyone, in the table's order: no index needed (the first screen of people shows at once)
+            return list(islice(users, limit))
         key = (id(users), users.version)
         if key != self.key:
             self.build(users, key)
         limit = len(self.ids) if limit is None else limit
-        words = text.casefold().split()
         by_id = users.get
         found: list[User] = []
-        if not words:
-            for user_id in self.ids[:limit]:
-                user = by_id(user_id)
-                if user is not None:
-                    found.append(user)
-            return found
         needle = max(words, key=len)
         others = [w for w in words if w is not needle]
         blob, starts, lines = self.blob, self.starts, self.lines

@@ -1,6 +1,7 @@
 """People in the local state: find, list, add, edit, delete, import from a file."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from console.importer import ImportResult, import_users
 from console.models import Group, Link, User, utcnow
 from console.people_index import PeopleIndex
 from console.service.base import ServiceBase, writes
+from console.store import UserRepo
 from console.validation import validate_user
 
 
@@ -27,6 +29,7 @@ class PersonDetails:
 
 class PeopleMixin(ServiceBase):
     _people_index: PeopleIndex | None = None
+    _people_counted: tuple[weakref.ref[UserRepo], int, tuple[int, int]] | None = None  # the table, its version, counts
 
     def users(self, text: str = "", *, limit: int | None = None) -> list[User]:
         """People whose key, userName, name, e-mail, department or title contains every word of `text`."""
@@ -38,9 +41,14 @@ class PeopleMixin(ServiceBase):
         return self.store.users.get(user_id)
 
     def people_count(self) -> tuple[int, int]:
-        """(people, of whom active)."""
+        """(people, of whom active); counted again only when the people changed (the table's version), not for every
+        keystroke of the people filter (~30 ms at 100k)."""
         users = self.store.users
-        return len(users), sum(1 for u in users if u.active)
+        counted = self._people_counted
+        if counted is None or counted[0]() is not users or counted[1] != users.version:  # a reload makes a new table
+            counted = self._people_counted = (weakref.ref(users), users.version,
+                                              (len(users), sum(1 for u in users if u.active)))
+        return counted[2]
 
     def links_of(self, user: User) -> dict[str, Link]:
         """The person's accounts by application name."""
