@@ -39,14 +39,18 @@ class PeopleIndex:
         self.blob = "\n".join(self.lines)
         self.key = key
 
+    def prepare(self, users: UserRepo) -> None:
+        """Build the index now if the people changed since it was built (so that the next keystroke need not)."""
+        key = (id(users), users.version)
+        if key != self.key:
+            self.build(users, key)
+
     def search(self, users: UserRepo, text: str, limit: int | None = None) -> list[User]:
         """The first `limit` people whose fields contain every word of `text` (any case, any order)."""
         words = text.casefold().split()
         if not words:  # everyone, in the table's order: no index needed (the first screen of people shows at once)
             return list(islice(users, limit))
-        key = (id(users), users.version)
-        if key != self.key:
-            self.build(users, key)
+        self.prepare(users)
         limit = len(self.ids) if limit is None else limit
         by_id = users.get
         found: list[User] = []

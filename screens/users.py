@@ -99,6 +99,9 @@ i imports a .csv or .json file: you see what it would create and change, and whi
             total = self.service.people_count()[0]
         if not worker.is_cancelled:
             self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
+        with self.console.state_lock:
+            if not worker.is_cancelled:  # the rows are on their way: the search gets ready for the first keystroke
+                self.service.prepare_people_search()
 
     @on(PeopleFiltered)
     def show_people(self, message: PeopleFiltered) -> None:

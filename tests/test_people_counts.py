@@ -89,3 +89,14 @@ def test_the_search_follows_a_reload_that_makes_a_new_table_at_the_same_version(
         assert [u.userName for u in mine.users("user8")] == ["user8"]
     finally:
         fresh.close()
+
+
+def test_a_search_prepared_ahead_still_follows_later_changes(svc: Service) -> None:
+    svc.prepare_people_search()
+    assert svc.users("pilot") == []
+    svc.edit_user("user4", title="Pilot")
+    assert [u.userName for u in svc.users("pilot")] == ["user4"]
+    svc.prepare_people_search()
+    svc.add_user(employeeId="E10", userName="user10", title="Copilot")
+    svc.edit_user("user4", title="Driver")
+    assert [u.userName for u in svc.users("pilot")] == ["user10"]

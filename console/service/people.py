@@ -37,6 +37,13 @@ class PeopleMixin(ServiceBase):
             self._people_index = PeopleIndex()
         return self._people_index.search(self.store.users, text, limit)
 
+    def prepare_people_search(self) -> None:
+        """Build the people search's index ahead of the first keystroke (~100 ms at 100k people; a no-op while the
+        people are unchanged): the console calls it once the first rows are shown."""
+        if self._people_index is None:
+            self._people_index = PeopleIndex()
+        self._people_index.prepare(self.store.users)
+
     def user_by_id(self, user_id: str) -> User | None:
         return self.store.users.get(user_id)
 
