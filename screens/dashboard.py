@@ -63,10 +63,10 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         self.load()
 
     def action_refresh(self) -> None:
-        self.load()
+        self.load(fresh=True)  # asked for: systemd is asked again too
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="dashboard", description="reading the dashboard")
-    def load(self) -> None:
+    def load(self, fresh: bool = False) -> None:
         svc = self.service
         with self.console.state_lock:
             snapshot = Snapshot(groups=len(svc.groups()), policies=len(svc.policies()), apps=svc.apps())
@@ -75,7 +75,7 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
             snapshot.events = svc.report(ReportFilter(limit=RECENT))
             # automation: set up once a cycle ran or its settings were saved (automate set / install)
             set_up = svc.automation_settings().to_dict() != AutomationSettings().to_dict()
-            status = svc.automation_status()
+            status = svc.automation_status(fresh=fresh)
             snapshot.automation = status if set_up or status.last is not None else None
         self.post_message(DashboardLoaded(snapshot))
 

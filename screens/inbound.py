@@ -107,7 +107,7 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
             table.move_cursor(row=min(max(row, 0), len(self.endpoints) - 1))
         mapping = self.mapping
         self.query_one("#mapping-title", Label).update(Text(
-            f"Mapping: {self.primary_attr} ← {mapping.primary_key} · match on {', '.join(mapping.match_on) or '-'}"
+            f"Mapping {mapping.name!r}: {self.primary_attr} ← {mapping.primary_key} · match on {', '.join(mapping.match_on) or '-'}"
             f" · endpoints {', '.join(mapping.endpoints)}", overflow="ellipsis", no_wrap=True))
         rows = self.query_one("#mapping", DataTable)
         rows.clear()
@@ -141,16 +141,18 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
 
     @work(exclusive=True, exit_on_error=False, group="inbound-net", description="testing an endpoint")
     async def test(self, name: str) -> None:
-        endpoint, samples = await self.service.test_endpoint(self.app_name, name)
-        self.post_message(EndpointTested(endpoint.name, samples))
+        self.post_message(EndpointTested(await self.service.test_endpoint(self.app_name, name)))
 
     @on(EndpointTested)
     def tested(self, message: EndpointTested) -> None:
-        table = self.result_table(f"{message.endpoint}: {len(message.samples)} fields on the first page (saved)",
-                                  [("field", 32), ("sample value", None)])
-        for name, value in message.samples.items():
+        tested = message.tested
+        table = self.result_table(tested.summary, [("field", 32), ("sample value", None)])
+        for name, value in tested.samples.items():
             table.add_row(name, Text(repr(value)[:60], no_wrap=True, overflow="ellipsis"), key=name)
-        self.console.state_changed(f"tested and saved {message.endpoint}")
+        if tested.warnings:
+            self.app.push_screen(NoticeModal(f"{tested.endpoint.name}: nothing to map", "\n".join(tested.warnings)))
+        if tested.saved:
+            self.console.state_changed(f"tested and saved {tested.endpoint.name}")
 
     def action_add(self) -> None:
         self.app.push_screen(EndpointForm(self.app_name, None), self._saved)
