@@ -19,6 +19,7 @@ from screens.base import ConsoleModal, ConsoleScreen, ident
 from screens.forms import FormModal, rejection
 from screens.messages import FieldRejected, ListLoaded, PeopleFiltered, RulePreviewed, Saved, StateChanged
 from screens.widgets import TickList
+from screens.fit import FitTable
 from screens.modals import ConfirmModal, NoticeModal
 
 WINDOW = 200
@@ -56,7 +57,7 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
         with Horizontal():
             with Vertical(id="left"):
                 yield Label("Groups", id="groups-title", classes="heading")
-                table = DataTable(id="groups", cursor_type="row")
+                table = FitTable(id="groups", cursor_type="row", identifying=("name",))
                 table.add_column("name", width=22, key="name")
                 table.add_column("members", width=7, key="members")
                 yield table
@@ -64,7 +65,7 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
                 yield Static("", id="info")
                 yield Input(placeholder="/ filter members", id="member-filter", compact=True)
                 yield Label("", id="members-title", classes="heading")
-                members = DataTable(id="members", cursor_type="row")
+                members = FitTable(id="members", cursor_type="row", identifying=("userName",), gives_way=("name",))
                 members.add_column("userName", width=18)
                 members.add_column("name", width=18)
                 yield members
