@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich.text import Text
 from textual import events
 from textual.geometry import Size
 from textual.widgets import DataTable
 
-MIN_WIDTH = 4  # a column that gives way keeps at least this many cells (or its whole content when shorter)
+MIN_WIDTH = 6  # a column that gives way keeps at least this many cells (or its whole content when shorter)
 
 
 def give_way(available: int, wanted: list[int], order: list[int] | None = None, floor: int = MIN_WIDTH) -> list[int]:
@@ -43,7 +44,7 @@ def object_cell(person: str, message: str) -> str:
 class FitTable(DataTable[Any]):
     """A DataTable whose `identifying` columns (keys or labels: the name, the person, the application) are never
     cut; the other columns share what is left. Widths follow the content and the table's width, re-fitted when
-    rows change or the terminal is resized."""
+    rows change or the terminal is resized. Cells given as strings are shown as plain text (never markup)."""
 
     def __init__(self, *args: Any, identifying: Iterable[str] = (), gives_way: Iterable[str] = (),
                  **kwargs: Any) -> None:
@@ -55,6 +56,17 @@ class FitTable(DataTable[Any]):
                    default: Any = None) -> Any:
         """Every column is sized from its content (a width given is ignored: the fit decides)."""
         return super().add_column(label, width=None, key=key, default=default)
+
+    @staticmethod
+    def cell(value: Any) -> Any:
+        """Text from outside is data, never markup; where a column gives way, its cut ends in an ellipsis."""
+        return Text(value, no_wrap=True, overflow="ellipsis", end="") if isinstance(value, str) else value
+
+    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> Any:
+        return super().add_row(*map(self.cell, cells), height=height, key=key, label=label)
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, self.cell(value), update_width=update_width)
 
     def clear(self, columns: bool = False) -> Any:
         """As DataTable.clear; the columns kept are sized from their labels again (then from the new rows)."""

@@ -114,7 +114,8 @@ async def test_the_other_columns_give_way_and_come_back_when_there_is_room(long_
 
 def test_give_way_shrinks_in_order_down_to_a_floor_and_keeps_short_content():
     assert give_way(30, [10, 10, 10]) == [10, 10, 10]
-    assert give_way(25, [10, 10, 10]) == [10, 10, 5]  # right to left by default
-    assert give_way(25, [10, 10, 10], [0, 1, 2]) == [5, 10, 10]
+    assert give_way(25, [10, 10, 10]) == [10, 9, 6]  # right to left by default, each down to its floor first
+    assert give_way(25, [10, 10, 10], [0, 1, 2]) == [6, 9, 10]
     assert give_way(12, [10, 3, 10], floor=4) == [5, 3, 4]
+    assert give_way(12, [10, 3, 10]) == [6, 3, 6]  # the default floor: 6 cells (the table then scrolls)
     assert give_way(0, [10, 3], floor=4) == [4, 3]  # never below the floor (the table then scrolls)
