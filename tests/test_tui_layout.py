@@ -89,6 +89,9 @@ async def test_identifying_cells_are_whole_at_80_columns(long_names_home, view):
             assert LONG_NAME in text and f"{LONG_USER}@northwind.example" in text
         if view in ("reports", "deletions"):
             assert LONG_USER in text
+        if view == "deletions":  # the why column gives way; the detail under the list says it whole
+            reason = app.screen.pending[0].reason
+            assert len(reason) > 20 and f"why: {' '.join(reason.split())}" in " ".join(text.split())
 
 
 async def test_the_other_columns_give_way_and_come_back_when_there_is_room(long_names_home):
