@@ -122,3 +122,36 @@ def test_give_way_shrinks_in_order_down_to_a_floor_and_keeps_short_content():
     assert give_way(12, [10, 3, 10], floor=4) == [5, 3, 4]
     assert give_way(12, [10, 3, 10]) == [6, 3, 6]  # the default floor: 6 cells (the table then scrolls)
     assert give_way(0, [10, 3], floor=4) == [4, 3]  # never below the floor (the table then scrolls)
+
+
+async def test_the_app_forms_long_label_wraps_under_itself_instead_of_running_into_its_field(long_names_home):
+    home, seed = long_names_home
+    await seed()
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5", "e")
+        await settle(pilot)
+        app.screen.query_one("#f-allow_insecure").focus()
+        app.screen.query_one("#row-allow_insecure").scroll_visible(animate=False)
+        await settle(pilot)
+        lines = screen_text(app).splitlines()
+        first = next(n for n, line in enumerate(lines) if "Allow secrets over" in line)
+        assert "plain HTTP/LDAP" in lines[first + 1]  # the rest of the label on the next line, not cut by the field
+
+
+async def test_the_inbound_screen_names_its_endpoints_whole_and_shows_the_highlighted_url(tui_home, bb_app, with_service):
+    with_service(tui_home, lambda svc: svc.add_app("bitbucket", bb_app.name, dict(bb_app.settings),
+                                                   dict(bb_app.secrets)))
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5", "b")
+        await settle(pilot)
+        assert assert_identifying_cells_whole(app.screen) > 0
+        table = app.screen.query_one("#endpoints", DataTable)
+        table.focus()
+        table.move_cursor(row=1)
+        await settle(pilot)
+        endpoint = app.screen.endpoints[1]
+        assert endpoint.url.endswith("/permissions")
+        assert f"GET {endpoint.url}" in screen_text(app)  # whole, where the url column gave way
+        assert "Mapping 'Bitbucket default mapping'" in screen_text(app)
