@@ -326,6 +326,11 @@ def load_mapping(store: Store, app: str, endpoints: list[Endpoint] | None = None
     for doc in store.table(TABLE).all():
         if doc.get("app") == app:
             return Mapping.from_doc(dict(doc))
+    return default_for(store, app, endpoints)
+
+
+def default_for(store: Store, app: str, endpoints: list[Endpoint] | None = None) -> Mapping:
+    """The default mapping over the application's primary endpoint (and the preset permissions one, if kept)."""
     primary = next((e.name for e in endpoints or [] if e.primary), DEFAULT_ENDPOINT_NAME)
     permissions = next((e.name for e in endpoints or [] if not e.primary and e.name == PERMISSIONS_ENDPOINT_NAME), None)
     return default_mapping(app, store.primary_key, primary, permissions)

@@ -23,6 +23,7 @@ from screens.importing import Importer
 from screens.inbound import InboundScreen
 from screens.messages import ConnectionChecked, ImportFinished, ListLoaded, Saved, StateChanged
 from screens.modals import ConfirmModal, NoticeModal
+from screens.fit import FitTable
 from screens.timefmt import RETIME, ago
 
 NUMBERS = ("threshold_count", "threshold_percent", "max_concurrency", "delete_grace_days")
@@ -84,7 +85,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
 
     def compose_body(self) -> ComposeResult:
         yield Label("Applications", id="title", classes="heading")
-        table = DataTable(id="apps", cursor_type="row")
+        table = FitTable(id="apps", cursor_type="row", identifying=("name",), gives_way=("kind", "last test"))
         for label, width in (("name", 16), ("kind", 9), ("last test", 18), ("last run", 10), ("failures", 9)):
             table.add_column(label, width=width, key=label)
         yield table
@@ -167,7 +168,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
         grid.add_column()
         grid.add_row("kind", self.service.app_kinds().get(app.kind, app.kind))
         settings = ", ".join(f"{k}={v}" for k, v in app.settings.items()) or "-"
-        grid.add_row("settings", Text(settings, overflow="ellipsis", no_wrap=True))
+        grid.add_row("settings", Text(settings, overflow="fold"))  # whole, wrapped: the URL tells one directory from another
         grid.add_row("secrets", ", ".join(f"{k}=<{ref}>" for k, ref in app.secrets.items()) or "-")
         if self.service.is_target(app.kind):
             grid.add_row("features", " ".join(f"{k}={'on' if app.feature(k) else 'off'}" for k in FEATURES))
@@ -175,7 +176,7 @@ endpoints and attribute mapping (test & save an endpoint, edit the mapping, prev
                                         f"{app.threshold_percent}%")
         if app.last_test:
             grid.add_row("last test", Text(f"{'ok' if app.last_test.get('ok') else 'FAILED'}: "
-                                           f"{app.last_test.get('message', '')}", overflow="ellipsis", no_wrap=True))
+                                           f"{app.last_test.get('message', '')}", overflow="fold"))  # whole: what to do is at its end
         if app.last_run:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(app.last_run.get("counts", {}).items())) or "nothing to do"
             grid.add_row("last run", f"{ago(app.last_run.get('time', ''))}: {counts}")

@@ -14,6 +14,7 @@ from console.service import AutomationSettings, AutomationStatus, ReportFilter
 from screens.base import ConsoleScreen
 from screens.messages import DashboardLoaded, Snapshot
 from screens.reports import ReportsScreen
+from screens.fit import FitTable, object_cell
 from screens.timefmt import RETIME, ago, until
 
 RECENT = 50
@@ -39,12 +40,14 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         yield Static("Loading…", id="counts")
         yield Static("", id="automation")
         yield Label("Applications", classes="heading")
-        table = DataTable(id="apps", cursor_type="row", zebra_stripes=False)
+        table = FitTable(id="apps", cursor_type="row", zebra_stripes=False, identifying=("application",),
+                         gives_way=("kind", "last test"))
         for label, width in (("application", 18), ("kind", 9), ("last test", 16), ("last run", 10), ("failures", 9)):
             table.add_column(label, width=width, key=label)
         yield table
         yield Label("Recent events", classes="heading")
-        events = DataTable(id="events", cursor_type="row")
+        events = FitTable(id="events", cursor_type="row", identifying=("application", "person / object"),
+                          gives_way=("action", "status"))
         for label, width in (("when", 8), ("application", 12), ("person / object", 22), ("action", 18), ("status", 7)):
             events.add_column(label, width=width, key=label)
         yield events
@@ -63,10 +66,10 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         self.load()
 
     def action_refresh(self) -> None:
-        self.load()
+        self.load(fresh=True)  # asked for: systemd is asked again too
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="dashboard", description="reading the dashboard")
-    def load(self) -> None:
+    def load(self, fresh: bool = False) -> None:
         svc = self.service
         with self.console.state_lock:
             snapshot = Snapshot(groups=len(svc.groups()), policies=len(svc.policies()), apps=svc.apps())
@@ -75,7 +78,7 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
             snapshot.events = svc.report(ReportFilter(limit=RECENT))
             # automation: set up once a cycle ran or its settings were saved (automate set / install)
             set_up = svc.automation_settings().to_dict() != AutomationSettings().to_dict()
-            status = svc.automation_status()
+            status = svc.automation_status(fresh=fresh)
             snapshot.automation = status if set_up or status.last is not None else None
         self.post_message(DashboardLoaded(snapshot))
 
@@ -124,7 +127,7 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         events.clear()
         for n, event in enumerate(s.events):
             status = event.status.upper() if event.status == "failure" else event.status
-            events.add_row(ago(event.time), event.app or "-", event.person or event.message or "-", event.action, status,
+            events.add_row(ago(event.time), event.app or "-", object_cell(event.person, event.message), event.action, status,
                            key=str(n))
         if not s.events:
             events.add_row("", "", "no events yet", "", "")

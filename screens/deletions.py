@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Label, Static
 
 from console.service import Operation
 from screens.messages import DeprovisionsQueued, PlanReady
+from screens.fit import FitTable
 from screens.syncing import SyncScreen, only
 
 MARKS = {None: "?", True: "YES", False: "no"}
@@ -39,7 +40,8 @@ confirmed ones, after a last confirmation that names them; nothing else of the p
 
     def compose_body(self) -> ComposeResult:
         yield Label("planning…", id="info")
-        table = DataTable(id="queue", cursor_type="row")
+        table = FitTable(id="queue", cursor_type="row", identifying=("application", "person"),
+                         gives_way=("why", "action"))
         for label, width in (("ok?", 3), ("application", 16), ("action", 10), ("person", 18), ("why", 21)):
             table.add_column(label, width=width, key=label)
         yield table

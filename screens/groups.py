@@ -1,5 +1,5 @@
-"""Groups: create (a manual group, or a rule group with a live preview of who matches), rename, delete (asks
-first); add members of a manual group from a searchable picker, remove them one by one."""
+"""Groups: create (a manual group, or a rule group with a live preview of who matches), edit (rename; give, change
+or clear the rule, with the same preview and what happens to the members), delete (asks first); add members of a manual group from a searchable picker, remove them one by one."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -19,6 +19,7 @@ from screens.base import ConsoleModal, ConsoleScreen, ident
 from screens.forms import FormModal, rejection
 from screens.messages import FieldRejected, ListLoaded, PeopleFiltered, RulePreviewed, Saved, StateChanged
 from screens.widgets import TickList
+from screens.fit import FitTable
 from screens.modals import ConfirmModal, NoticeModal
 
 WINDOW = 200
@@ -39,7 +40,8 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
     WRITE_ACTIONS = frozenset({"create", "rename", "delete", "add_members", "remove_member"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "create", "New", id="groups.create", tooltip="Create a group"),
-        Binding("r", "rename", "Rename", id="groups.rename", tooltip="Rename the selected group"),
+        Binding("r", "rename", "Edit", id="groups.rename", tooltip="Rename the selected group, or give, change or "
+                "clear its rule"),
         Binding("d", "delete", "Delete", id="groups.delete", tooltip="Delete the selected group (asks first)"),
         Binding("a", "add_members", "Add members", id="groups.add_members", tooltip="Pick people to add"),
         Binding("x", "remove_member", "Remove member", id="groups.remove_member",
@@ -55,7 +57,7 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
         with Horizontal():
             with Vertical(id="left"):
                 yield Label("Groups", id="groups-title", classes="heading")
-                table = DataTable(id="groups", cursor_type="row")
+                table = FitTable(id="groups", cursor_type="row", identifying=("name",))
                 table.add_column("name", width=22, key="name")
                 table.add_column("members", width=7, key="members")
                 yield table
@@ -63,7 +65,7 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
                 yield Static("", id="info")
                 yield Input(placeholder="/ filter members", id="member-filter", compact=True)
                 yield Label("", id="members-title", classes="heading")
-                members = DataTable(id="members", cursor_type="row")
+                members = FitTable(id="members", cursor_type="row", identifying=("userName",), gives_way=("name",))
                 members.add_column("userName", width=18)
                 members.add_column("name", width=18)
                 yield members
@@ -114,11 +116,12 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
         if group is None:
             return
         uses = getattr(self, "uses", {}).get(group.name, [])
-        info = Text()
+        info = Text()  # what identifies the group and what it does first: a long description wraps last
         info.append(group.name, style="bold")
-        info.append(f"\n{group.description or 'no description'}\npolicies: {', '.join(uses) or 'none'}")
+        info.append(f"\npolicies: {', '.join(uses) or 'none'}")
         info.append("\nrule: ", style="bold")
         info.append(f"{group.rule} (members follow it)" if group.rule else "none: members are added by hand")
+        info.append(f"\n{group.description or 'no description'}", style="italic")
         self.query_one("#info", Static).update(info)
         self.refresh_bindings()  # a rule group offers no manual add/remove
         self.load_members(group_id, self.query_one("#member-filter", Input).value)
@@ -242,28 +245,36 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
 
 
 class GroupForm(FormModal):
-    """Create a group (group=None) or rename one."""
+    """Create a group (group=None), or edit one: rename it, give it a rule, change or clear its rule (the live
+    preview says who matches, who joins and leaves, and what clearing does to the members, before saving)."""
 
     CSS_PATH = ["forms.tcss", "groups.tcss"]
 
     def __init__(self, group: Group | None) -> None:
         super().__init__()
         self.group = group
-        self.heading = f"Rename group {group.name}" if group else "Create a group"
+        self.heading = f"Edit group {group.name}" if group else "Create a group"
 
     def compose_fields(self):  # type: ignore[no-untyped-def]
         yield from self.row("name", "Name *", Input(self.group.name if self.group else "", id="f-name", compact=True))
         if self.group is None:
             yield from self.row("description", "Description", Input(id="f-description", compact=True))
-            yield from self.row("rule", "Rule", Input(id="f-rule", compact=True,
-                                                      placeholder='empty: manual · e.g. department == "Engineering"'),
-                                'Members follow the rule: fields and attributes with == != in startswith, and, or, '
-                                'not, ( ). E.g. role == "owner" and status == "active". See docs/rules.md.')
-            yield Static("", id="rule-preview")
+        placeholder = ('empty: manual · e.g. department == "Engineering"' if self.group is None or not self.group.rule
+                       else "empty: clear the rule (members stay, added by hand)")
+        yield from self.row("rule", "Rule", Input(self.group.rule if self.group else "", id="f-rule", compact=True,
+                                                  placeholder=placeholder),
+                            'Members follow the rule: fields and attributes with == != in startswith, and, or, '
+                            'not, ( ). E.g. role == "owner" and status == "active". See docs/rules.md. Emptied on a '
+                            'rule group, the group becomes a plain one: the members it has stay.')
+        yield Static("", id="rule-preview")
+
+    @on(events.Mount)
+    def _preview_rule_in_force(self) -> None:
+        if self.group is not None and self.group.rule:
+            self.preview(self.group.rule)
 
     def submit(self) -> None:
-        self.save(self.value("name"), "" if self.group else self.value("description"),
-                  (self.value("rule") or None) if self.group is None else None)
+        self.save(self.value("name"), "" if self.group else self.value("description"), self.value("rule") or None)
 
     # ---- the rule's live preview: computed in a worker, shown when it still matches what is typed ----------
     @on(Input.Changed, "#f-rule")
@@ -272,14 +283,17 @@ class GroupForm(FormModal):
 
     @work(exclusive=True, thread=True, exit_on_error=False, group="rule-preview", description="previewing a rule")
     def preview(self, text: str) -> None:
-        if not text.strip():
+        if not text.strip() and (self.group is None or not self.group.rule):
             self.post_message(RulePreviewed(text, None))
             return
         try:
             with self.console.state_lock:
                 if get_current_worker().is_cancelled:
                     return  # a newer keystroke superseded this one
-                found = self.service.preview_rule(text, limit=PREVIEW_NAMES)
+                if self.group is None:
+                    found = self.service.preview_rule(text, limit=PREVIEW_NAMES)
+                else:
+                    found = self.service.preview_group_rule(self.group.name, text, limit=PREVIEW_NAMES)
         except BadInput as exc:
             self.post_message(RulePreviewed(text, None, rule_error(exc)))
             return
@@ -302,7 +316,8 @@ class GroupForm(FormModal):
                 if self.group is None:
                     group = self.service.create_group(name, description, rule=rule)
                 else:
-                    group = self.rename(name)
+                    group = self.service.edit_group(self.group.name, new_name=name, rule=rule,
+                                                    clear_rule=rule is None and bool(self.group.rule))
         except IdConsoleError as exc:
             if exc.exit_code != 2:
                 raise
@@ -314,19 +329,6 @@ class GroupForm(FormModal):
         self.post_message(Saved(group))
 
 
-    def rename(self, new_name: str) -> Group:
-        # Workaround: Service.rename_group sets the new name on the stored object before validating it, so
-        # a refused name would stay in memory (and reach disk with the next flush). Put the old one back.
-        assert self.group is not None
-        stored = self.service.group(self.group.name)
-        old = stored.name
-        try:
-            return self.service.rename_group(old, new_name)
-        except IdConsoleError:
-            stored.name = old
-            raise
-
-
 def rule_error(exc: IdConsoleError) -> str:
     """A rule's mistake in one line with its position: `rule: expected a value at position 14`."""
     return exc.title
@@ -335,6 +337,11 @@ def rule_error(exc: IdConsoleError) -> str:
 def preview_text(found: RulePreview) -> Text:
     """`12 people match: Ann Lee, Bo Chen, … (first 5)`."""
     text = Text()
+    if found.outcome and not found.rule:  # a cleared rule: what happens to the members is all there is to say
+        text.append(found.outcome[0].upper() + found.outcome[1:] + ".", style="bold")
+        return text
+    if found.outcome:
+        text.append(found.outcome[0].upper() + found.outcome[1:] + ". ")
     text.append(f"{found.count:,} {'person matches' if found.count == 1 else 'people match'}", style="bold")
     if found.people:
         names = ", ".join(u.displayName or u.userName for u in found.people)

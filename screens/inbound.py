@@ -16,6 +16,7 @@ from screens.base import ConsoleScreen
 from screens.forms import FormModal, rejection
 from screens.messages import EndpointTested, FieldRejected, ListLoaded, PreviewReady, Saved, StateChanged
 from screens.modals import ConfirmModal, NoticeModal
+from screens.fit import FitTable
 from screens.widgets import TickList
 
 MACRO_HELP = "macros: " + " ".join("{" + m + "}" for m in MACROS) + "; {{ and }} are literal braces"
@@ -70,12 +71,14 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
 
     def compose_body(self) -> ComposeResult:
         yield Label(f"Inbound source {self.app_name}: endpoints", id="title", classes="heading")
-        table = DataTable(id="endpoints", cursor_type="row")
+        table = FitTable(id="endpoints", cursor_type="row", identifying=("name",),
+                         gives_way=("paging", "role"))
         for label, width in (("name", 24), ("role", 7), ("url", 24), ("paging", 6), ("fields", 6)):
             table.add_column(label, width=width, key=label)
         yield table
+        yield Static("", id="endpoint-url")
         yield Label("Mapping", id="mapping-title", classes="heading")
-        mapping = DataTable(id="mapping", cursor_type="row")
+        mapping = FitTable(id="mapping", cursor_type="row", identifying=("target",))
         mapping.add_column("attribute", width=20, key="target")
         mapping.add_column("← source field or format", key="source")
         yield mapping
@@ -93,6 +96,18 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
             primary_attr = self.service.primary_key
         self.post_message(ListLoaded("endpoints", endpoints, (mapping, primary_attr)))
 
+    @on(DataTable.RowHighlighted, "#endpoints")
+    def _endpoint_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted endpoint's whole request (its URL column gives way at 80 columns)."""
+        endpoint = next((e for e in self.endpoints if e.id == event.row_key.value), None)
+        line = Text()
+        if endpoint is not None:
+            line.append(f"{endpoint.method} ", style="bold")
+            line.append(endpoint.url)
+            if endpoint.params:
+                line.append("  " + " ".join(f"{k}={v}" for k, v in endpoint.params.items()))
+        self.query_one("#endpoint-url", Static).update(line)
+
     @on(ListLoaded)
     def show(self, message: ListLoaded) -> None:
         self.endpoints = message.rows
@@ -107,7 +122,7 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
             table.move_cursor(row=min(max(row, 0), len(self.endpoints) - 1))
         mapping = self.mapping
         self.query_one("#mapping-title", Label).update(Text(
-            f"Mapping: {self.primary_attr} ← {mapping.primary_key} · match on {', '.join(mapping.match_on) or '-'}"
+            f"Mapping {mapping.name!r}: {self.primary_attr} ← {mapping.primary_key} · match on {', '.join(mapping.match_on) or '-'}"
             f" · endpoints {', '.join(mapping.endpoints)}", overflow="ellipsis", no_wrap=True))
         rows = self.query_one("#mapping", DataTable)
         rows.clear()
@@ -141,16 +156,18 @@ INVALID and such a record would be skipped by an import. Esc goes back to the ap
 
     @work(exclusive=True, exit_on_error=False, group="inbound-net", description="testing an endpoint")
     async def test(self, name: str) -> None:
-        endpoint, samples = await self.service.test_endpoint(self.app_name, name)
-        self.post_message(EndpointTested(endpoint.name, samples))
+        self.post_message(EndpointTested(await self.service.test_endpoint(self.app_name, name)))
 
     @on(EndpointTested)
     def tested(self, message: EndpointTested) -> None:
-        table = self.result_table(f"{message.endpoint}: {len(message.samples)} fields on the first page (saved)",
-                                  [("field", 32), ("sample value", None)])
-        for name, value in message.samples.items():
+        tested = message.tested
+        table = self.result_table(tested.summary, [("field", 32), ("sample value", None)])
+        for name, value in tested.samples.items():
             table.add_row(name, Text(repr(value)[:60], no_wrap=True, overflow="ellipsis"), key=name)
-        self.console.state_changed(f"tested and saved {message.endpoint}")
+        if tested.warnings:
+            self.app.push_screen(NoticeModal(f"{tested.endpoint.name}: nothing to map", "\n".join(tested.warnings)))
+        if tested.saved:
+            self.console.state_changed(f"tested and saved {tested.endpoint.name}")
 
     def action_add(self) -> None:
         self.app.push_screen(EndpointForm(self.app_name, None), self._saved)

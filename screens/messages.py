@@ -11,7 +11,7 @@ from textual.message import Message
 
 from console.service import ConnectionReport
 from console.models import Application, Event, User
-from console.service import ApplyResult, AutomationStatus, Progress, ProvisionTrace, RulePreview
+from console.service import ApplyResult, AutomationStatus, EndpointTest, Progress, ProvisionTrace, RulePreview
 from console.service import Operation, Plan
 
 
@@ -185,12 +185,11 @@ class SecretStored(Message):
 
 
 class EndpointTested(Message):
-    """"Test & save" read an endpoint's first page: its flattened fields with a sample value each (saved)."""
+    """"Test & save" read an endpoint's first page: the core's EndpointTest (fields, samples, saved, warnings)."""
 
-    def __init__(self, endpoint: str, samples: dict[str, Any]) -> None:
+    def __init__(self, tested: EndpointTest) -> None:
         super().__init__()
-        self.endpoint = endpoint
-        self.samples = samples
+        self.tested = tested
 
 
 class PreviewReady(Message):

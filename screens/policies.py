@@ -16,6 +16,7 @@ from screens.base import ConsoleScreen
 from screens.forms import FormModal, rejection
 from screens.messages import ListLoaded, Saved, StateChanged
 from screens.widgets import TickList
+from screens.fit import FitTable
 from screens.modals import ConfirmModal
 
 SCOPE_WINDOW = 200
@@ -46,13 +47,15 @@ policy keeps. The lower pane previews who is in scope of the selected policy."""
 
     def compose_body(self) -> ComposeResult:
         yield Label("Policies", id="title", classes="heading")
-        table = DataTable(id="policies", cursor_type="row")
+        table = FitTable(id="policies", cursor_type="row", identifying=("name", "application"),
+                         gives_way=("groups", "login"))
         for label, width in (("name", 18), ("application", 16), ("groups", 18), ("login", 8), ("on", 3)):
             table.add_column(label, width=width, key=label)
         yield table
         with Vertical(id="scope-pane"):
             yield Label("", id="scope-title", classes="heading")
-            scope = DataTable(id="scope", cursor_type="row")
+            scope = FitTable(id="scope", cursor_type="row", identifying=("userName",),
+                             gives_way=("department", "name"))
             for label, width in (("userName", 22), ("name", 24), ("department", 16)):
                 scope.add_column(label, width=width)
             yield scope

@@ -16,6 +16,7 @@ from console.models import EVENT_STATUSES, Event
 from console.service import ReportFilter
 from screens.base import ConsoleModal, ConsoleScreen
 from screens.messages import ReportExported, ReportQueried
+from screens.fit import FitTable, object_cell
 from screens.timefmt import minute
 
 SHOWN = 500
@@ -61,7 +62,8 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
             yield Input(placeholder="from (date)", id="from", compact=True, disabled=True)
             yield Input(placeholder="to (date)", id="to", compact=True, disabled=True)
         yield Label("", id="count")
-        table = DataTable(id="events", cursor_type="row")
+        table = FitTable(id="events", cursor_type="row", identifying=("application", "person / object"),
+                         gives_way=("action", "UTC", "status"))
         # 80 columns: the year gives way (the detail shows the whole time) so application and person are not cut
         for label, width in (("UTC", 11), ("application", 14), ("person / object", 16), ("action", 18),
                              ("status", 7)):
@@ -135,7 +137,7 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
         table.clear()
         for n, event in enumerate(message.events):
             status = Text(event.status.upper(), style="bold") if event.status == "failure" else event.status
-            table.add_row(minute(event.time)[5:], event.app or "-", event.person or event.message or "-", event.action,
+            table.add_row(minute(event.time)[5:], event.app or "-", object_cell(event.person, event.message), event.action,
                           status, key=str(n))
         count = f"first {SHOWN} events (export has them all)" if message.more else f"{len(message.events)} event(s)"
         self.query_one("#count", Label).update(count + " · Enter: detail · x: export")

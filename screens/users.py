@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -27,6 +28,7 @@ from screens.messages import (
     Saved,
     StateChanged,
 )
+from screens.fit import FitTable
 from screens.modals import ButtonAnswerModal, ConfirmModal, PasswordsModal
 
 WINDOW = 200  # rows rendered at most: the table stays instant whatever the number of people
@@ -65,7 +67,8 @@ i imports a .csv or .json file: you see what it would create and change, and whi
         yield Input(placeholder="/ filter: name, userName, e-mail, key, department… (↓ or Esc: the list)",
                     id="filter", compact=True)
         yield Label("", id="count")
-        table = DataTable(id="people", cursor_type="row")
+        table = FitTable(id="people", cursor_type="row", identifying=("key", "userName"),
+                         gives_way=("department", "status", "name"))
         for label, width in (("key", 8), ("userName", 20), ("name", 20), ("department", 12), ("status", 6)):
             table.add_column(label, width=width, key=label)
         yield table
@@ -240,7 +243,8 @@ because…, matched to…, action); nothing is written until you Tab to the name
         yield Static("", id="fields")
         yield Static("", id="groups")
         yield Label("Accounts", classes="heading")
-        table = DataTable(id="accounts", cursor_type="row")
+        table = FitTable(id="accounts", cursor_type="row", identifying=("application", "account"),
+                         gives_way=("policy", "state"))
         for label, width in (("application", 16), ("account", 24), ("state", 12), ("policy", 20)):
             table.add_column(label, width=width)
         yield table
@@ -287,10 +291,15 @@ because…, matched to…, action); nothing is written until you Tab to the name
         grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
         grid.add_column(style="bold", width=10)
         grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
-        grid.add_row("e-mail", user.email or "-", "department", user.department or "-")
-        grid.add_row("title", user.title or "-", "manager", message.manager or "-")
-        grid.add_row("source", user.source, "updated", user.updated[:10])
-        self.query_one("#fields", Static).update(grid)
+        grid.add_row("department", user.department or "-", "title", user.title or "-")
+        grid.add_row("manager", message.manager or "-", "source", user.source)
+        mail = Table.grid(padding=(0, 1), expand=True)  # the e-mail identifies the person: a line of its own, whole
+        mail.add_column(style="bold", width=10)
+        mail.add_column(ratio=1, overflow="fold")
+        mail.add_column(style="bold", width=7)
+        mail.add_column(width=10)
+        mail.add_row("e-mail", user.email or "-", "updated", user.updated[:10])
+        self.query_one("#fields", Static).update(Group(mail, grid))
         self.query_one("#groups", Static).update(Text("groups: " + (", ".join(message.groups) or "none")))
         table = self.query_one("#accounts", DataTable)
         table.clear()

@@ -6,13 +6,13 @@ import os
 import pwd
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from console import clock
-from console.automation.schedule import parse_systemd_time
+from console.automation.schedule import TimerReader, parse_systemd_time
 from console.errors import BadInput
 from console.models import Application
 from console.service import Service
@@ -107,6 +107,35 @@ def test_status_says_when_the_next_cycle_is_due_from_the_timer_or_the_interval(s
     assert st.next == "2025-03-04T10:15:00Z" and st.next_from == "systemd timer idconsole-cycle.timer"
     assert parse_systemd_time("Tue 2025-03-04 10:15:00 UTC") == datetime(2025, 3, 4, 10, 15, tzinfo=timezone.utc)
     assert parse_systemd_time("n/a") is None
+
+
+def test_status_reads_ask_systemd_at_most_once_a_minute_unless_asked_fresh(svc, tmp_path: Path):
+    now = [datetime(2025, 3, 4, 10, 0, tzinfo=timezone.utc)]
+    asked: list[list[str]] = []
+    svc.timers = TimerReader(lambda argv: asked.append(argv) or "@1741083300", max_age=60)  # due 10:15
+    clock.set_source(lambda: now[0])
+    try:
+        for _ in range(30):  # a dashboard refreshing every second for half a minute
+            assert svc.automation_status().next == "2025-03-04T10:15:00Z"
+            now[0] += timedelta(seconds=1)
+        assert len(asked) == 1
+        now[0] += timedelta(seconds=30)  # the answer is a minute old
+        svc.automation_status()
+        assert len(asked) == 2
+        svc.automation_status(fresh=True)  # on demand (the dashboard's r)
+        assert len(asked) == 3
+        svc.automation_status()
+        assert len(asked) == 3
+        units_dir = tmp_path / "units"
+        units_dir.mkdir()
+        svc.install_automation("15m", units_dir, python="/usr/bin/python3")  # units changed: ask again
+        svc.automation_status()
+        assert len(asked) == 4
+        now[0] = datetime(2025, 3, 4, 10, 15, 1, tzinfo=timezone.utc)  # the answered moment has passed
+        svc.automation_status()
+        assert len(asked) == 5
+    finally:
+        clock.set_source(None)
 
 
 def test_the_cli_prints_the_units_and_the_cron_line_without_writing(svc, state):

@@ -65,3 +65,28 @@ def test_adding_the_first_endpoint_keeps_the_preconfigured_members_endpoint(home
                      "--joined", "--home", home)
     code, out, _ = run(capsys, "endpoints", "list", "bb", "--home", home, "--json")
     assert code == 0 and [e["name"] for e in json.loads(out)] == ["Bitbucket users endpoint", "Bitbucket permissions endpoint", "roles"]
+
+
+def test_an_empty_first_page_warns_and_a_full_one_does_not(home, capsys):
+    code, _, err = run(capsys, "endpoints", "test", "bb", "Bitbucket users endpoint", "--home", home)
+    assert code == 0 and "warning" not in err
+    code, _, _ = run(capsys, "endpoints", "set", "bb", "nobody", "--url", "{base_url}/workspaces/{workspace}/permissions",
+                     "--param", 'q=permission="nobody"', "--joined", "--home", home)
+    assert code == 0
+    code, out, err = run(capsys, "endpoints", "test", "bb", "nobody", "--home", home)
+    assert code == 0 and "nobody: 0 fields on the first page (saved)" in out
+    assert "warning: the first page had no records: nothing to map yet" in err
+
+
+def test_a_changed_default_mapping_is_no_longer_titled_the_default_one(home, capsys):
+    code, out, _ = run(capsys, "mapping", "show", "bb", "--home", home)
+    assert out.startswith("Bitbucket default mapping")
+    assert run(capsys, "endpoints", "test", "bb", "Bitbucket users endpoint", "--home", home)[0] == 0
+    code, _, err = run(capsys, "mapping", "set", "bb", "--map", "title={user.nickname}", "--home", home)
+    assert code == 0, err
+    code, out, _ = run(capsys, "mapping", "show", "bb", "--home", home)
+    assert out.startswith("bb mapping (") and "changed from the default mapping" in out and "default mapping (" not in out
+    code, _, err = run(capsys, "mapping", "set", "bb", "--name", "HR-style names", "--map", "title={user.display_name}",
+                       "--home", home)
+    assert code == 0, err
+    assert run(capsys, "mapping", "show", "bb", "--home", home)[1].startswith("HR-style names (")

@@ -177,6 +177,26 @@ def test_a_rule_is_changed_or_cleared_and_a_bad_rule_changes_nothing(tmp_path):
     svc.close()
 
 
+def test_a_groups_rule_change_is_previewed_with_who_joins_and_leaves_and_clearing_keeps_the_members(tmp_path):
+    svc = service(tmp_path)
+    svc.create_group("seniors", rule='title startswith "Senior"')
+    svc.create_group("manual")
+    before = svc.store.events.query()
+    change = svc.preview_group_rule("seniors", 'title startswith "Senior" and status == "active"')
+    assert (change.count, change.joining, change.leaving) == (1, 0, 2) and change.outcome == "0 people join, 2 people leave"
+    cleared = svc.preview_group_rule("seniors", "  ")
+    assert cleared.rule == "" and cleared.count == 3
+    assert "plain group" in cleared.outcome and "3 people stay" in cleared.outcome
+    assert svc.preview_group_rule("manual", 'title startswith "Senior"').outcome.startswith("manual becomes a rule group: 3")
+    assert svc.store.events.query() == before  # nothing written
+    with pytest.raises(BadInput, match="position"):
+        svc.edit_group("seniors", new_name="seniors-2027", rule="title ~ 1")
+    assert svc.store.groups.by_name("seniors-2027") is None  # a refused rule leaves the name too
+    group = svc.edit_group("seniors", new_name="seniors-2027", clear_rule=True)
+    assert group.name == "seniors-2027" and group.rule == "" and len(group.members) == 3
+    svc.close()
+
+
 def test_preview_rule_says_who_matches_without_writing(tmp_path):
     svc = service(tmp_path)
     before = svc.store.events.query()

@@ -7,7 +7,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from screens.app import make_app
 from screens.groups import GroupForm, PeoplePicker
 from screens.modals import ConfirmModal, NoticeModal
-from tests.plugins.tui import CONFIRM, rows_of, settle, text_of
+from tests.plugins.tui import CONFIRM, rows_of, screen_text, settle, text_of
 
 
 async def open_group(pilot, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -168,3 +168,58 @@ async def test_a_broken_rule_is_refused_on_save_under_the_field(tui_home):
         assert isinstance(form, GroupForm)
         assert "position" in text_of(form.query_one("#error-rule", Static))
         assert app.service.store.groups.by_name("broken") is None
+
+
+async def test_a_groups_rule_is_changed_then_cleared_in_its_form_with_what_happens_shown_first(tui_home, with_service):
+    with_service(tui_home, lambda svc: svc.create_group("engineers", rule='department == "Engineering"'))
+    app = make_app(tui_home)
+    engineers = len(app.service.group("engineers").members)
+    active = app.service.preview_rule('department == "Engineering" and status == "active"').count
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_group(pilot, "engineers")
+        await pilot.press("r")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, GroupForm)
+        rule = form.query_one("#f-rule", Input)
+        assert rule.value == 'department == "Engineering"'
+        assert text_of(form.query_one("#rule-preview", Static)).startswith(f"The rule in force. {engineers} people")
+        form.set_focus(rule)
+        rule.value = 'department == "Engineering" and status == "active"'
+        await settle(pilot)
+        assert text_of(form.query_one("#rule-preview", Static)).startswith(
+            f"0 people join, {engineers - active} people leave. {active} people match")
+        await pilot.press("f2")
+        await settle(pilot)
+        group = app.service.group("engineers")
+        assert group.rule == 'department == "Engineering" and status == "active"' and len(group.members) == active
+        await pilot.press("r")
+        await settle(pilot)
+        form = app.screen
+        form.query_one("#f-rule", Input).value = ""
+        await settle(pilot)
+        shown = text_of(form.query_one("#rule-preview", Static))
+        assert shown == (f"Clearing the rule makes engineers a plain group: its {active} people stay, as members added "
+                         "by hand (nobody joins or leaves by the rule any more).")
+        assert "plain group" in screen_text(app)  # on screen, not cut
+        assert app.service.group("engineers").rule  # nothing saved yet
+        await pilot.press("f2")
+        await settle(pilot)
+        group = app.service.group("engineers")
+        assert group.rule == "" and len(group.members) == active
+        assert "rule: none" in text_of(app.screen.query_one("#info", Static))
+        assert app.screen.check_action("add_members", ()) is not False  # a plain group: members by hand again
+
+
+async def test_the_group_page_shows_its_policies_when_the_description_wraps(tui_scim_home, with_service):
+    def seed(svc):  # type: ignore[no-untyped-def]
+        svc.create_group("contractors", "External staff on fixed-term contracts, managed by the vendor office, "
+                         "renewed every quarter by the head of procurement after review")
+        svc.create_policy("contractors-policy", "bitbucket-cloud", ["contractors"])
+
+    with_service(tui_scim_home, seed)
+    app = make_app(tui_scim_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_group(pilot, "contractors")
+        shown = screen_text(app)
+        assert "policies: contractors-policy" in shown and "rule: none" in shown

@@ -9,7 +9,7 @@ from console.inbound.endpoints import load_endpoints
 from console.mapping import load_mapping
 from screens.app import make_app
 from screens.inbound import EndpointForm, InboundScreen, MappingForm
-from screens.modals import HelpModal
+from screens.modals import HelpModal, NoticeModal
 from tests.plugins.tui import rows_of, settle, text_of
 
 
@@ -220,3 +220,23 @@ async def test_every_endpoint_and_mapping_setting_is_editable_in_the_console(tui
         mapping = load_mapping(app.service.store, "bb", load_endpoints(app.service.store, "bb"))
         assert (mapping.name, mapping.description, mapping.category) == ("workspace members", "the guide's mapping",
                                                                          "people")
+
+
+async def test_an_empty_first_page_is_a_warning_from_the_core_in_the_console(tui_home, bb_app, with_service):
+    add_source(tui_home, bb_app, with_service)
+    with_service(tui_home, lambda svc: svc.save_endpoint(
+        "bb", "nobody", url="{base_url}/workspaces/{workspace}/permissions", params={"q": 'permission="nobody"'}))
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_inbound(pilot)
+        table = screen.query_one("#endpoints", DataTable)
+        names = [row[0] for row in rows_of(table)]
+        table.move_cursor(row=names.index("nobody"))
+        table.focus()
+        await pilot.press("t")
+        await settle(pilot, rounds=5)
+        assert isinstance(app.screen, NoticeModal)
+        assert "no records" in app.screen.body and "nothing to map" in app.screen.title_text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert text_of(screen.query_one("#result-title")).startswith("nobody: 0 fields on the first page (saved)")

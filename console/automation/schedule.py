@@ -13,12 +13,14 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from console import clock
 from console.automation.settings import AutomationSettings, format_interval
 from console.connectors import is_source
 from console.connectors.bitbucket import setting
@@ -250,6 +252,38 @@ def next_from_timer(timer: str, runner: Runner | None = None) -> datetime | None
     except (OSError, subprocess.SubprocessError):
         return None
     return parse_systemd_time(text)
+
+
+TIMER_MAX_AGE = 60  # seconds an answer of systemd is kept: the next elapse changes only when the timer fires
+
+
+class TimerReader:
+    """The next elapse of systemd timers, asked of systemctl at most once every `max_age` seconds per timer (and
+    again once the answered moment has passed, or when asked `fresh`): a screen refreshing every second costs no
+    subprocess. Times come from `console.clock`, so tests decide when an answer is old."""
+
+    def __init__(self, runner: Runner | None = None, *, max_age: int = TIMER_MAX_AGE) -> None:
+        self.runner = runner
+        self.max_age = timedelta(seconds=max_age)
+        self._answers: dict[str, tuple[datetime, datetime | None]] = {}  # timer → (asked at, its answer)
+        self._lock = threading.Lock()
+
+    def next_elapse(self, timer: str, *, fresh: bool = False) -> datetime | None:
+        now = clock.now()
+        with self._lock:
+            cached = self._answers.get(timer)
+            if cached is not None and not fresh:
+                asked, due = cached
+                if asked <= now < asked + self.max_age and (due is None or due > now):
+                    return due
+            due = next_from_timer(timer, self.runner)
+            self._answers[timer] = (now, due)
+            return due
+
+    def forget(self) -> None:
+        """Drop every answer (the units were just installed or changed): the next read asks systemd."""
+        with self._lock:
+            self._answers.clear()
 
 
 def parse_systemd_time(text: str) -> datetime | None:

@@ -71,16 +71,14 @@ def endpoints_set(svc: Service, a: argparse.Namespace) -> int:
 
 
 def endpoints_test(svc: Service, a: argparse.Namespace) -> int:
-    endpoint, samples = asyncio.run(svc.test_endpoint(a.app, a.name))
+    tested = asyncio.run(svc.test_endpoint(a.app, a.name))
+    for warning in tested.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if a.json:
-        emit_json(samples)
+        emit_json(tested.samples)
         return 0
-    saved = "not saved: read-only" if svc.readonly else "saved; pick mapping sources from them"
-    print(f"{endpoint.name}: {len(samples)} fields on the first page ({saved})")
-    if not samples:
-        print("warning: the first page had no records: nothing to map yet (is the workspace empty, or the URL wrong?)",
-              file=sys.stderr)
-    emit_table([[name, repr(value)[:60]] for name, value in samples.items()], ["field", "sample value"])
+    print(tested.summary + ("" if tested.warnings or not tested.saved else "; pick mapping sources from them"))
+    emit_table([[name, repr(value)[:60]] for name, value in tested.samples.items()], ["field", "sample value"])
     return 0
 
 

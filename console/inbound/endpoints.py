@@ -253,6 +253,33 @@ def delete_endpoint(store: Store, app: str, name: str) -> None:
     store.table(TABLE).remove((where("app") == app) & (where("name") == name))
 
 
+@dataclass
+class EndpointTest:
+    """What "Test & save" found on an endpoint's first page: its fields with a sample value each, whether the
+    endpoint was saved, and the warnings every front end shows (an empty first page leaves nothing to map)."""
+
+    endpoint: Endpoint
+    samples: dict[str, Any]
+    saved: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        saved = "saved" if self.saved else "not saved: read-only"
+        return f"{self.endpoint.name}: {len(self.samples)} fields on the first page ({saved})"
+
+
+def test_warnings(samples: dict[str, Any]) -> list[str]:
+    """The warnings of a test & save: a first page without records gives no field to map."""
+    if samples:
+        return []
+    return ["the first page had no records: nothing to map yet (is the workspace empty, the URL wrong, or a "
+            "parameter such as q= filtering everyone out?)"]
+
+
+test_warnings.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
+
+
 async def test_endpoint(source: Source, endpoint: Endpoint, store: Store | None = None) -> dict[str, Any]:
     """"Test & save": read the first page, return its flattened fields with sample values, save the endpoint."""
     result = await source.fetch_all(endpoint, first_page_only=True)

@@ -12,7 +12,16 @@ from console.importer import ImportResult as FileImportResult
 from console.service.apps import AppsMixin, coerce, settings_map
 from console.service.automation import AutomationMixin, AutomationSettings, AutomationStatus, CycleReport, Units
 from console.service.groups import GroupsMixin, RulePreview
-from console.service.inbound import MACROS, PAGINATIONS, Endpoint, ImportResult, InboundMixin, MappedRecord, Mapping
+from console.service.inbound import (
+    MACROS,
+    PAGINATIONS,
+    Endpoint,
+    EndpointTest,
+    ImportResult,
+    InboundMixin,
+    MappedRecord,
+    Mapping,
+)
 from console.service.people import PeopleMixin, PersonDetails
 from console.service.policies import PoliciesMixin
 from console.service.provisioning import (
@@ -31,7 +40,7 @@ from console.values import parse_bool, parse_int, parse_pairs
 
 __all__ = [
     "MACROS", "PAGINATIONS", "AppPlan", "ApplyResult", "AutomationSettings", "AutomationStatus", "CycleReport", "Units",
-    "Confirmation", "ConnectionReport", "Endpoint", "FileImportResult", "InsecureTransport", "ProvisionTrace", "RulePreview",
+    "Confirmation", "ConnectionReport", "Endpoint", "EndpointTest", "FileImportResult", "InsecureTransport", "ProvisionTrace", "RulePreview",
     "ImportResult", "MappedRecord", "Mapping", "Operation", "PersonDetails", "Plan", "Progress", "ReportFilter",
     "SearchResult", "Service", "Setting", "StandingConfirmation", "coerce", "parse_bool", "parse_int", "parse_pairs",
     "settings_for", "settings_map",

@@ -13,6 +13,7 @@ from console.automation.cycle import CycleReport, Held, SourceOutcome, cycle_sou
 from console.automation.schedule import (
     Capacity,
     Runner,
+    TimerReader,
     Units,
     build_units,
     capacity,
@@ -56,6 +57,19 @@ class AutomationStatus:
 
 
 class AutomationMixin(ServiceBase):
+    _timers: TimerReader | None = None
+
+    @property
+    def timers(self) -> TimerReader:
+        """systemd's answers about the cycle timer, kept a minute (`TimerReader`): status reads cost no subprocess."""
+        if self._timers is None:
+            self._timers = TimerReader()
+        return self._timers
+
+    @timers.setter
+    def timers(self, reader: TimerReader) -> None:
+        self._timers = reader
+
     def automation_settings(self) -> AutomationSettings:
         return load_settings(self.store)
 
@@ -134,17 +148,20 @@ class AutomationMixin(ServiceBase):
         settings.every = parse_value("every", every, home=self.home, sources=[])
         save_settings(self.store, settings)
         written = write_units(units, directory) if directory is not None else []
+        self.timers.forget()  # the timer may be new or changed: the next status asks systemd
         where = f"written to {directory}" if written else "printed"
         self._record("automation_install", app="automation", message=f"every {settings.every}; units {where}",
                      changes={"every": [before, settings.every]} if before != settings.every else {})
         return units, written
 
-    def automation_status(self, runner: Runner | None = None) -> AutomationStatus:
-        """The last cycle and the next: from the systemd timer where it runs the cycles, else from the interval."""
+    def automation_status(self, runner: Runner | None = None, *, fresh: bool = False) -> AutomationStatus:
+        """The last cycle and the next: from the systemd timer where it runs the cycles, else from the interval.
+        systemd is asked through `timers` (at most once a minute; `fresh` asks now); a `runner` given asks it
+        through that runner, uncached."""
         settings = load_settings(self.store)
         last = load_last_cycle(self.store)
         timer = f"{settings.unit}.timer"
-        due = next_from_timer(timer, runner)
+        due = next_from_timer(timer, runner) if runner is not None else self.timers.next_elapse(timer, fresh=fresh)
         source = f"systemd timer {timer}"
         if due is None:
             due = next_from_interval(last.get("started") if last else None, settings.interval, clock.now())

@@ -13,14 +13,23 @@ from console.validation import validate_group
 
 @dataclass
 class RulePreview:
-    """Who a rule matches: how many, and the first `limit` of them."""
+    """Who a rule matches: how many, and the first `limit` of them. For an existing group (`preview_group_rule`),
+    also who would join and leave, and `outcome`: what saving it does to the members, in one sentence."""
 
     rule: str
     count: int
     people: list[User] = field(default_factory=list)
+    joining: int = 0
+    leaving: int = 0
+    outcome: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return {"rule": self.rule, "count": self.count, "people": [u.label() for u in self.people]}
+        return {"rule": self.rule, "count": self.count, "people": [u.label() for u in self.people],
+                "joining": self.joining, "leaving": self.leaving, "outcome": self.outcome}
+
+
+def _people(n: int) -> str:
+    return f"{n:,} {'person' if n == 1 else 'people'}"
 
 
 class GroupsMixin(ServiceBase):
@@ -41,6 +50,30 @@ class GroupsMixin(ServiceBase):
         """Who `rule` matches now (BadInput with the position of a mistake); nothing is written."""
         people = matching(self.store, rule)
         return RulePreview(compile_rule(rule).text, len(people), people[:limit])
+
+    def preview_group_rule(self, name: str, rule: str | None, limit: int = 20) -> RulePreview:
+        """What `set_group_rule(name, rule)` would do, before it is saved: who the rule matches, who joins and who
+        leaves; clearing the rule (None or blank) keeps the members, as manual members. Nothing is written."""
+        group = self.group(name)
+        members = self.members(group)
+        if rule is None or not rule.strip():
+            if not group.rule:
+                return RulePreview("", len(members), members[:limit], outcome=f"{group.name} has no rule")
+            return RulePreview("", len(members), members[:limit], outcome=(
+                f"clearing the rule makes {group.name} a plain group: its {_people(len(members))} stay, as members "
+                "added by hand (nobody joins or leaves by the rule any more)"))
+        people = matching(self.store, rule)
+        now = set(group.members)
+        after = {u.id for u in people}
+        joining, leaving = len(after - now), len(now - after)
+        if compile_rule(rule).text == group.rule:
+            outcome = "the rule in force"
+        elif not group.rule:
+            outcome = (f"{group.name} becomes a rule group: {_people(joining)} join, {_people(leaving)} of its "
+                       "members leave")
+        else:
+            outcome = f"{_people(joining)} join, {_people(leaving)} leave"
+        return RulePreview(compile_rule(rule).text, len(people), people[:limit], joining, leaving, outcome)
 
     @writes
     def create_group(self, name: str, description: str = "", rule: str | None = None) -> Group:
@@ -70,6 +103,21 @@ class GroupsMixin(ServiceBase):
         self._record("group_rule", message=group.name, changes={"rule": [before or None, text or None]})
         if text:
             self._record_rule_changes(recompute(self.store, [group]))
+        return group
+
+    @writes
+    def edit_group(self, name: str, *, new_name: str | None = None, rule: str | None = None,
+                   clear_rule: bool = False) -> Group:
+        """The group form's save: rename and/or give, change or clear (`clear_rule`) the rule. The rule is checked
+        before anything is written, so a refused rule leaves the name as it was too."""
+        self._writable()
+        group = self.group(name)
+        if rule is not None and rule.strip():
+            compile_rule(rule)  # BadInput with the position of the mistake, before any change
+        if new_name is not None and new_name.strip() != group.name:
+            group = self.rename_group(group.name, new_name)
+        if clear_rule or (rule is not None and rule.strip()):
+            group = self.set_group_rule(group.name, None if clear_rule else rule)
         return group
 
     @writes

@@ -11,14 +11,14 @@ from typing import Any
 from console.errors import BadInput, UnknownObject
 from console.inbound import endpoints as endpoint_store
 from console.connectors import is_source, make_source
-from console.inbound.endpoints import MACROS, PAGINATIONS, Endpoint
+from console.inbound.endpoints import MACROS, PAGINATIONS, Endpoint, EndpointTest, test_warnings
 from console.inbound.run import ImportResult, preview, run_import
-from console.mapping import MappedRecord, Mapping, load_mapping, save_mapping
+from console.mapping import MappedRecord, Mapping, default_for, load_mapping, save_mapping
 from console.models import Application
 from console.service.base import ServiceBase, writes
 from console.sync.confirm import Confirmation
 
-__all__ = ["MACROS", "PAGINATIONS", "Endpoint", "ImportResult", "InboundMixin", "MappedRecord", "Mapping"]
+__all__ = ["MACROS", "PAGINATIONS", "Endpoint", "EndpointTest", "ImportResult", "InboundMixin", "MappedRecord", "Mapping"]
 
 ENDPOINT_OPTIONS = frozenset(f.name for f in dataclass_fields(Endpoint)) - {"id", "app", "fields"}
 MAPPING_OPTIONS = frozenset({"name", "description", "category", "endpoints", "primary_key", "mappings", "match_on"})
@@ -26,6 +26,20 @@ MAPPING_OPTIONS = frozenset({"name", "description", "category", "endpoints", "pr
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+
+
+CONTENT = ("category", "endpoints", "primary_key", "mappings", "match_on")  # what a mapping does, beside its title
+
+
+def _retitle_if_changed_default(mapping: Mapping, default: Mapping) -> None:
+    """A mapping saved with the default's title but not its content is no longer the default: it is titled as
+    the application's own mapping (unless the operator gave it a title of their own)."""
+    if (mapping.name, mapping.description) != (default.name, default.description):
+        return
+    default_doc, doc = default.to_doc(), mapping.to_doc()
+    if any(doc.get(key) != default_doc.get(key) for key in CONTENT):
+        mapping.name = f"{mapping.app} mapping"
+        mapping.description = "changed from the default mapping"
 
 
 class InboundMixin(ServiceBase):
@@ -85,8 +99,9 @@ class InboundMixin(ServiceBase):
                      changes=_diff(before, endpoint.to_doc()))
         return endpoint
 
-    async def test_endpoint(self, app: str, name: str) -> tuple[Endpoint, dict[str, Any]]:
-        """"Test & save": read the first page and keep its fields (saved unless read-only); the fields with samples."""
+    async def test_endpoint(self, app: str, name: str) -> EndpointTest:
+        """"Test & save": read the first page and keep its fields (saved unless read-only); the fields with samples
+        and the warnings to show (an empty first page)."""
         source_app = self.source(app)
         endpoint = self.endpoint(source_app.name, name)
         source = make_source(source_app)
@@ -98,7 +113,7 @@ class InboundMixin(ServiceBase):
             with self.lock:
                 endpoint_store.save_endpoint(self.store, endpoint)
                 self._record("endpoint_test", app=source_app.name, message=f"{endpoint.name}: {len(samples)} fields")
-        return endpoint, samples
+        return EndpointTest(endpoint, samples, saved=not self.readonly, warnings=test_warnings(samples))
 
     @writes
     def delete_endpoint(self, app: str, name: str, *, confirm: bool = False) -> Endpoint:
@@ -137,6 +152,7 @@ class InboundMixin(ServiceBase):
                 setattr(mapping, key, value)
         for target in unmap or []:
             mapping.mappings.pop(target, None)
+        _retitle_if_changed_default(mapping, default_for(self.store, mapping.app, self.endpoints(mapping.app)))
         warnings = save_mapping(self.store, mapping)
         self._record("mapping_update", app=mapping.app, message=mapping.name, changes=_diff(before, mapping.to_doc()))
         return mapping, warnings

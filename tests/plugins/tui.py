@@ -102,6 +102,11 @@ def text_of(widget) -> str:  # type: ignore[no-untyped-def]
     return content.plain if hasattr(content, "plain") else str(content)
 
 
+def screen_text(app) -> str:  # type: ignore[no-untyped-def]
+    """What the terminal shows now, line by line (the compositor's rendered strips, as plain text)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 def rows_of(table) -> list[list[str]]:  # type: ignore[no-untyped-def]
     """A DataTable's cells as plain strings, row by row."""
     return [[cell.plain if hasattr(cell, "plain") else str(cell) for cell in table.get_row_at(i)]
