@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from console.models import User
+from console.models import User, search_text
 from console.store import UserRepo
 
 
 def haystack(user: User) -> str:
     """What a search looks in, for one person."""
-    text = " ".join((user.employeeId, user.userName, user.displayName, user.department, user.title, *user.emails))
-    return text.casefold().replace("\n", " ")
+    return search_text(user.employeeId, user.userName, user.displayName, user.department, user.title, user.emails)
 
 
 class PeopleIndex:
@@ -28,8 +27,12 @@ class PeopleIndex:
         self.blob = ""
 
     def build(self, users: UserRepo, key: tuple[int, int]) -> None:
-        self.ids = [u.id for u in users]
-        self.lines = [haystack(u) for u in users]
+        stored = users.search_lines()  # from the state's index, without loading the people, when it is current
+        if stored is not None:
+            self.ids, self.lines = stored
+        else:
+            self.ids = [u.id for u in users]
+            self.lines = [haystack(u) for u in users]
         starts, offset = [], 0
         for line in self.lines:
             starts.append(offset)

@@ -44,11 +44,11 @@ class PeopleMixin(ServiceBase):
 
     def links_of(self, user: User) -> dict[str, Link]:
         """The person's accounts by application name."""
-        return {link.app: link for link in self.store.links if link.kind == "user" and link.local_id == user.id}
+        return {link.app: link for link in self.store.links.of(user.id)}
 
     def person(self, identifier: str) -> PersonDetails:
         user = self.user(identifier)
-        links = [link for link in self.store.links if link.kind == "user" and link.local_id == user.id]
+        links = self.store.links.of(user.id)
         groups = [g.name for g in self.store.groups if user.id in g.members]
         return PersonDetails(user, groups, links)
 
