@@ -84,9 +84,11 @@ def main() -> int:
         started = time.perf_counter()
         key = subprocess.run([sys.executable, __file__, "--build-only", str(home), "--people", str(args.people),
                               "--events", str(args.events)], check=True, capture_output=True, text=True).stdout.strip()
+        index = home / "state.index.json"  # the sidecar index keyed reads go through (absent before it existed)
         print(f"home: {args.people} people, {2 * args.people} links, {args.events} events, state "
-              f"{(home / 'state.json').stat().st_size / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f} s",
-              flush=True)
+              f"{(home / 'state.json').stat().st_size / 1e6:.0f} MB, index "
+              f"{index.stat().st_size / 1e6 if index.exists() else 0:.0f} MB, built in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "IDCONSOLE_HOME": str(home), "NO_COLOR": "1"}
         idc = [sys.executable, "-m", "console"]
         cases = {

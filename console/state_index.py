@@ -1,20 +1,25 @@
 """The sidecar index of `state.json`: a keyed read parses only the documents it needs.
 
-`state.json` stays one TinyDB file. Each write also writes `state.index.json` (derived, 0600) naming the byte
-span of every person and link document in that very file (its inode, mtime and size), the span of each small
-table, and what lookups need without parsing the people: their ids, primary keys, userNames and e-mails
-(casefolded) and the search text of each person (`console.models.search_text`), one line per person.
+`state.json` stays one TinyDB file. Each write also writes `state.index` (derived, 0600): a one-line JSON header
+(format, the inode/mtime/size of the very `state.json` it describes, its generation, the byte span of each small
+table) followed by sections that are read only when needed, each without parsing: the byte span of every person
+and link document (int64 pairs, read 16 bytes at a time), and "\n"-separated lines, one per person or link, of
+what lookups need: ids, casefolded primary keys, userNames, e-mails (`email\trow`), search text
+(`console.models.search_text`) and the links' local ids. A keyed read finds its row with one `bytes.find` over a
+section, then reads and parses that one document.
 
-`Snapshot.open` opens `state.json` once and keeps the descriptor: every later read (one document, or the whole
-file when a caller needs a whole table) comes from that same file, even after another process replaced it, so a
-store that started partial and later loads everything sees one consistent generation. An index that is missing,
-damaged, of another format or describing another file is ignored (`Snapshot.open` returns None): the state is
-then parsed whole, as before, and the next writer writes the index again.
+`Snapshot.open` opens `state.json` and the index once and keeps both descriptors: every later read (one document,
+or the whole file when a caller needs a whole table) comes from those same files, even after another process
+replaced them, so a store that started partial and later loads everything sees one consistent generation. An index
+that is missing, damaged, of another format or describing another file is ignored (`Snapshot.open` returns None):
+the state is then parsed whole, as before, and the next writer writes the index again.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import sys
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +28,9 @@ import orjson
 from console.models import search_text
 from console.storage import atomic_write
 
-FORMAT = 1
+FORMAT = 2
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
-INDEX_NAME = "state.index.json"
+INDEX_NAME = "state.index"
 
 
 def _line(value: str) -> str:
@@ -38,12 +43,18 @@ def _user_key(doc: dict[str, Any], primary_key: str) -> str:
     return str((doc.get("attributes") or {}).get(primary_key, ""))
 
 
-def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, dict[str, Any]]:
-    """The bytes of `state.json` (what `orjson.dumps(tables)` gives) and the index describing them."""
+def _lines(values: Any) -> bytes:
+    return "\n".join(values).encode()
+
+
+def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, dict[str, Any], dict[str, bytes]]:
+    """The bytes of `state.json` (what `orjson.dumps(tables)` gives), the index header and its sections."""
     parts: list[bytes] = []
     pos = 1  # after "{"
     spans: dict[str, list[int]] = {}
-    index: dict[str, Any] = {"format": FORMAT, "primary_key": primary_key, "tables": spans}
+    header: dict[str, Any] = {"format": FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key,
+                              "tables": spans, "rows": {name: 0 for name in SPLIT}}
+    sections: dict[str, bytes] = {f"{name}.spans": b"" for name in SPLIT}
     for n, (name, docs) in enumerate(tables.items()):
         head = (b"," if n else b"") + orjson.dumps(name) + b":"
         parts.append(head)
@@ -56,7 +67,7 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, di
             continue
         parts.append(b"{")
         pos += 1
-        flat: list[int] = []
+        flat = array("q")
         for m, (doc_id, doc) in enumerate(docs.items()):
             key = (b"," if m else b"") + orjson.dumps(doc_id) + b":"
             body = orjson.dumps(doc)
@@ -68,52 +79,61 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, di
             flat.append(pos)
         parts.append(b"}")
         pos += 1
-        index[name] = {"spans": flat, "rows": len(docs)}
+        header["rows"][name] = len(docs)
+        sections[f"{name}.spans"] = flat.tobytes()
     data = b"{" + b"".join(parts) + b"}"
-    for name in SPLIT:  # a table not written yet is an empty one
-        index.setdefault(name, {"spans": [], "rows": 0})
     users = list(tables.get("users", {}).values())
-    index["users"].update({
-        "ids": "\n".join(str(d.get("id", "")) for d in users),
-        "keys": "\n".join(_line(_user_key(d, primary_key)) for d in users),
-        "names": "\n".join(_line(str(d.get("userName", ""))) for d in users),
-        "emails": "".join(f"{_line(str(e))}\t{row}\n" for row, d in enumerate(users) for e in d.get("emails") or ()),
-        "lines": "\n".join(search_text(d.get("employeeId", ""), d.get("userName", ""), d.get("displayName", ""),
-                                       d.get("department", ""), d.get("title", ""), d.get("emails") or ())
-                           for d in users),
-    })
-    index["links"]["local"] = "\n".join(str(d.get("local_id", "")) for d in tables.get("links", {}).values())
-    return data, index
+    sections["users.ids"] = _lines(str(d.get("id", "")) for d in users)
+    sections["users.keys"] = _lines(_line(_user_key(d, primary_key)) for d in users)
+    sections["users.names"] = _lines(_line(str(d.get("userName", ""))) for d in users)
+    sections["users.emails"] = "".join(f"{_line(str(e))}\t{row}\n" for row, d in enumerate(users)
+                                       for e in d.get("emails") or ()).encode()
+    sections["users.lines"] = _lines(search_text(d.get("employeeId", ""), d.get("userName", ""),
+                                                 d.get("displayName", ""), d.get("department", ""),
+                                                 d.get("title", ""), d.get("emails") or ()) for d in users)
+    sections["links.local"] = _lines(str(d.get("local_id", "")) for d in tables.get("links", {}).values())
+    return data, header, sections
 
 
-def write_index(path: Path, index: dict[str, Any], stamp: tuple[int, int, int], generation: int) -> None:
+def write_index(path: Path, header: dict[str, Any], sections: dict[str, bytes], stamp: tuple[int, int, int],
+                generation: int) -> None:
     """Write the index of the state file whose stamp is `stamp` (called under the home's lock, after that file)."""
-    atomic_write(path, orjson.dumps({**index, "state": list(stamp), "generation": generation}))
+    where: dict[str, list[int]] = {}
+    offset = 0
+    for name, body in sections.items():
+        where[name] = [offset, len(body)]
+        offset += len(body)
+    head = orjson.dumps({**header, "state": list(stamp), "generation": generation, "sections": where})
+    atomic_write(path, head + b"\n" + b"".join(sections.values()))
 
 
-def _rows_of(blob: str, value: str) -> Iterable[int]:
-    """Rows (0-based lines) of "\n"-separated `blob` equal to `value`."""
-    hay = "\n" + blob + "\n"
-    needle = "\n" + value + "\n"
-    pos = hay.find(needle)
+def _rows_of(blob: bytes, value: bytes) -> Iterator[int]:
+    """Rows (0-based lines) of "\n"-separated `blob` equal to `value` (no copy of the blob)."""
+    size, end = len(value), len(blob)
+    pos = blob.find(value)
     row, counted = 0, 0
     while pos != -1:
-        row += hay.count("\n", counted, pos)
-        counted = pos
-        yield row
-        pos = hay.find(needle, pos + 1)
+        if (pos == 0 or blob[pos - 1] == 10) and (pos + size == end or blob[pos + size] == 10):
+            row += blob.count(b"\n", counted, pos)
+            counted = pos
+            yield row
+        pos = blob.find(value, pos + 1)
 
 
 class Snapshot:
     """One generation of `state.json`, opened once, read document by document through its index."""
 
-    def __init__(self, fd: int, stamp: tuple[int, int, int], index: dict[str, Any]) -> None:
+    def __init__(self, fd: int, index_fd: int, stamp: tuple[int, int, int], header: dict[str, Any],
+                 body: int) -> None:
         self.fd = fd
+        self.index_fd = index_fd
         self.stamp = stamp
-        self.index = index
-        self.generation = int(index["generation"])
-        self.primary_key = str(index["primary_key"])
-        self.reads = 0  # documents or tables parsed: what a test asserts a keyed read kept small
+        self.header = header
+        self.body = body  # where the sections start in the index file
+        self.generation = int(header["generation"])
+        self.primary_key = str(header["primary_key"])
+        self.reads = 0  # documents, tables or sections read: what a test asserts a keyed read kept small
+        self._sections: dict[str, bytes] = {}
 
     @classmethod
     def open(cls, state: Path, index_path: Path) -> Snapshot | None:
@@ -122,18 +142,25 @@ class Snapshot:
             fd = os.open(state, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        index_fd = -1
         try:
             st = os.fstat(fd)
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            header: Any = None
             try:
-                index = orjson.loads(index_path.read_bytes())
+                index_fd = os.open(index_path, os.O_RDONLY)
+                first = os.pread(index_fd, 1 << 16, 0)
+                end = first.find(b"\n")
+                header = orjson.loads(first[:end]) if end > 0 else None
             except (OSError, orjson.JSONDecodeError):
-                index = None
-            if not (isinstance(index, dict) and index.get("format") == FORMAT and index.get("state") == list(stamp)
-                    and all(isinstance(index.get(t), dict) for t in SPLIT)):
+                header = None
+            if not (isinstance(header, dict) and header.get("format") == FORMAT
+                    and header.get("byteorder") == sys.byteorder and header.get("state") == list(stamp)):
                 os.close(fd)
+                if index_fd >= 0:
+                    os.close(index_fd)
                 return None
-            snap = cls(fd, stamp, index)
+            snap = cls(fd, index_fd, stamp, header, end + 1)
             meta = snap.table("meta").get("1", {})
             if int(meta.get("generation", -1)) != snap.generation:
                 snap.close()
@@ -141,81 +168,96 @@ class Snapshot:
             return snap
         except BaseException:
             os.close(fd)
+            if index_fd >= 0:
+                os.close(index_fd)
             raise
 
     def _read(self, start: int, end: int) -> Any:
         self.reads += 1
         return orjson.loads(os.pread(self.fd, end - start, start))
 
+    def _section(self, name: str) -> bytes:
+        data = self._sections.get(name)
+        if data is None:
+            offset, size = self.header["sections"][name]
+            data = self._sections[name] = _pread_all(self.index_fd, size, self.body + offset)
+            self.reads += 1
+        return data
+
     def table(self, name: str) -> dict[str, Any]:
-        span = self.index["tables"].get(name)
+        span = self.header["tables"].get(name)
         return self._read(*span) if span else {}
 
     def small_tables(self) -> dict[str, dict[str, Any]]:
-        return {name: self.table(name) for name in self.index["tables"]}
+        return {name: self.table(name) for name in self.header["tables"]}
 
     def count(self, table: str) -> int:
-        return int(self.index[table]["rows"])
+        return int(self.header["rows"][table])
 
     def doc(self, table: str, row: int) -> dict[str, Any]:
-        spans = self.index[table]["spans"]
-        doc: dict[str, Any] = self._read(spans[2 * row], spans[2 * row + 1])
+        offset, _ = self.header["sections"][f"{table}.spans"]
+        span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
+        doc: dict[str, Any] = self._read(span[0], span[1])
         return doc
 
     def read_all(self) -> bytes:
-        """The whole file, as it was when the snapshot was opened."""
-        size = self.stamp[2]
-        chunks, pos = [], 0
-        while pos < size:
-            chunk = os.pread(self.fd, size - pos, pos)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            pos += len(chunk)
+        """The whole state file, as it was when the snapshot was opened."""
         self.reads += 1
-        return b"".join(chunks)
+        return _pread_all(self.fd, self.stamp[2], 0)
 
     # ---- lookups --------------------------------------------------------------------------------
     def user_row(self, identifier: str, fields: tuple[str, ...] = ("keys", "names", "emails")) -> int | None:
         """The row of the person whose primary key, userName or e-mail is `identifier` (in the order of `fields`)."""
-        value = _line(identifier.strip())
-        users = self.index["users"]
-        if not value or not users["rows"]:
+        value = _line(identifier.strip()).encode()
+        if not value or not self.count("users"):
             return None
         for field in fields:
             if field == "emails":
                 return self._email_row(value)
-            for row in _rows_of(users[field], value):
+            for row in _rows_of(self._section(f"users.{field}"), value):
                 return row
         return None
 
-    def _email_row(self, value: str) -> int | None:
-        emails: str = self.index["users"]["emails"]
-        hay = "\n" + emails
-        pos = hay.find("\n" + value + "\t")
+    def _email_row(self, value: bytes) -> int | None:
+        emails = self._section("users.emails")  # lines "email\trow"
+        needle = value + b"\t"
+        pos = emails.find(needle)
+        while pos > 0 and emails[pos - 1] != 10:
+            pos = emails.find(needle, pos + 1)
         if pos == -1:
             return None
-        end = hay.find("\n", pos + 1)
-        return int(hay[pos + len(value) + 2:end])
+        start = pos + len(needle)
+        return int(emails[start:emails.find(b"\n", start)])
 
     def user_row_by_id(self, user_id: str) -> int | None:
-        if not user_id or not self.index["users"]["rows"]:
+        if not user_id or not self.count("users"):
             return None
-        return next(iter(_rows_of(self.index["users"]["ids"], user_id)), None)
+        return next(_rows_of(self._section("users.ids"), user_id.encode()), None)
 
     def link_rows(self, local_id: str) -> list[int]:
-        if not local_id or not self.index["links"]["rows"]:
+        if not local_id or not self.count("links"):
             return []
-        return list(_rows_of(self.index["links"]["local"], local_id))
+        return list(_rows_of(self._section("links.local"), local_id.encode()))
 
-    def search_lines(self) -> tuple[list[str], list[str]]:
-        """(person ids, search text) in the stored order: what the people search needs, without the people."""
-        users = self.index["users"]
-        if not users["rows"]:
-            return [], []
-        return users["ids"].split("\n"), users["lines"].split("\n")
+    def search_lines(self) -> bytes:
+        """The search text of every person, one line each in the stored order (UTF-8): what the people search
+        needs, without the people."""
+        return self._section("users.lines") if self.count("users") else b""
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        for fd in (self.fd, self.index_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.index_fd = -1
+        self._sections = {}
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    chunks, done = [], 0
+    while done < size:
+        chunk = os.pread(fd, size - done, offset + done)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        done += len(chunk)
+    return b"".join(chunks)

@@ -359,9 +359,16 @@ class UserRepo(Repo[User]):
             return self._load_row(self._snap.user_row(value, fields))
         return index.get(value.casefold())
 
-    def search_lines(self) -> tuple[list[str], list[str]] | None:
-        """(ids, search text) of every person from the state's index, or None when the table is whole."""
+    def search_lines(self) -> bytes | None:
+        """The search text of every person (one UTF-8 line each, in row order) from the state's index, or None when
+        the table is whole."""
         return self._snap.search_lines() if self._snap is not None else None
+
+    def at_row(self, row: int, item_id: str) -> User | None:
+        """The person at `row` of `search_lines()` (partial), or the one whose id is `item_id` (whole)."""
+        if self._snap is not None:
+            return self._load_row(row)
+        return self._by_id.get(item_id)
 
     def _index(self, item: User) -> None:
         key = item.employeeId if self.primary_key == "employeeId" else item.key(self.primary_key)
@@ -917,14 +924,14 @@ class Store:
         tables = self.storage.tables()
         meta = tables.setdefault("meta", {}).setdefault("1", {})
         meta["generation"] = self.generation + 1
-        data, index = state_index.dump(tables, str(meta.get("primary_key", "employeeId")))
+        data, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")))
         self._raw.write_bytes(data)
         self.generation += 1
         self.meta["generation"] = self.generation
         self._stamp = self._raw.stamp()
         if self._stamp is not None:
             with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
-                state_index.write_index(self.index_path, index, self._stamp, self.generation)
+                state_index.write_index(self.index_path, header, sections, self._stamp, self.generation)
         self.storage.dirty = False
         self.storage.base = {}
         self._snapshot_untracked()
