@@ -155,7 +155,8 @@ class Snapshot:
             except (OSError, orjson.JSONDecodeError):
                 header = None
             if not (isinstance(header, dict) and header.get("format") == FORMAT
-                    and header.get("byteorder") == sys.byteorder and header.get("state") == list(stamp)):
+                    and header.get("byteorder") == sys.byteorder and header.get("state") == list(stamp)
+                    and os.fstat(index_fd).st_size == end + 1 + sum(n for _, n in header["sections"].values())):
                 os.close(fd)
                 if index_fd >= 0:
                     os.close(index_fd)
