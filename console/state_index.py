@@ -28,7 +28,7 @@ import orjson
 from console.models import search_text
 from console.storage import atomic_write
 
-FORMAT = 2
+FORMAT = 3
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
 INDEX_NAME = "state.index"
 
@@ -83,6 +83,7 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, di
         sections[f"{name}.spans"] = flat.tobytes()
     data = b"{" + b"".join(parts) + b"}"
     users = list(tables.get("users", {}).values())
+    header["active"] = sum(1 for d in users if d.get("status", "active") == "active")
     sections["users.ids"] = _lines(str(d.get("id", "")) for d in users)
     sections["users.keys"] = _lines(_line(_user_key(d, primary_key)) for d in users)
     sections["users.names"] = _lines(_line(str(d.get("userName", ""))) for d in users)
@@ -194,6 +195,10 @@ class Snapshot:
 
     def count(self, table: str) -> int:
         return int(self.header["rows"][table])
+
+    def active(self) -> int:
+        """How many people are active (`status` "active")."""
+        return int(self.header["active"])
 
     def doc(self, table: str, row: int) -> dict[str, Any]:
         offset, _ = self.header["sections"][f"{table}.spans"]

@@ -364,6 +364,12 @@ class UserRepo(Repo[User]):
         the table is whole."""
         return self._snap.search_lines() if self._snap is not None else None
 
+    def active_count(self) -> int:
+        """How many people are active (from the state's index while the table is partial)."""
+        if self._snap is not None:
+            return self._snap.active()
+        return sum(1 for u in self._by_id.values() if u.active)
+
     def at_row(self, row: int, item_id: str) -> User | None:
         """The person at `row` of `search_lines()` (partial), or the one whose id is `item_id` (whole)."""
         if self._snap is not None:

@@ -23,6 +23,7 @@ def build(home: Path) -> None:
     with Store.open(home) as store:
         people = [person(i, displayName=f"Zoë Ångström {i}" if i % 7 == 0 else f"Sam Doe {i}",
                          department="Engineering" if i % 3 == 0 else "Sales",
+                         status="active" if i % 10 else "inactive",
                          emails=[f"user{i}@example.com", f"alias{i}@other.org"]) for i in range(PEOPLE)]
         store.users.put_many(people)
         store.links.put_many([Link(app=app, local_id=p.id, remote_id=f"{app}-{i}", remote_name=p.userName)
@@ -44,6 +45,7 @@ def test_a_keyed_read_parses_only_the_person_and_their_links(state_home: Path) -
         store = svc.store
         assert store.partial and len(store.users) == PEOPLE  # counted from the index, nothing loaded
         assert store.users.loaded() == 0 and store.links.loaded() == 0
+        assert svc.people_count() == (PEOPLE, PEOPLE - PEOPLE // 10) and store.users.loaded() == 0
         details = svc.person("user150")
         assert store.partial  # the whole file was never parsed
         assert store.users.loaded() == 1 and store.links.loaded() == 2

@@ -40,7 +40,7 @@ class PeopleMixin(ServiceBase):
     def people_count(self) -> tuple[int, int]:
         """(people, of whom active)."""
         users = self.store.users
-        return len(users), sum(1 for u in users if u.active)
+        return len(users), users.active_count()
 
     def links_of(self, user: User) -> dict[str, Link]:
         """The person's accounts by application name."""
