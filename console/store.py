@@ -935,7 +935,10 @@ class Store:
         self.generation += 1
         self.meta["generation"] = self.generation
         self._stamp = self._raw.stamp()
-        if self._stamp is not None:
+        if sections is None:
+            with contextlib.suppress(OSError):
+                self.index_path.unlink(missing_ok=True)
+        elif self._stamp is not None:
             with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
                 state_index.write_index(self.index_path, header, sections, self._stamp, self.generation)
         self.storage.dirty = False

@@ -237,3 +237,17 @@ def test_an_index_cut_short_after_its_header_is_not_believed(state_home: Path) -
     index.write_bytes(content[: content.index(b"\n") + 1000])  # a whole header, sections cut short
     with Store.open(state_home, readonly=True) as reader:
         assert not reader.partial and reader.users.find("user299").userName == "user299"
+
+
+def test_a_person_holding_what_looks_like_the_next_document_gets_no_index_and_is_read_whole(state_home: Path) -> None:
+    with Store.open(state_home) as store:
+        store.users.put_many([person(1, attributes={"x": {"2": {"employeeId": "E9"}}}), person(2)])
+    assert not (state_home / "state.index").exists()  # no index rather than a wrong one
+    with Store.open(state_home, readonly=True) as reader:
+        assert not reader.partial and reader.users.find("E2").userName == "user2"
+    with Store.open(state_home) as store:
+        first = store.users.find("E1")
+        first.attributes = {}
+        store.users.put(first)  # an ordinary state again: indexed again
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.partial and reader.users.find("E2").userName == "user2"
