@@ -291,6 +291,9 @@ class Snapshot:
         needs, without the people."""
         return self._section("users.lines") if self.count("users") else b""
 
+    def __del__(self) -> None:  # a store dropped without `close()` must not keep the files open
+        self.close()
+
     def close(self) -> None:
         for fd in (self.fd, self.index_fd):
             if fd >= 0:
