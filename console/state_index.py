@@ -28,7 +28,7 @@ import orjson
 from console.models import search_text
 from console.storage import atomic_write
 
-FORMAT = 3
+FORMAT = 4
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
 INDEX_NAME = "state.index"
 
@@ -42,10 +42,10 @@ def _lines(values: Any) -> bytes:
     return "\n".join(values).encode()
 
 
-def _spans(body: bytes, docs: dict[str, Any], base: int) -> array[int] | None:
-    """The [start, end) of each document of `body` (`orjson.dumps(docs)`), offset by `base`; None when one is not
-    where it must be. Each is found by `find` of its key and first field after the previous one, which is C speed,
-    where dumping each document apart costs ~10x the whole dump."""
+def _spans(body: bytes, docs: dict[str, Any]) -> array[int] | None:
+    """The [start, end) of each document of `body` (`orjson.dumps(docs)`); None when one is not where it must be.
+    Each is found by `find` of its key and first field after the previous one, which is C speed, where dumping
+    each document apart costs ~10x the whole dump."""
     flat = array("q")
     append = flat.append
     at, previous = 0, -1
@@ -69,11 +69,11 @@ def _spans(body: bytes, docs: dict[str, Any], base: int) -> array[int] | None:
             found = body.find(b"," + prefix, at)
             if found == -1:
                 return None
-            append(base + found)  # the end of the previous document
-        append(base + found + 1 + len(key))
+            append(found)  # the end of the previous document
+        append(found + 1 + len(key))
         at, previous = found + 1 + len(prefix), found
     if docs:
-        flat.append(base + len(body) - 1)
+        append(len(body) - 1)
     # Exact only if no document holds a dict that looks like the start of one (`"key":{"first":`; inside a JSON
     # string a quote is escaped, so only structure can match): else no index (reads are whole, never wrong).
     if any(body.count(b'":' + opening) != n for opening, n in counts.items()):
@@ -81,34 +81,16 @@ def _spans(body: bytes, docs: dict[str, Any], base: int) -> array[int] | None:
     return flat
 
 
-def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, dict[str, Any],
-                                                                    dict[str, bytes] | None]:
-    """The bytes of `state.json` (what `orjson.dumps(tables)` gives), the index header and its sections (None when
-    the documents could not be located: the state is then written without an index)."""
-    parts: list[bytes] = []
-    pos = 1  # after "{"
-    spans: dict[str, list[int]] = {}
-    header: dict[str, Any] = {"format": FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key,
-                              "tables": spans, "rows": {name: 0 for name in SPLIT}}
-    sections: dict[str, bytes] | None = {f"{name}.spans": b"" for name in SPLIT}
-    for n, (name, docs) in enumerate(tables.items()):
-        head = (b"," if n else b"") + orjson.dumps(name) + b":"
-        body = orjson.dumps(docs)
-        parts += (head, body)
-        pos += len(head)
-        if name not in SPLIT:
-            spans[name] = [pos, pos + len(body)]
-        elif sections is not None:
-            flat = _spans(body, docs, pos)
-            header["rows"][name] = len(docs)
-            if flat is None:
-                sections = None
-            else:
-                sections[f"{name}.spans"] = flat.tobytes()
-        pos += len(body)
-    data = b"{" + b"".join(parts) + b"}"
-    if sections is None:
-        return data, header, None
+def _derive(name: str, body: bytes, docs: dict[str, Any], primary_key: str) -> dict[str, Any] | None:
+    """What the index holds of one split table: its rows, spans (relative to the table) and lookup sections."""
+    flat = _spans(body, docs)
+    if flat is None:
+        return None
+    derived: dict[str, Any] = {"rows": len(docs), "sections": {f"{name}.spans": flat.tobytes()}}
+    sections = derived["sections"]
+    if name == "links":
+        sections["links.local"] = _lines([str(d.get("local_id", "")) for d in docs.values()])
+        return derived
     ids: list[str] = []
     keys: list[str] = []
     names: list[str] = []
@@ -116,7 +98,7 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, di
     lines: list[str] = []
     active = 0
     by_attribute = primary_key not in ("employeeId", "userName")
-    for row, d in enumerate(tables.get("users", {}).values()):  # one pass: this runs at every write
+    for row, d in enumerate(docs.values()):  # one pass: this runs at every write that changed people
         get = d.get
         employee_id, user_name, mails = get("employeeId", ""), get("userName", ""), get("emails") or ()
         ids.append(str(get("id", "")))
@@ -127,13 +109,63 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str) -> tuple[bytes, di
         lines.append(search_text(employee_id, user_name, get("displayName", ""), get("department", ""),
                                  get("title", ""), mails))
         active += get("status", "active") == "active"
-    header["active"] = active
+    derived["active"] = active
     sections["users.ids"] = _lines(ids)
     sections["users.keys"] = _lines(keys)
     sections["users.names"] = _lines(names)
     sections["users.emails"] = "".join(emails).encode()
     sections["users.lines"] = _lines(lines)
-    sections["links.local"] = _lines([str(d.get("local_id", "")) for d in tables.get("links", {}).values()])
+    return derived
+
+
+def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
+         cache: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> tuple[bytes, dict[str, Any],
+                                                                             dict[str, bytes] | None]:
+    """The bytes of `state.json` (what `orjson.dumps(tables)` gives), the index header and its sections (None when
+    the documents could not be located: the state is then written without an index).
+
+    `versions` names the version of each split table's content (None: unknown); `cache` keeps what was derived
+    at that version, so a write that did not change the links does not derive their index again."""
+    parts: list[bytes] = []
+    pos = 1  # after "{"
+    spans: dict[str, list[int]] = {}
+    starts: dict[str, int] = {}
+    derived: dict[str, dict[str, Any] | None] = {  # a table not written yet is an empty one
+        "users": {"rows": 0, "active": 0, "sections": {f"users.{k}": b"" for k in (
+            "spans", "ids", "keys", "names", "emails", "lines")}},
+        "links": {"rows": 0, "sections": {"links.spans": b"", "links.local": b""}}}
+    for n, (name, docs) in enumerate(tables.items()):
+        head = (b"," if n else b"") + orjson.dumps(name) + b":"
+        body = orjson.dumps(docs)
+        parts += (head, body)
+        pos += len(head)
+        if name not in SPLIT:
+            spans[name] = [pos, pos + len(body)]
+        else:
+            starts[name] = pos
+            version = (versions or {}).get(name)
+            cached = (cache or {}).get(name)
+            key = (version, primary_key, len(body))
+            if version is not None and cached is not None and cached[0] == key:
+                derived[name] = cached[1]
+            else:
+                derived[name] = _derive(name, body, docs, primary_key)
+                if cache is not None:
+                    cache.pop(name, None)
+                    if version is not None and derived[name] is not None:
+                        cache[name] = (key, derived[name])  # type: ignore[assignment]
+        pos += len(body)
+    data = b"{" + b"".join(parts) + b"}"
+    header: dict[str, Any] = {"format": FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key,
+                              "tables": spans, "starts": starts, "rows": {}}
+    sections: dict[str, bytes] = {}
+    for name in SPLIT:
+        table = derived[name]
+        if table is None:
+            return data, header, None
+        header["rows"][name] = table["rows"]
+        sections.update(table["sections"])
+    header["active"] = derived["users"]["active"]  # type: ignore[index]
     return data, header, sections
 
 
@@ -244,7 +276,8 @@ class Snapshot:
     def doc(self, table: str, row: int) -> dict[str, Any]:
         offset, _ = self.header["sections"][f"{table}.spans"]
         span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
-        doc: dict[str, Any] = self._read(span[0], span[1])
+        start = self.header["starts"][table]
+        doc: dict[str, Any] = self._read(start + span[0], start + span[1])
         return doc
 
     def read_all(self) -> bytes:

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import gc
 import inspect
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -98,6 +99,9 @@ def _label(item: Any) -> str:
     return str(item.label() if hasattr(item, "label") else getattr(item, "name", item.id))
 
 
+_SERIALS = itertools.count(1)
+
+
 class Repo(Generic[M]):
     """A table of one model kind, mirrored in memory by id and indexed.
 
@@ -120,6 +124,7 @@ class Repo(Generic[M]):
         self._load_everything: Callable[[], None] | None = None
         self._fill((self.storage.cache or {}).get(name, {}))
         self.version = 0  # counts changes, so that derived views (the people search index) know when to rebuild
+        self.serial = next(_SERIALS)  # with `version`: names this table's content for the life of the process
 
     def _clear(self) -> None:
         """Empty the subclass's indexes (before `_fill` loads the whole table)."""
@@ -559,6 +564,7 @@ class Store:
         self.path = self.home / "state.json"
         self.index_path = self.home / state_index.INDEX_NAME
         self._snap: Snapshot | None = None  # the state file opened through its index (see `_open_readonly`)
+        self._index_cache: dict[str, Any] = {}  # what the index derived of a table, by its repo's version
         self._mutex = threading.RLock()  # threads of one process: one write at a time, and the flock not re-taken
         self._depth = 0
         self._stamp: tuple[int, int, int] | None = None
@@ -930,7 +936,10 @@ class Store:
         tables = self.storage.tables()
         meta = tables.setdefault("meta", {}).setdefault("1", {})
         meta["generation"] = self.generation + 1
-        data, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")))
+        versions = ({"users": (self.users.serial, self.users.version), "links": (self.links.serial, self.links.version)}
+                    if hasattr(self, "links") else None)  # (none before the first load: a migration, a fresh home)
+        data, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")),
+                                                  versions=versions, cache=self._index_cache)
         self._raw.write_bytes(data)
         self.generation += 1
         self.meta["generation"] = self.generation

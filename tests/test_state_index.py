@@ -251,3 +251,25 @@ def test_a_person_holding_what_looks_like_the_next_document_gets_no_index_and_is
         store.users.put(first)  # an ordinary state again: indexed again
     with Store.open(state_home, readonly=True) as reader:
         assert reader.partial and reader.users.find("E2").userName == "user2"
+
+
+def test_after_writes_to_one_table_or_another_every_keyed_read_still_answers_as_a_whole_load(state_home: Path) -> None:
+    build(state_home)
+    with Store.open(state_home) as store:  # one process, several writes: the index of an unchanged table is reused
+        store.groups.add(Group(name="empty"))
+        store.flush()
+        first = store.users.find("user0")
+        store.users.remove(first.id)
+        store.users.add(person(1000, displayName="Newcomer"))
+        store.flush()
+        link = store.links.find("ad", store.users.find("user5").id)
+        store.links.remove(link.id)
+        store.links.add(Link(app="ad", local_id=store.users.find("user1000").id, remote_id="ad-new"))
+        store.flush()
+    with Store.open(state_home, readonly=True) as reader, whole(state_home) as full:
+        assert reader.partial and len(reader.users) == len(full.users) == PEOPLE
+        assert [u.userName for u in Service(reader).users("newcomer")] == ["user1000"]
+        for user in full.users:
+            assert reader.users.find(user.userName).to_doc() == user.to_doc()
+            assert [x.to_doc() for x in reader.links.of(user.id)] == [x.to_doc() for x in full.links.of(user.id)]
+        assert reader.users.find("user0") is None
