@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -80,6 +81,12 @@ class _Doc:
     def from_doc(cls, doc: dict[str, Any]) -> Self:
         names = _field_names(cls)
         return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+def search_text(employee_id: str, user_name: str, display_name: str, department: str, title: str,
+                emails: Iterable[str]) -> str:
+    """What the people search looks in, for one person (one line, casefolded)."""
+    return " ".join((employee_id, user_name, display_name, department, title, *emails)).casefold().replace("\n", " ")
 
 
 @dataclass

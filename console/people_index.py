@@ -3,40 +3,37 @@
 Testing every person in Python costs about 1 µs each (~100 ms per keystroke at 100k people when few
 match). Here the longest word is looked up with `str.find` over one casefolded string of every person's
 searchable fields (C speed) and only the lines it hits are checked for the other words: ~1–20 ms at
-100k. The index is rebuilt (~90 ms at 100k) when the people table changes (its version).
+100k. The index is rebuilt (~90 ms at 100k) when the people table changes (its version); a store opened through
+the state's index (`console/state_index.py`) hands over the stored lines, and only the people found are loaded.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
 from itertools import islice
 
-from console.models import User
+from console.models import User, search_text
 from console.store import UserRepo
 
 
 def haystack(user: User) -> str:
     """What a search looks in, for one person."""
-    text = " ".join((user.employeeId, user.userName, user.displayName, user.department, user.title, *user.emails))
-    return text.casefold().replace("\n", " ")
+    return search_text(user.employeeId, user.userName, user.displayName, user.department, user.title, user.emails)
 
 
 class PeopleIndex:
     def __init__(self) -> None:
         self.key: tuple[int, int] | None = None
-        self.ids: list[str] = []
-        self.lines: list[str] = []
-        self.starts: list[int] = []
-        self.blob = ""
+        self.ids: list[str] = []  # by row; empty when the lines came from the state's index (rows are enough then)
+        self.count = 0
+        self.blob = b""  # one UTF-8 line per person (bytes: no decoding of what the state's index hands over)
 
     def build(self, users: UserRepo, key: tuple[int, int]) -> None:
-        self.ids = [u.id for u in users]
-        self.lines = [haystack(u) for u in users]
-        starts, offset = [], 0
-        for line in self.lines:
-            starts.append(offset)
-            offset += len(line) + 1
-        self.starts = starts
-        self.blob = "\n".join(self.lines)
+        stored = users.search_lines()  # from the state's index, without loading the people, when it is current
+        if stored is not None:
+            self.ids, self.count, self.blob = [], len(users), stored
+        else:
+            self.ids = [u.id for u in users]
+            self.count = len(self.ids)
+            self.blob = "\n".join(haystack(u) for u in users).encode()
         self.key = key
 
     def prepare(self, users: UserRepo) -> None:
@@ -47,24 +44,35 @@ class PeopleIndex:
 
     def search(self, users: UserRepo, text: str, limit: int | None = None) -> list[User]:
         """The first `limit` people whose fields contain every word of `text` (any case, any order)."""
-        words = text.casefold().split()
-        if not words:  # everyone, in the table's order: no index needed (the first screen of people shows at once)
-            return list(islice(users, limit))
+        words = [w.encode() for w in text.casefold().split()]
+        if not words and not users.partial and (id(users), users.version) != self.key:
+            return list(islice(users, limit))  # everyone, in the table's order: the first screen needs no index
         self.prepare(users)
-        limit = len(self.ids) if limit is None else limit
-        by_id = users.get
+        limit = self.count if limit is None else limit
+        ids = self.ids
+        at_row = users.at_row
         found: list[User] = []
-        needle = max(words, key=len)
-        others = [w for w in words if w is not needle]
-        blob, starts, lines = self.blob, self.starts, self.lines
-        pos = blob.find(needle)
-        while pos != -1:
-            line = bisect_right(starts, pos) - 1
-            if all(w in lines[line] for w in others):
-                user = by_id(self.ids[line])
+        if not words:
+            for row in range(min(limit, self.count)):
+                user = at_row(row, ids[row] if ids else "")
                 if user is not None:
                     found.append(user)
-                    if len(found) >= limit:
-                        break
-            pos = blob.find(needle, starts[line] + len(lines[line]) + 1)
+            return found
+        needle = max(words, key=len)
+        others = [w for w in words if w is not needle]
+        blob = self.blob
+        row, counted = 0, 0
+        pos = blob.find(needle)
+        while pos != -1 and len(found) < limit:
+            start = blob.rfind(b"\n", 0, pos) + 1
+            end = blob.find(b"\n", pos)
+            end = len(blob) if end == -1 else end
+            row += blob.count(b"\n", counted, start)
+            counted = start
+            line = blob[start:end]
+            if all(w in line for w in others):
+                user = at_row(row, ids[row] if ids else "")
+                if user is not None:
+                    found.append(user)
+            pos = blob.find(needle, end + 1)
         return found

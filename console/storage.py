@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,9 @@ class OrjsonStorage(Storage):
                 raw = fh.read()
         except FileNotFoundError:
             return None, None
-        return self._parse(raw), (st.st_ino, st.st_mtime_ns, st.st_size)
+        return self.parse(raw), (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _parse(self, raw: bytes) -> dict[str, dict[str, Any]]:
+    def parse(self, raw: bytes) -> dict[str, dict[str, Any]]:
         if not raw or raw.isspace():  # (no strip(): it would copy the whole file)
             raise StateCorrupt(
                 f"state file {self.path} is empty",
@@ -92,10 +93,14 @@ class OrjsonStorage(Storage):
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self.write_bytes(orjson.dumps(data))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Replace the state file with `data` (the JSON of the tables) atomically."""
         if self.readonly:
             raise ReadOnly("the console is read-only", hint="restart without --readonly to change anything")
         try:
-            atomic_write(self.path, orjson.dumps(data))
+            atomic_write(self.path, data)
         except OSError as exc:  # disk full, quota, a read-only file system: the old state is intact
             raise StateError(f"cannot write the state file {self.path}: {exc.strerror or type(exc).__name__}",
                              hint="free some space or fix the permissions, then try again; the state on disk was "
@@ -117,13 +122,18 @@ class FlushOnDemand(CachingMiddleware):
         # ({table: {id: doc or None}}), and the documents others changed that this process may not change unseen
         self.base: dict[str, dict[str, Any]] = {}
         self.stale: dict[str, dict[str, tuple[Any, Any]]] = {}
+        # set while the store holds only some documents (read through the state's index): loads the rest
+        self.partial: Callable[[], None] | None = None
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self.cache = data
         self.dirty = True
 
     def tables(self) -> dict[str, dict[str, Any]]:
-        """The cached tables, for in-place changes by the store (call `touch()` after changing them)."""
+        """The cached tables, for in-place changes by the store (call `touch()` after changing them); every
+        document of every table (a partial store loads the rest first)."""
+        if self.partial is not None:
+            self.partial()
         if self.read() is None:  # type: ignore[no-untyped-call]  # tinydb's middlewares are not annotated
             self.cache = {}
         assert self.cache is not None  # read() filled it

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import gc
 import inspect
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -21,10 +22,11 @@ import platformdirs
 from tinydb import TinyDB
 from tinydb.table import Table
 
-from console import files, secrets
+from console import files, secrets, state_index
 from console.errors import ReadOnly, StaleData, StateCorrupt, StateError, ValidationError
 from console.eventlog import EventLog
 from console.models import Application, Group, Link, Policy, Run, User
+from console.state_index import Snapshot
 from console.storage import FlushOnDemand, HomeLock, OrjsonStorage
 
 SCHEMA_VERSION = 2
@@ -97,6 +99,9 @@ def _label(item: Any) -> str:
     return str(item.label() if hasattr(item, "label") else getattr(item, "name", item.id))
 
 
+_SERIALS = itertools.count(1)
+
+
 class Repo(Generic[M]):
     """A table of one model kind, mirrored in memory by id and indexed.
 
@@ -113,13 +118,47 @@ class Repo(Generic[M]):
         self._plain = inspect.getattr_static(model, "from_doc") is _FROM_DOC
         self._by_id: dict[str, M] = {}
         self._doc_ids: dict[str, str] = {}  # model id -> TinyDB document id (as stored: a string)
-        raw = self.storage.tables().get(name, {})
+        # A partial table (`Store` opened through the state's index): only the documents asked for are loaded;
+        # anything needing the whole table (iterating, writing) first loads everything (`_full`).
+        self._snap: Snapshot | None = None
+        self._load_everything: Callable[[], None] | None = None
+        self._fill((self.storage.cache or {}).get(name, {}))
+        self.version = 0  # counts changes, so that derived views (the people search index) know when to rebuild
+        self.serial = next(_SERIALS)  # with `version`: names this table's content for the life of the process
+
+    def _clear(self) -> None:
+        """Empty the subclass's indexes (before `_fill` loads the whole table)."""
+
+    def _fill(self, raw: dict[str, Any]) -> None:
+        self._clear()
         items = self._load_items(list(raw.values()))  # the hot path of `Store.open`: comprehensions, no calls
         self._by_id = {item.id: item for item in items}
         self._doc_ids = dict(zip([item.id for item in items], raw))
         self._index_all(items)
         self._next_id = 0  # found on the first insert
-        self.version = 0  # counts changes, so that derived views (the people search index) know when to rebuild
+
+    def _partial(self, snap: Snapshot, load_everything: Callable[[], None]) -> None:
+        self._snap = snap
+        self._load_everything = load_everything
+
+    def _whole(self, raw: dict[str, Any]) -> None:
+        """Called by `Store` when it loaded every document: the table becomes whole (partial objects are dropped)."""
+        self._snap = None
+        self._load_everything = None
+        self._fill(raw)
+        self.version += 1
+
+    def _full(self) -> None:
+        if self._load_everything is not None:
+            self._load_everything()
+
+    @property
+    def partial(self) -> bool:
+        return self._snap is not None
+
+    def loaded(self) -> int:
+        """How many of the table's objects are in memory (all of them unless the table is partial)."""
+        return len(self._by_id)
 
     def _load_items(self, docs: list[dict[str, Any]]) -> list[M]:
         if self._plain:
@@ -158,15 +197,25 @@ class Repo(Generic[M]):
         return []
 
     def __len__(self) -> int:
+        if self._snap is not None:
+            return self._snap.count(self.table.name)
         return len(self._by_id)
 
     def __iter__(self) -> Iterator[M]:
+        self._full()
         return iter(self._by_id.values())
 
     def all(self) -> list[M]:
+        self._full()
         return list(self._by_id.values())
 
     def get(self, item_id: str) -> M | None:
+        if self._snap is not None and item_id not in self._by_id:
+            return self._get_partial(item_id)
+        return self._by_id.get(item_id)
+
+    def _get_partial(self, item_id: str) -> M | None:
+        self._full()
         return self._by_id.get(item_id)
 
     def add(self, item: M) -> M:
@@ -180,6 +229,7 @@ class Repo(Generic[M]):
 
     def put_many(self, items: Iterable[M]) -> None:
         """Insert or replace by id; every item is checked (against the table and the batch) before any change."""
+        self._full()
         items = list(items)
         self._refuse_stale([item.id for item in items])
         for item in items:
@@ -215,6 +265,7 @@ class Repo(Generic[M]):
         self.remove_many([item_id])
 
     def remove_many(self, item_ids: Iterable[str]) -> None:
+        self._full()
         ids = [i for i in item_ids if i in self._by_id]
         if not ids:
             return
@@ -252,6 +303,7 @@ class Repo(Generic[M]):
 
         Returns {model id: (old doc, new doc)} for every document that differs (None for absent).
         """
+        self._full()
         old_by_id = {mid: old_docs.get(did) for mid, did in self._doc_ids.items()}
         doc_ids: dict[str, str] = {}
         changed: dict[str, tuple[Any, Any]] = {}
@@ -289,6 +341,46 @@ class UserRepo(Repo[User]):
         self._by_email: dict[str, User] = {}
         super().__init__(db, "users", User)
 
+    def _clear(self) -> None:
+        self._by_key, self._by_name, self._by_email = {}, {}, {}
+        self._rows: dict[int, User] = {}  # partial: the people loaded, by row of the state's index
+
+    def _load_row(self, row: int | None) -> User | None:
+        if row is None or self._snap is None:
+            return None
+        item = self._rows.get(row)
+        if item is None:
+            item = self._rows[row] = self._from_doc(self._snap.doc("users", row))
+            self._by_id[item.id] = item
+            self._index(item)
+        return item
+
+    def _get_partial(self, item_id: str) -> User | None:
+        assert self._snap is not None
+        return self._load_row(self._snap.user_row_by_id(item_id))
+
+    def _lookup(self, index: dict[str, User], value: str, fields: tuple[str, ...]) -> User | None:
+        if self._snap is not None:
+            return self._load_row(self._snap.user_row(value, fields))
+        return index.get(value.casefold())
+
+    def search_lines(self) -> bytes | None:
+        """The search text of every person (one UTF-8 line each, in row order) from the state's index, or None when
+        the table is whole."""
+        return self._snap.search_lines() if self._snap is not None else None
+
+    def active_count(self) -> int:
+        """How many people are active (from the state's index while the table is partial)."""
+        if self._snap is not None:
+            return self._snap.active()
+        return sum(1 for u in self._by_id.values() if u.active)
+
+    def at_row(self, row: int, item_id: str) -> User | None:
+        """The person at `row` of `search_lines()` (partial), or the one whose id is `item_id` (whole)."""
+        if self._snap is not None:
+            return self._load_row(row)
+        return self._by_id.get(item_id)
+
     def _index(self, item: User) -> None:
         key = item.employeeId if self.primary_key == "employeeId" else item.key(self.primary_key)
         self._by_key[key.casefold()] = item
@@ -324,16 +416,18 @@ class UserRepo(Repo[User]):
         return [(label, value) for label, value in pairs + [("email", e) for e in item.emails] if value]
 
     def by_key(self, value: str) -> User | None:
-        return self._by_key.get(value.casefold())
+        return self._lookup(self._by_key, value, ("keys",))
 
     def by_user_name(self, value: str) -> User | None:
-        return self._by_name.get(value.casefold())
+        return self._lookup(self._by_name, value, ("names",))
 
     def by_email(self, value: str) -> User | None:
-        return self._by_email.get(value.casefold())
+        return self._lookup(self._by_email, value, ("emails",))
 
     def find(self, identifier: str) -> User | None:
         """A person by primary key, userName or e-mail (the USER argument of the CLI)."""
+        if self._snap is not None:
+            return self._load_row(self._snap.user_row(identifier, ("keys", "names", "emails")))
         key = identifier.strip().casefold()
         return self._by_key.get(key) or self._by_name.get(key) or self._by_email.get(key)
 
@@ -373,6 +467,19 @@ class LinkRepo(Repo[Link]):
         self._by_app: dict[tuple[str, str], dict[str, Link]] = {}  # (app, kind) -> local id -> link, for `for_app`
         super().__init__(db, "links", Link)
 
+    def _clear(self) -> None:
+        self._by_local, self._by_remote, self._by_app = {}, {}, {}
+        self._local_loaded: set[str] = set()  # partial: the local ids whose links are loaded
+
+    def _load_local(self, local_id: str) -> None:
+        if self._snap is None or local_id in self._local_loaded:
+            return
+        for row in self._snap.link_rows(local_id):
+            item = self._from_doc(self._snap.doc("links", row))
+            self._by_id[item.id] = item
+            self._index(item)
+        self._local_loaded.add(local_id)
+
     def _index(self, item: Link) -> None:
         self._by_local[(item.app, item.kind, item.local_id)] = item
         self._by_remote[(item.app, item.kind, item.remote_id)] = item
@@ -384,12 +491,21 @@ class LinkRepo(Repo[Link]):
         self._by_app.get((item.app, item.kind), {}).pop(item.local_id, None)
 
     def find(self, app: str, local_id: str, kind: str = "user") -> Link | None:
+        self._load_local(local_id)
         return self._by_local.get((app, kind, local_id))
 
+    def of(self, local_id: str, kind: str = "user") -> list[Link]:
+        """The links of one local person (or group), in every application."""
+        if self._snap is not None:
+            self._load_local(local_id)
+        return [link for link in self._by_id.values() if link.local_id == local_id and link.kind == kind]
+
     def by_remote(self, app: str, remote_id: str, kind: str = "user") -> Link | None:
+        self._full()
         return self._by_remote.get((app, kind, remote_id))
 
     def for_app(self, app: str, kind: str = "user") -> list[Link]:
+        self._full()
         return list(self._by_app.get((app, kind), {}).values())
 
 
@@ -449,6 +565,9 @@ class Store:
         secrets.trust_home_group(self.home)
         self.lock = HomeLock(self.home)
         self.path = self.home / "state.json"
+        self.index_path = self.home / state_index.INDEX_NAME
+        self._snap: Snapshot | None = None  # the state file opened through its index (see `_open_readonly`)
+        self._index_cache: dict[str, Any] = {}  # what the index derived of a table, by its repo's version
         self._mutex = threading.RLock()  # threads of one process: one write at a time, and the flock not re-taken
         self._depth = 0
         self._stamp: tuple[int, int, int] | None = None
@@ -460,6 +579,8 @@ class Store:
             self.lock.release()
             with self._locked(), self._shape_checked():
                 self._open_writer()
+        if self._snap is not None:
+            self.storage.partial = self._load_everything
         with _no_gc(freeze=True), self._shape_checked():  # loading builds many long-lived objects: no cyclic GC
             self._load()
         self.events = EventLog(self.home / "events", readonly=readonly)
@@ -509,8 +630,63 @@ class Store:
             )
         return version
 
+    def _open_snapshot(self) -> bool:
+        """Open the state through its index (`console/state_index.py`): only the small tables are parsed; people
+        and links are parsed one by one as they are asked for. False when the index is missing or stale."""
+        try:
+            snap = Snapshot.open(self.path, self.index_path)
+        except OSError:
+            return False
+        if snap is None:
+            return False
+        try:
+            tables = snap.small_tables()
+            version = self._check_version(tables)
+        except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError, StateError):
+            version = None  # a damaged index or span: parse the whole file, which says what is wrong
+        if version != SCHEMA_VERSION or snap.primary_key != tables["meta"]["1"].get("primary_key", "employeeId"):
+            snap.close()
+            return False
+        self._snap = snap
+        self._needs_write = False
+        self.storage.cache = tables
+        self._stamp = snap.stamp
+        return True
+
+    def _drop_snapshot(self) -> None:
+        if self._snap is not None:
+            self._snap.close()
+            self._snap = None
+        self.storage.partial = None
+
+    def _load_everything(self) -> None:
+        """Parse the whole state file of the snapshot (the very generation the partial tables came from)."""
+        with self._mutex:
+            snap = self._snap
+            if snap is None:
+                return
+            self.storage.partial = None
+            with _no_gc(freeze=True), self._shape_checked():
+                try:
+                    disk = self._raw.parse(snap.read_all())
+                finally:
+                    self._drop_snapshot()
+                cache = self.storage.cache if self.storage.cache is not None else {}
+                for name in state_index.SPLIT:  # the small tables are as in memory (they may have changed)
+                    cache[name] = disk.get(name, {})
+                self.storage.cache = cache
+                self.users._whole(cache["users"])
+                self.links._whole(cache["links"])
+
+    @property
+    def partial(self) -> bool:
+        """True while people and links are read one by one through the state's index (nothing loaded whole)."""
+        return self._snap is not None
+
     def _open_readonly(self) -> None:
         """Read the state without the lock (the file is only ever replaced whole)."""
+        if self._open_snapshot():
+            return
         tables, stamp = self._raw.read_stamped()
         version = self._check_version(tables)
         self._needs_write = version is None or version < SCHEMA_VERSION
@@ -520,12 +696,16 @@ class Store:
         self._stamp = stamp
 
     def _open_writer(self) -> None:
-        """Under the lock: sweep a dead writer's temp file, create or migrate the state (or read it again)."""
-        for stale in self.home.glob(".state.json.*.tmp"):
-            stale.unlink(missing_ok=True)
+        """Under the lock: sweep a dead writer's temp file, create or migrate the state (or read it again), and write
+        the index of the state when it has none that is current."""
+        for pattern in (".state.json.*.tmp", f".{state_index.INDEX_NAME}.*.tmp"):
+            for stale in self.home.glob(pattern):
+                stale.unlink(missing_ok=True)
+        if self._snap is not None:  # opened through a current index: nothing to migrate, nothing to read again
+            return
         tables, stamp = self._raw.read_stamped()
         version = self._check_version(tables)
-        write = version is None or version < SCHEMA_VERSION
+        write = version is None or version < SCHEMA_VERSION or not self._index_current()
         if version is None:
             tables = {**(tables or {}), "meta": {"1": {"schema": SCHEMA_VERSION, "primary_key": "employeeId",
                                                          "generation": 0}}}
@@ -557,9 +737,16 @@ class Store:
                                hint="it was left as it is; restore it from a backup (state.json.bak-*) or move it "
                                     "away") from None
 
+    def _index_current(self) -> bool:
+        snap = Snapshot.open(self.path, self.index_path)
+        if snap is None:
+            return False
+        snap.close()
+        return True
+
     def _load(self) -> None:
-        """Build every table's objects and indexes from the cached documents."""
-        tables = self.storage.tables()
+        """Build every table's objects and indexes from the cached documents (partial: see `_open_snapshot`)."""
+        tables = self.storage.cache if self.storage.cache is not None else {}
         self.meta = dict(tables.get("meta", {}).get("1", {}))
         self.generation = int(self.meta.get("generation", 0))
         self.users = UserRepo(self.db, self.meta.get("primary_key", "employeeId"))
@@ -568,6 +755,9 @@ class Store:
         self.policies: NamedRepo[Policy] = NamedRepo(self.db, "policies", Policy)
         self.links = LinkRepo(self.db)
         self.runs: Repo[Run] = Repo(self.db, "runs", Run)
+        if self._snap is not None:
+            self.users._partial(self._snap, self._load_everything)
+            self.links._partial(self._snap, self._load_everything)
         self._snapshot_untracked()
 
     def _repos(self) -> list[Repo[Any]]:
@@ -575,7 +765,7 @@ class Store:
 
     def _snapshot_untracked(self) -> None:
         """A copy of the small tables kept as plain documents (meta, inbound config): the base of a later merge."""
-        tables = self.storage.tables()
+        tables = self.storage.cache if self.storage.cache is not None else {}
         self._table_base = {name: orjson.loads(orjson.dumps(docs)) for name, docs in tables.items()
                             if name not in self.TRACKED}
         for table in self.db._tables.values():  # TinyDB caches the next document id per table: others may insert
@@ -615,6 +805,7 @@ class Store:
         with `StaleData` (the state then shows the current version). An exception drops the body's unflushed changes.
         """
         self._writable()
+        self._load_everything()  # a write may check or change any document
         with self._locked():
             outer = self._depth == 1
             if outer:
@@ -643,6 +834,15 @@ class Store:
         with self._mutex:
             if self._depth or self.storage.dirty or not self.changed_since_load():
                 return False
+            if self._snap is not None:  # nothing loaded whole, nothing changed here: open the new state the same way
+                self._drop_snapshot()
+                with self._shape_checked():
+                    self._open_readonly()
+                    with _no_gc(freeze=True):
+                        self._load()
+                if self._snap is not None:
+                    self.storage.partial = self._load_everything
+                return True
             return bool(self._catch_up(mark_stale=False))
 
     def _catch_up(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
@@ -739,10 +939,20 @@ class Store:
         tables = self.storage.tables()
         meta = tables.setdefault("meta", {}).setdefault("1", {})
         meta["generation"] = self.generation + 1
-        self._raw.write(tables)
+        versions = ({"users": (self.users.serial, self.users.version), "links": (self.links.serial, self.links.version)}
+                    if hasattr(self, "links") else None)  # (none before the first load: a migration, a fresh home)
+        data, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")),
+                                                  versions=versions, cache=self._index_cache)
+        self._raw.write_bytes(data)
         self.generation += 1
         self.meta["generation"] = self.generation
         self._stamp = self._raw.stamp()
+        if sections is None:
+            with contextlib.suppress(OSError):
+                self.index_path.unlink(missing_ok=True)
+        elif self._stamp is not None:
+            with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
+                state_index.write_index(self.index_path, header, sections, self._stamp, self.generation)
         self.storage.dirty = False
         self.storage.base = {}
         self._snapshot_untracked()
@@ -763,6 +973,7 @@ class Store:
     def rollback(self) -> None:
         """Drop every change since the last flush and reload the state from disk."""
         with self._mutex:
+            self._drop_snapshot()
             tables, stamp = self._raw.read_stamped()
             self.storage.cache = tables if tables is not None else {}
             self.storage.dirty = False
@@ -775,6 +986,7 @@ class Store:
         try:
             self.flush()
         finally:
+            self._drop_snapshot()
             self.events.close()
 
     def __enter__(self) -> Store:

@@ -53,17 +53,16 @@ class PeopleMixin(ServiceBase):
         users = self.store.users
         counted = self._people_counted
         if counted is None or counted[0]() is not users or counted[1] != users.version:  # a reload makes a new table
-            counted = self._people_counted = (weakref.ref(users), users.version,
-                                              (len(users), sum(1 for u in users if u.active)))
+            counted = self._people_counted = (weakref.ref(users), users.version, (len(users), users.active_count()))
         return counted[2]
 
     def links_of(self, user: User) -> dict[str, Link]:
         """The person's accounts by application name."""
-        return {link.app: link for link in self.store.links if link.kind == "user" and link.local_id == user.id}
+        return {link.app: link for link in self.store.links.of(user.id)}
 
     def person(self, identifier: str) -> PersonDetails:
         user = self.user(identifier)
-        links = [link for link in self.store.links if link.kind == "user" and link.local_id == user.id]
+        links = self.store.links.of(user.id)
         groups = [g.name for g in self.store.groups if user.id in g.members]
         return PersonDetails(user, groups, links)
 

@@ -1,0 +1,346 @@
+"""The sidecar index of `state.json`: a keyed read parses only the documents it needs.
+
+`state.json` stays one TinyDB file. Each write also writes `state.index` (derived, 0600): a one-line JSON header
+(format, the inode/mtime/size of the very `state.json` it describes, its generation, the byte span of each small
+table) followed by sections that are read only when needed, each without parsing: the byte span of every person
+and link document (int64 pairs, read 16 bytes at a time), and "\n"-separated lines, one per person or link, of
+what lookups need: ids, casefolded primary keys, userNames, e-mails (`email\trow`), search text
+(`console.models.search_text`) and the links' local ids. A keyed read finds its row with one `bytes.find` over a
+section, then reads and parses that one document.
+
+`Snapshot.open` opens `state.json` and the index once and keeps both descriptors: every later read (one document,
+or the whole file when a caller needs a whole table) comes from those same files, even after another process
+replaced them, so a store that started partial and later loads everything sees one consistent generation. An index
+that is missing, damaged, of another format or describing another file is ignored (`Snapshot.open` returns None):
+the state is then parsed whole, as before, and the next writer writes the index again.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from console.models import search_text
+from console.storage import atomic_write
+
+FORMAT = 4
+SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
+INDEX_NAME = "state.index"
+
+
+def _line(value: str) -> str:
+    value = value.casefold()
+    return value.replace("\n", " ").replace("\t", " ") if "\n" in value or "\t" in value else value
+
+
+def _lines(values: Any) -> bytes:
+    return "\n".join(values).encode()
+
+
+def _spans(body: bytes, docs: dict[str, Any]) -> array[int] | None:
+    """The [start, end) of each document of `body` (`orjson.dumps(docs)`); None when one is not where it must be.
+    Each is found by `find` of its key and first field after the previous one, which is C speed, where dumping
+    each document apart costs ~10x the whole dump."""
+    flat = array("q")
+    append = flat.append
+    at, previous = 0, -1
+    firsts: dict[Any, bytes] = {}  # the first field's `{"name":`, usually one for the whole table
+    counts: dict[bytes, int] = {}
+    for doc_id, doc in docs.items():
+        if not isinstance(doc, dict):
+            return None
+        first = next(iter(doc), None)
+        opening = firsts.get(first)
+        if opening is None:
+            opening = firsts[first] = b"{" + orjson.dumps(first) + b":" if first is not None else b"{}"
+        counts[opening] = counts.get(opening, 0) + 1
+        key = f'"{doc_id}":'.encode() if doc_id.isdigit() else orjson.dumps(doc_id) + b":"
+        prefix = key + opening
+        if previous < 0:
+            if not body.startswith(prefix, 1):
+                return None
+            found = 0
+        else:
+            found = body.find(b"," + prefix, at)
+            if found == -1:
+                return None
+            append(found)  # the end of the previous document
+        append(found + 1 + len(key))
+        at, previous = found + 1 + len(prefix), found
+    if docs:
+        append(len(body) - 1)
+    # Exact only if no document holds a dict that looks like the start of one (`"key":{"first":`; inside a JSON
+    # string a quote is escaped, so only structure can match): else no index (reads are whole, never wrong).
+    if any(body.count(b'":' + opening) != n for opening, n in counts.items()):
+        return None
+    return flat
+
+
+def _derive(name: str, body: bytes, docs: dict[str, Any], primary_key: str) -> dict[str, Any] | None:
+    """What the index holds of one split table: its rows, spans (relative to the table) and lookup sections."""
+    flat = _spans(body, docs)
+    if flat is None:
+        return None
+    derived: dict[str, Any] = {"rows": len(docs), "sections": {f"{name}.spans": flat.tobytes()}}
+    sections = derived["sections"]
+    if name == "links":
+        sections["links.local"] = _lines([str(d.get("local_id", "")) for d in docs.values()])
+        return derived
+    ids: list[str] = []
+    keys: list[str] = []
+    names: list[str] = []
+    emails: list[str] = []
+    lines: list[str] = []
+    active = 0
+    by_attribute = primary_key not in ("employeeId", "userName")
+    for row, d in enumerate(docs.values()):  # one pass: this runs at every write that changed people
+        get = d.get
+        employee_id, user_name, mails = get("employeeId", ""), get("userName", ""), get("emails") or ()
+        ids.append(str(get("id", "")))
+        key = str((get("attributes") or {}).get(primary_key, "")) if by_attribute else str(get(primary_key, ""))
+        keys.append(_line(key))
+        names.append(_line(str(user_name)))
+        emails.extend(f"{_line(str(e))}\t{row}\n" for e in mails)
+        lines.append(search_text(employee_id, user_name, get("displayName", ""), get("department", ""),
+                                 get("title", ""), mails))
+        active += get("status", "active") == "active"
+    derived["active"] = active
+    sections["users.ids"] = _lines(ids)
+    sections["users.keys"] = _lines(keys)
+    sections["users.names"] = _lines(names)
+    sections["users.emails"] = "".join(emails).encode()
+    sections["users.lines"] = _lines(lines)
+    return derived
+
+
+def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
+         cache: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> tuple[bytes, dict[str, Any],
+                                                                             dict[str, bytes] | None]:
+    """The bytes of `state.json` (what `orjson.dumps(tables)` gives), the index header and its sections (None when
+    the documents could not be located: the state is then written without an index).
+
+    `versions` names the version of each split table's content (None: unknown); `cache` keeps what was derived
+    at that version, so a write that did not change the links does not derive their index again."""
+    parts: list[bytes] = []
+    pos = 1  # after "{"
+    spans: dict[str, list[int]] = {}
+    starts: dict[str, int] = {}
+    derived: dict[str, dict[str, Any] | None] = {  # a table not written yet is an empty one
+        "users": {"rows": 0, "active": 0, "sections": {f"users.{k}": b"" for k in (
+            "spans", "ids", "keys", "names", "emails", "lines")}},
+        "links": {"rows": 0, "sections": {"links.spans": b"", "links.local": b""}}}
+    for n, (name, docs) in enumerate(tables.items()):
+        head = (b"," if n else b"") + orjson.dumps(name) + b":"
+        body = orjson.dumps(docs)
+        parts += (head, body)
+        pos += len(head)
+        if name not in SPLIT:
+            spans[name] = [pos, pos + len(body)]
+        else:
+            starts[name] = pos
+            version = (versions or {}).get(name)
+            cached = (cache or {}).get(name)
+            key = (version, primary_key, len(body))
+            if version is not None and cached is not None and cached[0] == key:
+                derived[name] = cached[1]
+            else:
+                derived[name] = _derive(name, body, docs, primary_key)
+                if cache is not None:
+                    cache.pop(name, None)
+                    if version is not None and derived[name] is not None:
+                        cache[name] = (key, derived[name])  # type: ignore[assignment]
+        pos += len(body)
+    data = b"{" + b"".join(parts) + b"}"
+    header: dict[str, Any] = {"format": FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key,
+                              "tables": spans, "starts": starts, "rows": {}}
+    sections: dict[str, bytes] = {}
+    for name in SPLIT:
+        table = derived[name]
+        if table is None:
+            return data, header, None
+        header["rows"][name] = table["rows"]
+        sections.update(table["sections"])
+    header["active"] = derived["users"]["active"]  # type: ignore[index]
+    return data, header, sections
+
+
+def write_index(path: Path, header: dict[str, Any], sections: dict[str, bytes], stamp: tuple[int, int, int],
+                generation: int) -> None:
+    """Write the index of the state file whose stamp is `stamp` (called under the home's lock, after that file)."""
+    where: dict[str, list[int]] = {}
+    offset = 0
+    for name, body in sections.items():
+        where[name] = [offset, len(body)]
+        offset += len(body)
+    head = orjson.dumps({**header, "state": list(stamp), "generation": generation, "sections": where})
+    atomic_write(path, head + b"\n" + b"".join(sections.values()))
+
+
+def _rows_of(blob: bytes, value: bytes) -> Iterator[int]:
+    """Rows (0-based lines) of "\n"-separated `blob` equal to `value` (no copy of the blob)."""
+    size, end = len(value), len(blob)
+    pos = blob.find(value)
+    row, counted = 0, 0
+    while pos != -1:
+        if (pos == 0 or blob[pos - 1] == 10) and (pos + size == end or blob[pos + size] == 10):
+            row += blob.count(b"\n", counted, pos)
+            counted = pos
+            yield row
+        pos = blob.find(value, pos + 1)
+
+
+class Snapshot:
+    """One generation of `state.json`, opened once, read document by document through its index."""
+
+    def __init__(self, fd: int, index_fd: int, stamp: tuple[int, int, int], header: dict[str, Any],
+                 body: int) -> None:
+        self.fd = fd
+        self.index_fd = index_fd
+        self.stamp = stamp
+        self.header = header
+        self.body = body  # where the sections start in the index file
+        self.generation = int(header["generation"])
+        self.primary_key = str(header["primary_key"])
+        self.reads = 0  # documents, tables or sections read: what a test asserts a keyed read kept small
+        self._sections: dict[str, bytes] = {}
+
+    @classmethod
+    def open(cls, state: Path, index_path: Path) -> Snapshot | None:
+        """The snapshot of `state` when `index_path` describes it; None when either is missing or they differ."""
+        try:
+            fd = os.open(state, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        index_fd = -1
+        try:
+            st = os.fstat(fd)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            header: Any = None
+            try:
+                index_fd = os.open(index_path, os.O_RDONLY)
+                first = os.pread(index_fd, 1 << 16, 0)
+                end = first.find(b"\n")
+                header = orjson.loads(first[:end]) if end > 0 else None
+            except (OSError, orjson.JSONDecodeError):
+                header = None
+            if not (isinstance(header, dict) and header.get("format") == FORMAT
+                    and header.get("byteorder") == sys.byteorder and header.get("state") == list(stamp)
+                    and os.fstat(index_fd).st_size == end + 1 + sum(n for _, n in header["sections"].values())):
+                os.close(fd)
+                if index_fd >= 0:
+                    os.close(index_fd)
+                return None
+            snap = cls(fd, index_fd, stamp, header, end + 1)
+            meta = snap.table("meta").get("1", {})
+            if int(meta.get("generation", -1)) != snap.generation:
+                snap.close()
+                return None
+            return snap
+        except BaseException:
+            os.close(fd)
+            if index_fd >= 0:
+                os.close(index_fd)
+            raise
+
+    def _read(self, start: int, end: int) -> Any:
+        self.reads += 1
+        return orjson.loads(os.pread(self.fd, end - start, start))
+
+    def _section(self, name: str) -> bytes:
+        data = self._sections.get(name)
+        if data is None:
+            offset, size = self.header["sections"][name]
+            data = self._sections[name] = _pread_all(self.index_fd, size, self.body + offset)
+            self.reads += 1
+        return data
+
+    def table(self, name: str) -> dict[str, Any]:
+        span = self.header["tables"].get(name)
+        return self._read(*span) if span else {}
+
+    def small_tables(self) -> dict[str, dict[str, Any]]:
+        return {name: self.table(name) for name in self.header["tables"]}
+
+    def count(self, table: str) -> int:
+        return int(self.header["rows"][table])
+
+    def active(self) -> int:
+        """How many people are active (`status` "active")."""
+        return int(self.header["active"])
+
+    def doc(self, table: str, row: int) -> dict[str, Any]:
+        offset, _ = self.header["sections"][f"{table}.spans"]
+        span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
+        start = self.header["starts"][table]
+        doc: dict[str, Any] = self._read(start + span[0], start + span[1])
+        return doc
+
+    def read_all(self) -> bytes:
+        """The whole state file, as it was when the snapshot was opened."""
+        self.reads += 1
+        return _pread_all(self.fd, self.stamp[2], 0)
+
+    # ---- lookups --------------------------------------------------------------------------------
+    def user_row(self, identifier: str, fields: tuple[str, ...] = ("keys", "names", "emails")) -> int | None:
+        """The row of the person whose primary key, userName or e-mail is `identifier` (in the order of `fields`)."""
+        value = _line(identifier.strip()).encode()
+        if not value or not self.count("users"):
+            return None
+        for field in fields:
+            if field == "emails":
+                return self._email_row(value)
+            for row in _rows_of(self._section(f"users.{field}"), value):
+                return row
+        return None
+
+    def _email_row(self, value: bytes) -> int | None:
+        emails = self._section("users.emails")  # lines "email\trow"
+        needle = value + b"\t"
+        pos = emails.find(needle)
+        while pos > 0 and emails[pos - 1] != 10:
+            pos = emails.find(needle, pos + 1)
+        if pos == -1:
+            return None
+        start = pos + len(needle)
+        return int(emails[start:emails.find(b"\n", start)])
+
+    def user_row_by_id(self, user_id: str) -> int | None:
+        if not user_id or not self.count("users"):
+            return None
+        return next(_rows_of(self._section("users.ids"), user_id.encode()), None)
+
+    def link_rows(self, local_id: str) -> list[int]:
+        if not local_id or not self.count("links"):
+            return []
+        return list(_rows_of(self._section("links.local"), local_id.encode()))
+
+    def search_lines(self) -> bytes:
+        """The search text of every person, one line each in the stored order (UTF-8): what the people search
+        needs, without the people."""
+        return self._section("users.lines") if self.count("users") else b""
+
+    def __del__(self) -> None:  # a store dropped without `close()` must not keep the files open
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self.fd, self.index_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.index_fd = -1
+        self._sections = {}
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    chunks, done = [], 0
+    while done < size:
+        chunk = os.pread(fd, size - done, offset + done)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        done += len(chunk)
+    return b"".join(chunks)

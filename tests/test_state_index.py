@@ -1,0 +1,275 @@
+"""The state's sidecar index (`state.index`): keyed reads parse only their documents, whole-table access loads
+everything from the same generation, several writers, and an index that is missing, stale or damaged."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console.errors import StaleData
+from console.models import Group, Link
+from console.service import Service
+from console.store import Store
+from tests.plugins.core import ROOT, child_env, person
+
+PEOPLE = 300
+
+
+def build(home: Path) -> None:
+    """People E0…E299 (with a second e-mail and a non-ASCII name for some), two links each, a group."""
+    with Store.open(home) as store:
+        people = [person(i, displayName=f"Zoë Ångström {i}" if i % 7 == 0 else f"Sam Doe {i}",
+                         department="Engineering" if i % 3 == 0 else "Sales",
+                         status="active" if i % 10 else "inactive",
+                         emails=[f"user{i}@example.com", f"alias{i}@other.org"]) for i in range(PEOPLE)]
+        store.users.put_many(people)
+        store.links.put_many([Link(app=app, local_id=p.id, remote_id=f"{app}-{i}", remote_name=p.userName)
+                              for i, p in enumerate(people) for app in ("atlassian", "ad")])
+        store.groups.add(Group(name="eng", members=[p.id for p in people if p.department == "Engineering"]))
+
+
+def whole(home: Path) -> Store:
+    """A store that has loaded every document (what the old single-file read gave)."""
+    store = Store.open(home, readonly=True)
+    store.users.all()
+    assert not store.partial
+    return store
+
+
+def test_a_keyed_read_parses_only_the_person_and_their_links(state_home: Path) -> None:
+    build(state_home)
+    with Service.open(state_home, readonly=True) as svc:
+        store = svc.store
+        assert store.partial and len(store.users) == PEOPLE  # counted from the index, nothing loaded
+        assert store.users.loaded() == 0 and store.links.loaded() == 0
+        assert svc.people_count() == (PEOPLE, PEOPLE - PEOPLE // 10) and store.users.loaded() == 0
+        details = svc.person("user150")
+        assert store.partial  # the whole file was never parsed
+        assert store.users.loaded() == 1 and store.links.loaded() == 2
+        assert details.groups == ["eng"] and sorted(a.remote_id for a in details.accounts) == ["ad-150",
+                                                                                                "atlassian-150"]
+    with whole(state_home) as full, Service(full) as svc:
+        assert svc.person("user150").to_dict() == details.to_dict()
+
+
+def test_a_narrow_search_loads_only_the_people_it_finds_and_finds_what_a_whole_load_finds(state_home: Path) -> None:
+    build(state_home)
+    queries = ["user150@", "ångström 14", "ZOË", "engineering sam", "alias29@other.org", "", "nobody", "e1 sales"]
+    with Service.open(state_home, readonly=True) as partial, whole(state_home) as full:
+        found = partial.users("user150@")
+        assert [u.userName for u in found] == ["user150"] and partial.store.partial
+        assert partial.store.users.loaded() == 1
+        reference = Service(full)
+        for text in queries:
+            for limit in (None, 5):
+                assert ([u.id for u in partial.users(text, limit=limit)]
+                        == [u.id for u in reference.users(text, limit=limit)]), (text, limit)
+
+
+def test_lookups_through_the_index_answer_as_the_whole_table_does(state_home: Path) -> None:
+    build(state_home)
+    with Store.open(state_home, readonly=True) as partial, whole(state_home) as full:
+        for identifier in ["E1", "e10", " E100 ", "user2", "USER20", "user3@example.com", "alias3@other.org",
+                           "alias30@other.org", "alias3", "E1000", "", "user", "@example.com"]:
+            mine, theirs = partial.users.find(identifier), full.users.find(identifier)
+            assert (mine and mine.to_doc()) == (theirs and theirs.to_doc()), identifier
+        assert partial.users.by_email("user7@example.com").userName == "user7"
+        assert partial.users.by_user_name("E7") is None and partial.users.by_key("user7") is None
+        target = full.users.find("user9")
+        assert partial.users.get(target.id).to_doc() == target.to_doc()
+        assert partial.links.find("ad", target.id).remote_id == "ad-9"
+        assert partial.partial
+
+
+def test_whole_table_access_loads_the_generation_the_partial_reads_came_from(state_home: Path) -> None:
+    build(state_home)
+    reader = Store.open(state_home, readonly=True)
+    try:
+        assert reader.users.find("user5").title == ""
+        with Store.open(state_home) as writer, writer.writing():
+            changed = writer.users.find("user5")
+            changed.title = "Director"
+            writer.users.put(changed)
+        everyone = reader.users.all()  # loads everything: from the file it opened, not the one written since
+        assert not reader.partial and len(everyone) == PEOPLE
+        assert reader.users.find("user5").title == ""
+        assert reader.refresh() and reader.users.find("user5").title == "Director"
+    finally:
+        reader.close()
+
+
+def test_a_partial_store_refreshes_partially(state_home: Path) -> None:
+    build(state_home)
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.users.find("user5") is not None
+        with Store.open(state_home) as writer, writer.writing():
+            writer.users.add(person(999))
+        assert reader.refresh() and reader.partial
+        assert reader.users.find("user999") is not None and reader.users.loaded() == 1
+
+
+def test_two_processes_changing_different_people_through_the_index_are_both_kept(state_home: Path) -> None:
+    build(state_home)
+    a = Store.open(state_home)
+    try:
+        assert a.partial
+        first = a.users.find("user1")
+        first.title = "from a"
+        a.users.put(first)  # loads everything, then changes one person (not written yet)
+        other = subprocess.run([sys.executable, "-m", "console", "users", "edit", "user2", "--title", "from b"],
+                               cwd=ROOT, env=child_env(state_home), capture_output=True, text=True, timeout=120)
+        assert other.returncode == 0, other.stderr
+        a.flush()  # merged with the other process's write, document by document
+    finally:
+        a.close()
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.partial
+        assert (reader.users.find("user1").title, reader.users.find("user2").title) == ("from a", "from b")
+        assert len(reader.users) == PEOPLE
+
+
+def test_a_change_to_a_person_another_operator_changed_is_refused_after_a_partial_read(state_home: Path) -> None:
+    build(state_home)
+    a, b = Store.open(state_home), Store.open(state_home)
+    try:
+        mine, theirs = b.users.find("user3"), a.users.find("user3")  # both read through the index
+        theirs.department = "Legal"
+        with a.writing():
+            a.users.put(theirs)
+        mine.title = "from b"
+        b.users.put(mine)
+        with pytest.raises(StaleData, match="person user3 was changed by another operator"):
+            b.flush()
+        assert b.users.find("user3").department == "Legal"
+    finally:
+        a.close()
+        b.close()
+    with Store.open(state_home, readonly=True) as reader:
+        assert (reader.users.find("user3").department, reader.users.find("user3").title) == ("Legal", "")
+
+
+def test_a_missing_index_is_read_around_and_written_again_by_the_next_writer(state_home: Path) -> None:
+    build(state_home)
+    index = state_home / "state.index"
+    index.unlink()
+    with Store.open(state_home, readonly=True) as reader:  # a reader writes nothing: it parses the whole file
+        assert not reader.partial and reader.users.find("user7").userName == "user7"
+    assert not index.exists()
+    Store.open(state_home).close()  # a writer's open writes the index again
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.partial and reader.users.find("user7").userName == "user7"
+        assert index.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("damage", ["stale", "garbage", "truncated"])
+def test_a_stale_or_damaged_index_is_never_believed(state_home: Path, damage: str) -> None:
+    build(state_home)
+    index = state_home / "state.index"
+    old = index.read_bytes()
+    with Store.open(state_home) as writer, writer.writing():
+        changed = writer.users.find("user8")
+        changed.userName = "renamed8"
+        writer.users.put(changed)
+    index.write_bytes({"stale": old, "garbage": b"\x00garbage\n\xff", "truncated": index.read_bytes()[:200]}[damage])
+    with Store.open(state_home, readonly=True) as reader:
+        assert not reader.partial
+        assert reader.users.find("renamed8") is not None and reader.users.find("user8") is None
+    with Store.open(state_home) as writer:
+        assert not writer.partial  # the writer that wrote the index again had parsed the whole file
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.partial and reader.users.find("renamed8") is not None and reader.users.find("user8") is None
+
+
+CRASH_BEFORE_INDEX = """
+import os, sys
+from console import state_index
+from console.store import Store
+def crash(*args, **kw):
+    os._exit(9)  # killed after the state file was renamed into place, before its index was written
+state_index.write_index = crash
+store = Store.open(sys.argv[1])
+user = store.users.find("user4")
+user.title = "written"
+with store.writing():
+    store.users.put(user)
+"""
+
+
+def test_a_crash_between_the_state_and_its_index_leaves_the_new_state_read_whole(state_home: Path) -> None:
+    build(state_home)
+    before = (state_home / "state.index").read_bytes()
+    proc = subprocess.run([sys.executable, "-c", CRASH_BEFORE_INDEX, str(state_home)], cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 9, proc.stderr
+    assert (state_home / "state.index").read_bytes() == before  # the index still describes the previous file
+    with Store.open(state_home, readonly=True) as reader:
+        assert not reader.partial and reader.users.find("user4").title == "written"
+    with Store.open(state_home) as writer:
+        assert writer.users.find("user4").title == "written"
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.partial and reader.users.find("user4").title == "written" and len(reader.users) == PEOPLE
+
+
+def test_a_home_written_before_the_index_existed_opens_and_loses_nothing(state_home: Path) -> None:
+    build(state_home)
+    (state_home / "state.index").unlink()
+    data = orjson.loads((state_home / "state.json").read_bytes())
+    (state_home / "state.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))  # not our layout
+    with Store.open(state_home, readonly=True) as reader:
+        assert not reader.partial and len(reader.users) == PEOPLE
+    Store.open(state_home).close()
+    assert orjson.loads((state_home / "state.json").read_bytes())["users"] == data["users"]
+    with Store.open(state_home, readonly=True) as reader, whole(state_home) as full:
+        assert reader.partial
+        for user in full.users:
+            assert reader.users.find(user.employeeId).to_doc() == user.to_doc()
+            assert ([link.to_doc() for link in reader.links.of(user.id)]
+                    == [link.to_doc() for link in full.links.of(user.id)])
+
+
+def test_an_index_cut_short_after_its_header_is_not_believed(state_home: Path) -> None:
+    build(state_home)
+    index = state_home / "state.index"
+    content = index.read_bytes()
+    index.write_bytes(content[: content.index(b"\n") + 1000])  # a whole header, sections cut short
+    with Store.open(state_home, readonly=True) as reader:
+        assert not reader.partial and reader.users.find("user299").userName == "user299"
+
+
+def test_a_person_holding_what_looks_like_the_next_document_gets_no_index_and_is_read_whole(state_home: Path) -> None:
+    with Store.open(state_home) as store:
+        store.users.put_many([person(1, attributes={"x": {"2": {"employeeId": "E9"}}}), person(2)])
+    assert not (state_home / "state.index").exists()  # no index rather than a wrong one
+    with Store.open(state_home, readonly=True) as reader:
+        assert not reader.partial and reader.users.find("E2").userName == "user2"
+    with Store.open(state_home) as store:
+        first = store.users.find("E1")
+        first.attributes = {}
+        store.users.put(first)  # an ordinary state again: indexed again
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.partial and reader.users.find("E2").userName == "user2"
+
+
+def test_after_writes_to_one_table_or_another_every_keyed_read_still_answers_as_a_whole_load(state_home: Path) -> None:
+    build(state_home)
+    with Store.open(state_home) as store:  # one process, several writes: the index of an unchanged table is reused
+        store.groups.add(Group(name="empty"))
+        store.flush()
+        first = store.users.find("user0")
+        store.users.remove(first.id)
+        store.users.add(person(1000, displayName="Newcomer"))
+        store.flush()
+        link = store.links.find("ad", store.users.find("user5").id)
+        store.links.remove(link.id)
+        store.links.add(Link(app="ad", local_id=store.users.find("user1000").id, remote_id="ad-new"))
+        store.flush()
+    with Store.open(state_home, readonly=True) as reader, whole(state_home) as full:
+        assert reader.partial and len(reader.users) == len(full.users) == PEOPLE
+        assert [u.userName for u in Service(reader).users("newcomer")] == ["user1000"]
+        for user in full.users:
+            assert reader.users.find(user.userName).to_doc() == user.to_doc()
+            assert [x.to_doc() for x in reader.links.of(user.id)] == [x.to_doc() for x in full.links.of(user.id)]
+        assert reader.users.find("user0") is None
