@@ -222,3 +222,35 @@ async def test_the_eleventh_namesake_gets_jdoe11(ad: ADConnector, ad_check, ad_o
                           {"sAMAccountName": f"tnamesake{n}", "userAccountControl": 514})
     account = await ad.create_user(ad.account_attributes(person("T11", "Tom", "Namesake"), "password"))
     assert account.attributes["sAMAccountName"] == "tnamesake11"
+
+
+async def test_a_person_the_index_does_not_know_is_created_without_a_live_look_up(ad: ADConnector,
+                                                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    await ad.create_user(ad.account_attributes(person("K1", "Kim", "Ode"), "password"))  # the index is read
+    looked_up: list[str] = []
+    lookup = ad.users.lookup
+    monkeypatch.setattr(ad.users, "lookup", lambda conn, attrs: looked_up.append(attrs["employeeID"]) or lookup(conn, attrs))
+    created = await ad.create_user(ad.account_attributes(person("K2", "Kai", "Pym"), "password"))
+    assert looked_up == [] and not created.adopted
+    again = await ad.create_user(ad.account_attributes(person("K2", "Kai", "Pym"), "password"))
+    assert looked_up == ["K2"] and again.adopted and again.uid == created.uid  # known to the index: looked up
+
+
+async def test_an_account_created_outside_after_the_index_was_read_is_still_adopted(
+        ad: ADConnector, ad_check, ad_ous) -> None:  # type: ignore[no-untyped-def]
+    await ad.create_user(ad.account_attributes(person("L1", "Lea", "Fox"), "password"))  # the index is read
+    ad_check.conn.add(f"CN=Ian Ray,{ad_ous['users']}", ["top", "person", "organizationalPerson", "user"],
+                      {"sAMAccountName": "iray", "givenName": "Ian", "sn": "Ray", "userAccountControl": 512 + 32})
+    account = await ad.create_user(ad.account_attributes(person("L2", "Ian", "Ray"), "password"))
+    assert account.adopted
+    assert ad_check.entry(account.uid, ["sAMAccountName", "employeeID"])["employeeID"] == ["L2"]
+
+
+async def test_a_upn_taken_outside_after_the_index_was_read_is_still_a_clear_rejection(
+        ad: ADConnector, ad_check, ad_ous) -> None:  # type: ignore[no-untyped-def]
+    await ad.create_user(ad.account_attributes(person("M1", "Mo", "Fox"), "password"))  # the index is read
+    ad_check.conn.add(f"CN=Other Person,{ad_ous['users']}", ["top", "person", "organizationalPerson", "user"],
+                      {"sAMAccountName": "oper", "employeeID": "M9", "userPrincipalName": "max@idc.test",
+                       "userAccountControl": 512 + 32})
+    with pytest.raises(Rejected, match="userPrincipalName max@idc.test already belongs to another person"):
+        await ad.create_user(ad.account_attributes(person("M2", "Max", "Hu", userName="max"), "password"))

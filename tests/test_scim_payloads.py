@@ -1,10 +1,18 @@
 """The pure half of the Atlassian connector: attributes, payloads, PatchOps, filters, default groups."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console.connectors.atlassian import SETTINGS, AtlassianConnector
 from console.connectors.atlassian import payloads as p
+from console.connectors.atlassian import reference
 from console.errors import BadInput, ConfigError, Rejected
 from console.models import Application, User
 
@@ -123,6 +131,105 @@ def test_create_payload_is_exactly_the_scim2_models_user(user: User) -> None:
     from scim2_models import Context
 
     attrs = p.account_attributes(user, "sso")
-    assert p.user_payload(attrs) == p.user_resource(attrs).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-    assert p.ScimUser.model_validate(p.user_payload(attrs), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+    assert p.user_payload(attrs) == reference.user_body(attrs)
+    assert reference.ScimUser.model_validate(p.user_payload(attrs), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
 
+
+
+# ---- the plain bodies and readers are exactly what scim2-models makes and reads ------------------------------------
+# `payloads` builds and reads plain dicts (no pydantic on a sync); `reference` holds the scim2-models equivalent.
+BOUNDED = settings(max_examples=40, deadline=None)
+texts = st.text(max_size=12)
+# scim2-models normalizes an address's domain (email_validator: lowercase, IDNA); the connector sends the address as
+# the person's record has it (the directory compares case-blind, and so does `differences`): ASCII lowercase domains.
+email = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_%+-]{0,9}@[a-z0-9]{1,10}\.[a-z]{2,5}", fullmatch=True)
+addresses = st.lists(email, max_size=3)
+user_attrs = st.fixed_dictionaries({
+    "userName": email, "externalId": texts, "displayName": texts, "name.givenName": texts,
+    "name.familyName": texts, "emails": addresses, "title": texts, "department": texts, "active": st.booleans()})
+user_changes = st.dictionaries(st.sampled_from(sorted(set(p.ATTRIBUTE_PATHS) - {"emails"})), texts, min_size=1, max_size=5).map(
+    lambda d: {k: (v != "" if k == "active" else v) for k, v in d.items()}) | st.builds(
+    lambda e: {"emails": e}, st.lists(email, min_size=1, max_size=3))
+ids = st.lists(st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "S")), min_size=1, max_size=8),
+               max_size=250)
+
+
+@BOUNDED
+@given(user_attrs)
+def test_the_plain_create_body_is_the_scim2_models_user(attrs: dict[str, Any]) -> None:
+    assert p.user_payload(attrs) == reference.user_body(attrs)
+
+
+@BOUNDED
+@given(user_changes)
+def test_the_plain_user_patch_is_what_scim2_models_validates_and_serializes(changes: dict[str, Any]) -> None:
+    body = p.user_patch(changes)
+    assert body == reference.patch_body("User", body)
+
+
+@BOUNDED
+@given(ids, texts)
+def test_the_plain_group_bodies_are_what_scim2_models_makes(members: list[str], name: str) -> None:
+    assert p.group_payload(name or "g") == reference.group_body(name or "g")
+    for body in p.add_members_patches(members) + p.remove_members_patches(members):
+        assert body == reference.patch_body("Group", body)
+
+
+def test_a_value_of_the_wrong_kind_is_refused_before_sending() -> None:
+    for change in ({}, {"title": 5}, {"userName": ["x"]}, {"emails": "a@corp.example"}, {"emails": [None]}):
+        with pytest.raises(Rejected, match="not valid for Atlassian"):
+            p.user_patch(change)
+    with pytest.raises(Rejected, match="not valid for Atlassian"):
+        p.add_members_patches(["u1", 7])  # type: ignore[list-item]
+    with pytest.raises(Rejected, match="not valid for Atlassian"):  # scim2-models cannot parse its filter either
+        p.remove_members_patches(["u1", "\x1f"])
+
+
+member = st.fixed_dictionaries({"value": st.one_of(st.none(), texts, st.integers())},
+                               optional={"display": texts, "type": st.sampled_from(["User", "Group"])})
+group_doc = st.fixed_dictionaries(
+    {"id": st.text(min_size=1, max_size=8)},
+    optional={"displayName": st.one_of(texts, st.integers(), st.none()), "externalId": st.one_of(texts, st.booleans()),
+              "members": st.one_of(st.lists(member, max_size=4), st.text(max_size=3)),
+              "schemas": st.just(["urn:ietf:params:scim:schemas:core:2.0:Group"])})
+
+
+@BOUNDED
+@given(group_doc)
+def test_a_group_answer_reads_as_scim2_models_reads_it_or_is_refused_as_it_refuses_it(doc: dict[str, Any]) -> None:
+    try:
+        expected = reference.group(doc)
+    except ValueError:
+        with pytest.raises(ConfigError, match="not a SCIM Group"):
+            p.to_group(doc)
+        return
+    group = p.to_group(doc)
+    assert (group.name, group.members, group.attrs["externalId"]) == expected
+
+
+page_doc = st.fixed_dictionaries(
+    {"totalResults": st.one_of(st.integers(0, 10**6), texts)},
+    optional={"startIndex": st.one_of(st.integers(1, 100), texts), "itemsPerPage": st.one_of(st.integers(0, 100), texts),
+              "Resources": st.lists(st.fixed_dictionaries({"id": texts}), max_size=3),
+              "schemas": st.just(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])})
+
+
+@BOUNDED
+@given(page_doc)
+def test_a_list_page_reads_as_scim2_models_reads_it_or_is_refused_as_it_refuses_it(doc: dict[str, Any]) -> None:
+    try:
+        expected = reference.list_total(doc)
+    except ValueError:
+        with pytest.raises(ConfigError, match="not a SCIM list"):
+            p.list_page(doc)
+        return
+    assert p.list_page(doc) == (expected, doc.get("Resources") or [])
+
+
+def test_a_sync_process_never_imports_pydantic() -> None:
+    """The connector, the engine and the CLI's sync load without scim2-models or pydantic (a second of CPU)."""
+    code = ("import sys, console.cli, console.connectors.atlassian.connector, console.sync.engine; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'scim2_models')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.strip() == "[]"

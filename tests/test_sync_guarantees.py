@@ -316,3 +316,35 @@ async def test_a_second_sync_on_the_same_home_is_refused_naming_the_first(org_se
     assert {u["userName"] for u in scim_directory.users()} == before  # nothing was sent
     result = await svc.apply(await svc.plan(APP), Confirmation(yes=True))
     assert result.ok and len(scim_directory.users()) > len(before)
+
+
+async def test_intents_share_their_fsyncs_and_stay_within_the_window(org_service, scim_directory, monkeypatch):
+    """The window lets operations in by batches, so several intents share one fsync (not one per finished request),
+    and never more than 2 x max_concurrency operations have an intent without an outcome at once."""
+    svc = org_service
+    slots = svc.store.applications.by_name(APP).max_concurrency
+    groups: list[int] = []
+    open_intents: list[int] = []
+    in_flight: set[str] = set()
+    intend_many, append_many = EventLog.intend_many, EventLog.append_many
+
+    def intents(self, run, events):  # type: ignore[no-untyped-def]
+        events = list(events)
+        groups.append(len(events))
+        in_flight.update(f"{e.action}:{e.person_id or e.person}" for e in events)
+        open_intents.append(len(in_flight))
+        intend_many(self, run, events)
+
+    def outcomes(self, events):  # type: ignore[no-untyped-def]
+        events = list(events)
+        in_flight.difference_update(f"{e.action}:{e.person_id or e.person}" for e in events)
+        append_many(self, events)
+
+    monkeypatch.setattr(EventLog, "intend_many", intents)
+    monkeypatch.setattr(EventLog, "append_many", outcomes)
+    monkeypatch.setattr(apply_module, "FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr(apply_module, "FLUSH_EVERY", 1)  # every outcome is written as soon as its operation ends
+    result = await svc.apply(await svc.plan(APP), Confirmation(yes=True))
+    assert result.ok and sum(groups) > 100
+    assert len(groups) <= sum(groups) / 4, groups  # batches of several intents, not one per request
+    assert max(open_intents) <= 2 * slots

@@ -33,7 +33,7 @@ from console.models import Event, Link, Run, attrs_hash, utcnow
 from console.storage import HomeLock
 from console.store import Store
 from console.sync.confirm import Confirmation, check_deletions, standing_confirmations
-from console.sync.journal import Journal, journal_error
+from console.sync.journal import Journal, Window, journal_error
 from console.sync.plan import PHASES, AppPlan, Operation, Plan
 
 SECRET_ATTRS = ("initial_password", "password", "unicodePwd", "passwordProfile")
@@ -238,8 +238,9 @@ class Applier:
         limit = asyncio.Semaphore(slots)
         # Intents are written up to `slots` operations ahead of the requests (group commit in a thread), so that
         # an operation whose turn comes finds its intent durable already: a crash leaves at most the operations
-        # in flight and the next `slots` as unknown, which the rerun looks up.
-        ahead = asyncio.Semaphore(2 * slots)
+        # in flight and the next `slots` as unknown, which the rerun looks up. The window lets operations in by
+        # batches, so that several intents share each fsync.
+        ahead = Window(slots)
 
         def skip(op: Operation, why: str) -> None:
             if why == "halted":  # nothing more can be recorded, so nothing more is sent

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 
 from console.errors import JournalError
 from console.eventlog import EventLog
@@ -22,12 +23,55 @@ def journal_error(exc: OSError) -> JournalError:
                              "before its next remote write and the next run resolves what was in flight")
 
 
+class Window:
+    """At most `2 * slots` operations past it (in flight, or waiting for a slot with their intent durable), let in by
+    batches: when only `low` are left inside, up to `2 * slots - low` more enter at once, so their intents share one
+    fsync (a group commit of several operations instead of one per finished request) while enough operations are
+    still ready to hide that fsync from the requests. A crash leaves at most those `2 * slots` operations unknown.
+    """
+
+    def __init__(self, slots: int) -> None:
+        slots = max(1, slots)
+        self.size = 2 * slots
+        self.batch = max(1, slots - slots // 4)
+        self.low = self.size - self.batch
+        self.inside = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if self.inside < self.size and not self._waiting:
+            self.inside += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # let in, then cancelled: give the place back
+                self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        self.inside -= 1
+        if self.inside > self.low:
+            return
+        while self._waiting and self.inside < self.size:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                self.inside += 1
+
+
 class Journal:
     def __init__(self, log: EventLog, run: str) -> None:
         self.log = log
         self.run = run
         self.failure: JournalError | None = None
         self.intents_written = 0
+        self.groups_written = 0  # fsyncs of intents (each shared by the intents ready at the same moment)
         self._outcomes: list[Event] = []
         self._waiting: list[tuple[Event, asyncio.Future[None]]] = []
         self._drainer: asyncio.Task[None] | None = None
@@ -57,6 +101,7 @@ class Journal:
                     self.failure = self.failure or journal_error(exc)
                 else:
                     self.intents_written += len(waiting)
+                    self.groups_written += 1
                 for _, future in waiting:
                     if not future.done():
                         if self.failure is None:

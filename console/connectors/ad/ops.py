@@ -133,8 +133,15 @@ class UserOps:
         base_sam = str(attrs.get("sAMAccountName") or "")
         cn = names.common_name(str(attrs.get("cn") or attrs.get("displayName") or ""), base_sam)
         rdn_cn = cn
-        for _attempt in range(8):
-            match, taken = self.lookup(conn, attrs)
+        upn = str(attrs.get("userPrincipalName") or "")
+        taken: set[str]
+        for attempt in range(8):
+            if attempt == 0 and self.employees.unknown(conn, str(attrs.get("employeeID") or ""),
+                                                       [upn, *self._candidates(base_sam, 1)]):
+                match, taken = None, set()  # nobody holds this person's id or names: no live look-up (the DC
+                # still refuses a name taken since the index's scan, and the next attempt looks up live)
+            else:
+                match, taken = self.lookup(conn, attrs)
             if match:
                 return self._adopt(conn, match, attrs, handover)
             sam = self._free_sam(conn, base_sam, taken)
@@ -156,6 +163,7 @@ class UserOps:
             password = self._activate_new(conn, dn, sam, upn, attrs, handover, rollback=True)
             account = to_account(search(conn, dn, "(objectClass=*)", USER_ATTRS, BASE)[0])
             self.employees.remember(str(attrs.get("employeeID") or ""), account.uid)
+            self.employees.remember_names(sam, upn)
             return account, password, False
         raise Rejected(f"could not create {base_sam}: names kept clashing",
                        hint="run again; check AD for a duplicate of this person")

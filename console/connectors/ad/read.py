@@ -3,7 +3,9 @@
 employeeID is not indexed in a default AD (or Samba) schema, so a filter on it scans the whole directory
 (≈15 ms per 1,000 objects on Samba, every time). The connector therefore reads the domain's employeeIDs
 once (`EmployeeIndex`, one paged scan, refreshed after five minutes, kept current by its own writes) and
-asks the DC live only about indexed attributes (userPrincipalName, exact sAMAccountNames).
+asks the DC live only about indexed attributes (userPrincipalName, exact sAMAccountNames). The same scan notes
+the domain's taken logon names (sAMAccountName, userPrincipalName): a create whose person and names the index
+does not know skips the live look-up; the DC still refuses a name taken since, and the create then looks up live.
 """
 from __future__ import annotations
 
@@ -102,15 +104,27 @@ class EmployeeIndex:
     def __init__(self, base_dn: str) -> None:
         self.base_dn = base_dn
         self._by_id: dict[str, set[str]] | None = None
+        self._names: set[str] = set()
         self._read_at = 0.0
         self._lock = threading.Lock()
 
     def guids(self, conn: Connection, employee_id: str) -> list[str]:
         with self._lock:
-            if self._by_id is None or time.monotonic() - self._read_at > self.MAX_AGE:
-                self._by_id = self._read(conn)
-                self._read_at = time.monotonic()
-            return sorted(self._by_id.get(employee_id.lower(), ()))
+            self._fresh(conn)
+            return sorted((self._by_id or {}).get(employee_id.lower(), ()))
+
+    def unknown(self, conn: Connection, employee_id: str, logon_names: list[str]) -> bool:
+        """True when the index knows neither this employeeID nor any of these logon names (as of its last scan)."""
+        with self._lock:
+            self._fresh(conn)
+            if employee_id and self._by_id and self._by_id.get(employee_id.lower()):
+                return False
+            return not any(name.lower() in self._names for name in logon_names if name)
+
+    def _fresh(self, conn: Connection) -> None:
+        if self._by_id is None or time.monotonic() - self._read_at > self.MAX_AGE:
+            self._by_id, self._names = self._read(conn), self._read_names(conn)
+            self._read_at = time.monotonic()
 
     def _read(self, conn: Connection) -> dict[str, set[str]]:
         by_id: dict[str, set[str]] = {}
@@ -122,6 +136,22 @@ class EmployeeIndex:
                 by_id.setdefault(str(d.get("employeeID", "")).lower(), set()).add(d["uid"])
             if not cookie:
                 return by_id
+
+    def _read_names(self, conn: Connection) -> set[str]:
+        """Every taken sAMAccountName (users, groups, computers share them) and userPrincipalName, lowercased."""
+        taken: set[str] = set()
+        cookie: bytes | None = None
+        while True:
+            entries, cookie = page(conn, self.base_dn, "(|(sAMAccountName=*)(userPrincipalName=*))",
+                                   ["objectGUID", "sAMAccountName", "userPrincipalName"], cookie)
+            for d in entries:
+                taken.update(str(d[k]).lower() for k in ("sAMAccountName", "userPrincipalName") if d.get(k))
+            if not cookie:
+                return taken
+
+    def remember_names(self, *logon_names: str) -> None:
+        with self._lock:
+            self._names.update(name.lower() for name in logon_names if name)
 
     def remember(self, employee_id: str, guid: str) -> None:
         with self._lock:
