@@ -25,6 +25,7 @@ from screens.provisioning import ProvisioningScreen
 from screens.reports import EventModal, ExportModal, ReportsScreen
 from screens.users import PersonScreen, TraceModal, UserForm, UsersScreen
 from tests.plugins.tui import SAMPLE, settle
+from tests.test_tui_typing import type_raw
 
 Steps = Callable[[Any], Awaitable[None]]
 
@@ -285,3 +286,17 @@ async def test_down_from_the_member_filter_reaches_the_members(tui_home):
         assert members.cursor_row == 1
         await pilot.press("slash", "enter")
         assert app.focused is members  # Enter in the filter also goes to the list
+
+
+async def test_text_typed_fast_after_tab_lands_in_the_next_field(tui_home):
+    """A typist's "abc<Tab>def" arrives in one burst: Tab must move the focus before "def" is typed (Textual
+    bubbles a key to a non-priority binding, so the letters after it overtook it and landed in the first field)."""
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await keys("2", "n")(pilot)
+        form = app.screen
+        assert isinstance(form, UserForm)
+        type_raw(app, *"E123", "tab", *"ada.fast", "tab", *"Ada", "shift+tab", "shift+tab", *"E9")
+        await settle(pilot)  # (a field reached by Tab has its text selected: typing replaces it)
+        assert [form.query_one(f"#f-{name}", Input).value for name in ("employeeId", "userName", "givenName")] == [
+            "E9", "ada.fast", "Ada"]
