@@ -180,8 +180,9 @@ i imports a .csv or .json file: you see what it would create and change, and whi
             confirm_delete(self, user)
 
 
-def confirm_delete(screen: ConsoleScreen, user: User, after: Any = None) -> None:
-    """Ask (naming the person, their groups and accounts), then delete in a worker of `screen`."""
+def confirm_delete(screen: ConsoleScreen, user: User, after: Any = None, owner: ConsoleScreen | None = None) -> None:
+    """Ask (naming the person, their groups and accounts), then delete in a worker of `owner` (default `screen`):
+    a screen that closes as the deletion starts (`after`) hands it to the screen that stays, which then shows it."""
     svc = screen.service
     with screen.console.state_lock:
         groups = [g.name for g in svc.groups_of(user)]
@@ -194,7 +195,7 @@ def confirm_delete(screen: ConsoleScreen, user: User, after: Any = None) -> None
 
     def answered(yes: bool | None) -> None:
         if yes:
-            delete_user(screen, ident(svc, user), user.label())
+            delete_user(owner or screen, ident(svc, user), user.label())
             if after is not None:
                 after()
 
@@ -352,7 +353,9 @@ because…, matched to…, action); nothing is written until you Tab to the name
 
     def action_delete(self) -> None:
         if self.user:
-            confirm_delete(self, self.user, after=lambda: self.dismiss(None))
+            below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None
+            confirm_delete(self, self.user, after=lambda: self.dismiss(None),
+                           owner=below if isinstance(below, ConsoleScreen) else None)
 
     # ---- provisioning this person now -----------------------------------------------------------
     def action_provision(self) -> None:

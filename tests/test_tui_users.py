@@ -139,3 +139,24 @@ async def test_delete_asks_first_escape_keeps_and_yes_deletes(tui_home):
         assert app.screen.query_one("#people", DataTable).row_count == 0
     with Store.open(tui_home, readonly=True) as store:  # durable: another process sees it gone
         assert Service(store).users("harper.baker") == []
+
+
+async def test_deleting_from_a_persons_page_leaves_them_out_of_the_list(tui_home):
+    """The person's page closes as the deletion starts: the deletion (and the list's reload after it) must not
+    belong to the page that is gone — the list showed the deleted person until something else reloaded it."""
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_users(pilot)
+        await pilot.press("slash", *"naomi.morales")
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PersonScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press(*CONFIRM)
+        await settle(pilot, rounds=6)
+        screen = app.screen
+        assert app.service.people_count()[0] == 299
+        assert rows_of(screen.query_one("#people", DataTable)) == []
+        assert text_of(screen.query_one("#count", Label)) == "no one matches 'naomi.morales'"
