@@ -88,3 +88,31 @@ def test_a_changed_name_is_found_by_the_new_name_only(people):
     people.users.put(person)
     assert person.id in reports.person_ids(people, "hanna berg", partial=False)
     assert person.id not in reports.person_ids(people, "anna smith", partial=False)
+
+
+def test_the_kept_text_follows_changes_rollbacks_and_other_processes(people, tmp_path):
+    assert reports.person_ids(people, "hanna berg", partial=False) == set()  # the text is kept from here on
+    person = people.users.find("anna2")
+    person.displayName = "Hanna Berg"
+    people.users.put(person)
+    assert reports.person_ids(people, "hanna berg", partial=False) == {person.id}
+    people.flush()
+    person.displayName = "Hanna Lund"
+    people.users.put(person)
+    assert reports.person_ids(people, "hanna lund", partial=True) == {person.id}
+    people.rollback()  # back to what was flushed, in a new table
+    assert reports.person_ids(people, "hanna lund", partial=True) == set()
+    assert reports.person_ids(people, "hanna berg", partial=False) == {person.id}
+    other = Store.open(tmp_path)
+    try:
+        someone = other.users.find("kelvin")
+        someone.displayName = "Hanna Berg"
+        other.users.put(someone)
+        other.flush()
+    finally:
+        other.close()
+    assert people.refresh()
+    assert reports.person_ids(people, "hanna berg", partial=False) == {person.id, someone.id}
+    for text in TEXTS:
+        for partial in (False, True):
+            assert reports.person_ids(people, text, partial=partial) == by_scan(people, text, partial=partial)
