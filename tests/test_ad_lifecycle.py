@@ -254,3 +254,14 @@ async def test_a_upn_taken_outside_after_the_index_was_read_is_still_a_clear_rej
                        "userAccountControl": 512 + 32})
     with pytest.raises(Rejected, match="userPrincipalName max@idc.test already belongs to another person"):
         await ad.create_user(ad.account_attributes(person("M2", "Max", "Hu", userName="max"), "password"))
+
+
+@pytest.mark.parametrize("who", [person("N1", "Nina", "Ödegård", title="Dev", department="R&D"),
+                                 person("N2", "小龙", "李", userName="李小龙", displayName="李小龙"),
+                                 person("N3", "Olu", "Ade", emails=["olu@idc.test", "o.ade@idc.test"], title="")])
+async def test_a_created_account_is_what_the_dc_holds(ad: ADConnector, who: User) -> None:
+    """The create reads back only the objectGUID; the account it returns equals a full read of the entry."""
+    created = await ad.create_user(ad.account_attributes(who, "password"))
+    held = await ad.get_user(created.uid)
+    assert (created.uid, created.name, created.active) == (held.uid, held.name, held.active)
+    assert created.attributes == held.attrs

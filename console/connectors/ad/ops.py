@@ -161,7 +161,11 @@ class UserOps:
                 raise
             upn = str(payload.get("userPrincipalName", ""))
             password = self._activate_new(conn, dn, sam, upn, attrs, handover, rollback=True)
-            account = to_account(search(conn, dn, "(objectClass=*)", USER_ATTRS, BASE)[0])
+            # the DC holds what the add wrote: read back only the objectGUID it assigned (decoding the whole entry
+            # costs the client more CPU than the add itself); a test pins this against a full read
+            guid = search(conn, dn, "(objectClass=*)", ["objectGUID"], BASE)[0]["uid"]
+            account = to_account({**payload, "dn": dn, "uid": guid, "cn": rdn_cn, "objectClass": USER_CLASSES,
+                                  "userAccountControl": names.NORMAL_ACCOUNT})
             self.employees.remember(str(attrs.get("employeeID") or ""), account.uid)
             self.employees.remember_names(sam, upn)
             return account, password, False
