@@ -73,8 +73,9 @@ class IdConsoleApp(App[int]):
         Binding("q", "leave", "Quit", show=False, id="app.quit", tooltip="Leave the console (same as ctrl+q)"),
         # Priority: handled as the key arrives. A plain binding is reached by bubbling the key up from the focused
         # widget, and the keys typed after it overtake it: "abc<Tab>def" typed fast put "def" in the first field.
-        Binding("tab", "focus_next", "Next field", show=False, priority=True, id="app.next"),
-        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True, id="app.previous"),
+        Binding("tab", "focus_next", "Focus Next", show=False, priority=True, id="app.next"),
+        Binding("shift+tab", "focus_previous", "Focus Previous", show=False, priority=True,
+                id="app.previous"),
     ]
 
     sync_running: reactive[bool] = reactive(False)
