@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.filter import LineFilter
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from console.errors import IdConsoleError
 from console.service import Service
@@ -71,10 +71,6 @@ class IdConsoleApp(App[int]):
         Binding("colon", "command_palette", "Commands", key_display=":", show=False, id="app.commands",
                 tooltip="Command palette (same as ctrl+p)"),
         Binding("q", "leave", "Quit", show=False, id="app.quit", tooltip="Leave the console (same as ctrl+q)"),
-        # Priority: handled as the key arrives. A plain binding is reached by bubbling the key up from the focused
-        # widget, and the keys typed after it overtake it: "abc<Tab>def" typed fast put "def" in the first field.
-        Binding("tab", "focus_next", "Next field", show=False, priority=True, id="app.next"),
-        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True, id="app.previous"),
     ]
 
     sync_running: reactive[bool] = reactive(False)
@@ -138,9 +134,28 @@ class IdConsoleApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         """Keys typed ahead of a dialog never act on it: a form takes their text into its first field, any
         other dialog drops them; on a screen just shown, only `/` and text for a focused field survive."""
-        if isinstance(event, events.Key) and not event.is_forwarded and self.drop_typed_ahead(event):
-            return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self.drop_typed_ahead(event):
+                return
+            if self.tab_out_of_text_field(event):
+                return
         await super().on_event(event)
+
+    def tab_out_of_text_field(self, key: events.Key) -> bool:
+        """Tab or Shift+Tab in a text field moves the focus as the key arrives. Reached the usual way (bubbling
+        up from the field to the screen's binding), it was overtaken by the letters typed after it, which the
+        field took first: "abc⇥def" typed fast put "def" in the first field. Only from a text field (whose
+        earlier keys it has taken already, in order): elsewhere Tab bubbles behind the keys before it."""
+        focused = self.focused
+        if key.key not in ("tab", "shift+tab") or not isinstance(focused, TEXT_FIELDS) or focused.disabled:
+            return False
+        if isinstance(focused, TextArea) and focused.tab_behavior != "focus":
+            return False  # a text area that indents takes Tab itself
+        if key.key == "tab":
+            self.action_focus_next()
+        else:
+            self.action_focus_previous()
+        return True
 
     def drop_typed_ahead(self, key: events.Key) -> bool:
         screen = self.screen

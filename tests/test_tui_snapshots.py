@@ -12,6 +12,7 @@ import pytest
 from pytest_textual_snapshot import SVGImageExtension
 
 from screens.app import make_app
+from screens.modals import PasswordsModal
 from tests.plugins.tui import settle
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -93,5 +94,21 @@ def test_view(snap_compare, fixed_home, palette, view):
         for key in SCREENS[view]:
             await pilot.press(key)
             await settle(pilot)
+
+    assert snap_compare(make_app(fixed_home), terminal_size=(80, 24), run_before=shown)
+
+
+def test_initial_passwords(snap_compare, fixed_home, palette):
+    """The provisioning's passwords modal: shown once, each account's whole name (long ones wrap, never cut)."""
+    passwords = {
+        "corp-ad: Alexandros Papadopoulos-Konstantinidis (alexandros.papadopoulos@northwind.example)": "Qx7!mR2#vL9p",
+        "corp-ad: Anne-Marie Dubois-Lefèvre (anne-marie.dubois@northwind.example)": "Hn4$wT8&zK1c",
+        "m365: Seán O'Brien (sean.obrien@northwind.example)": "Pb6%yD3*jF5s",
+    }
+
+    async def shown(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        pilot.app.push_screen(PasswordsModal(dict(passwords)))
+        await settle(pilot)
 
     assert snap_compare(make_app(fixed_home), terminal_size=(80, 24), run_before=shown)

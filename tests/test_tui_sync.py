@@ -221,3 +221,55 @@ async def test_initial_passwords_are_shown_once_and_not_kept(tui_scim_home):
         await pilot.press("enter")
         await settle(pilot)
         assert passwords == {} and not isinstance(app.screen, PasswordsModal)
+
+
+async def test_deprovision_path_plan_shows_the_deletion_the_named_button_confirms_the_report_records_it(
+        tui_scim_home, scim_directory):
+    """A person deleted through the console loses their account at the next sync: the plan names the deletion,
+    no letter confirms it (only Tab to the named button), the account is gone from the directory and the report
+    records the deletion for that person."""
+    app = make_app(tui_scim_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.service.set_app(APP, {"deprovision": "delete", "delete_grace_days": "0", "features.delete": "true"})
+        await create_policy(pilot, "legal-bitbucket", "dept-legal")
+        screen = await plan(pilot)
+        await pilot.press("a", *CONFIRM)
+        await settle(pilot, rounds=5)
+        leaver = app.service.in_scope(app.service.policy("legal-bitbucket"))[0]
+        assert leaver.email in [u["userName"] for u in scim_directory.users()]
+        # deleted through the console: the person's page, d, Tab to the named button, Enter
+        await pilot.press("2", "slash", *leaver.userName)
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press(*CONFIRM)
+        await settle(pilot, rounds=5)
+        assert app.service.user_by_id(leaver.id) is None
+        # the plan shows the deletion
+        screen = await plan(pilot)
+        assert [(op.action, op.person) for op in screen.plan.operations] == [("delete", leaver.email)]  # the account
+        tree = screen.query_one("#plan", Tree)
+        assert "1 delete" in str(tree.root.children[0].label)
+        # no letter confirms it; the named button does
+        await pilot.press("a")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal) and "Deprovision 1 account(s) in bitbucket-cloud?" in modal.title_text
+        assert any(leaver.userName in item for item in modal.items)
+        await pilot.press(*"yYa", "space")
+        await settle(pilot)
+        assert app.screen is modal and leaver.email in [u["userName"] for u in scim_directory.users()]
+        await pilot.press(*CONFIRM)
+        await settle(pilot, rounds=6)
+        assert leaver.email not in [u["userName"] for u in scim_directory.users()]
+        # the report records it, for that person
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("f", *leaver.userName, "enter")
+        await settle(pilot)
+        events = rows_of(app.screen.query_one("#events", DataTable))
+        assert [(e[1], e[3], e[4]) for e in events if e[1] == APP] == [(APP, "delete", "success"),
+                                                                      (APP, "create", "success")]
+        assert [e[3] for e in events if e[3] == "user_delete"] == ["user_delete"]
