@@ -156,6 +156,8 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
                         cache[name] = (key, derived[name])  # type: ignore[assignment]
         pos += len(body)
     data = b"{" + b"".join(parts) + b"}"
+    for name in SPLIT:
+        starts.setdefault(name, 0)  # a table not written yet: no row is ever read from it
     header: dict[str, Any] = {"format": FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key,
                               "tables": spans, "starts": starts, "rows": {}}
     sections: dict[str, bytes] = {}
@@ -194,6 +196,27 @@ def _rows_of(blob: bytes, value: bytes) -> Iterator[int]:
         pos = blob.find(value, pos + 1)
 
 
+SECTIONS = ("users.spans", "users.ids", "users.keys", "users.names", "users.emails", "users.lines", "links.spans",
+            "links.local")
+
+
+def _ints(value: Any, n: int) -> bool:
+    return isinstance(value, list) and len(value) == n and all(type(v) is int and v >= 0 for v in value)
+
+
+def _valid_header(header: Any) -> bool:
+    """True when `header` has every field a snapshot reads, of the right type (an index is never trusted blindly)."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("byteorder") != sys.byteorder:
+        return False
+    tables, starts, rows, sections = (header.get(k) for k in ("tables", "starts", "rows", "sections"))
+    return (isinstance(header.get("primary_key"), str) and type(header.get("generation")) is int
+            and type(header.get("active")) is int and _ints(header.get("state"), 3)
+            and isinstance(tables, dict) and all(_ints(v, 2) for v in tables.values())
+            and isinstance(starts, dict) and isinstance(rows, dict)
+            and all(type(starts.get(t)) is int and type(rows.get(t)) is int for t in SPLIT)
+            and isinstance(sections, dict) and all(_ints(sections.get(name), 2) for name in SECTIONS))
+
+
 class Snapshot:
     """One generation of `state.json`, opened once, read document by document through its index."""
 
@@ -228,8 +251,7 @@ class Snapshot:
                 header = orjson.loads(first[:end]) if end > 0 else None
             except (OSError, orjson.JSONDecodeError):
                 header = None
-            if not (isinstance(header, dict) and header.get("format") == FORMAT
-                    and header.get("byteorder") == sys.byteorder and header.get("state") == list(stamp)
+            if not (_valid_header(header) and header["state"] == list(stamp)
                     and os.fstat(index_fd).st_size == end + 1 + sum(n for _, n in header["sections"].values())):
                 os.close(fd)
                 if index_fd >= 0:

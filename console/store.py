@@ -635,8 +635,8 @@ class Store:
         and links are parsed one by one as they are asked for. False when the index is missing or stale."""
         try:
             snap = Snapshot.open(self.path, self.index_path)
-        except OSError:
-            return False
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError):
+            return False  # an index of the wrong shape is not believed (nor shown as an error: it is derived)
         if snap is None:
             return False
         try:
@@ -705,7 +705,7 @@ class Store:
             return
         tables, stamp = self._raw.read_stamped()
         version = self._check_version(tables)
-        write = version is None or version < SCHEMA_VERSION or not self._index_current()
+        write = version is None or version < SCHEMA_VERSION
         if version is None:
             tables = {**(tables or {}), "meta": {"1": {"schema": SCHEMA_VERSION, "primary_key": "employeeId",
                                                          "generation": 0}}}
@@ -724,6 +724,25 @@ class Store:
             self.meta = {}
             self._table_base = {}
             self._write_locked()
+        elif not self._index_current():
+            self._index_again(tables, stamp)
+
+    def _index_again(self, tables: dict[str, dict[str, Any]], stamp: tuple[int, int, int] | None) -> None:
+        """Write the index of the state file as it is (under the lock): no new generation when the file is what
+        this version writes; rewritten when it is not (e.g. indented by hand); nothing when it cannot be indexed."""
+        data, header, sections = state_index.dump(tables, str(tables["meta"]["1"].get("primary_key", "employeeId")))
+        if sections is None or stamp is None:
+            return
+        with open(self.path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            same = (st.st_ino, st.st_mtime_ns, st.st_size) == stamp and st.st_size == len(data) and fh.read() == data
+        if not same:
+            self.meta = {}
+            self._table_base = {}
+            self._write_locked()
+            return
+        with contextlib.suppress(OSError):  # derived: a missing index is only slower, never wrong
+            state_index.write_index(self.index_path, header, sections, stamp, self.generation)
 
     @contextlib.contextmanager
     def _shape_checked(self) -> Iterator[None]:
@@ -738,7 +757,10 @@ class Store:
                                     "away") from None
 
     def _index_current(self) -> bool:
-        snap = Snapshot.open(self.path, self.index_path)
+        try:
+            snap = Snapshot.open(self.path, self.index_path)
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError):
+            return False
         if snap is None:
             return False
         snap.close()
