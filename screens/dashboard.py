@@ -48,8 +48,9 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         yield Label("Recent events", classes="heading")
         events = FitTable(id="events", cursor_type="row", identifying=("application", "person / object"),
                           gives_way=("action",), floors={"when": 8, "status": 7})  # "just now", "success"
-        for label, width in (("when", 8), ("application", 12), ("person / object", 22), ("action", 18), ("status", 7)):
-            events.add_column(label, width=width, key=label)
+        for key, label in (("when", "when"), ("application", "app"), ("person / object", "person / object"),
+                           ("action", "action"), ("status", "status")):  # "app": its names are often "-"
+            events.add_column(label, key=key)
         yield events
         yield CutLine(events, id="events-cut")
 

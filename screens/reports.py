@@ -66,9 +66,10 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
                          gives_way=("action",), floors={"UTC": 11, "status": 7})
         # 80 columns: the year is left out (the detail shows the whole time); "MM-DD HH:MM" and "success"/"failure"
         # never give way, the action does (the line under the table shows it whole)
-        for label, width in (("UTC", 11), ("application", 14), ("person / object", 16), ("action", 18),
-                             ("status", 7)):
-            table.add_column(label, width=width, key=label)
+        # the application's header is "app": a header wider than its names ("-" for local events) costs the action
+        for key, label in (("UTC", "UTC"), ("application", "app"), ("person / object", "person / object"),
+                           ("action", "action"), ("status", "status")):
+            table.add_column(label, key=key)
         yield table
         yield CutLine(table, id="events-cut")
 
