@@ -151,6 +151,9 @@ def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
         if key == "emails" and _empty(value):
             raise Rejected("Atlassian requires an e-mail: the person's last e-mail cannot be removed",
                            hint="give the person an e-mail on a verified domain, or end their entitlement")
+        if key == "userName" and _empty(value):
+            raise Rejected("Atlassian requires a userName: it cannot be removed",
+                           hint="give the person a userName, then sync again")
         problem = _invalid(key, value)
         if problem:
             problems.append(problem)
