@@ -197,3 +197,40 @@ async def test_a_sync_records_the_inputs_and_drift_found_by_reconcile_is_still_u
     svc.edit_user(people[1].userName, department="Moved")  # a mover after the inputs were recorded
     (update,) = (await svc.plan(SCIM_APP)).operations
     assert update.person_id == people[1].id and update.changes == {"department": [people[1].department, "Moved"]}
+
+
+def test_a_plan_lists_up_to_date_people_whose_link_recorded_other_inputs(store):
+    pushed(store)
+    links = store.links.for_app("bb")
+    for link in links[:4]:
+        link.inputs = ""  # links older than `Link.inputs`
+    store.links.put_many(links[:4])
+    app_plan = plan(store, Attrs(store))
+    assert app_plan.operations == []
+    assert sorted(app_plan.settled) == sorted(link.local_id for link in links[:4])
+    assert all(attrs is link.attrs for link in links[:4] for _, attrs in [app_plan.settled[link.local_id]])
+
+
+async def test_a_sync_records_the_inputs_on_links_older_than_them(org_service, scim_directory):
+    svc = org_service
+    await svc.apply(await svc.plan(SCIM_APP), Confirmation(yes=True))
+    links = svc.store.links.for_app(SCIM_APP)
+    for link in links:
+        link.inputs = ""  # as a state written before `Link.inputs` loads
+    svc.store.links.put_many(links)
+    svc.store.flush()
+
+    plan = await svc.plan(SCIM_APP)
+    assert plan.operations == [] and len(plan.apps[0].settled) == len(links)
+    moved = links[0]
+    moved.attrs = {**moved.attrs}  # saved again between the plan and the sync: not the attributes the plan compared
+    svc.store.links.put(moved)
+    dry = await svc.apply(plan, Confirmation(yes=True), dry_run=True)
+    assert dry.ok and all(link.inputs == "" for link in svc.store.links.for_app(SCIM_APP))  # a dry run writes nothing
+
+    assert (await svc.apply(plan, Confirmation(yes=True))).ok
+    recorded = {link.local_id: link.inputs for link in svc.store.links.for_app(SCIM_APP)}
+    assert recorded.pop(moved.local_id) == ""
+    assert recorded == {uid: inputs for uid, (inputs, _) in plan.apps[0].settled.items() if uid != moved.local_id}
+    again = await svc.plan(SCIM_APP)
+    assert again.operations == [] and list(again.apps[0].settled) == [moved.local_id]

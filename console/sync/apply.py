@@ -165,6 +165,8 @@ class Applier:
             self.run.counts = {f"{app}.{k}": v for app, c in self.result.counts.items() for k, v in c.items()}
             self.run.plan = []
             if not self.dry_run:
+                if not self.result.halted:
+                    self._record_settled_inputs()
                 for app_plan in self.plan.apps:
                     app = self.store.applications.by_name(app_plan.app)
                     if app is not None:
@@ -174,6 +176,21 @@ class Applier:
                 self.store.runs.put(self.run)
                 self.store.flush()
         return self.result
+
+    def _record_settled_inputs(self) -> None:
+        """Record on the links the plan found up to date the inputs their attributes are computed from (links older
+        than `Link.inputs` first of all): the next plan skips these people without computing their attributes.
+        Only where the link still holds the very attributes the plan compared (nothing saved them since)."""
+        links = self.store.links
+        settled = []
+        for app_plan in self.plan.apps:
+            for user_id, (inputs, attrs) in app_plan.settled.items():
+                link = links.find(app_plan.app, user_id)
+                if link is not None and link.state == "active" and link.attrs is attrs and link.inputs != inputs:
+                    link.inputs = inputs
+                    settled.append(link)
+        if settled:
+            links.put_many(settled)
 
     def _resolve_open_intents(self) -> None:
         """Intents earlier runs left without an outcome: record them as unknown (once) and look them up first."""

@@ -66,6 +66,10 @@ class AppPlan:
     drift: list[dict[str, Any]] = field(default_factory=list)
     threshold_count: int = 10
     threshold_percent: int = 20
+    # people whose active link holds the attributes computed, but recorded other inputs (or none: links older than
+    # `Link.inputs`): user id -> (the inputs, the link's `attrs` object the plan compared). A sync records them, so
+    # that the next plan skips these people too (`Applier`).
+    settled: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def deprovisions(self) -> list[Operation]:
@@ -197,6 +201,8 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
                 continue  # most people, on most runs: the inputs of the last push, so the attributes pushed then
         attrs = attrs_fn(user, ent.login_method)
         if link is not None and link.state == "active" and user_id not in drift and link.attrs == attrs:
+            if inputs:
+                result.settled[user_id] = (inputs, link.attrs)
             continue  # nothing changed (one C-level comparison instead of a diff)
         if link is None or link.state == "deleted":
             ops.append(gate(Operation(app.name, "create", ent.reason(), user_id, user.label(), attrs=attrs,
