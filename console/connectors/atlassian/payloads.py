@@ -61,6 +61,10 @@ def is_default_group(name: str) -> bool:
 
 
 # ---- local person -> flat attributes -> SCIM payloads ------------------------------------------
+# Bump whenever `account_attributes` would give other attributes for the same person (see Connector).
+ATTRIBUTES_VERSION = "1"
+
+
 def account_attributes(user: LocalUser, login_method: str = "sso") -> dict[str, Any]:
     """The directory attributes a person should have; every key always present so a cleared value diffs."""
     emails = [e.strip() for e in user.emails if e and e.strip()]
