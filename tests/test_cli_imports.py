@@ -18,7 +18,7 @@ from tests.plugins.core import ROOT, child_env, person
 HEAVY = ("httpx", "asyncio", "pydantic", "rich.progress", "smtplib", "console.connectors.atlassian",
          "console.connectors.ad", "console.connectors.graph", "console.connectors.bitbucket",
          "console.automation.cycle", "console.automation.notify", "console.inbound.run", "console.importer",
-         "console.sync.engine", "console.sync.apply")
+         "console.sync.engine", "console.sync.apply", "console.sync.plan")
 
 PROBE = """
 import json, sys

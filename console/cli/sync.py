@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.cli.output import confirm, emit_json, emit_table, run_async
 from console.errors import BadInput, DeletionRefused
 from console.reports import describe_changes
-from console.service import Confirmation, Plan, Service
+from console.service import Confirmation, Service
+
+if TYPE_CHECKING:
+    from console.service import Plan
 
 
 def print_plan(plan: Plan) -> None:

@@ -17,14 +17,7 @@ from console.service.groups import GroupsMixin, RulePreview
 from console.service.inbound import InboundMixin
 from console.service.people import PeopleMixin, PersonDetails
 from console.service.policies import PoliciesMixin
-from console.service.provisioning import (
-    AppPlan,
-    Confirmation,
-    Operation,
-    Plan,
-    ProvisioningMixin,
-    StandingConfirmation,
-)
+from console.service.provisioning import Confirmation, ProvisioningMixin, StandingConfirmation
 from console.service.reports import ReportFilter, ReportsMixin, SearchResult
 from console.values import parse_bool, parse_int, parse_pairs
 
@@ -36,6 +29,7 @@ if TYPE_CHECKING:
     from console.inbound.run import ImportResult
     from console.mapping import MappedRecord, Mapping
     from console.sync.apply import ApplyResult, Progress
+    from console.sync.plan import AppPlan, Operation, Plan
     from console.sync.trace import ProvisionTrace
 
 __all__ = [
@@ -63,6 +57,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ApplyResult": ("console.sync.apply", "ApplyResult"),
     "Progress": ("console.sync.apply", "Progress"),
     "ProvisionTrace": ("console.sync.trace", "ProvisionTrace"),
+    "AppPlan": ("console.sync.plan", "AppPlan"),
+    "Operation": ("console.sync.plan", "Operation"),
+    "Plan": ("console.sync.plan", "Plan"),
 }
 
 

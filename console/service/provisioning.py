@@ -16,15 +16,14 @@ from console.sync.confirm import (
     remove_standing,
     standing_confirmations,
 )
-from console.sync.plan import AppPlan, Operation, Plan
-
 if TYPE_CHECKING:  # the engine (asyncio, the connectors) is loaded by the first plan, not by every command
     import asyncio
 
     from console.sync.apply import ApplyResult, Progress
+    from console.sync.plan import Operation, Plan
     from console.sync.trace import ProvisionTrace
 
-__all__ = ["AppPlan", "Confirmation", "Operation", "Plan", "ProvisioningMixin", "StandingConfirmation"]
+__all__ = ["Confirmation", "ProvisioningMixin", "StandingConfirmation"]
 
 
 class ProvisioningMixin(ServiceBase):
