@@ -9,6 +9,10 @@ application, events over 12 months), then times `users show KEY`, a narrow and a
 command can go under), each in its own process; prints the best of
 `--repeat` runs, the max RSS of each, and the ratio to the floor. Targets (issue 16): show and the narrow list
 <= 0.5 s, plan <= 1 s, RSS <= 500 MB. Stops by itself and removes what it wrote.
+
+`--compare DIR` also times the CLI cases with the code of another checkout DIR (e.g. `git worktree add DIR main`)
+on the same home, interleaved with this checkout's: before and after in the same run. Each case prints its wall
+time and its CPU time (user + system), which load on a shared machine disturbs less.
 """
 from __future__ import annotations
 
@@ -56,17 +60,17 @@ def build(home: Path, people_count: int, events: int) -> str:
     return people[people_count // 2].employeeId
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and max RSS (MB) of one process."""
+def run(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and max RSS (MB) of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"{command} failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
     if process.stderr:
         process.stderr.close()
-    return seconds, usage.ru_maxrss // 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
 def main() -> int:
@@ -74,6 +78,8 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--compare", metavar="DIR", type=Path,
+                        help="also time the CLI cases with the code of the checkout DIR (before/after in one run)")
     parser.add_argument("--build-only", metavar="HOME", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:  # in its own process, so that the timed processes do not inherit its memory
@@ -92,25 +98,35 @@ def main() -> int:
               f"{time.perf_counter() - started:.0f} s", flush=True)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "IDCONSOLE_HOME": str(home), "NO_COLOR": "1"}
         idc = [sys.executable, "-m", "console"]
-        cases = {
-            "floor: parse state.json": ([sys.executable, "-c", FLOOR, str(home / "state.json")], None),
+        cli_cases: dict[str, tuple[list[str], float | None]] = {
             "imports only (python -c 'import console.cli')": ([sys.executable, "-c", "import console.cli"], None),
             f"users show {key}": (idc + ["users", "show", key], 0.5),
             "users list --filter (1 person)": (idc + ["users", "list", "--filter", key], 0.5),
             "users list --filter (wide)": (idc + ["users", "list", "--filter", "Engineering"], None),
             "plan (2 applications)": (idc + ["plan", "--json"], None),
         }
-        best: dict[str, tuple[float, int]] = {}
+        cases: dict[str, tuple[list[str], float | None, dict[str, str], Path]] = {
+            "floor: parse state.json": ([sys.executable, "-c", FLOOR, str(home / "state.json")], None, env, ROOT)}
+        for name, (command, target) in cli_cases.items():
+            cases[name] = (command, target, env, ROOT)
+            if args.compare is not None:  # run from DIR: `-m`/`-c` put the working directory first on sys.path
+                compare = args.compare.resolve()
+                cases[f"{name} [{compare.name}]"] = (command, None, {**env, "PYTHONPATH": str(compare)}, compare)
+        best: dict[str, tuple[float, float, int]] = {}
         for _ in range(args.repeat):  # interleaved, so that load hits every case alike
-            for name, (command, _target) in cases.items():
-                seconds, rss = run(command, env)
-                if name not in best or seconds < best[name][0]:
-                    best[name] = (seconds, max(rss, best.get(name, (0, 0))[1]))
+            for name, (command, _target, case_env, cwd) in cases.items():
+                seconds, cpu, rss = run(command, case_env, cwd)
+                before = best.get(name)
+                if before is None or seconds < before[0]:
+                    best[name] = (seconds, min(cpu, before[1]) if before else cpu, max(rss, before[2] if before else 0))
+                else:
+                    best[name] = (before[0], min(cpu, before[1]), max(rss, before[2]))
         floor = best["floor: parse state.json"][0]
-        for name, (seconds, rss) in best.items():
+        for name, (seconds, cpu, rss) in best.items():
             target = cases[name][1]
             verdict = "" if target is None else f"  target <= {target} s: {'PASS' if seconds <= target else 'MISS'}"
-            print(f"{name:<46} {seconds:6.2f} s  {seconds / floor:5.1f}x the floor  RSS {rss:5d} MB{verdict}")
+            print(f"{name:<60} {seconds:6.2f} s (CPU {cpu:5.2f} s)  {seconds / floor:5.1f}x the floor  "
+                  f"RSS {rss:5d} MB{verdict}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

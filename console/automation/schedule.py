@@ -23,9 +23,7 @@ from typing import Any
 from console import clock
 from console.automation.settings import AutomationSettings, format_interval
 from console.connectors import is_source
-from console.connectors.bitbucket import setting
 from console.errors import BadInput
-from console.inbound.endpoints import load_endpoints
 from console.store import Store
 
 AUTOMATION_SHARE = 0.8  # of each source's hourly budget; the rest stays for operators (previews, tests, imports)
@@ -78,6 +76,9 @@ class Capacity:
 
 def capacity(store: Store, sources: list[str]) -> Capacity:
     """Requests per cycle from each source's last import (its pages + one token request), else an estimate."""
+    from console.connectors.bitbucket import setting  # here, so that `automate status` starts without httpx
+    from console.inbound.endpoints import load_endpoints
+
     costs = []
     for name in sources:
         app = store.applications.by_name(name)

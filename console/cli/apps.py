@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
-from console.cli.output import confirmed_removal, emit_json, emit_table
+from console.cli.output import confirmed_removal, emit_json, emit_table, run_async
 from console.secrets import env_ref
 from console.service import Service, parse_pairs
 
@@ -120,7 +119,7 @@ def show(svc: Service, a: argparse.Namespace) -> int:
 
 
 def test(svc: Service, a: argparse.Namespace) -> int:
-    report = asyncio.run(svc.test_app(a.name))
+    report = run_async(svc.test_app(a.name))
     if a.json:
         emit_json({"ok": report.ok, "message": report.message, "details": report.details})
     else:

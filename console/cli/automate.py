@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
-from console.cli.output import emit_json, emit_table
+from console.cli.output import emit_json, emit_table, run_async
 from console.service import Service, parse_pairs
 
 
 def run(svc: Service, a: argparse.Namespace) -> int:
-    report = asyncio.run(svc.run_cycle(dry_run=a.dry_run))
+    report = run_async(svc.run_cycle(dry_run=a.dry_run))
     if a.json:
         emit_json(report.to_dict())
     else:

@@ -5,18 +5,20 @@ rule), 2 leavers were refused by the threshold (confirm with --yes --allow-delet
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.cli.output import confirmed_removal, emit_json, emit_table
-from console.service import Confirmation, ImportResult, Service, parse_pairs
+from console.cli.output import confirmed_removal, emit_json, emit_table, run_async
+from console.service import Confirmation, Service, parse_pairs
+
+if TYPE_CHECKING:
+    from console.service import ImportResult
 
 
 # ---- import ------------------------------------------------------------------------------------
 def import_source(svc: Service, a: argparse.Namespace) -> int:
     confirmation = Confirmation(yes=a.yes, count=a.allow_deletes)
-    result = asyncio.run(svc.import_source(a.app, confirmation, dry_run=a.dry_run))
+    result = run_async(svc.import_source(a.app, confirmation, dry_run=a.dry_run))
     if a.json:
         emit_json(result.to_dict())
     else:
@@ -71,7 +73,7 @@ def endpoints_set(svc: Service, a: argparse.Namespace) -> int:
 
 
 def endpoints_test(svc: Service, a: argparse.Namespace) -> int:
-    tested = asyncio.run(svc.test_endpoint(a.app, a.name))
+    tested = run_async(svc.test_endpoint(a.app, a.name))
     for warning in tested.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if a.json:
@@ -115,7 +117,7 @@ def mapping_set(svc: Service, a: argparse.Namespace) -> int:
 
 
 def mapping_preview(svc: Service, a: argparse.Namespace) -> int:
-    records = asyncio.run(svc.preview_mapping(a.app, limit=a.limit))
+    records = run_async(svc.preview_mapping(a.app, limit=a.limit))
     if a.json:
         emit_json([{"key": r.key, "values": r.values, "issues": [str(i) for i in r.issues]} for r in records])
         return 0

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import orjson
 
 from console.errors import BadInput, IdConsoleError
 from console.shown import json_text, visible
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one of the service's coroutines to its end; asyncio is imported here, on first use, so that the
+    commands that need no network (most of them) start without it."""
+    import asyncio
+
+    return asyncio.run(coroutine)
 
 
 def emit_json(data: Any) -> None:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.cli.output import confirm, emit_json, emit_table
+from console.cli.output import confirm, emit_json, emit_table, run_async
 from console.errors import BadInput, DeletionRefused
 from console.reports import describe_changes
-from console.service import Confirmation, Plan, Service
+from console.service import Confirmation, Service
+
+if TYPE_CHECKING:
+    from console.service import Plan
 
 
 def print_plan(plan: Plan) -> None:
@@ -36,7 +38,7 @@ def print_plan(plan: Plan) -> None:
 
 
 def plan(svc: Service, a: argparse.Namespace) -> int:
-    result = asyncio.run(svc.plan(a.app, reconcile=a.reconcile))
+    result = run_async(svc.plan(a.app, reconcile=a.reconcile))
     if a.json:
         emit_json(result.to_dict())
     else:
@@ -62,7 +64,7 @@ def confirmation_for(svc: Service, planned: Plan, a: argparse.Namespace) -> Conf
 
 def sync_user(svc: Service, a: argparse.Namespace) -> int:
     """`sync --user USER`: provision one person now and print the trace of each step."""
-    trace = asyncio.run(svc.provision_person(a.user, a.app, Confirmation(yes=a.yes, count=a.allow_deletes),
+    trace = run_async(svc.provision_person(a.user, a.app, Confirmation(yes=a.yes, count=a.allow_deletes),
                                              dry_run=a.dry_run))
     if a.json:
         emit_json(trace.to_dict())
@@ -89,10 +91,10 @@ def sync_user(svc: Service, a: argparse.Namespace) -> int:
 def sync(svc: Service, a: argparse.Namespace) -> int:
     if a.user:
         return sync_user(svc, a)
-    planned = asyncio.run(svc.plan(a.app))
+    planned = run_async(svc.plan(a.app))
     confirmation = confirmation_for(svc, planned, a)
     try:
-        result = asyncio.run(svc.apply(planned, confirmation, dry_run=a.dry_run))
+        result = run_async(svc.apply(planned, confirmation, dry_run=a.dry_run))
     except DeletionRefused:
         if not a.json:
             print_plan(planned)

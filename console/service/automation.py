@@ -5,22 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from console import clock
-from console.automation import notify as notifications
-from console.automation.cycle import CycleReport, Held, SourceOutcome, cycle_sources, run_cycle
-from console.automation.schedule import (
-    Capacity,
-    Runner,
-    TimerReader,
-    Units,
-    build_units,
-    capacity,
-    next_from_interval,
-    next_from_timer,
-    write_units,
-)
 from console.automation.settings import (
     AutomationSettings,
     load_last_cycle,
@@ -34,8 +21,12 @@ from console.errors import BadInput
 from console.service.groups import GroupsMixin
 from console.service.base import ServiceBase, writes
 
-__all__ = ["AutomationMixin", "AutomationSettings", "AutomationStatus", "Capacity", "CycleReport", "Held",
-           "SourceOutcome", "Units"]
+if TYPE_CHECKING:  # the cycle (the inbound run, the sync engine), notifications (httpx, smtplib) and the schedule
+    # are loaded by the methods that use them, so that `automate status` and every other command start without them
+    from console.automation.cycle import CycleReport
+    from console.automation.schedule import Capacity, Runner, TimerReader, Units
+
+__all__ = ["AutomationMixin", "AutomationSettings", "AutomationStatus"]
 
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 
@@ -63,6 +54,8 @@ class AutomationMixin(ServiceBase):
     def timers(self) -> TimerReader:
         """systemd's answers about the cycle timer, kept a minute (`TimerReader`): status reads cost no subprocess."""
         if self._timers is None:
+            from console.automation.schedule import TimerReader
+
             self._timers = TimerReader()
         return self._timers
 
@@ -97,6 +90,9 @@ class AutomationMixin(ServiceBase):
     async def run_cycle(self, dry_run: bool = False) -> CycleReport:
         """One unattended cycle: import the sources, recompute rule groups, plan and apply every application;
         deprovisions without a standing confirmation (or above the threshold) are held; see console.automation."""
+        from console.automation import notify as notifications
+        from console.automation.cycle import run_cycle
+
         if not dry_run:
             self._writable()
         settings = load_settings(self.store)
@@ -109,6 +105,9 @@ class AutomationMixin(ServiceBase):
 
     def test_notifications(self) -> list[str]:
         """Send a test summary through every configured way (nothing else happens); one line per way."""
+        from console.automation import notify as notifications
+        from console.automation.cycle import CycleReport
+
         settings = load_settings(self.store)
         if not settings.notify:
             raise BadInput("no notification is configured", hint="idconsole automate set notify=webhook webhook_url=…")
@@ -119,11 +118,16 @@ class AutomationMixin(ServiceBase):
     # ---- the schedule ------------------------------------------------------------------------
     def automation_capacity(self, settings: AutomationSettings | None = None) -> Capacity:
         """Requests each cycle sends to each source and the shortest interval Bitbucket's budget allows."""
+        from console.automation.cycle import cycle_sources
+        from console.automation.schedule import capacity
+
         settings = settings or load_settings(self.store)
         return capacity(self.store, cycle_sources(self.store, settings))
 
     def automation_units(self, every: str | None = None, *, python: str | None = None) -> Units:
         """The systemd units and the cron line for a cycle every `every` (refused when the budget cannot take it)."""
+        from console.automation.schedule import build_units
+
         settings = load_settings(self.store)
         seconds = parse_interval(every or settings.every)
         self.automation_capacity(settings).check(seconds)
@@ -147,6 +151,8 @@ class AutomationMixin(ServiceBase):
         before = settings.every
         settings.every = parse_value("every", every, home=self.home, sources=[])
         save_settings(self.store, settings)
+        from console.automation.schedule import write_units
+
         written = write_units(units, directory) if directory is not None else []
         self.timers.forget()  # the timer may be new or changed: the next status asks systemd
         where = f"written to {directory}" if written else "printed"
@@ -158,6 +164,8 @@ class AutomationMixin(ServiceBase):
         """The last cycle and the next: from the systemd timer where it runs the cycles, else from the interval.
         systemd is asked through `timers` (at most once a minute; `fresh` asks now); a `runner` given asks it
         through that runner, uncached."""
+        from console.automation.schedule import next_from_interval, next_from_timer
+
         settings = load_settings(self.store)
         last = load_last_cycle(self.store)
         timer = f"{settings.unit}.timer"

@@ -5,23 +5,31 @@ front end asks."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import fields as dataclass_fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.errors import BadInput, UnknownObject
-from console.inbound import endpoints as endpoint_store
-from console.connectors import is_source, make_source
-from console.inbound.endpoints import MACROS, PAGINATIONS, Endpoint, EndpointTest, test_warnings
-from console.inbound.run import ImportResult, preview, run_import
-from console.mapping import MappedRecord, Mapping, default_for, load_mapping, save_mapping
+from console.connectors import is_source
 from console.models import Application
 from console.service.base import ServiceBase, writes
 from console.sync.confirm import Confirmation
 
-__all__ = ["MACROS", "PAGINATIONS", "Endpoint", "EndpointTest", "ImportResult", "InboundMixin", "MappedRecord", "Mapping"]
+if TYPE_CHECKING:  # endpoints, mappings and the import run (the Bitbucket connector, httpx) load on first use
+    from console.inbound.endpoints import Endpoint, EndpointTest
+    from console.inbound.run import ImportResult
+    from console.mapping import MappedRecord, Mapping
 
-ENDPOINT_OPTIONS = frozenset(f.name for f in dataclass_fields(Endpoint)) - {"id", "app", "fields"}
+__all__ = ["InboundMixin"]
+
 MAPPING_OPTIONS = frozenset({"name", "description", "category", "endpoints", "primary_key", "mappings", "match_on"})
+
+
+@functools.cache
+def _endpoint_options() -> frozenset[str]:
+    from console.inbound.endpoints import Endpoint
+
+    return frozenset(f.name for f in dataclass_fields(Endpoint)) - {"id", "app", "fields"}
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -51,6 +59,8 @@ class InboundMixin(ServiceBase):
 
     # ---- endpoints ---------------------------------------------------------------------------
     def endpoints(self, app: str) -> list[Endpoint]:
+        from console.inbound import endpoints as endpoint_store
+
         return endpoint_store.load_endpoints(self.store, self.source(app).name)
 
     def endpoint(self, app: str, name: str) -> Endpoint:
@@ -66,12 +76,16 @@ class InboundMixin(ServiceBase):
                       **options: Any) -> Endpoint:
         """Add an endpoint or change one (`original` = its current name when renaming); options are Endpoint fields,
         `headers`/`params` are merged, `remove` drops params or headers by name."""
+        from console.inbound import endpoints as endpoint_store
+        from console.inbound.endpoints import Endpoint
+
         self._writable()
         source = self.source(app)
-        unknown = set(options) - ENDPOINT_OPTIONS
+        known = _endpoint_options()
+        unknown = set(options) - known
         if unknown:
             raise BadInput(f"endpoints have no option {', '.join(sorted(unknown))}",
-                           hint=f"options: {', '.join(sorted(ENDPOINT_OPTIONS))}")
+                           hint=f"options: {', '.join(sorted(known))}")
         try:
             endpoint = self.endpoint(source.name, original or name)
             before = endpoint.to_doc()
@@ -102,6 +116,10 @@ class InboundMixin(ServiceBase):
     async def test_endpoint(self, app: str, name: str) -> EndpointTest:
         """"Test & save": read the first page and keep its fields (saved unless read-only); the fields with samples
         and the warnings to show (an empty first page)."""
+        from console.connectors import make_source
+        from console.inbound import endpoints as endpoint_store
+        from console.inbound.endpoints import EndpointTest, test_warnings
+
         source_app = self.source(app)
         endpoint = self.endpoint(source_app.name, name)
         source = make_source(source_app)
@@ -117,6 +135,8 @@ class InboundMixin(ServiceBase):
 
     @writes
     def delete_endpoint(self, app: str, name: str, *, confirm: bool = False) -> Endpoint:
+        from console.inbound import endpoints as endpoint_store
+
         self._writable()
         endpoint = self.endpoint(app, name)
         if not confirm:
@@ -127,6 +147,8 @@ class InboundMixin(ServiceBase):
 
     # ---- mapping -----------------------------------------------------------------------------
     def mapping(self, app: str) -> Mapping:
+        from console.mapping import load_mapping
+
         source = self.source(app)
         return load_mapping(self.store, source.name, self.endpoints(source.name))
 
@@ -134,6 +156,8 @@ class InboundMixin(ServiceBase):
     def save_mapping(self, app: str, *, unmap: list[str] | None = None, **options: Any) -> tuple[Mapping, list[str]]:
         """Change the mapping (options: name, description, category, endpoints, primary_key, match_on, and
         `mappings` merged in; `unmap` drops target attributes); returns it with the warnings of its check."""
+        from console.mapping import default_for, save_mapping
+
         self._writable()
         unknown = set(options) - MAPPING_OPTIONS
         if unknown:
@@ -159,6 +183,8 @@ class InboundMixin(ServiceBase):
 
     async def preview_mapping(self, app: str, *, limit: int = 20, mapping: Mapping | None = None) -> list[MappedRecord]:
         """The mapping (saved, or the one given) applied to the first page of real records; nothing is written."""
+        from console.inbound.run import preview
+
         return await preview(self.store, self.source(app), mapping, limit=limit)
 
     # ---- import ------------------------------------------------------------------------------
@@ -166,6 +192,8 @@ class InboundMixin(ServiceBase):
                             dry_run: bool = False) -> ImportResult:
         """Fetch every page, map, upsert people: joiners, movers, leavers (above the threshold only with a
         `confirmation` of their exact number)."""
+        from console.inbound.run import run_import
+
         if not dry_run:
             self._writable()
         confirmation = dataclasses.replace(confirmation or Confirmation(), by=self.operator)

@@ -4,15 +4,17 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.errors import BadInput, ValidationError
-from console.importer import ImportResult, import_users
 from console.models import Group, Link, User, utcnow
 from console.people_index import PeopleIndex
 from console.service.base import ServiceBase, writes
 from console.store import UserRepo
 from console.validation import validate_user
+
+if TYPE_CHECKING:  # the importer (csv, the import run) is loaded by the first import, not by every command
+    from console.importer import ImportResult
 
 
 @dataclass
@@ -130,9 +132,11 @@ class PeopleMixin(ServiceBase):
         return user
 
     def import_users(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
+        from console import importer
+
         if dry_run:
-            return import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+            return importer.import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
         with self.store.writing():
-            result = import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
+            result = importer.import_users(self.store, Path(path), dry_run=dry_run, operator=self.operator)
             self._after_people_change()
             return result

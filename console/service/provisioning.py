@@ -2,13 +2,12 @@
 standing confirmations that let unattended runs deprovision within a limit."""
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from console.errors import BadInput
 from console.service.base import ServiceBase, writes
-from console.sync.apply import ApplyResult, Progress
 from console.sync.confirm import (
     Confirmation,
     StandingConfirmation,
@@ -17,22 +16,28 @@ from console.sync.confirm import (
     remove_standing,
     standing_confirmations,
 )
-from console.sync.engine import apply_plan, make_plan
-from console.sync.plan import AppPlan, Operation, Plan
-from console.sync.trace import STEPS, ProvisionTrace, TraceStep, explain, for_person, results
+if TYPE_CHECKING:  # the engine (asyncio, the connectors) is loaded by the first plan, not by every command
+    import asyncio
 
-__all__ = ["AppPlan", "ApplyResult", "Confirmation", "Operation", "Plan", "Progress", "ProvisionTrace",
-           "ProvisioningMixin", "StandingConfirmation", "TraceStep"]
+    from console.sync.apply import ApplyResult, Progress
+    from console.sync.plan import Operation, Plan
+    from console.sync.trace import ProvisionTrace
+
+__all__ = ["Confirmation", "ProvisioningMixin", "StandingConfirmation"]
 
 
 class ProvisioningMixin(ServiceBase):
     async def plan(self, app: str | None = None, *, reconcile: bool = False) -> Plan:
+        from console.sync.engine import make_plan
+
         return await make_plan(self.store, app, reconcile_remote=reconcile)
 
     async def apply(self, plan: Plan, confirmation: Confirmation | None = None, *, dry_run: bool = False,
                     on_progress: Callable[[Progress], None] | None = None,
                     cancel: asyncio.Event | None = None) -> ApplyResult:
         """Apply a plan; its deprovisions need `confirmation` (checked by the engine, given by this operator)."""
+        from console.sync.engine import apply_plan
+
         if not dry_run:
             self._writable()
         confirmation = dataclasses.replace(confirmation or Confirmation(), by=self.operator)
@@ -43,6 +48,8 @@ class ProvisioningMixin(ServiceBase):
                                *, dry_run: bool = False) -> ProvisionTrace:
         """Provision one person now (every application bound to them, or `app`): the plan filtered to that person,
         applied under the usual confirmation rules, with a trace of each step — scope, match, action, result."""
+        from console.sync.trace import STEPS, ProvisionTrace, explain, for_person, results
+
         user = self.user(identifier)
         planned = for_person(await self.plan(app), user.id)
         trace = ProvisionTrace(user.label(), user.id, plan=planned)

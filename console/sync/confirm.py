@@ -8,12 +8,14 @@ confirms. The engine checks this itself, so a front end's mistake deletes nothin
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.errors import DeletionRefused
 from console.models import utcnow
 from console.store import Store
-from console.sync.plan import Plan
+
+if TYPE_CHECKING:  # the plan's module is loaded by planning, not by every command that needs a confirmation
+    from console.sync.plan import Plan
 
 STANDING_TABLE = "unattended_deletes"
 
