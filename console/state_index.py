@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate as _accumulate
-from itertools import chain
+from itertools import chain, compress, count
+from operator import is_not
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,10 @@ def _user_row(doc: dict[str, Any], primary_key: str, by_attribute: bool) -> tupl
                         mails), get("status", "active") == "active")
 
 
+def _byte_lines(values: list[bytes]) -> bytes:
+    return b"\n".join(values)
+
+
 def _emails(emails: list[str], row: int) -> str:
     return "".join([f"{m}\t{row}\n" for m in emails])
 
@@ -120,6 +125,7 @@ class _Rows:
         self.active = 0
         self.opening = b""  # every document's opening (`{"firstfield":`) when it is the same (else b"": no patch)
         self.base: memoryview | None = None  # the table's bytes as last written (a view into that dump)
+        self.encoded = False  # `fields` (but "active") hold bytes, not str
 
     def table(self, name: str, docs: dict[str, Any], primary_key: str) -> tuple[list[Any], dict[str, Any] | None]:
         """The parts of the table's bytes (joined: what `orjson.dumps(docs)` gives) and what the index holds of it
@@ -130,7 +136,7 @@ class _Rows:
         if self.opening and base is not None and len(values) >= known:
             ids = list(docs)
             if ids[:known] == self.order:
-                changed = [i for i, (d, old) in enumerate(zip(values, self.docs)) if d is not old]
+                changed = list(compress(count(), map(is_not, values, self.docs)))  # at C speed
                 if len(changed) + len(values) - known <= max(len(values) // 8, 1):
                     patched = self._patch(name, ids, values, changed, base, primary_key)
                     if patched is not None:
@@ -172,10 +178,13 @@ class _Rows:
         return [body], self._sections(name, self.fields)
 
     def _rows_apart(self) -> None:
-        """The span differences a patch changes (made once, at the first patch: a process writing once never
-        needs them)."""
+        """The span differences and the rows' values as bytes (joined at each patch without encoding the sections),
+        made once, at the first patch: a process writing once never needs them."""
         if not self.incs:
             self.incs = [b - a for a, b in zip(chain((0,), self.spans), self.spans)]
+        if not self.encoded:
+            self.fields[:5] = [[v.encode() for v in field] for field in self.fields[:5]]
+            self.encoded = True
 
     def _patch(self, name: str, ids: list[str], values: list[Any], changed: list[int], base: memoryview,
                primary_key: str) -> tuple[list[Any], dict[str, Any]] | None:
@@ -212,27 +221,29 @@ class _Rows:
                     field.append(None)
             self.docs[row] = doc
             if name == "links":
-                self.fields[0][row] = str(doc.get("local_id", ""))
+                self.fields[0][row] = str(doc.get("local_id", "")).encode()
                 continue
             r = _user_row(doc, primary_key, by_attribute)
             if row < known:
                 self.active -= self.fields[5][row]
             self.active += r[5]
-            for field, value in zip(self.fields, (r[0], r[1], r[2], _emails(r[3], row), r[4], r[5])):
-                field[row] = value
+            for field, value in zip(self.fields, (r[0], r[1], r[2], _emails(r[3], row), r[4])):
+                field[row] = value.encode()
+            self.fields[5][row] = r[5]
         parts.append(base[done:])
         self.spans = array("q", _accumulate(self.incs))
         return parts, self._sections(name, self.fields)
 
     def _sections(self, name: str, fields: list[Any]) -> dict[str, Any]:
         spans = self.spans.tobytes()
+        lines: Callable[[list[Any]], bytes] = _byte_lines if self.encoded else _lines
         if name == "links":
-            return {"rows": len(self.docs), "sections": {"links.spans": spans, "links.local": _lines(fields[0])}}
-        ids, keys, names, emails, lines = fields[:5]
+            return {"rows": len(self.docs), "sections": {"links.spans": spans, "links.local": lines(fields[0])}}
+        ids, keys, names, emails, texts = fields[:5]
         return {"rows": len(self.docs), "active": self.active, "sections": {
-            "users.spans": spans, "users.ids": _lines(ids), "users.keys": _lines(keys), "users.names": _lines(names),
-            "users.emails": (emails if isinstance(emails, str) else "".join(emails)).encode(),
-            "users.lines": _lines(lines)}}
+            "users.spans": spans, "users.ids": lines(ids), "users.keys": lines(keys), "users.names": lines(names),
+            "users.emails": b"".join(emails) if self.encoded else "".join(emails).encode(),
+            "users.lines": lines(texts)}}
 
 
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
@@ -309,7 +320,7 @@ def write_index(path: Path, header: dict[str, Any], sections: dict[str, bytes], 
         where[name] = [offset, len(body)]
         offset += len(body)
     head = orjson.dumps({**header, "state": list(stamp), "generation": generation, "sections": where})
-    atomic_write(path, head + b"\n" + b"".join(sections.values()))
+    atomic_write(path, b"".join([head, b"\n", *sections.values()]))  # one copy of the sections, not three
 
 
 def _rows_of(blob: bytes, value: bytes) -> Iterator[int]:
