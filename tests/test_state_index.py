@@ -354,16 +354,22 @@ def test_after_each_kind_of_write_the_patched_index_is_the_one_derived_again(sta
     assert_keyed_reads_as_a_whole_load(state_home)
 
 
-def test_a_write_after_another_processs_write_patches_from_the_merged_state(state_home: Path) -> None:
+def test_a_write_after_another_processs_write_patches_from_the_merged_state(state_home: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     build(state_home)
+    derived: list[str] = []
+    real = state_index.search_text
+    monkeypatch.setattr(state_index, "search_text", lambda *a: derived.append(a[1]) or real(*a))
     with Store.open(state_home) as store:
         WRITES["title"](store)
         store.flush()  # the rows are now cached here
         other = subprocess.run([sys.executable, "-m", "console", "users", "edit", "user21", "--title", "Director"],
                                cwd=ROOT, env=child_env(state_home), capture_output=True, text=True, timeout=120)
         assert other.returncode == 0, other.stderr
+        derived.clear()
         WRITES["e-mail"](store)
         store.flush()  # caught up with the other's write (their person changed), then ours patched in
+        assert sorted(derived) == ["user16", "user21"]  # the others kept their objects, and their rows
         assert_index_as_derived_again(state_home)
     assert_keyed_reads_as_a_whole_load(state_home)
     with Store.open(state_home, readonly=True) as reader:
