@@ -196,6 +196,9 @@ class Link(_Doc):
     state: str = "active"  # active | deactivated | deleted
     attrs: dict[str, Any] = field(default_factory=dict)  # last pushed attributes
     attrs_hash: str = ""
+    # the plan's inputs (`console.sync.plan.inputs_key`) `attrs` were computed from, when they were pushed as
+    # computed: a plan skips the person while they are unchanged; "" (older links, anything else) compares attrs
+    inputs: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # connector memory (e.g. AD groups to restore)
     id: str = field(default_factory=new_id)
     updated: str = field(default_factory=utcnow)

@@ -14,6 +14,7 @@ from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.filter import LineFilter
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Input, TextArea
@@ -88,6 +89,15 @@ class IdConsoleApp(App[int]):
         self.state_version = 0
         if self.readonly:
             self.sub_title = "read-only"
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """One notice at a time (errors stay until they expire): at 80×24 a stack of "saved …" toasts from the
+        last steps would cover the table the operator has just moved to."""
+        for earlier in list(self._notifications):
+            if earlier.severity != "error":
+                self._unnotify(earlier, refresh=False)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     REFRESH_SECONDS = 1.0
 

@@ -14,7 +14,7 @@ from console.service import AutomationSettings, AutomationStatus, ReportFilter
 from screens.base import ConsoleScreen
 from screens.messages import DashboardLoaded, Snapshot
 from screens.reports import ReportsScreen
-from screens.fit import FitTable, object_cell
+from screens.fit import CutLine, FitTable, object_cell
 from screens.timefmt import RETIME, ago, until
 
 RECENT = 50
@@ -47,10 +47,12 @@ Press a number key to go to a screen; Enter on an application opens it, on an ev
         yield table
         yield Label("Recent events", classes="heading")
         events = FitTable(id="events", cursor_type="row", identifying=("application", "person / object"),
-                          gives_way=("action", "status"))
-        for label, width in (("when", 8), ("application", 12), ("person / object", 22), ("action", 18), ("status", 7)):
-            events.add_column(label, width=width, key=label)
+                          gives_way=("action",), floors={"when": 8, "status": 7})  # "just now", "success"
+        for key, label in (("when", "when"), ("application", "app"), ("person / object", "person / object"),
+                           ("action", "action"), ("status", "status")):  # "app": its names are often "-"
+            events.add_column(label, key=key)
         yield events
+        yield CutLine(events, id="events-cut")
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -41,7 +41,7 @@ confirmed ones, after a last confirmation that names them; nothing else of the p
     def compose_body(self) -> ComposeResult:
         yield Label("planning…", id="info")
         table = FitTable(id="queue", cursor_type="row", identifying=("application", "person"),
-                         gives_way=("why", "action"))
+                         gives_way=("why", "action"), floors={"action": 10})  # "deactivate" whole
         for label, width in (("ok?", 3), ("application", 16), ("action", 10), ("person", 18), ("why", 21)):
             table.add_column(label, width=width, key=label)
         yield table

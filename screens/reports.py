@@ -16,7 +16,7 @@ from console.models import EVENT_STATUSES, Event
 from console.service import ReportFilter
 from screens.base import ConsoleModal, ConsoleScreen
 from screens.messages import ReportExported, ReportQueried
-from screens.fit import FitTable, object_cell
+from screens.fit import CutLine, FitTable, object_cell
 from screens.timefmt import minute
 
 SHOWN = 500
@@ -63,12 +63,15 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
             yield Input(placeholder="to (date)", id="to", compact=True, disabled=True)
         yield Label("", id="count")
         table = FitTable(id="events", cursor_type="row", identifying=("application", "person / object"),
-                         gives_way=("action", "UTC", "status"))
-        # 80 columns: the year gives way (the detail shows the whole time) so application and person are not cut
-        for label, width in (("UTC", 11), ("application", 14), ("person / object", 16), ("action", 18),
-                             ("status", 7)):
-            table.add_column(label, width=width, key=label)
+                         gives_way=("action",), floors={"UTC": 11, "status": 7})
+        # 80 columns: the year is left out (the detail shows the whole time); "MM-DD HH:MM" and "success"/"failure"
+        # never give way, the action does (the line under the table shows it whole)
+        # the application's header is "app": a header wider than its names ("-" for local events) costs the action
+        for key, label in (("UTC", "UTC"), ("application", "app"), ("person / object", "person / object"),
+                           ("action", "action"), ("status", "status")):
+            table.add_column(label, key=key)
         yield table
+        yield CutLine(table, id="events-cut")
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -5,13 +5,14 @@ beside the list."""
 from __future__ import annotations
 
 import pytest
+from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from console.service import Service
 from console.store import Store
 from screens.app import make_app
-from screens.fit import FitTable, give_way
-from tests.plugins.tui import screen_text, settle
+from screens.fit import CutLine, FitTable, give_way
+from tests.plugins.tui import screen_text, settle, text_of
 
 LONG_APP = "bitbucket-members-cloud"
 LONG_NAME = "Maximiliana Vandenberghe-Oyelaran Junior"  # 40 characters
@@ -155,3 +156,99 @@ async def test_the_inbound_screen_names_its_endpoints_whole_and_shows_the_highli
         assert endpoint.url.endswith("/permissions")
         assert f"GET {endpoint.url}" in screen_text(app)  # whole, where the url column gave way
         assert "Mapping 'Bitbucket default mapping'" in screen_text(app)
+
+
+def test_give_way_keeps_each_columns_own_floor():
+    # time (11) and status (7) declared whole; the action gives way first, then the rest right to left
+    assert give_way(30, [11, 13, 7], [1], floors=[11, 6, 7]) == [11, 12, 7]
+    assert give_way(20, [11, 13, 7], [1, 2, 0], floors=[11, 6, 7]) == [11, 6, 7]  # floors over the room: scroll
+    assert give_way(20, [11, 4, 7], [1], floors=[11, 6, 7]) == [11, 4, 7]  # shorter than its floor: its content
+
+
+def whole_in_view(table: FitTable, labels: tuple[str, ...]) -> list[str]:
+    """The cells of `labels` in the rows in view that are not drawn whole (empty when all are)."""
+    indexes = [i for i, c in enumerate(table.ordered_columns) if c.label.plain in labels]
+    assert len(indexes) == len(labels)
+    cut = []
+    for row, line in rendered_rows(table):
+        cells = table.get_row_at(row)
+        cut += [f"row {row}: {cells[i]!s} in {line!r}" for i in indexes if str(cells[i]) not in line]
+    return cut
+
+
+async def test_reports_columns_fit_the_rows_in_view_not_an_outlier_further_down(long_names_home):
+    """An event of the person with the 33-character userName is loaded but out of view: time, action and status
+    are whole on the page; scrolled into view, her name is whole and the line under the table shows what gave way."""
+    home, seed = long_names_home
+    await seed()
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await settle(pilot)
+        table = app.screen.query_one("#events", FitTable)
+        people = [str(table.get_row_at(n)[2]) for n in range(table.row_count)]
+        assert LONG_USER in people
+        table.focus()
+        # a page without her: the other end of the list from her events
+        far = table.row_count - 1 if people.index(LONG_USER) < table.row_count // 2 else 0
+        table.move_cursor(row=far, animate=False)
+        await settle(pilot)
+        assert LONG_USER not in [str(table.get_row_at(row)[2]) for row, _ in rendered_rows(table)]
+        assert not whole_in_view(table, ("UTC", "action", "status"))
+        assert not text_of(app.screen.query_one("#events-cut", CutLine)).strip()  # nothing cut: nothing to say
+        # her event highlighted: her name whole, and every cell the table cut is on the line under it, whole
+        table.move_cursor(row=people.index(LONG_USER), animate=False)
+        await settle(pilot)
+        assert assert_identifying_cells_whole(app.screen) > 0
+        cut = table.cut_cells(table.cursor_row)
+        assert cut, "her row fits whole at 80 columns: nothing shows the cut line working"
+        line = text_of(app.screen.query_one("#events-cut", CutLine))
+        for label, value in cut:
+            assert f"{label}: {value}" in line
+        assert line in screen_text(app)
+        # back to a page without her: the columns come back whole
+        table.move_cursor(row=far, animate=False)
+        await settle(pilot)
+        assert not whole_in_view(table, ("UTC", "action", "status"))
+
+
+async def test_a_fit_table_measures_only_the_rows_in_view_at_100k_rows():
+    """100,000 rows with one outlier in the middle: the columns fit the page in view; the outlier in view is whole."""
+
+    class Big(App[None]):
+        def compose(self) -> ComposeResult:
+            table = FitTable(id="big", cursor_type="row", identifying=("person",), gives_way=("action",),
+                             floors={"status": 7})
+            for label in ("person", "action", "status"):
+                table.add_column(label, key=label)
+            yield table
+            yield CutLine(table, id="big-cut")
+
+    app = Big()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(FitTable)
+        outlier = 50_000
+        for n in range(100_000):
+            table.add_row("x" * 30 if n == outlier else f"p{n % 97}", "member_remove_local", "success")
+        await pilot.pause()
+        measured = []
+        original = table.cell_widths
+
+        def counting(row_index: int) -> list[int]:
+            measured.append(row_index)
+            return original(row_index)
+
+        table.cell_widths = counting  # type: ignore[method-assign]
+        table.move_cursor(row=10, animate=False)
+        await pilot.pause()
+        table.fit()
+        assert measured and len(set(measured)) <= 12  # the page, not the 100k rows
+        widths = {c.label.plain: c.width for c in table.ordered_columns}
+        assert widths["status"] == 7 and widths["person"] < 30
+        table.move_cursor(row=outlier, animate=False)
+        await pilot.pause()
+        await pilot.pause()
+        assert {c.label.plain: c.width for c in table.ordered_columns}["person"] == 30
+        assert "x" * 30 in table.render_line(table.header_height + outlier - round(table.scroll_y)).text
+        assert ("action", "member_remove_local") in table.cut_cells(outlier)
+        assert "action: member_remove_local" in text_of(app.query_one("#big-cut", CutLine))

@@ -89,6 +89,9 @@ class Connector(Protocol):
 
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
+    # Names the code of `account_attributes`: bump it whenever the same person and settings would give other
+    # attributes, so that plans compute them again for everyone (tests/test_attributes_version.py checks it).
+    attributes_version: ClassVar[str]
 
     def secrets(self) -> list[str]:
         """The application's secret values known so far (for redacting what the target says)."""

@@ -165,6 +165,8 @@ class Applier:
             self.run.counts = {f"{app}.{k}": v for app, c in self.result.counts.items() for k, v in c.items()}
             self.run.plan = []
             if not self.dry_run:
+                if not self.result.halted:
+                    self._record_settled_inputs()
                 for app_plan in self.plan.apps:
                     app = self.store.applications.by_name(app_plan.app)
                     if app is not None:
@@ -174,6 +176,21 @@ class Applier:
                 self.store.runs.put(self.run)
                 self.store.flush()
         return self.result
+
+    def _record_settled_inputs(self) -> None:
+        """Record on the links the plan found up to date the inputs their attributes are computed from (links older
+        than `Link.inputs` first of all): the next plan skips these people without computing their attributes.
+        Only where the link still holds the very attributes the plan compared (nothing saved them since)."""
+        links = self.store.links
+        settled = []
+        for app_plan in self.plan.apps:
+            for user_id, (inputs, attrs) in app_plan.settled.items():
+                link = links.find(app_plan.app, user_id)
+                if link is not None and link.state == "active" and link.attrs is attrs and link.inputs != inputs:
+                    link.inputs = inputs
+                    settled.append(link)
+        if settled:
+            links.put_many(settled)
 
     def _resolve_open_intents(self) -> None:
         """Intents earlier runs left without an outcome: record them as unknown (once) and look them up first."""
@@ -345,7 +362,7 @@ class Applier:
                     link = store.links.find(op.app, op.person_id) or Link(app=op.app, local_id=op.person_id,
                                                                           remote_id=found.uid)
                     link.remote_id, link.remote_name, link.state = found.uid, found.name, "active"
-                    self._save_link(link, {k: found.attrs.get(k, v) for k, v in attrs.items()})
+                    self._save_link(link, {k: found.attrs.get(k, v) for k, v in attrs.items()}, op)
                     op.remote_id = found.uid
                     return f"found {found.name} by a look-up (an earlier create's outcome was unknown): linked"
             return await self._create(connector, op, attrs)
@@ -357,7 +374,7 @@ class Applier:
             except NotFound:  # deleted outside idconsole while the person is still entitled: a new account
                 return await self._recreate(connector, op, link, dict(op.attrs))
             if link:
-                self._save_link(link, op.attrs)
+                self._save_link(link, op.attrs, op)
             return f"updated {', '.join(op.changes)}"
         if op.action == "reactivate":
             try:
@@ -460,7 +477,7 @@ class Applier:
                                                                    remote_id=account.uid)
         link.remote_id, link.remote_name, link.state = account.uid, account.name, "active"
         link.extra.pop("remembered", None)
-        self._save_link(link, attrs)
+        self._save_link(link, attrs, op)
         op.remote_id = account.uid
         note = f"adopted existing account {account.name}" if account.adopted else f"created {account.name}"
         return "; ".join([note, *map(str, account.warnings)])
@@ -474,11 +491,15 @@ class Applier:
         note = await self._create(connector, op, attrs)
         return f"re-created: the account {gone} was gone from the target (deleted outside idconsole); {note}"
 
-    def _save_link(self, link: Link, attrs: dict[str, Any] | None = None) -> None:
+    def _save_link(self, link: Link, attrs: dict[str, Any] | None = None, op: Operation | None = None) -> None:
+        """Save a link; with `attrs`, what the target now holds. The plan's inputs are recorded only when that is
+        exactly what the plan computed from them (not a partly assigned licence, not an adopted account's own
+        values): a later plan skips a person whose inputs are unchanged without computing their attributes."""
         if attrs is not None:
             clean = {k: v for k, v in attrs.items() if k not in SECRET_ATTRS}
             link.attrs = clean
             link.attrs_hash = attrs_hash(clean)
+            link.inputs = op.inputs if op is not None and op.inputs and clean == op.attrs else ""
         link.updated = utcnow()
         self.store.links.put(link)
         self._pending_links += 1

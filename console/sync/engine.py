@@ -38,7 +38,8 @@ def open_connectors(apps: list[Application], *, mode: Mode) -> dict[str, Connect
 
 
 def tools_of(connectors: dict[str, Connector]) -> dict[str, Tools]:
-    return {name: (c.account_attributes, frozenset(c.capabilities), _refusals(c)) for name, c in connectors.items()}
+    return {name: (c.account_attributes, frozenset(c.capabilities), _refusals(c), c.attributes_version)
+            for name, c in connectors.items()}
 
 
 def _refusals(connector: Connector) -> Callable[[dict[str, Any]], str]:
@@ -95,7 +96,7 @@ def plan_stale_links(app_plan: AppPlan, missing: list[Link], store: Store) -> No
         if link.state == "active" and link.local_id not in planned and link.attrs:
             app_plan.operations.append(Operation(
                 app_plan.app, "create", f"re-create: the account {gone} is missing in the target (deleted outside "
-                f"idconsole)", link.local_id, who, attrs=dict(link.attrs), changes=diff({}, link.attrs)))
+                f"idconsole)", link.local_id, who, attrs=dict(link.attrs), changes=diff({}, link.attrs), inputs=link.inputs))
         what = ("re-created by the next sync" if link.state == "active" else "unlinked by the next sync")
         app_plan.drift.append({"person": who, "fields": [f"account {gone} missing in the target: {what}"]})
 

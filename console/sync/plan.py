@@ -6,11 +6,14 @@ reconcile (orphans and drift from a fresh remote read) lives in `reconcile.py` a
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 from console import clock
 from console.connectors.base import Capability
@@ -20,7 +23,8 @@ from console.store import Store
 
 AttrsFn = Callable[[User, str], dict[str, Any]]
 LimitsFn = Callable[[dict[str, Any]], str]  # the connector's value limits: why the target would refuse, or ""
-Tools = tuple[AttrsFn, frozenset[Capability]] | tuple[AttrsFn, frozenset[Capability], LimitsFn]
+Tools = (tuple[AttrsFn, frozenset[Capability]] | tuple[AttrsFn, frozenset[Capability], LimitsFn]
+         | tuple[AttrsFn, frozenset[Capability], LimitsFn, str])  # str: the connector's `attributes_version`
 
 # The order in which an application's operations are applied: accounts before memberships,
 # memberships before deprovisioning, groups created first and deleted last.
@@ -42,13 +46,15 @@ class Operation:
     changes: dict[str, list[Any]] = field(default_factory=dict)  # field -> [before, after]
     member_ids: list[str] = field(default_factory=list)  # user ids, for member_add/member_remove
     blocked: str = ""  # why it will not be applied (feature off, capability missing)
+    inputs: str = ""  # create, update: what `attrs` were computed from (`inputs_key`), recorded on the link once pushed
 
     @property
     def key(self) -> str:
         return f"{self.app}|{self.action}|{self.person_id or self.group}|{','.join(self.member_ids)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in ("", [], {})} | {"action": self.action, "app": self.app}
+        return ({k: v for k, v in self.__dict__.items() if v not in ("", [], {}) and k != "inputs"}
+                | {"action": self.action, "app": self.app})
 
 
 @dataclass
@@ -60,6 +66,10 @@ class AppPlan:
     drift: list[dict[str, Any]] = field(default_factory=list)
     threshold_count: int = 10
     threshold_percent: int = 20
+    # people whose active link holds the attributes computed, but recorded other inputs (or none: links older than
+    # `Link.inputs`): user id -> (the inputs, the link's `attrs` object the plan compared). A sync records them, so
+    # that the next plan skips these people too (`Applier`).
+    settled: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def deprovisions(self) -> list[Operation]:
@@ -101,6 +111,24 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
 
 
+def person_inputs(user: User) -> str:
+    """A digest of every field of a person: what a connector's `account_attributes` may read of them. A change to
+    a field no target reads only costs the attributes being computed again."""
+    return hashlib.blake2b(orjson.dumps(user), digest_size=8).hexdigest()
+
+
+def context_inputs(app: Application, attributes_version: str, login_method: str) -> str:
+    """A digest of what else `account_attributes` reads: the application's kind and settings, the connector's
+    code (its `attributes_version`) and the person's login method (which the policies and groups decide)."""
+    doc = [app.kind, app.settings, attributes_version, login_method]
+    return hashlib.blake2b(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), digest_size=6).hexdigest()
+
+
+def inputs_key(person: str, context: str) -> str:
+    """What a link records as `Link.inputs` when the attributes computed from these inputs were pushed."""
+    return f"{person}.{context}"
+
+
 def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
@@ -120,15 +148,22 @@ def gc_paused() -> Iterator[None]:
 
 def plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
              *, now: datetime | None = None, drift: dict[str, dict[str, Any]] | None = None,
-             limits: LimitsFn | None = None) -> AppPlan:
-    """Every operation that brings `app` to its desired state, with the reason for each."""
+             limits: LimitsFn | None = None, attributes_version: str = "",
+             people: dict[str, str] | None = None) -> AppPlan:
+    """Every operation that brings `app` to its desired state, with the reason for each.
+
+    With the connector's `attributes_version`, a person whose inputs (`inputs_key`) are those recorded on their
+    active link when it was last pushed is skipped without computing their attributes; without it (or for links
+    that recorded none) the attributes are computed and compared. `people` caches `person_inputs` by person id
+    across the applications of one plan."""
     with gc_paused():
-        return _plan_app(store, app, attrs_fn, capabilities, now=now, drift=drift, limits=limits)
+        return _plan_app(store, app, attrs_fn, capabilities, now=now, drift=drift, limits=limits,
+                         attributes_version=attributes_version, people={} if people is None else people)
 
 
 def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: frozenset[Capability],
               *, now: datetime | None, drift: dict[str, dict[str, Any]] | None,
-              limits: LimitsFn | None = None) -> AppPlan:
+              limits: LimitsFn | None, attributes_version: str, people: dict[str, str]) -> AppPlan:
     now = now or clock.now()
     desired = desired_for(store, app)
     user_links = {link.local_id: link for link in store.links.for_app(app.name, "user")}
@@ -149,15 +184,29 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         return op
 
     drift = drift or {}
+    contexts: dict[str, str] = {}  # login method -> context_inputs
     for user_id, ent in desired.accounts.items():
         user = ent.user
-        attrs = attrs_fn(user, ent.login_method)
         link = user_links.get(user_id)
+        inputs = ""
+        if attributes_version:
+            person = people.get(user_id)
+            if person is None:
+                person = people[user_id] = person_inputs(user)
+            context = contexts.get(ent.login_method)
+            if context is None:
+                context = contexts[ent.login_method] = context_inputs(app, attributes_version, ent.login_method)
+            inputs = inputs_key(person, context)
+            if (link is not None and link.inputs == inputs and link.state == "active" and user_id not in drift):
+                continue  # most people, on most runs: the inputs of the last push, so the attributes pushed then
+        attrs = attrs_fn(user, ent.login_method)
         if link is not None and link.state == "active" and user_id not in drift and link.attrs == attrs:
-            continue  # most people, on most runs: nothing changed (one C-level comparison instead of a diff)
+            if inputs:
+                result.settled[user_id] = (inputs, link.attrs)
+            continue  # nothing changed (one C-level comparison instead of a diff)
         if link is None or link.state == "deleted":
             ops.append(gate(Operation(app.name, "create", ent.reason(), user_id, user.label(), attrs=attrs,
-                                      changes=diff({}, attrs)), "create", Capability.CREATE))
+                                      changes=diff({}, attrs), inputs=inputs), "create", Capability.CREATE))
             continue
         if link.state == "deactivated":
             ops.append(gate(Operation(app.name, "reactivate", f"entitled again: {ent.reason()}", user_id, user.label(),
@@ -170,7 +219,7 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         changes = diff(observed, attrs)
         if changes:
             ops.append(gate(Operation(app.name, "update", reason, user_id, user.label(), remote_id=link.remote_id,
-                                      attrs=attrs, changes=changes), "update", Capability.UPDATE))
+                                      attrs=attrs, changes=changes, inputs=inputs), "update", Capability.UPDATE))
 
     for user_id, link in user_links.items():
         if user_id in desired.accounts or link.state == "deleted":
@@ -238,8 +287,12 @@ def _deprovisioned(ops: list[Operation]) -> set[str]:
 def plan_from_state(store: Store, apps: list[Application], tools: dict[str, Tools],
                     *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
     plan = Plan()
+    people: dict[str, str] = {}  # person_inputs, computed once per person for all the applications
     for app in apps:
-        attrs_fn, capabilities, *limits = tools[app.name]
+        tool = tools[app.name]
+        attrs_fn, capabilities = tool[0], tool[1]
+        limits = tool[2] if len(tool) > 2 else None
+        version = tool[3] if len(tool) > 3 else ""
         plan.apps.append(plan_app(store, app, attrs_fn, capabilities, drift=(drift or {}).get(app.name),
-                                  limits=limits[0] if limits else None))
+                                  limits=limits, attributes_version=version, people=people))
     return plan

@@ -147,6 +147,10 @@ VALUE_LIMITS = ValueLimits("Active Directory", (
 ))
 
 
+# Bump whenever `account_attributes` would give other attributes for the same person and settings (see Connector).
+ATTRIBUTES_VERSION = "1"
+
+
 def account_attributes(user: User, cfg: ADConfig) -> dict[str, Any]:
     """Pure: a person's AD attributes (flat AD attribute names; "" means the attribute is cleared)."""
     sam = ad_names.sam_proposal(user.givenName, user.familyName, user.userName, user.target_employee_id(), cfg.sam_format)

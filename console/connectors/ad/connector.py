@@ -38,7 +38,7 @@ from console.models import Application, RemoteAccount, RemoteGroup, User
 
 from console.connectors.value_limits import ValueLimits
 
-from .config import SETTINGS, VALUE_LIMITS, ADConfig, account_attributes, parse_config, warnings
+from .config import ATTRIBUTES_VERSION, SETTINGS, VALUE_LIMITS, ADConfig, account_attributes, parse_config, warnings
 from .groups import GROUP_ATTRS, GroupOps, to_group
 from .ldap import LdapPool, translate
 from .ops import UserOps
@@ -52,6 +52,7 @@ T = TypeVar("T")
 class ADConnector:
     kind: ClassVar[str] = "ad"
     capabilities: ClassVar[frozenset[Capability]] = KINDS["ad"].capabilities
+    attributes_version: ClassVar[str] = ATTRIBUTES_VERSION
 
     def __init__(self, app: Application, *, mode: Mode = Mode.LIVE, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,

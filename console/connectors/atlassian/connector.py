@@ -60,6 +60,7 @@ SETTINGS: list[Setting] = [
 class AtlassianConnector:
     kind: ClassVar[str] = "atlassian"
     capabilities: ClassVar[frozenset[Capability]] = KINDS["atlassian"].capabilities
+    attributes_version: ClassVar[str] = p.ATTRIBUTES_VERSION
 
     def __init__(self, app: Application, *, mode: Mode = Mode.LIVE, transport: httpx.AsyncBaseTransport | None = None,
                  retry: RetryPolicy | None = None, sleep: Callable[[float], Awaitable[Any]] | None = None,

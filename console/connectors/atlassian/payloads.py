@@ -61,6 +61,10 @@ def is_default_group(name: str) -> bool:
 
 
 # ---- local person -> flat attributes -> SCIM payloads ------------------------------------------
+# Bump whenever `account_attributes` would give other attributes for the same person (see Connector).
+ATTRIBUTES_VERSION = "1"
+
+
 def account_attributes(user: LocalUser, login_method: str = "sso") -> dict[str, Any]:
     """The directory attributes a person should have; every key always present so a cleared value diffs."""
     emails = [e.strip() for e in user.emails if e and e.strip()]
@@ -151,6 +155,9 @@ def user_patch(changes: Mapping[str, Any]) -> dict[str, Any]:
         if key == "emails" and _empty(value):
             raise Rejected("Atlassian requires an e-mail: the person's last e-mail cannot be removed",
                            hint="give the person an e-mail on a verified domain, or end their entitlement")
+        if key == "userName" and _empty(value):
+            raise Rejected("Atlassian requires a userName: it cannot be removed",
+                           hint="give the person a userName, then sync again")
         problem = _invalid(key, value)
         if problem:
             problems.append(problem)

@@ -68,6 +68,10 @@ VALUE_LIMITS = ValueLimits("Microsoft Graph", (
 ))
 
 
+# Bump whenever `account_attributes` would give other attributes for the same person and settings (see Connector).
+ATTRIBUTES_VERSION = "1"
+
+
 def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", usage_location: str = "",
                        license_skus: list[str] | None = None) -> dict[str, Any]:
     """The Entra ID attributes a person should have. `mail` only when the e-mail is in the UPN's domain (a

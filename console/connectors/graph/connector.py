@@ -80,6 +80,7 @@ def _flag(value: Any, default: bool) -> bool:
 class GraphConnector(UserOperations, GroupOperations):
     kind = "graph"
     capabilities: frozenset[Capability] = KINDS["graph"].capabilities
+    attributes_version = attrs_mod.ATTRIBUTES_VERSION
 
     def __init__(self, app: Application, *, mode: Mode = Mode.LIVE, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
