@@ -19,7 +19,10 @@ from __future__ import annotations
 import os
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import accumulate as _accumulate
+from itertools import chain, compress, count
+from operator import is_not
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +45,9 @@ def _lines(values: Any) -> bytes:
     return "\n".join(values).encode()
 
 
-def _spans(body: bytes, docs: dict[str, Any]) -> array[int] | None:
-    """The [start, end) of each document of `body` (`orjson.dumps(docs)`); None when one is not where it must be.
+def _spans(body: bytes, docs: dict[str, Any]) -> tuple[array[int], bytes] | None:
+    """The [start, end) of each document of `body` (`orjson.dumps(docs)`) and the documents' one opening (b"" when
+    they differ); None when one is not where it must be.
     Each is found by `find` of its key and first field after the previous one, which is C speed, where dumping
     each document apart costs ~10x the whole dump."""
     flat = array("q")
@@ -78,84 +82,220 @@ def _spans(body: bytes, docs: dict[str, Any]) -> array[int] | None:
     # string a quote is escaped, so only structure can match): else no index (reads are whole, never wrong).
     if any(body.count(b'":' + opening) != n for opening, n in counts.items()):
         return None
-    return flat
+    return flat, next(iter(counts)) if len(counts) == 1 else b""
 
 
-def _derive(name: str, body: bytes, docs: dict[str, Any], primary_key: str) -> dict[str, Any] | None:
-    """What the index holds of one split table: its rows, spans (relative to the table) and lookup sections."""
-    flat = _spans(body, docs)
-    if flat is None:
-        return None
-    derived: dict[str, Any] = {"rows": len(docs), "sections": {f"{name}.spans": flat.tobytes()}}
-    sections = derived["sections"]
-    if name == "links":
-        sections["links.local"] = _lines([str(d.get("local_id", "")) for d in docs.values()])
-        return derived
-    ids: list[str] = []
-    keys: list[str] = []
-    names: list[str] = []
-    emails: list[str] = []
-    lines: list[str] = []
-    active = 0
-    by_attribute = primary_key not in ("employeeId", "userName")
-    for row, d in enumerate(docs.values()):  # one pass: this runs at every write that changed people
-        get = d.get
-        employee_id, user_name, mails = get("employeeId", ""), get("userName", ""), get("emails") or ()
-        ids.append(str(get("id", "")))
-        key = str((get("attributes") or {}).get(primary_key, "")) if by_attribute else str(get(primary_key, ""))
-        keys.append(_line(key))
-        names.append(_line(str(user_name)))
-        emails.extend(f"{_line(str(e))}\t{row}\n" for e in mails)
-        lines.append(search_text(employee_id, user_name, get("displayName", ""), get("department", ""),
-                                 get("title", ""), mails))
-        active += get("status", "active") == "active"
-    derived["active"] = active
-    sections["users.ids"] = _lines(ids)
-    sections["users.keys"] = _lines(keys)
-    sections["users.names"] = _lines(names)
-    sections["users.emails"] = "".join(emails).encode()
-    sections["users.lines"] = _lines(lines)
-    return derived
+def _user_row(doc: dict[str, Any], primary_key: str, by_attribute: bool) -> tuple[str, str, str, list[str], str,
+                                                                                  bool]:
+    """What the index holds of one person: id, casefolded key, userName, e-mails, search text, active."""
+    get = doc.get
+    employee_id, user_name, mails = get("employeeId", ""), get("userName", ""), get("emails") or ()
+    key = str((get("attributes") or {}).get(primary_key, "")) if by_attribute else str(get(primary_key, ""))
+    return (str(get("id", "")), _line(key), _line(str(user_name)), [_line(str(e)) for e in mails],
+            search_text(employee_id, user_name, get("displayName", ""), get("department", ""), get("title", ""),
+                        mails), get("status", "active") == "active")
+
+
+def _byte_lines(values: list[bytes]) -> bytes:
+    return b"\n".join(values)
+
+
+def _emails(emails: list[str], row: int) -> str:
+    return "".join([f"{m}\t{row}\n" for m in emails])
+
+
+def _key(doc_id: str) -> bytes:
+    return f'"{doc_id}":'.encode() if doc_id.isdigit() else orjson.dumps(doc_id) + b":"
+
+
+class _Rows:
+    """What the index holds of one split table, kept row by row in document order between writes.
+
+    A write that replaced some documents (a document is replaced, never changed in place: its identity says it is
+    the one derived) and appended others patches those rows only: the bytes last written with the new documents in
+    place of the old ones, the spans accumulated again from the documents' lengths, the sections joined from the
+    rows. Anything else (a delete, another order, most of the table) dumps and derives the whole table."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []  # the document ids, in order, of the table last written
+        self.docs: list[Any] = []  # its document objects, in order
+        self.fields: list[list[Any]] = []  # per section, one value per row (users: and whether each is active)
+        self.incs: list[int] = []  # the differences between consecutive span offsets: accumulated, the spans
+        self.spans = array("q")
+        self.active = 0
+        self.opening = b""  # every document's opening (`{"firstfield":`) when it is the same (else b"": no patch)
+        self.base: memoryview | None = None  # the table's bytes as last written (a view into that dump)
+        self.encoded = False  # `fields` (but "active") hold bytes, not str
+
+    def table(self, name: str, docs: dict[str, Any], primary_key: str) -> tuple[list[Any], dict[str, Any] | None]:
+        """The parts of the table's bytes (joined: what `orjson.dumps(docs)` gives) and what the index holds of it
+        (None: it cannot be indexed). `dump` sets `base` to the bytes written before the next call can patch them."""
+        values = list(docs.values())
+        base, self.base = self.base, None
+        known = len(self.docs)
+        if self.opening and base is not None and len(values) >= known:
+            ids = list(docs)
+            if ids[:known] == self.order:
+                changed = list(compress(count(), map(is_not, values, self.docs)))  # at C speed
+                if len(changed) + len(values) - known <= max(len(values) // 8, 1):
+                    patched = self._patch(name, ids, values, changed, base, primary_key)
+                    if patched is not None:
+                        return patched
+        return self._full(name, docs, values, primary_key)
+
+    def _full(self, name: str, docs: dict[str, Any], values: list[Any],
+              primary_key: str) -> tuple[list[Any], dict[str, Any] | None]:
+        self.__init__()  # type: ignore[misc]
+        body = orjson.dumps(docs)
+        found = _spans(body, docs)
+        if found is None:
+            return [body], None
+        self.spans, self.opening = found
+        self.order, self.docs = list(docs), values
+        if name == "links":
+            self.fields = [[str(d.get("local_id", "")) for d in values]]
+            return [body], self._sections(name, self.fields)
+        ids: list[str] = []
+        keys: list[str] = []
+        names: list[str] = []
+        emails: list[str] = []
+        lines: list[str] = []
+        active: list[bool] = []
+        by_attribute = primary_key not in ("employeeId", "userName")
+        for row, d in enumerate(values):  # one pass, no object per row (no work for the cyclic GC): all the people
+            get = d.get
+            employee_id, user_name, mails = get("employeeId", ""), get("userName", ""), get("emails") or ()
+            ids.append(str(get("id", "")))
+            key = str((get("attributes") or {}).get(primary_key, "")) if by_attribute else str(get(primary_key, ""))
+            keys.append(_line(key))
+            names.append(_line(str(user_name)))
+            emails.append("".join([f"{_line(str(e))}\t{row}\n" for e in mails]))
+            lines.append(search_text(employee_id, user_name, get("displayName", ""), get("department", ""),
+                                     get("title", ""), mails))
+            active.append(get("status", "active") == "active")
+        self.fields = [ids, keys, names, emails, lines, active]
+        self.active = sum(active)
+        return [body], self._sections(name, self.fields)
+
+    def _rows_apart(self) -> None:
+        """The span differences and the rows' values as bytes (joined at each patch without encoding the sections),
+        made once, at the first patch: a process writing once never needs them."""
+        if not self.incs:
+            self.incs = [b - a for a, b in zip(chain((0,), self.spans), self.spans)]
+        if not self.encoded:
+            self.fields[:5] = [[v.encode() for v in field] for field in self.fields[:5]]
+            self.encoded = True
+
+    def _patch(self, name: str, ids: list[str], values: list[Any], changed: list[int], base: memoryview,
+               primary_key: str) -> tuple[list[Any], dict[str, Any]] | None:
+        """The rows at `changed` were replaced and those after the known ones appended; None when one cannot be
+        patched (another opening, or a dict inside it that looks like the start of a document)."""
+        opening, spans, known = self.opening, self.spans, len(self.docs)
+        needle = b'":' + opening
+        if b"," in opening or b"}" in opening:
+            return None
+        by_attribute = primary_key not in ("employeeId", "userName")
+        self._rows_apart()
+        parts: list[Any] = []
+        done = 0
+        for row in [*changed, *range(known, len(values))]:
+            doc = values[row]
+            if not isinstance(doc, dict) or next(iter(doc), None) is None:
+                return None
+            key, dumped = _key(ids[row]), orjson.dumps(doc)
+            if not dumped.startswith(opening) or dumped.count(needle) or (key + dumped).count(needle) != 1:
+                return None
+            if row < known:
+                parts += (base[done:spans[2 * row] - len(key)], key, dumped)
+                done = spans[2 * row + 1]
+                self.incs[2 * row + 1] = len(dumped)
+            else:
+                if row == known:
+                    parts.append(base[done:len(base) - 1])  # without its closing "}"
+                    done = len(base) - 1
+                parts += (b",", key, dumped)
+                self.incs += (1 + len(key), len(dumped))
+                self.order.append(ids[row])
+                self.docs.append(doc)
+                for field in self.fields:
+                    field.append(None)
+            self.docs[row] = doc
+            if name == "links":
+                self.fields[0][row] = str(doc.get("local_id", "")).encode()
+                continue
+            r = _user_row(doc, primary_key, by_attribute)
+            if row < known:
+                self.active -= self.fields[5][row]
+            self.active += r[5]
+            for field, value in zip(self.fields, (r[0], r[1], r[2], _emails(r[3], row), r[4])):
+                field[row] = value.encode()
+            self.fields[5][row] = r[5]
+        parts.append(base[done:])
+        self.spans = array("q", _accumulate(self.incs))
+        return parts, self._sections(name, self.fields)
+
+    def _sections(self, name: str, fields: list[Any]) -> dict[str, Any]:
+        spans = self.spans.tobytes()
+        lines: Callable[[list[Any]], bytes] = _byte_lines if self.encoded else _lines
+        if name == "links":
+            return {"rows": len(self.docs), "sections": {"links.spans": spans, "links.local": lines(fields[0])}}
+        ids, keys, names, emails, texts = fields[:5]
+        return {"rows": len(self.docs), "active": self.active, "sections": {
+            "users.spans": spans, "users.ids": lines(ids), "users.keys": lines(keys), "users.names": lines(names),
+            "users.emails": b"".join(emails) if self.encoded else "".join(emails).encode(),
+            "users.lines": lines(texts)}}
 
 
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
-         cache: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> tuple[bytes, dict[str, Any],
-                                                                             dict[str, bytes] | None]:
+         cache: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any], dict[str, bytes] | None]:
     """The bytes of `state.json` (what `orjson.dumps(tables)` gives), the index header and its sections (None when
     the documents could not be located: the state is then written without an index).
 
-    `versions` names the version of each split table's content (None: unknown); `cache` keeps what was derived
-    at that version, so a write that did not change the links does not derive their index again."""
-    parts: list[bytes] = []
+    `cache` keeps, per split table, a row per document (its bytes and what the index derives of it, see `_table`)
+    so that a write derives only the documents it changed; and, when `versions` names the version of a table's
+    content, the table's bytes and index at that version, so a write that did not change it does nothing for it."""
+    cache = {} if cache is None else cache
+    parts: list[Any] = [b"{"]
     pos = 1  # after "{"
+    written: list[tuple[_Rows, int, int, str, Any, dict[str, Any]]] = []  # the split tables: where their bytes go
     spans: dict[str, list[int]] = {}
     starts: dict[str, int] = {}
     derived: dict[str, dict[str, Any] | None] = {  # a table not written yet is an empty one
         "users": {"rows": 0, "active": 0, "sections": {f"users.{k}": b"" for k in (
             "spans", "ids", "keys", "names", "emails", "lines")}},
         "links": {"rows": 0, "sections": {"links.spans": b"", "links.local": b""}}}
+    if cache.get("primary_key") != primary_key:
+        cache.clear()
+        cache["primary_key"] = primary_key
     for n, (name, docs) in enumerate(tables.items()):
         head = (b"," if n else b"") + orjson.dumps(name) + b":"
-        body = orjson.dumps(docs)
-        parts += (head, body)
         pos += len(head)
+        parts.append(head)
         if name not in SPLIT:
+            body = orjson.dumps(docs)
             spans[name] = [pos, pos + len(body)]
+            parts.append(body)
+            pos += len(body)
+            continue
+        starts[name] = pos
+        version = (versions or {}).get(name)
+        key = (version, len(docs))
+        cached = cache.get(name)
+        rows = cache.setdefault(f"{name}.rows", _Rows())
+        if version is not None and cached is not None and cached[0] == key and cached[1] is docs:
+            table_parts, derived[name] = [cached[2]], cached[3]
         else:
-            starts[name] = pos
-            version = (versions or {}).get(name)
-            cached = (cache or {}).get(name)
-            key = (version, primary_key, len(body))
-            if version is not None and cached is not None and cached[0] == key:
-                derived[name] = cached[1]
-            else:
-                derived[name] = _derive(name, body, docs, primary_key)
-                if cache is not None:
-                    cache.pop(name, None)
-                    if version is not None and derived[name] is not None:
-                        cache[name] = (key, derived[name])  # type: ignore[assignment]
-        pos += len(body)
-    data = b"{" + b"".join(parts) + b"}"
+            table_parts, derived[name] = rows.table(name, docs, primary_key)
+        size = sum(len(part) for part in table_parts)
+        written.append((rows, pos, pos + size, name, key if version is not None else None, docs))
+        parts += table_parts
+        pos += size
+    parts.append(b"}")
+    data = b"".join(parts)
+    view = memoryview(data)
+    for rows, start, end, name, key, docs in written:
+        rows.base = view[start:end]  # what the next write patches; the unchanged table's bytes, as they are
+        cache[name] = (key, docs, rows.base, derived[name]) if key is not None else None
     for name in SPLIT:
         starts.setdefault(name, 0)  # a table not written yet: no row is ever read from it
     header: dict[str, Any] = {"format": FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key,
@@ -180,7 +320,7 @@ def write_index(path: Path, header: dict[str, Any], sections: dict[str, bytes], 
         where[name] = [offset, len(body)]
         offset += len(body)
     head = orjson.dumps({**header, "state": list(stamp), "generation": generation, "sections": where})
-    atomic_write(path, head + b"\n" + b"".join(sections.values()))
+    atomic_write(path, b"".join([head, b"\n", *sections.values()]))  # one copy of the sections, not three
 
 
 def _rows_of(blob: bytes, value: bytes) -> Iterator[int]:

@@ -2,16 +2,20 @@
 everything from the same generation, several writers, and an index that is missing, stale or damaged."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from console import state_index
 from console.errors import StaleData
 from console.models import Group, Link
 from console.service import Service
+from console.storage import OrjsonStorage
 from console.store import Store
 from tests.plugins.core import ROOT, child_env, person
 
@@ -291,3 +295,128 @@ def test_an_index_with_a_header_of_the_wrong_shape_is_not_believed(state_home: P
     with Store.open(state_home, readonly=True) as reader:
         assert reader.users.find("user299").userName == "user299"
         assert not reader.partial
+
+
+# ---- the index patched row by row (a write derives only the documents it changed) ----------------------------------
+def assert_index_as_derived_again(home: Path) -> None:
+    """The index on disk is, byte for byte, what deriving it from `state.json` alone gives (no cached row stale)."""
+    data = (home / "state.json").read_bytes()
+    tables = orjson.loads(data)
+    fresh, header, sections = state_index.dump(tables, tables["meta"]["1"].get("primary_key", "employeeId"))
+    assert fresh == data and sections is not None
+    content = (home / "state.index").read_bytes()
+    end = content.index(b"\n")
+    stored, body = orjson.loads(content[:end]), content[end + 1:]
+    assert {k: stored[k] for k in header} == header
+    assert {name: body[offset:offset + size] for name, (offset, size) in stored["sections"].items()} == sections
+
+
+def assert_keyed_reads_as_a_whole_load(home: Path) -> None:
+    with Store.open(home, readonly=True) as reader, whole(home) as full:
+        assert reader.partial and len(reader.users) == len(full.users)
+        assert Service(reader).people_count() == Service(full).people_count()
+        for user in full.users:
+            for identifier in (user.employeeId, user.userName, *user.emails):
+                assert reader.users.find(identifier).to_doc() == user.to_doc(), identifier
+            assert [x.to_doc() for x in reader.links.of(user.id)] == [x.to_doc() for x in full.links.of(user.id)]
+        for query in ("director", "legal", "renamed", "zoë", "sam doe 1", "other.org"):
+            assert ([u.id for u in Service(reader).users(query)] == [u.id for u in Service(full).users(query)]), query
+
+
+def edit(item: Any, **fields: Any) -> Any:
+    return dataclasses.replace(item, **fields)
+
+
+WRITES = {  # one write each, in one process after others: the index is patched, never derived whole
+    "title": lambda s: s.users.put(edit(s.users.find("user10"), title="Director")),
+    "department": lambda s: s.users.put(edit(s.users.find("user11"), department="Legal")),
+    "display name": lambda s: s.users.put(edit(s.users.find("user12"), displayName="Renamed Person")),
+    "status": lambda s: s.users.put(edit(s.users.find("user13"), status="inactive")),
+    "key": lambda s: s.users.put(edit(s.users.find("user14"), employeeId="X14")),
+    "userName": lambda s: s.users.put(edit(s.users.find("user15"), userName="renamed15")),
+    "e-mail": lambda s: s.users.put(edit(s.users.find("user16"), emails=["new16@example.com"])),
+    "e-mails to none": lambda s: s.users.put(edit(s.users.find("user17"), emails=[])),
+    "delete": lambda s: s.users.remove(s.users.find("user18").id),
+    "add": lambda s: s.users.add(person(1001, displayName="Renamed Newcomer", emails=["a@x.org", "b@x.org"])),
+    "link": lambda s: s.links.put(edit(s.links.of(s.users.find("user19").id)[0], 
+        local_id=s.users.find("user20").id)),
+}
+
+
+def test_after_each_kind_of_write_the_patched_index_is_the_one_derived_again(state_home: Path) -> None:
+    build(state_home)
+    with Store.open(state_home) as store:
+        store.users.all()
+        for name, write in WRITES.items():
+            write(store)
+            store.flush()
+            assert_index_as_derived_again(state_home)
+    assert_keyed_reads_as_a_whole_load(state_home)
+
+
+def test_a_write_after_another_processs_write_patches_from_the_merged_state(state_home: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    build(state_home)
+    derived: list[str] = []
+    real = state_index.search_text
+    monkeypatch.setattr(state_index, "search_text", lambda *a: derived.append(a[1]) or real(*a))
+    with Store.open(state_home) as store:
+        WRITES["title"](store)
+        store.flush()  # the rows are now cached here
+        other = subprocess.run([sys.executable, "-m", "console", "users", "edit", "user21", "--title", "Director"],
+                               cwd=ROOT, env=child_env(state_home), capture_output=True, text=True, timeout=120)
+        assert other.returncode == 0, other.stderr
+        derived.clear()
+        WRITES["e-mail"](store)
+        store.flush()  # caught up with the other's write (their person changed), then ours patched in
+        assert sorted(derived) == ["user16", "user21"]  # the others kept their objects, and their rows
+        assert_index_as_derived_again(state_home)
+    assert_keyed_reads_as_a_whole_load(state_home)
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.users.find("user21").title == "Director" and reader.users.find("new16@example.com")
+
+
+def test_a_one_person_write_derives_one_person(state_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build(state_home)
+    derived: list[str] = []
+    real = state_index.search_text
+    monkeypatch.setattr(state_index, "search_text", lambda *a: derived.append(a[1]) or real(*a))
+    with Store.open(state_home) as store:
+        WRITES["title"](store)
+        store.flush()  # the first write of this process derives everyone
+        assert len(derived) == PEOPLE
+        derived.clear()
+        WRITES["department"](store)
+        store.flush()
+        assert derived == ["user11"]
+    assert_index_as_derived_again(state_home)
+
+
+def test_a_patched_person_holding_what_looks_like_the_next_document_drops_the_index(state_home: Path) -> None:
+    build(state_home)
+    with Store.open(state_home) as store:
+        WRITES["title"](store)
+        store.flush()
+        first = store.users.find("user1")
+        first.attributes = {"x": {"2": {"employeeId": "E9"}}}  # `"2":{"employeeId":` starts a person document
+        store.users.put(first)
+        store.flush()
+        assert not (state_home / "state.index").exists()
+        first.attributes = {}
+        store.users.put(first)
+        store.flush()
+        assert_index_as_derived_again(state_home)
+    assert_keyed_reads_as_a_whole_load(state_home)
+
+
+def test_a_writers_open_of_an_unindexed_home_parses_the_state_once(state_home: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    build(state_home)
+    (state_home / "state.index").unlink()
+    parsed: list[int] = []
+    real = OrjsonStorage.parse
+    monkeypatch.setattr(OrjsonStorage, "parse", lambda self, raw: parsed.append(len(raw)) or real(self, raw))
+    with Store.open(state_home) as store:
+        assert len(store.users) == PEOPLE
+    assert len(parsed) == 1
+    assert_index_as_derived_again(state_home)
