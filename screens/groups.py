@@ -40,8 +40,8 @@ follow the people, and are not added or removed by hand. See docs/rules.md for t
     WRITE_ACTIONS = frozenset({"create", "rename", "delete", "add_members", "remove_member"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "create", "New", id="groups.create", tooltip="Create a group"),
-        Binding("r", "rename", "Edit", id="groups.rename", tooltip="Rename the selected group, or give, change or "
-                "clear its rule"),
+        Binding("e,r", "rename", "Edit", key_display="e", id="groups.rename",  # e edits, as on every screen
+                tooltip="Rename the selected group, or give, change or clear its rule (r too)"),
         Binding("d", "delete", "Delete", id="groups.delete", tooltip="Delete the selected group (asks first)"),
         Binding("a", "add_members", "Add members", id="groups.add_members", tooltip="Pick people to add"),
         Binding("x", "remove_member", "Remove member", id="groups.remove_member",

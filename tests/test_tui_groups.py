@@ -29,7 +29,7 @@ async def test_create_and_rename_with_the_error_next_to_the_name(tui_home):
         group = app.service.group("contractors")
         assert group.description == "External staff" and group.members == []
         assert "contractors" in [r[0] for r in rows_of(app.screen.query_one("#groups", DataTable))]
-        await pilot.press("r")
+        await pilot.press("e")
         await settle(pilot)
         app.screen.query_one("#f-name", Input).value = "vpn-users"
         await pilot.press("enter")
@@ -177,7 +177,7 @@ async def test_a_groups_rule_is_changed_then_cleared_in_its_form_with_what_happe
     active = app.service.preview_rule('department == "Engineering" and status == "active"').count
     async with app.run_test(size=(80, 24)) as pilot:
         await open_group(pilot, "engineers")
-        await pilot.press("r")
+        await pilot.press("e")
         await settle(pilot)
         form = app.screen
         assert isinstance(form, GroupForm)
@@ -193,7 +193,7 @@ async def test_a_groups_rule_is_changed_then_cleared_in_its_form_with_what_happe
         await settle(pilot)
         group = app.service.group("engineers")
         assert group.rule == 'department == "Engineering" and status == "active"' and len(group.members) == active
-        await pilot.press("r")
+        await pilot.press("e")
         await settle(pilot)
         form = app.screen
         form.query_one("#f-rule", Input).value = ""

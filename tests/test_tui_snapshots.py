@@ -69,7 +69,7 @@ SCREENS = {
     "user_form": ("2", "e"),
     "confirm_delete": ("2", "enter", "d"),
     "groups": ("3",),
-    "group_form": ("3", "r"),
+    "group_form": ("3", "e"),
     "policy_form": ("4", "n"),
     "apps": ("5",),
     "app_form": ("5", "e"),
