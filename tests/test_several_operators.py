@@ -107,10 +107,15 @@ def test_a_console_and_three_cli_writers_at_once_lose_nothing(tui_home: Path, tm
             while any(thread.is_alive() for thread in threads):
                 await pilot.pause(0.2)
             store = app.service.store
-            for _ in range(50):  # the console's refresh timer catches up with the last CLI write
-                if len(store.users) == before + 70:
+            def caught_up() -> bool:
+                teams = [store.groups.by_name(f"team{w}") for w in range(3)]
+                return len(store.users) == before + 70 and all(t is not None and len(t.members) == 20 for t in teams)
+
+            for _ in range(50):  # the console's refresh timer catches up with the last CLI write (every second)
+                if caught_up():
                     break
                 await pilot.pause(0.2)
+            assert failures == []  # every CLI step succeeded (else its message says why)
             assert len(store.users) == before + 70
             for w in range(3):
                 assert len(store.groups.by_name(f"team{w}").members) == 20
