@@ -36,6 +36,11 @@ from screens.reports import ReportsScreen
 from screens.users import UsersScreen
 from screens.visible import SHOW_CONTROLS
 
+# the keys a text field binds itself (Input's own bindings, not the scrolling ones it inherits: ↓ in a filter
+# reaches its list)
+FIELD_EDITING_KEYS = frozenset(key.strip() for binding in Input.BINDINGS for key in
+                               (binding.key if isinstance(binding, Binding) else binding[0]).split(","))
+
 SCREEN_TIPS = {
     "dashboard": "Dashboard: counts, application health, recent events",
     "users": "People: filter, add, edit, delete",
@@ -147,25 +152,44 @@ class IdConsoleApp(App[int]):
         if isinstance(event, events.Key) and not event.is_forwarded:
             if self.drop_typed_ahead(event):
                 return
-            if self.tab_out_of_text_field(event):
+            if self.tab_moves_focus_now(event) or self.edit_field_now(event):
                 return
         await super().on_event(event)
 
-    def tab_out_of_text_field(self, key: events.Key) -> bool:
-        """Tab or Shift+Tab in a text field moves the focus as the key arrives. Reached the usual way (bubbling
-        up from the field to the screen's binding), it was overtaken by the letters typed after it, which the
-        field took first: "abc⇥def" typed fast put "def" in the first field. Only from a text field (whose
-        earlier keys it has taken already, in order): elsewhere Tab bubbles behind the keys before it."""
+    def tab_moves_focus_now(self, key: events.Key) -> bool:
+        """Tab or Shift+Tab moves the focus as the key arrives. Reached the usual way (bubbling up from the focused
+        widget to the screen's binding), it was overtaken by the keys typed after it, which the widget took first:
+        "abc⇥def" typed fast put "def" in the first field, and Shift+Tab from the report's results then a date put
+        its first characters into the table. Tab has no other meaning here (only the screen binds it, to the same
+        move), so it moves now, with the widget's earlier keys taken already, in order; a text area that indents
+        keeps its Tab."""
         focused = self.focused
-        if key.key not in ("tab", "shift+tab") or not isinstance(focused, TEXT_FIELDS) or focused.disabled:
+        if key.key not in ("tab", "shift+tab") or (focused is not None and focused.disabled):
             return False
         if isinstance(focused, TextArea) and focused.tab_behavior != "focus":
-            return False  # a text area that indents takes Tab itself
+            return False
         if key.key == "tab":
             self.action_focus_next()
         else:
             self.action_focus_previous()
         return True
+
+    def edit_field_now(self, key: events.Key) -> bool:
+        """A text field's own editing keys (Backspace, Ctrl+U, ←, Home, Enter…) keep their place among the letters.
+        Textual runs a widget's bindings once the key has bubbled back up to the app, behind the letters typed after
+        it, which the field had taken first: "abc⌫d" typed fast gave "abc", and Ctrl+U then a date cleared the date
+        just typed. The action is queued on the field, behind the keys it has still to take."""
+        focused = self.focused
+        if not isinstance(focused, Input) or focused.disabled or key.key not in FIELD_EDITING_KEYS:
+            return False
+        if any(binding.priority for _, bindings in self.screen._binding_chain
+               for binding in bindings.key_to_bindings.get(key.key, ())):
+            return False  # a priority binding comes first, as it always does
+        for binding in focused._bindings.key_to_bindings.get(key.key, ()):
+            if not binding.priority:
+                focused.call_later(self.run_action, binding.action, focused)
+                return True
+        return False
 
     def drop_typed_ahead(self, key: events.Key) -> bool:
         screen = self.screen

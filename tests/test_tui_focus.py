@@ -300,3 +300,36 @@ async def test_text_typed_fast_after_tab_lands_in_the_next_field(tui_home):
         await settle(pilot)  # (a field reached by Tab has its text selected: typing replaces it)
         assert [form.query_one(f"#f-{name}", Input).value for name in ("employeeId", "userName", "givenName")] == [
             "E9", "ada.fast", "Ada"]
+
+
+async def test_text_typed_fast_after_shift_tab_from_a_list_lands_in_the_field(tui_home):
+    """The same burst from a list, with the field's own editing keys: Shift+Tab from the report's results, Ctrl+U
+    and a date go wholly into the "to" date, then into the "from" date (Shift+Tab bubbled to the screen's binding
+    behind the keys after it, so "2026-" went to the table; Ctrl+U cleared the date typed after it)."""
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await custom_span(pilot)
+        screen = app.screen
+        assert isinstance(screen, ReportsScreen)
+        await pilot.press(*"2026-11-01", "tab", *"2026-11-30", "enter")
+        await settle(pilot)
+        assert app.focused is screen.query_one("#events", DataTable)
+        type_raw(app, "shift+tab", "ctrl+u", *"2026-11-02", "shift+tab", "ctrl+u", *"2026-11-03")
+        await settle(pilot)
+        assert [screen.query_one(f"#{name}", Input).value for name in ("from", "to")] == ["2026-11-03", "2026-11-02"]
+
+
+async def test_a_fields_editing_keys_typed_fast_act_in_order(tui_home):
+    """Backspace, ←, Home and Ctrl+K typed in one burst with letters edit the text in the order typed."""
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await keys("2", "n")(pilot)
+        form = app.screen
+        assert isinstance(form, UserForm)
+        field = form.query_one("#f-employeeId", Input)
+        type_raw(app, *"abc", "backspace", *"d", "left", *"X", "home", *"^", "end", *"$")
+        await settle(pilot)
+        assert field.value == "^abXd$"
+        type_raw(app, "home", "right", "ctrl+k", *"Z")
+        await settle(pilot)
+        assert field.value == "^Z"
