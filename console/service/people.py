@@ -33,7 +33,8 @@ class PeopleMixin(ServiceBase):
     _people_counted: tuple[weakref.ref[UserRepo], int, tuple[int, int]] | None = None  # the table, its version, counts
 
     def users(self, text: str = "", *, limit: int | None = None) -> list[User]:
-        """People whose key, userName, name, e-mail, department or title contains every word of `text`."""
+        """People whose key, userName, display, given or family name, e-mail, department or title contains every word of
+        `text`."""
         return people_index.of(self.store.users).search(self.store.users, text, limit)
 
     def prepare_people_search(self) -> None:
