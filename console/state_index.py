@@ -31,7 +31,7 @@ import orjson
 from console.models import search_text
 from console.storage import atomic_write
 
-FORMAT = 4
+FORMAT = 5  # 5: the search lines hold the given and family names too
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
 INDEX_NAME = "state.index"
 
@@ -93,7 +93,7 @@ def _user_row(doc: dict[str, Any], primary_key: str, by_attribute: bool) -> tupl
     key = str((get("attributes") or {}).get(primary_key, "")) if by_attribute else str(get(primary_key, ""))
     return (str(get("id", "")), _line(key), _line(str(user_name)), [_line(str(e)) for e in mails],
             search_text(employee_id, user_name, get("displayName", ""), get("department", ""), get("title", ""),
-                        mails), get("status", "active") == "active")
+                        mails, get("givenName", ""), get("familyName", "")), get("status", "active") == "active")
 
 
 def _byte_lines(values: list[bytes]) -> bytes:
@@ -171,7 +171,7 @@ class _Rows:
             names.append(_line(str(user_name)))
             emails.append("".join([f"{_line(str(e))}\t{row}\n" for e in mails]))
             lines.append(search_text(employee_id, user_name, get("displayName", ""), get("department", ""),
-                                     get("title", ""), mails))
+                                     get("title", ""), mails, get("givenName", ""), get("familyName", "")))
             active.append(get("status", "active") == "active")
         self.fields = [ids, keys, names, emails, lines, active]
         self.active = sum(active)
