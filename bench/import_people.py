@@ -58,6 +58,7 @@ docs = [{"employeeId": r["employeeId"], "userName": r["userName"], "givenName": 
 db = TinyDB(sys.argv[2], storage=S)
 db.table("users").insert_multiple(docs)
 """
+REINDEX = "import sys; from console.store import Store; Store.open(sys.argv[1]).close()"
 
 
 def people_rows(n: int, retitled: int = 0) -> list[dict[str, str]]:
@@ -101,12 +102,15 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path) -> tuple[fl
         return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read()
 
 
-def fresh_copy(source: Path | None, dest: Path) -> None:
+def fresh_copy(source: Path | None, dest: Path, env: dict[str, str]) -> None:
+    """`dest` empty, or a copy of the home `source` whose state index is written again (untimed): the index
+    names the inode of the state it describes, and a copy's is another."""
     shutil.rmtree(dest, ignore_errors=True)
     if source is None:
         dest.mkdir(mode=0o700)
     else:
         shutil.copytree(source, dest)
+        subprocess.run([sys.executable, "-c", REINDEX, str(dest)], env=env, cwd=ROOT, check=True)
 
 
 def main() -> int:
@@ -132,7 +136,7 @@ def main() -> int:
             code[args.compare.resolve().name] = args.compare.resolve()
         # the home the other cases start from: the CSV imported once by this checkout (untimed)
         imported = tmp / "imported"
-        fresh_copy(None, imported)
+        fresh_copy(None, imported, env)
         run_measured([sys.executable, "-m", "console", "users", "import", str(people_csv), "--json"],
                      {**env, "IDCONSOLE_HOME": str(imported)}, ROOT)
         print(f"{args.people} people: CSV {people_csv.stat().st_size / 1e6:.1f} MB, JSON "
@@ -154,12 +158,12 @@ def main() -> int:
         for _ in range(args.repeat):  # interleaved, so that load hits every case alike
             for name, case, who in names:
                 if case == "floor":
-                    fresh_copy(None, home)
+                    fresh_copy(None, home, env)
                     command = [sys.executable, "-c", FLOOR, str(people_csv), str(home / "state.json")]
                     seconds, cpu, rss, _ = run_measured(command, env, ROOT)
                 else:
                     path, start, expect = imports[case]
-                    fresh_copy(start, home)
+                    fresh_copy(start, home, env)
                     command = [sys.executable, "-m", "console", "users", "import", str(path), "--json"]
                     case_env = {**env, "IDCONSOLE_HOME": str(home), "PYTHONPATH": str(code[who])}
                     seconds, cpu, rss, out = run_measured(command, case_env, code[who])
