@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from console.errors import BadInput, IdConsoleError, JournalError, ValidationError
-from console.models import USER_STATUSES, Event, User, utcnow
+from console.models import USER_STATUSES, Event, User, new_id, utcnow
 from console.shown import has_controls
 from console.store import Store
 from console.validation import EMAIL_RE, KEY_RE, LIMITS, USER_NAME_RE, validate_user
@@ -30,7 +30,8 @@ COLUMNS = ("employeeId", "userName", "givenName", "familyName", "displayName", "
            "manager", "status")
 FIELDS = (*COLUMNS, "emails")  # a JSON record may list several addresses
 MAX_FILE_BYTES = 256 * 1024 * 1024
-_STAMPS = frozenset({"id", "created", "updated"})  # not in a created person's record
+# a created person's record: their set fields but the stamps (id, created, updated)
+_RECORDED = tuple(f.name for f in dataclasses.fields(User) if f.name not in ("id", "created", "updated"))
 
 
 @dataclass
@@ -294,7 +295,8 @@ def _import_users(store: Store, path: Path, *, dry_run: bool, operator: str, run
         fields, an updated one's changed fields, before -> after."""
         for user, existing in changed:
             if existing is None:  # a person's fields are text, a list (emails) or an object (attributes)
-                changes = {k: [None, v] for k, v in user.to_doc().items() if v and k not in _STAMPS}
+                # (dumped as it is made: the person's own values, not copies)
+                changes = {k: [None, v] for k in _RECORDED if (v := getattr(user, k))}
                 action = "import_create"
             else:
                 changes = {k: [_copied(getattr(existing, k)), _copied(getattr(user, k))] for k in _IMPORTED
@@ -329,9 +331,10 @@ _IMPORTED = ("employeeId", "userName", "givenName", "familyName", "displayName",
              "manager", "status")
 _STRIPPED = ("employeeId", "userName", "givenName", "familyName", "displayName", "department", "title", "manager")
 _PLAIN = frozenset(COLUMNS)
+_KEY_LIMIT, _NAME_LIMIT, _GIVEN_LIMIT, _FAMILY_LIMIT, _DISPLAY_LIMIT, _DEPARTMENT_LIMIT, _TITLE_LIMIT, _EMAIL_LIMIT = (
+    LIMITS[name] for name in ("employeeId", "userName", "givenName", "familyName", "displayName", "department", "title",
+                              "email"))
 _FIELDS = tuple(f.name for f in dataclasses.fields(User) if f.name != "attributes")
-_NEW: dict[str, Any] = {"employeeId": "", "userName": "", "givenName": "", "familyName": "", "displayName": "", "emails": [],
-        "department": "", "title": "", "manager": "", "status": "active"}
 
 
 def _copied(value: Any) -> Any:
@@ -368,55 +371,44 @@ def _plain_user(row: Any, existing: User | None, now: str) -> User | None:
     """The person `validate_user(row_to_user(row, existing))` makes of a row of plain text that validation
     accepts as it is, built without going through them (most of an import's time at 100k people); None for
     anything else — another type, an `emails` list, a value validation would refuse — which takes their path,
-    and their exact error. `tests/test_importer.py` checks both paths make the same person from any row."""
+    and their exact error. `tests/test_import_paths.py` checks both paths make the same person from any row."""
     if type(row) is not dict or not row.keys() <= _PLAIN:
         return None
-    values: dict[str, Any] = dict(_NEW) if existing is None else {name: getattr(existing, name) for name in _IMPORTED}
-    for name in _STRIPPED:
-        value = row.get(name)
-        if value is not None:
-            if type(value) is not str:
-                return None
-            values[name] = value.strip()
-        elif existing is not None:
-            values[name] = values[name].strip()
-    email = row.get("email")
-    if email is not None:
-        if type(email) is not str:
-            return None
-        email = email.strip()
-        emails = [email] if email else []
-    else:
-        emails = [e.strip() for e in values["emails"] if e.strip()] if existing is not None else []
-    status = row.get("status")
-    if status is not None:
-        if type(status) is not str:
-            return None
-        values["status"] = status or "active"
-    employee_id, user_name = values["employeeId"], values["userName"]
-    texts = (employee_id, user_name, values["givenName"], values["familyName"], values["displayName"],
-             values["department"], values["title"])
-    if (not employee_id or not user_name or values["status"] not in USER_STATUSES
-            or any(len(v) > limit for v, limit in zip(texts, _TEXT_LIMITS)) or has_controls(" ".join(texts))
+    get = row.get
+    try:  # text only: anything else has no strip()
+        if existing is None:
+            employee_id, user_name, given, family, display, department, title, manager = [
+                "" if (v := get(name)) is None else v.strip() for name in _STRIPPED]
+        else:
+            employee_id, user_name, given, family, display, department, title, manager = [
+                (getattr(existing, name) if (v := get(name)) is None else v).strip() for name in _STRIPPED]
+        email = get("email")
+        if email is not None:
+            email = email.strip()
+            emails = [email] if email else []
+        else:
+            emails = [e.strip() for e in existing.emails if e.strip()] if existing is not None else []
+        status = get("status")
+        status = ("active" if existing is None else existing.status) if status is None else status or "active"
+    except AttributeError:
+        return None
+    if (not employee_id or not user_name or status not in USER_STATUSES or len(employee_id) > _KEY_LIMIT
+            or len(user_name) > _NAME_LIMIT or len(given) > _GIVEN_LIMIT or len(family) > _FAMILY_LIMIT
+            or len(display) > _DISPLAY_LIMIT or len(department) > _DEPARTMENT_LIMIT or len(title) > _TITLE_LIMIT
+            or has_controls(" ".join((employee_id, user_name, given, family, display, department, title)))
             or not KEY_RE.match(employee_id) or not USER_NAME_RE.match(user_name)):
         return None
     for e in emails:
-        if len(e) > LIMITS["email"] or not EMAIL_RE.match(e) or ".." in e:
+        if len(e) > _EMAIL_LIMIT or not EMAIL_RE.match(e) or ".." in e:
             return None
     if len(emails) > 1 and len({e.casefold() for e in emails}) != len(emails):
         return None
-    display = values["displayName"] or " ".join(p for p in (values["givenName"], values["familyName"]) if p) or user_name
+    if not display:
+        display = " ".join(p for p in (given, family) if p) or user_name
     if existing is None:
-        return User(employeeId=employee_id, userName=user_name, givenName=values["givenName"],
-                    familyName=values["familyName"], displayName=display, emails=emails,
-                    department=values["department"], title=values["title"], manager=values["manager"],
-                    status=values["status"], created=now, updated=now)
-    return User(employeeId=employee_id, userName=user_name, givenName=values["givenName"],
-                familyName=values["familyName"], displayName=display, emails=emails, department=values["department"],
-                title=values["title"], manager=values["manager"], status=values["status"], source=existing.source,
-                attributes=copy.deepcopy(existing.attributes) if existing.attributes else {}, id=existing.id,
-                created=existing.created, updated=existing.updated)
-
-
-_TEXT_LIMITS = tuple(LIMITS[name] for name in ("employeeId", "userName", "givenName", "familyName", "displayName",
-                                               "department", "title"))
+        return User(employeeId=employee_id, userName=user_name, givenName=given, familyName=family,
+                    displayName=display, emails=emails, department=department, title=title, manager=manager,
+                    status=status, id=new_id(), created=now, updated=now)
+    return User(employeeId=employee_id, userName=user_name, givenName=given, familyName=family, displayName=display,
+                emails=emails, department=department, title=title, manager=manager, status=status, source=existing.source, attributes=copy.deepcopy(existing.attributes) if existing.attributes else {},
+                id=existing.id, created=existing.created, updated=existing.updated)
