@@ -15,7 +15,7 @@ that load hits every case alike), the CPU time (user + system, less disturbed by
 ratio to the floor. Targets (issue 16): the new import <= 15 s, RSS <= 500 MB.
 
 `--compare DIR` also runs the import cases with the code of another checkout DIR (e.g. `git worktree add DIR
-main`) on copies of the same homes: before and after in the same run. Stops by itself and removes what it wrote.
+main`, or `git archive main | tar -x -C DIR`) on copies of the same homes: before and after in the same run. Stops by itself and removes what it wrote.
 """
 from __future__ import annotations
 
@@ -139,17 +139,19 @@ def main() -> int:
         fresh_copy(None, imported, env)
         run_measured([sys.executable, "-m", "console", "users", "import", str(people_csv), "--json"],
                      {**env, "IDCONSOLE_HOME": str(imported)}, ROOT)
+        state_mb = (imported / "state.json").stat().st_size / 1e6
         print(f"{args.people} people: CSV {people_csv.stat().st_size / 1e6:.1f} MB, JSON "
-              f"{people_json.stat().st_size / 1e6:.1f} MB, state {(imported / 'state.json').stat().st_size / 1e6:.0f} MB",
-              flush=True)
-        imports = {"new": (people_csv, None, {"created": args.people}), "json": (people_json, None, {"created": args.people}),
+              f"{people_json.stat().st_size / 1e6:.1f} MB, state {state_mb:.0f} MB", flush=True)
+        imports = {"new": (people_csv, None, {"created": args.people}),
+                   "json": (people_json, None, {"created": args.people}),
                    "same": (people_csv, imported, {"unchanged": args.people}),
                    "1k": (retitled_csv, imported, {"updated": min(1000, args.people)})}
         labels = {"new": f"new: {args.people // 1000}k people from CSV into an empty home",
                   "json": f"json: {args.people // 1000}k people from JSON into an empty home",
                   "same": f"same: the same {args.people // 1000}k again (nothing changes)",
                   "1k": f"1k: {min(1000, args.people)} of {args.people // 1000}k retitled"}
-        names: list[tuple[str, str, str]] = [("floor: read the CSV, write the documents (TinyDB + orjson)", "floor", "")]
+        floor_name = "floor: read the CSV, write the documents (TinyDB + orjson)"
+        names: list[tuple[str, str, str]] = [(floor_name, "floor", "")]
         for case in wanted:
             for who in code:
                 names.append((labels[case] + ("" if who == "this" else f" [{who}]"), case, who))

@@ -12,9 +12,9 @@ import gc
 import io
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -222,7 +222,7 @@ def _import_users(store: Store, path: Path, *, dry_run: bool, operator: str, run
         try:
             key_value = str((row or {}).get(pk) or "").strip() if isinstance(row, dict) else ""
             existing = users.by_key(key_value) if key_value else None
-            if existing is not None and pk == "employeeId" and _same(row, existing):  # a re-import: the stored person as they are
+            if existing is not None and pk == "employeeId" and _same(row, existing):  # the stored person as they are
                 for index, value in ((by_key, existing.employeeId), (by_name, existing.userName),
                                      *((by_email, e) for e in existing.emails)):
                     first = index.get(value.casefold())
@@ -410,5 +410,6 @@ def _plain_user(row: Any, existing: User | None, now: str) -> User | None:
                     displayName=display, emails=emails, department=department, title=title, manager=manager,
                     status=status, id=new_id(), created=now, updated=now)
     return User(employeeId=employee_id, userName=user_name, givenName=given, familyName=family, displayName=display,
-                emails=emails, department=department, title=title, manager=manager, status=status, source=existing.source, attributes=copy.deepcopy(existing.attributes) if existing.attributes else {},
+                emails=emails, department=department, title=title, manager=manager, status=status,
+                source=existing.source, attributes=copy.deepcopy(existing.attributes) if existing.attributes else {},
                 id=existing.id, created=existing.created, updated=existing.updated)

@@ -116,9 +116,11 @@ def _row(**values: str) -> dict[str, Any]:
 @example(first=[_row(employeeId="E1", userName="E2"), _row(employeeId="E2", userName="bob"),
                 _row(employeeId="E3", userName="carl", manager="e2")],  # the first row having it, by any identifier
          second=[], keep=[True] * 6, suffix=".csv", columns=set())
-@example(first=[_row(employeeId="E1", userName="ann", displayName="ann", manager="E2"), _row(employeeId="E2", userName="bob")],
+@example(first=[_row(employeeId="E1", userName="ann", displayName="ann", manager="E2"),
+                _row(employeeId="E2", userName="bob")],
          # ann's row re-imported as stored, but "E2" is now first the userName of a row before hers
-         second=[_row(employeeId="E9", userName="E2"), _row(employeeId="E1", userName="ann", displayName="ann", manager="E2"),
+         second=[_row(employeeId="E9", userName="E2"),
+                 _row(employeeId="E1", userName="ann", displayName="ann", manager="E2"),
                  _row(employeeId="E2", userName="bob")], keep=[False] * 6, suffix=".csv", columns=set(COLUMNS[2:]))
 @given(first=FILE, second=FILE, keep=st.lists(st.booleans(), min_size=6, max_size=6),
        suffix=st.sampled_from([".csv", ".json"]), columns=st.sets(st.sampled_from(COLUMNS[2:])))
