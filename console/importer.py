@@ -222,33 +222,30 @@ def _import_users(store: Store, path: Path, *, dry_run: bool, operator: str, run
         try:
             key_value = str((row or {}).get(pk) or "").strip() if isinstance(row, dict) else ""
             existing = users.by_key(key_value) if key_value else None
-            if existing is not None and pk == "employeeId" and _same(row, existing):  # the stored person as they are
-                for index, value in ((by_key, existing.employeeId), (by_name, existing.userName),
-                                     *((by_email, e) for e in existing.emails)):
-                    first = index.get(value.casefold())
-                    if first is not None:
-                        label = "employeeId" if index is by_key else "userName" if index is by_name else "email"
-                        raise ValidationError(label, value, f"repeats line {accepted[first][0]} of this file")
-                for index, value in ((by_key, existing.employeeId), (by_name, existing.userName),
-                                     *((by_email, e) for e in existing.emails)):
-                    index[value.casefold()] = len(accepted)
-                accepted.append((line, existing, existing))
-                continue
-            user = _plain_user(row, existing, now) if pk == "employeeId" else None
+            user: User | None = None
+            if existing is not None and pk == "employeeId" and _same(row, existing):
+                user = existing  # the stored person as they are (never changed here)
+            elif pk == "employeeId":
+                user = _plain_user(row, existing, now)
             if user is None:  # anything but plain text, or a value validation would refuse or change: its word
                 user = validate_user(row_to_user(row, existing), pk)
                 if existing is None:
                     user.created = user.updated = now
             key = user.key(pk)
-            values = ((by_key, key, pk), (by_name, user.userName, "userName"),
-                      *((by_email, e, "email") for e in user.emails))
-            for index, value, label in values:
-                first = index.get(value.casefold())
-                if first is not None:
-                    raise ValidationError(label, value, f"repeats line {accepted[first][0]} of this file")
-            users._check(user)
-            for index, value, _ in values:
-                index[value.casefold()] = len(accepted)
+            key_folded, name_folded = key.casefold(), user.userName.casefold()
+            mails = [e.casefold() for e in user.emails]
+            if key_folded in by_key or name_folded in by_name or any(m in by_email for m in mails):
+                for index, value, label in ((by_key, key, pk), (by_name, user.userName, "userName"),
+                                            *((by_email, e, "email") for e in user.emails)):
+                    first = index.get(value.casefold())
+                    if first is not None:
+                        raise ValidationError(label, value, f"repeats line {accepted[first][0]} of this file")
+            if user is not existing:  # (a stored person's values are theirs in the store)
+                users._check(user)
+            at = len(accepted)
+            by_key[key_folded] = by_name[name_folded] = at
+            for m in mails:
+                by_email[m] = at
             accepted.append((line, user, existing))
         except ValidationError as exc:
             result.errors.append(RowError(line, exc.field, str(exc.value), f"{exc.value!r} {exc.rule}"))
