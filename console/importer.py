@@ -5,11 +5,14 @@ and rolled back if anything fails half-way, so the state is never left half-impo
 """
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import gc
 import io
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,16 +20,18 @@ from typing import Any
 import orjson
 
 from console.errors import BadInput, IdConsoleError, JournalError, ValidationError
-from console.models import Event, User, utcnow
+from console.models import USER_STATUSES, Event, User, new_id, utcnow
+from console.shown import has_controls
 from console.store import Store
-from console.validation import validate_user
+from console.validation import EMAIL_RE, KEY_RE, LIMITS, USER_NAME_RE, validate_user
 from console.values import MAX_INT
 
 COLUMNS = ("employeeId", "userName", "givenName", "familyName", "displayName", "email", "department", "title",
            "manager", "status")
 FIELDS = (*COLUMNS, "emails")  # a JSON record may list several addresses
 MAX_FILE_BYTES = 256 * 1024 * 1024
-_STAMPS = frozenset({"id", "created", "updated"})  # not in a created person's record
+# a created person's record: their set fields but the stamps (id, created, updated)
+_RECORDED = tuple(f.name for f in dataclasses.fields(User) if f.name not in ("id", "created", "updated"))
 
 
 @dataclass
@@ -87,24 +92,37 @@ def _no_block(path: str, flags: int) -> int:
 
 def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, record) pairs from a .csv or .json file; a malformed file is one clear BadInput."""
+    return list(iter_rows(path))
+
+
+def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`read_rows` one row at a time, so that an import never holds every row's record at once (at 100k people
+    they were ~100 MB). The file is read and its header checked before the first row; a CSV row that cannot be
+    parsed raises BadInput when it is reached."""
     raw = _read_regular_file(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path} is not UTF-8", detail=f"byte {exc.start}", hint="save the file as UTF-8") from None
+    del raw
     suffix = path.suffix.lower()
     if suffix == ".json":
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise BadInput(f"{path} is not valid JSON", detail=str(exc)) from None
+        del text
         if isinstance(data, dict) and isinstance(data.get("users"), list):
             data = data["users"]
         if not isinstance(data, list):
             raise BadInput(f"{path} must hold a list of people", hint='e.g. [{"employeeId": "E1", "userName": …}]')
-        return [(i + 1, row) for i, row in enumerate(data)]
+        for i, row in enumerate(data):
+            data[i] = None  # handed on: the import keeps what it needs of it
+            yield i + 1, row
+        return
     if suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
+        del text
         try:
             header = reader.fieldnames or []
         except csv.Error as exc:
@@ -119,15 +137,22 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         unknown = [c for c in header if c not in COLUMNS]
         if unknown:
             raise BadInput(f"{path}: unknown column(s) {', '.join(unknown)}", hint=f"the columns are {','.join(COLUMNS)}")
-        rows = []
-        try:
-            for row in reader:  # line_num is where the row ends (blank lines are skipped): count back its breaks
-                breaks = sum(v.count("\n") for v in row.values() if isinstance(v, str))
-                rows.append((reader.line_num - breaks, row))
-        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
-            raise BadInput(f"{path}: line {reader.line_num + 1}: {exc}",
-                           hint="no field may be that long; check for an unclosed quote") from None
-        return rows
+        last = reader.line_num
+        while True:
+            try:
+                row = next(reader, None)
+            except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
+                raise BadInput(f"{path}: line {reader.line_num + 1}: {exc}",
+                               hint="no field may be that long; check for an unclosed quote") from None
+            if row is None:
+                return
+            # line_num is where the row ends (blank lines are skipped): count back its breaks, which a row read
+            # from one line cannot hold
+            line = reader.line_num
+            if line - last > 1:
+                line -= sum(v.count("\n") for v in row.values() if isinstance(v, str))
+            last = reader.line_num
+            yield line, row
     raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use a .csv or .json file")
 
 
@@ -186,70 +211,101 @@ def import_users(store: Store, path: Path, *, dry_run: bool = False, operator: s
 
 def _import_users(store: Store, path: Path, *, dry_run: bool, operator: str, run_id: str) -> ImportResult:
     result = ImportResult(dry_run=dry_run)
-    rows = read_rows(Path(path))
     pk = store.primary_key
+    users = store.users
+    now = utcnow()  # the import's one moment: the people it creates or changes, and its records, bear it
     accepted: list[tuple[int, User, User | None]] = []
-    seen: dict[str, dict[str, int]] = {"key": {}, "userName": {}, "email": {}}
-    for line, row in rows:
+    # casefolded key, userName and e-mail of the rows accepted so far -> their index in `accepted`
+    seen: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+    by_key, by_name, by_email = seen
+    for line, row in iter_rows(Path(path)):
         try:
             key_value = str((row or {}).get(pk) or "").strip() if isinstance(row, dict) else ""
-            existing = store.users.by_key(key_value) if key_value else None
-            user = validate_user(row_to_user(row, existing), pk)
-            for label, value in (("key", user.key(pk)), ("userName", user.userName), *(("email", e) for e in user.emails)):
-                first = seen[label].get(value.casefold())
-                if first is not None:
-                    name = pk if label == "key" else label
-                    raise ValidationError(name, value, f"repeats line {first} of this file")
-            store.users._check(user)
-            for label, value in (("key", user.key(pk)), ("userName", user.userName), *(("email", e) for e in user.emails)):
-                seen[label][value.casefold()] = line
+            existing = users.by_key(key_value) if key_value else None
+            user: User | None = None
+            if existing is not None and pk == "employeeId" and _same(row, existing):
+                user = existing  # the stored person as they are (never changed here)
+            elif pk == "employeeId":
+                user = _plain_user(row, existing, now)
+            if user is None:  # anything but plain text, or a value validation would refuse or change: its word
+                user = validate_user(row_to_user(row, existing), pk)
+                if existing is None:
+                    user.created = user.updated = now
+            key = user.key(pk)
+            key_folded, name_folded = key.casefold(), user.userName.casefold()
+            mails = [e.casefold() for e in user.emails]
+            if key_folded in by_key or name_folded in by_name or any(m in by_email for m in mails):
+                for index, value, label in ((by_key, key, pk), (by_name, user.userName, "userName"),
+                                            *((by_email, e, "email") for e in user.emails)):
+                    first = index.get(value.casefold())
+                    if first is not None:
+                        raise ValidationError(label, value, f"repeats line {accepted[first][0]} of this file")
+            if user is not existing:  # (a stored person's values are theirs in the store)
+                users._check(user)
+            at = len(accepted)
+            by_key[key_folded] = by_name[name_folded] = at
+            for m in mails:
+                by_email[m] = at
             accepted.append((line, user, existing))
         except ValidationError as exc:
             result.errors.append(RowError(line, exc.field, str(exc.value), f"{exc.value!r} {exc.rule}"))
-    # managers may come later in the same file, so they are resolved (USER -> primary key) once every row is known
-    in_file: dict[str, str] = {}
-    for _, u, _ in accepted:
-        for value in (u.key(pk), u.userName, *u.emails):
-            in_file.setdefault(value.casefold(), u.key(pk))
-    good: list[tuple[int, User, User | None]] = []
-    for line, user, existing in accepted:
-        if user.manager:
-            known = store.users.find(user.manager)
-            key = in_file.get(user.manager.casefold()) or (known.key(pk) if known else None)
-            if key is None:
-                result.errors.append(RowError(line, "manager", user.manager, f"{user.manager!r} is not a known person"))
-                continue
-            user.manager = key
-        good.append((line, user, existing))
-    changed: list[User] = []
-    events: list[Event] = []
     source, message = f"file:{Path(path).name}", f"from {Path(path).name}"  # once, not per row (~10% of an import)
-    for _, user, existing in good:
-        if existing is None:
-            result.created.append(user.label())
-            # a person's fields are text, a list (emails) or an object (attributes): the empty ones are left out
-            changes = {k: [None, v] for k, v in user.to_doc().items() if v and k not in _STAMPS}
-            action = "import_create"
-        else:
-            before, after = existing.to_doc(), user.to_doc()
-            changes = {k: [before[k], after[k]] for k in after if k not in ("updated",) and before.get(k) != after[k]}
-            if not changes:
+    changed: list[tuple[User, User | None]] = []
+    for line, user, existing in accepted:
+        manager = user.manager
+        if manager:
+            # managers may come later in the same file: resolved (USER -> primary key) once every row is known,
+            # to the first row having it as its key, userName or e-mail, else to a stored person
+            folded = manager.casefold()
+            rows = [i for i in (by_key.get(folded), by_name.get(folded), by_email.get(folded)) if i is not None]
+            if rows:
+                manager = accepted[min(rows)][1].key(pk)
+            else:
+                known = users.find(manager)
+                if known is None:
+                    result.errors.append(RowError(line, "manager", manager, f"{manager!r} is not a known person"))
+                    continue
+                manager = known.key(pk)
+        if user is existing:  # the row holds the stored values (the stored object, never changed here)
+            if manager == existing.manager:
                 result.unchanged.append(user.label())
                 continue
+            user = _copy(existing)
+        user.manager = manager
+        if existing is None:
+            result.created.append(user.label())
+        elif all(getattr(user, name) == getattr(existing, name) for name in _IMPORTED):
+            result.unchanged.append(user.label())
+            continue
+        else:
             result.updated.append(user.label())
-            action = "import_update"
-            user.updated = utcnow()
+            user.updated = now
         if user.source == "local":
             user.source = source
-        changed.append(user)
-        events.append(Event(action=action, status="success", app="", person=user.label(), person_id=user.id,
-                            run=run_id, operator=operator, changes=changes, message=message))
+        changed.append((user, existing))
+    del accepted, seen, by_key, by_name, by_email
     if dry_run or not changed:
         return result
+
+    def events() -> Iterator[Event]:
+        """Each person's record, made as the report is written (not all held at once): a created person's set
+        fields, an updated one's changed fields, before -> after."""
+        for user, existing in changed:
+            if existing is None:  # a person's fields are text, a list (emails) or an object (attributes)
+                # (dumped as it is made: the person's own values, not copies)
+                changes = {k: [None, v] for k in _RECORDED if (v := getattr(user, k))}
+                action = "import_create"
+            else:
+                changes = {k: [_copied(getattr(existing, k)), _copied(getattr(user, k))] for k in _IMPORTED
+                           if getattr(user, k) != getattr(existing, k)}
+                action = "import_update"
+            yield Event(action=action, status="success", app="", person=user.label(), person_id=user.id,
+                        run=run_id, operator=operator, changes=changes, message=message, time=now)
+
     try:  # the events on disk first, then the state: no change is saved without its record (nor a record without it)
-        store.users.put_many(changed)
+        users.put_many(user for user, _ in changed)
         try:
-            marks = store.events.append_many(events)
+            marks = store.events.append_many(events())
         except OSError as exc:
             raise JournalError(f"the import of {path} failed: the provisioning report cannot be written; nothing "
                                "was changed", detail=exc.strerror or str(exc),
@@ -265,3 +321,92 @@ def _import_users(store: Store, path: Path, *, dry_run: bool, operator: str, run
             raise
         raise BadInput(f"the import of {path} failed; nothing was changed", detail=type(exc).__name__) from exc
     return result
+
+
+# what a file sets of a person (`email` is the first of `emails`); the other fields are kept as they are
+_IMPORTED = ("employeeId", "userName", "givenName", "familyName", "displayName", "emails", "department", "title",
+             "manager", "status")
+_STRIPPED = ("employeeId", "userName", "givenName", "familyName", "displayName", "department", "title", "manager")
+_PLAIN = frozenset(COLUMNS)
+_KEY_LIMIT, _NAME_LIMIT, _GIVEN_LIMIT, _FAMILY_LIMIT, _DISPLAY_LIMIT, _DEPARTMENT_LIMIT, _TITLE_LIMIT, _EMAIL_LIMIT = (
+    LIMITS[name] for name in ("employeeId", "userName", "givenName", "familyName", "displayName", "department", "title",
+                              "email"))
+_FIELDS = tuple(f.name for f in dataclasses.fields(User) if f.name != "attributes")
+
+
+def _copied(value: Any) -> Any:
+    return list(value) if type(value) is list else value  # the imported fields: text, or a list of text (emails)
+
+
+def _same(row: Any, existing: User) -> bool:
+    """True when a row of plain text gives exactly the stored values of a person typed in or imported from a file
+    (validated as a file's rows are; a source's people are kept as the source has them): the import would change
+    nothing but (perhaps) their manager, which is resolved as any row's is."""
+    if type(row) is not dict or not row.keys() <= _PLAIN or not (existing.source == "local"
+                                                                  or existing.source.startswith("file:")):
+        return False
+    for name, value in row.items():
+        if value is None:
+            continue
+        if name == "email":
+            if existing.emails != ([value] if value else []):
+                return False
+        elif name == "status":
+            if (value or "active") != existing.status:
+                return False
+        elif value != getattr(existing, name):
+            return False
+    return True
+
+
+def _copy(user: User) -> User:
+    return User(**{name: _copied(getattr(user, name)) for name in _FIELDS},
+                attributes=copy.deepcopy(user.attributes) if user.attributes else {})
+
+
+def _plain_user(row: Any, existing: User | None, now: str) -> User | None:
+    """The person `validate_user(row_to_user(row, existing))` makes of a row of plain text that validation
+    accepts as it is, built without going through them (most of an import's time at 100k people); None for
+    anything else — another type, an `emails` list, a value validation would refuse — which takes their path,
+    and their exact error. `tests/test_import_paths.py` checks both paths make the same person from any row."""
+    if type(row) is not dict or not row.keys() <= _PLAIN:
+        return None
+    get = row.get
+    try:  # text only: anything else has no strip()
+        if existing is None:
+            employee_id, user_name, given, family, display, department, title, manager = [
+                "" if (v := get(name)) is None else v.strip() for name in _STRIPPED]
+        else:
+            employee_id, user_name, given, family, display, department, title, manager = [
+                (getattr(existing, name) if (v := get(name)) is None else v).strip() for name in _STRIPPED]
+        email = get("email")
+        if email is not None:
+            email = email.strip()
+            emails = [email] if email else []
+        else:
+            emails = [e.strip() for e in existing.emails if e.strip()] if existing is not None else []
+        status = get("status")
+        status = ("active" if existing is None else existing.status) if status is None else status or "active"
+    except AttributeError:
+        return None
+    if (not employee_id or not user_name or status not in USER_STATUSES or len(employee_id) > _KEY_LIMIT
+            or len(user_name) > _NAME_LIMIT or len(given) > _GIVEN_LIMIT or len(family) > _FAMILY_LIMIT
+            or len(display) > _DISPLAY_LIMIT or len(department) > _DEPARTMENT_LIMIT or len(title) > _TITLE_LIMIT
+            or has_controls(" ".join((employee_id, user_name, given, family, display, department, title)))
+            or not KEY_RE.match(employee_id) or not USER_NAME_RE.match(user_name)):
+        return None
+    for e in emails:
+        if len(e) > _EMAIL_LIMIT or not EMAIL_RE.match(e) or ".." in e:
+            return None
+    if len(emails) > 1 and len({e.casefold() for e in emails}) != len(emails):
+        return None
+    if not display:
+        display = " ".join(p for p in (given, family) if p) or user_name
+    if existing is None:
+        return User(employeeId=employee_id, userName=user_name, givenName=given, familyName=family,
+                    displayName=display, emails=emails, department=department, title=title, manager=manager,
+                    status=status, id=new_id(), created=now, updated=now)
+    return User(employeeId=employee_id, userName=user_name, givenName=given, familyName=family, displayName=display,
+                emails=emails, department=department, title=title, manager=manager, status=status,
+                source=existing.source, attributes=copy.deepcopy(existing.attributes) if existing.attributes else {},
+                id=existing.id, created=existing.created, updated=existing.updated)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import uuid
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -29,7 +29,11 @@ EVENT_STATUSES = ("success", "failure", "skipped", "unknown")  # unknown: an int
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """`uuid.uuid4().hex` without building the UUID (a third of the time: an import of 100k people makes 100k)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    return raw.hex()
 
 
 def utcnow() -> str:

@@ -144,6 +144,18 @@ def test_re_importing_the_same_file_changes_nothing(state: Store, people_csv: Pa
     assert snapshot(state) == before
 
 
+def test_every_created_or_updated_person_has_one_record_naming_them(state: Store, people_csv: Path,
+                                                                   tmp_path: Path) -> None:
+    import_users(state, people_csv, run_id="r1")
+    changed = write(tmp_path / "people.csv", people_csv.read_text(encoding="utf-8").replace(",Sales,", ",Legal,"))
+    result = import_users(state, changed, run_id="r2")
+    assert sorted(result.updated) == ["sean", "zoe"]
+    created, updated = state.events.query(run="r1"), state.events.query(run="r2")
+    assert sorted((e.action, e.person_id) for e in created) == sorted(("import_create", u.id) for u in state.users)
+    assert sorted((e.person, e.changes["department"][1]) for e in updated) == [("sean", "Legal"), ("zoe", "Legal")]
+    assert {e.action for e in updated} == {"import_update"} and all(e.time for e in created + updated)
+
+
 def test_a_changed_row_updates_the_person_and_records_what_changed(state: Store, people_csv: Path,
                                                                    tmp_path: Path) -> None:
     import_users(state, people_csv)
@@ -191,7 +203,7 @@ def test_a_created_persons_record_holds_their_set_fields_only(state: Store, peop
     maria = next(e for e in state.events.query(action="import_create") if e.person == "maria")
     person = state.users.find("maria")
     assert maria.changes == {k: [None, v] for k, v in person.to_doc().items()
-                             if v not in ("", [], {}) and k not in ("id", "created", "updated", "source")} | \
-        {"source": maria.changes["source"]}  # (recorded before the file is set as the source)
+                             if v not in ("", [], {}) and k not in ("id", "created", "updated")}
+    assert maria.changes["source"] == [None, "file:people.csv"]  # as stored (it read "local" before issue 16)
     assert "emails" not in maria.changes and "attributes" not in maria.changes and "title" not in maria.changes
     assert maria.changes["status"] == [None, "leaver"] and maria.message == "from people.csv"

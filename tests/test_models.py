@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 
 import pytest
 
 from console.errors import ValidationError
-from console.models import Event, Group, Policy, User, attrs_hash
+from console.models import Event, Group, Policy, User, attrs_hash, new_id
 from console.store import Store
 from console.text import ascii_fold
 from console.validation import check_email, validate_group, validate_policy, validate_user
@@ -184,3 +185,11 @@ def test_events_default_to_a_utc_timestamp_and_attrs_hash_ignores_key_order() ->
     event = Event(action="create", status="success")
     assert event.time.endswith("Z") and len(event.time) == 20
     assert attrs_hash({"a": 1, "b": [2]}) == attrs_hash({"b": [2], "a": 1}) != attrs_hash({"a": 2, "b": [2]})
+
+
+def test_new_ids_are_random_version_4_uuids_as_hex() -> None:
+    ids = [new_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        parsed = uuid.UUID(hex=value)
+        assert (parsed.hex, parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)
