@@ -111,8 +111,10 @@ class IdConsoleApp(App[int]):
 
     # ---- state ------------------------------------------------------------------------------
     def refresh_state(self) -> None:
-        """Every second: catch up with other operators' writes (not while a form or a dialog is open)."""
-        if not isinstance(self.screen, ModalScreen):
+        """Every second: catch up with other operators' writes (not while a form or a dialog is open, nor once the
+        screens are gone: a tick can land while the console shuts down, where `self.screen` raises NoScreen)."""
+        stack = self.screen_stack
+        if stack and not isinstance(stack[-1], ModalScreen):
             self.catch_up()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="state-refresh", description="reading others' changes")
@@ -137,7 +139,8 @@ class IdConsoleApp(App[int]):
         self.state_version += 1
         if what:
             self.notify(what, timeout=4)
-        screen = self.screen
+        stack = self.screen_stack  # (empty once the console is shutting down; a refresh can still arrive)
+        screen = stack[-1] if stack else None
         if isinstance(screen, ConsoleScreen):
             screen.seen_version = self.state_version
             screen.reload()
