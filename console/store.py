@@ -13,6 +13,7 @@ import inspect
 import itertools
 import os
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
@@ -25,7 +26,7 @@ from tinydb.table import Table
 from console import files, secrets, state_index
 from console.errors import ReadOnly, StaleData, StateCorrupt, StateError, ValidationError
 from console.eventlog import EventLog
-from console.models import Application, Group, Link, Policy, Run, User
+from console.models import Application, Group, Link, Policy, Run, User, document_digest
 from console.state_index import Snapshot
 from console.storage import FlushOnDemand, HomeLock, OrjsonStorage
 
@@ -346,6 +347,38 @@ class UserRepo(Repo[User]):
     def _clear(self) -> None:
         self._by_key, self._by_name, self._by_email = {}, {}, {}
         self._rows: dict[int, User] = {}  # partial: the people loaded, by row of the state's index
+        # partial, read by a plan (`is_active`, `stored_inputs`): every row by id, the active flags, the table's bytes
+        self._ids: dict[str, int] | None = None
+        self._active = b""
+        self._table: tuple[bytes, array[int]] | None = None
+
+    def _row_ids(self) -> dict[str, int]:
+        assert self._snap is not None
+        if self._ids is None:
+            self._ids = self._snap.user_ids()
+            self._active = self._snap.user_active()
+        return self._ids
+
+    def active_ids(self) -> set[str]:
+        """The ids of the active people; partial: from the state's index, without reading anyone."""
+        if self._snap is None:
+            return {user.id for user in self._by_id.values() if user.status == "active"}
+        ids, active = self._row_ids(), self._active
+        return {user_id for user_id, row in ids.items() if active[row] == 1}
+
+    def stored_inputs(self, user_id: str) -> str | None:
+        """Partial: the digest of the person's stored document (`models.document_digest` of its bytes), what a plan
+        compares with the inputs recorded on their links, without building the person. None when the table is
+        whole (the plan digests the object) or the person is unknown."""
+        if self._snap is None:
+            return None
+        row = self._row_ids().get(user_id)
+        if row is None:
+            return None
+        if self._table is None:
+            self._table = self._snap.table_rows("users")
+        data, spans = self._table
+        return document_digest(memoryview(data)[spans[2 * row]:spans[2 * row + 1]])
 
     def _load_row(self, row: int | None) -> User | None:
         if row is None or self._snap is None:
@@ -359,6 +392,8 @@ class UserRepo(Repo[User]):
 
     def _get_partial(self, item_id: str) -> User | None:
         assert self._snap is not None
+        if self._ids is not None:  # a plan reads many: by the map it built
+            return self._load_row(self._ids.get(item_id))
         return self._load_row(self._snap.user_row_by_id(item_id))
 
     def _lookup(self, index: dict[str, User], value: str, fields: tuple[str, ...]) -> User | None:
@@ -460,6 +495,9 @@ class NamedRepo(Repo[N]):
         return self._by_name.get(name.strip().casefold())
 
 
+Head = tuple[str, str, int]  # a link as a plan first needs it: state, inputs, its row in the state's index (or -1)
+
+
 class LinkRepo(Repo[Link]):
     """Links, indexed by (app, kind, local id) and (app, kind, remote id)."""
 
@@ -472,6 +510,44 @@ class LinkRepo(Repo[Link]):
     def _clear(self) -> None:
         self._by_local, self._by_remote, self._by_app = {}, {}, {}
         self._local_loaded: set[str] = set()  # partial: the local ids whose links are loaded
+        # partial, read by a plan: (app, kind) -> local id -> (state, inputs, row), from the state's index
+        self._heads: dict[tuple[str, str], dict[str, Head]] | None = None
+
+    def heads(self, app: str, kind: str = "user") -> dict[str, Head]:
+        """The links of `app` by local id, as a plan first needs them: (state, recorded inputs, row); `at` gives the
+        whole link. Partial: from the state's index, without reading a link (row: the link's row in it)."""
+        if self._snap is None:
+            return {local_id: (link.state, link.inputs, -1)
+                    for local_id, link in self._by_app.get((app, kind), {}).items()}
+        if self._heads is None:
+            heads: dict[tuple[str, str], dict[str, Head]] = {}
+            for row, (local_id, (app_name, link_kind, state, inputs)) in enumerate(self._snap.link_heads()):
+                by_local = heads.get((app_name, link_kind))
+                if by_local is None:
+                    by_local = heads[(app_name, link_kind)] = {}
+                by_local[local_id] = (state, inputs, row)
+            self._heads = heads
+        return dict(self._heads.get((app, kind), {}))
+
+    def at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
+        """The whole link `heads` gave `head` of."""
+        link = self._by_local.get((app, kind, local_id))
+        if link is None and self._snap is not None and head[2] >= 0:
+            link = self._from_doc(self._snap.doc("links", head[2]))
+            self._by_id[link.id] = link
+            self._index(link)
+        if link is None:
+            raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
+                             hint="run the plan again")
+        return link
+
+    def apps(self) -> set[str]:
+        """The applications some link (of a person or a group) is in."""
+        if self._snap is None:
+            return {link.app for link in self._by_id.values()}
+        self.heads("")
+        assert self._heads is not None
+        return {app for app, _ in self._heads}
 
     def _load_local(self, local_id: str) -> None:
         if self._snap is None or local_id in self._local_loaded:
@@ -679,6 +755,10 @@ class Store:
                 self.storage.cache = cache
                 self.users._whole(cache["users"])
                 self.links._whole(cache["links"])
+
+    def load_whole(self) -> None:
+        """Load every person and link now (a partial store does it on its first write or whole-table read)."""
+        self._load_everything()
 
     @property
     def partial(self) -> bool:
