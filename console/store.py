@@ -355,7 +355,8 @@ class UserRepo(Repo[User]):
     def _row_ids(self) -> dict[str, int]:
         assert self._snap is not None
         if self._ids is None:
-            self._ids = self._snap.user_ids()
+            with _no_gc():  # 100k entries: no cyclic GC passes over them while they are made
+                self._ids = self._snap.user_ids()
             self._active = self._snap.user_active()
         return self._ids
 
@@ -366,19 +367,20 @@ class UserRepo(Repo[User]):
         ids, active = self._row_ids(), self._active
         return {user_id for user_id, row in ids.items() if active[row] == 1}
 
-    def stored_inputs(self, user_id: str) -> str | None:
-        """Partial: the digest of the person's stored document (`models.document_digest` of its bytes), what a plan
-        compares with the inputs recorded on their links, without building the person. None when the table is
-        whole (the plan digests the object) or the person is unknown."""
+    def stored_inputs(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Partial: by id, the digest of each person's stored document (`models.document_digest` of its bytes), what
+        a plan compares with the inputs recorded on their links, without building the person. Empty when the table
+        is whole (the plan digests the objects); unknown people are left out."""
         if self._snap is None:
-            return None
-        row = self._row_ids().get(user_id)
-        if row is None:
-            return None
+            return {}
+        rows = self._row_ids()
         if self._table is None:
             self._table = self._snap.table_rows("users")
         data, spans = self._table
-        return document_digest(memoryview(data)[spans[2 * row]:spans[2 * row + 1]])
+        view = memoryview(data)
+        with _no_gc():
+            return {user_id: document_digest(view[spans[2 * row]:spans[2 * row + 1]])
+                    for user_id in user_ids if (row := rows.get(user_id)) is not None}
 
     def _load_row(self, row: int | None) -> User | None:
         if row is None or self._snap is None:
@@ -521,11 +523,12 @@ class LinkRepo(Repo[Link]):
                     for local_id, link in self._by_app.get((app, kind), {}).items()}
         if self._heads is None:
             heads: dict[tuple[str, str], dict[str, Head]] = {}
-            for row, (local_id, (app_name, link_kind, state, inputs)) in enumerate(self._snap.link_heads()):
-                by_local = heads.get((app_name, link_kind))
-                if by_local is None:
-                    by_local = heads[(app_name, link_kind)] = {}
-                by_local[local_id] = (state, inputs, row)
+            with _no_gc():  # a tuple per link: no cyclic GC passes over them while they are made
+                for row, (local_id, (app_name, link_kind, state, inputs)) in enumerate(self._snap.link_heads()):
+                    by_local = heads.get((app_name, link_kind))
+                    if by_local is None:
+                        by_local = heads[(app_name, link_kind)] = {}
+                    by_local[local_id] = (state, inputs, row)
             self._heads = heads
         return dict(self._heads.get((app, kind), {}))
 
