@@ -14,7 +14,7 @@ import itertools
 import os
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
@@ -350,6 +350,7 @@ class UserRepo(Repo[User]):
         # partial, read by a plan (`is_active`, `stored_inputs`): every row by id, the active flags, the table's bytes
         self._ids: dict[str, int] | None = None
         self._active = b""
+        self._active_ids: frozenset[str] | None = None
         self._table: tuple[bytes, array[int]] | None = None
 
     def _row_ids(self) -> dict[str, int]:
@@ -360,12 +361,15 @@ class UserRepo(Repo[User]):
             self._active = self._snap.user_active()
         return self._ids
 
-    def active_ids(self) -> set[str]:
+    def active_ids(self) -> Set[str]:
         """The ids of the active people; partial: from the state's index, without reading anyone."""
         if self._snap is None:
             return {user.id for user in self._by_id.values() if user.status == "active"}
-        ids, active = self._row_ids(), self._active
-        return {user_id for user_id, row in ids.items() if active[row] == 1}
+        if self._active_ids is None:  # the snapshot never changes: once per store
+            ids, active = self._row_ids(), self._active
+            with _no_gc():
+                self._active_ids = frozenset(user_id for user_id, row in ids.items() if active[row] == 1)
+        return self._active_ids
 
     def stored_inputs(self, user_ids: Iterable[str]) -> dict[str, str]:
         """Partial: by id, the digest of each person's stored document (`models.document_digest` of its bytes), what

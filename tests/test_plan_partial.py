@@ -205,3 +205,20 @@ def test_the_cli_plan_equals_the_plan_of_the_whole_state_and_a_writer_plans_on_e
         whole = asyncio.run(make_plan(svc.store))
         assert not svc.store.partial  # a sync records inputs on the link objects its plan compared
     _same(partial, whole)
+
+
+def test_links_that_recorded_no_inputs_are_planned_from_the_whole_state(home: Path) -> None:
+    """Before their first sync with inputs, most people's attributes are computed: reading them all at once is
+    cheaper than one by one through the index, and the plan is the same."""
+    with Store.open(home) as store:
+        links = [link for link in store.links if link.kind == "user" and link.app == "wiki"]
+        for link in links:
+            link.inputs = ""
+        store.links.put_many(links)
+    with Store.open(home, readonly=True) as store:
+        assert store.partial
+        partial = _plan(store)
+        assert not store.partial
+    with _whole(home) as store:
+        whole = _plan(store)
+    _same(partial, whole)

@@ -290,10 +290,21 @@ def _deprovisioned(ops: list[Operation]) -> set[str]:
     return {op.person_id for op in ops if op.action in DEPROVISIONS}
 
 
+def _computes_most(store: Store, app: Application, tool: Tools) -> bool:
+    """True when the plan of `app` would compute the attributes of most people: a connector without an
+    `attributes_version`, or more than 1 link in 8 that recorded no inputs (older links, before their first sync)."""
+    if len(tool) < 4 or not tool[3]:
+        return True
+    heads = store.links.heads(app.name)
+    return sum(1 for head in heads.values() if not head[1]) * 8 > len(heads)
+
+
 def plan_from_state(store: Store, apps: list[Application], tools: dict[str, Tools],
                     *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
     plan = Plan()
     people: dict[str, str] = {}  # person_inputs, computed once per person for all the applications
+    if store.partial and any(_computes_most(store, app, tools[app.name]) for app in apps):
+        store.load_whole()  # most people read one by one would cost more than reading them all at once
     for app in apps:
         tool = tools[app.name]
         attrs_fn, capabilities = tool[0], tool[1]
