@@ -4,14 +4,16 @@ the floor of a process that only parses the same state file with orjson, measure
     python bench/cli.py [--people 100000] [--events 1000000] [--repeat 3]
 
 Builds a throw-away home (people, 8 department groups, 2 applications with policies, a link per person and
-application, events over 12 months), then times `users show KEY`, a narrow and a wide `users list --filter`,
+application as a sync leaves it — the attributes pushed and the inputs they were computed from, or without the
+inputs with `--no-inputs` —, events over 12 months), then times `users show KEY`, a narrow and a wide `users list --filter`,
 `plan` (2 applications, no remote read), the parse-only floor and a process that only imports the CLI (what no
 command can go under), each in its own process; prints the best of
 `--repeat` runs, the max RSS of each, and the ratio to the floor. Targets (issue 16): show and the narrow list
 <= 0.5 s, plan <= 1 s, RSS <= 500 MB. Stops by itself and removes what it wrote.
 
 `--compare DIR` also times the CLI cases with the code of another checkout DIR (e.g. `git worktree add DIR main`)
-on the same home, interleaved with this checkout's: before and after in the same run. Each case prints its wall
+on the same home, interleaved with this checkout's: before and after in the same run. The home's index is this
+checkout's: a checkout whose index format differs reads it as absent (its keyed reads parse everything). Each case prints its wall
 time and its CPU time (user + system), which load on a shared machine disturbs less.
 """
 from __future__ import annotations

@@ -5,8 +5,9 @@
 table) followed by sections that are read only when needed, each without parsing: the byte span of every person
 and link document (int64 pairs, read 16 bytes at a time), and "\n"-separated lines, one per person or link, of
 what lookups need: ids, casefolded primary keys, userNames, e-mails (`email\trow`), search text
-(`console.models.search_text`) and the links' local ids. A keyed read finds its row with one `bytes.find` over a
-section, then reads and parses that one document.
+(`console.models.search_text`) and the links' local ids; and what a read-only plan needs: one byte per person (1:
+active) and per link a JSON line `[app, kind, state, inputs]` (format 5). A keyed read finds its row with one
+`bytes.find` over a section, then reads and parses that one document.
 
 `Snapshot.open` opens `state.json` and the index once and keeps both descriptors: every later read (one document,
 or the whole file when a caller needs a whole table) comes from those same files, even after another process
