@@ -494,7 +494,8 @@ class Snapshot:
         """Every person's row, by id (for reads of many people: one dict instead of a search per person)."""
         if not self.count("users"):
             return {}
-        return {value: row for row, value in enumerate(self._section("users.ids").decode().split("\n"))}
+        ids = self._section("users.ids").decode().split("\n")
+        return dict(zip(ids, range(len(ids))))
 
     def user_active(self) -> bytes:
         """One byte per person, in row order: 1 when their `status` is "active"."""
@@ -511,15 +512,15 @@ class Snapshot:
         self.reads += 1
         return _pread_all(self.fd, spans[-1], start), spans
 
-    def link_heads(self) -> list[tuple[str, list[Any]]]:
+    def link_heads(self) -> Iterator[tuple[str, list[Any]]]:
         """Every link's local id and [application, kind, state, inputs], in row order, without reading a link."""
         if not self.count("links"):
-            return []
+            return iter(())
         local = self._section("links.local").decode().split("\n")
         heads: list[list[Any]] = orjson.loads(b"[" + self._section("links.heads").replace(b"\n", b",") + b"]")
         if len(local) != len(heads) or len(heads) != self.count("links"):
             raise ValueError("the index's link rows do not match")
-        return list(zip(local, heads))
+        return zip(local, heads)
 
     def search_lines(self) -> bytes:
         """The search text of every person, one line each in the stored order (UTF-8): what the people search
