@@ -490,11 +490,18 @@ class Snapshot:
             return []
         return list(_rows_of(self._section("links.local"), local_id.encode()))
 
+    def user_id_list(self) -> list[str]:
+        """Every person's id, in row order."""
+        if not self.count("users"):
+            return []
+        ids = self._section("users.ids").decode().split("\n")
+        if len(ids) != self.count("users"):
+            raise ValueError("the index's people rows do not match")
+        return ids
+
     def user_ids(self) -> dict[str, int]:
         """Every person's row, by id (for reads of many people: one dict instead of a search per person)."""
-        if not self.count("users"):
-            return {}
-        ids = self._section("users.ids").decode().split("\n")
+        ids = self.user_id_list()
         return dict(zip(ids, range(len(ids))))
 
     def user_active(self) -> bytes:
@@ -508,6 +515,8 @@ class Snapshot:
             return b"", array("q")
         spans = array("q")
         spans.frombytes(self._section(f"{table}.spans"))
+        if len(spans) != 2 * self.count(table):
+            raise ValueError(f"the index's {table} spans do not match")
         start = self.header["starts"][table]
         self.reads += 1
         return _pread_all(self.fd, spans[-1], start), spans

@@ -13,7 +13,6 @@ import inspect
 import itertools
 import os
 import threading
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Set
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
@@ -351,7 +350,7 @@ class UserRepo(Repo[User]):
         self._ids: dict[str, int] | None = None
         self._active = b""
         self._active_ids: frozenset[str] | None = None
-        self._table: tuple[bytes, array[int]] | None = None
+        self._digests: dict[str, str] | None = None
 
     def _row_ids(self) -> dict[str, int]:
         assert self._snap is not None
@@ -371,20 +370,20 @@ class UserRepo(Repo[User]):
                 self._active_ids = frozenset(user_id for user_id, row in ids.items() if active[row] == 1)
         return self._active_ids
 
-    def stored_inputs(self, user_ids: Iterable[str]) -> dict[str, str]:
-        """Partial: by id, the digest of each person's stored document (`models.document_digest` of its bytes), what
-        a plan compares with the inputs recorded on their links, without building the person. Empty when the table
-        is whole (the plan digests the objects); unknown people are left out."""
+    def stored_inputs(self) -> dict[str, str]:
+        """Partial: by id, the digest of every person's stored document (`models.document_digest` of its bytes),
+        what a plan compares with the inputs recorded on their links, without building anyone (made once: the
+        snapshot does not change). Empty when the table is whole: the plan digests the objects."""
         if self._snap is None:
             return {}
-        rows = self._row_ids()
-        if self._table is None:
-            self._table = self._snap.table_rows("users")
-        data, spans = self._table
-        view = memoryview(data)
-        with _no_gc():
-            return {user_id: document_digest(view[spans[2 * row]:spans[2 * row + 1]])
-                    for user_id in user_ids if (row := rows.get(user_id)) is not None}
+        if self._digests is None:
+            ids = self._snap.user_id_list()
+            data, spans = self._snap.table_rows("users")
+            view = memoryview(data)
+            with _no_gc():  # one per person, in row order: the last of an id twice wins, as in `_row_ids`
+                self._digests = dict(zip(ids, [document_digest(view[start:end])
+                                               for start, end in zip(spans[::2], spans[1::2])]))
+        return self._digests
 
     def _load_row(self, row: int | None) -> User | None:
         if row is None or self._snap is None:

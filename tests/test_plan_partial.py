@@ -187,7 +187,7 @@ def test_a_person_stored_otherwise_than_this_version_writes_them_is_computed_not
         store.flush()
     with Store.open(home, readonly=True) as store:
         assert store.partial
-        assert store.users.stored_inputs([user.id])[user.id] != person_inputs(user)
+        assert store.users.stored_inputs()[user.id] != person_inputs(user)
         partial = _plan(store)
         assert store.partial
         assert any(user.id in a.settled for a in partial.apps)  # computed, found in step

@@ -187,7 +187,7 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
     drift = drift or {}
     contexts: dict[str, str] = {}  # login method -> context_inputs
     if attributes_version:  # a partial store digests the people's stored bytes (the same digest): no person built
-        people.update(users.stored_inputs([user_id for user_id in desired.accounts if user_id not in people]))
+        people.update(users.stored_inputs())
     for user_id, ent in desired.accounts.items():
         head = user_links.get(user_id)
         inputs = ""
