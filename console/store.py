@@ -500,7 +500,8 @@ class NamedRepo(Repo[N]):
         return self._by_name.get(name.strip().casefold())
 
 
-Head = tuple[str, str, int]  # a link as a plan first needs it: state, inputs, its row in the state's index (or -1)
+# A link as a plan first needs it: state, inputs, and its row in the state's index (partial) or the link (whole).
+Head = tuple[str, str, int | Link]
 
 
 class LinkRepo(Repo[Link]):
@@ -519,10 +520,10 @@ class LinkRepo(Repo[Link]):
         self._heads: dict[tuple[str, str], dict[str, Head]] | None = None
 
     def heads(self, app: str, kind: str = "user") -> dict[str, Head]:
-        """The links of `app` by local id, as a plan first needs them: (state, recorded inputs, row); `at` gives the
-        whole link. Partial: from the state's index, without reading a link (row: the link's row in it)."""
+        """The links of `app` by local id, as a plan first needs them: (state, recorded inputs, row or link); `at`
+        gives the whole link. Partial: from the state's index, without reading a link (row: the link's row in it)."""
         if self._snap is None:
-            return {local_id: (link.state, link.inputs, -1)
+            return {local_id: (link.state, link.inputs, link)
                     for local_id, link in self._by_app.get((app, kind), {}).items()}
         if self._heads is None:
             heads: dict[tuple[str, str], dict[str, Head]] = {}
@@ -537,9 +538,12 @@ class LinkRepo(Repo[Link]):
 
     def at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
         """The whole link `heads` gave `head` of."""
+        ref = head[2]
+        if isinstance(ref, Link):
+            return ref
         link = self._by_local.get((app, kind, local_id))
-        if link is None and self._snap is not None and head[2] >= 0:
-            link = self._from_doc(self._snap.doc("links", head[2]))
+        if link is None and self._snap is not None:
+            link = self._from_doc(self._snap.doc("links", ref))
             self._by_id[link.id] = link
             self._index(link)
         if link is None:
