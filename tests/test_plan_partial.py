@@ -222,3 +222,29 @@ def test_links_that_recorded_no_inputs_are_planned_from_the_whole_state(home: Pa
     with _whole(home) as store:
         whole = _plan(store)
     _same(partial, whole)
+
+
+def test_the_index_s_heads_and_active_flags_follow_each_write(home: Path) -> None:
+    """A write patches the rows it changed: a read-only store then sees the new state, inputs and status."""
+    with Store.open(home) as store:
+        user = store.users.by_key("E031")
+        assert user is not None
+        link = store.links.find("jira", user.id)
+        assert link is not None and link.state == "active" and link.inputs
+        link.state, link.inputs = "deactivated", ""
+        user.status = "leaver"
+        store.links.put(link)
+        store.users.put(user)
+    with Store.open(home, readonly=True) as store:
+        assert store.partial
+        assert store.links.heads("jira")[user.id][:2] == ("deactivated", "")
+        assert user.id not in store.users.active_ids()
+        assert store.users.stored_inputs()[user.id] == person_inputs(user)
+        assert "wiki" in store.links.apps() and "jira" in store.links.apps()
+        assert store.partial
+    with Store.open(home) as store:
+        store.users.remove(user.id)  # a delete derives the whole table again
+    with Store.open(home, readonly=True) as store:
+        assert store.partial
+        assert user.id not in store.users.active_ids() and user.id not in store.users.stored_inputs()
+        assert store.links.heads("jira")[user.id][:2] == ("deactivated", "")
