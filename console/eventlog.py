@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +55,7 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 )
 
 
+_NOT_LETTERS = re.compile(rb"[a-z]+")  # splits an ASCII-lowered text into the runs `bytes.lower` cannot change
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "changes")
 
 
@@ -516,6 +518,31 @@ class _PersonScreen:
             return self.ascii is not None and self.ascii in line.lower()
         return self.folded in line.decode("utf-8", "replace").casefold()
 
+    def _anchored(self, part: _Month) -> list[int] | None:
+        """Starts of the lines whose ASCII-lowered bytes hold the ASCII text, found without lowering the month: through
+        the text's longest run of bytes that lowering leaves alone and makes from no other byte (no letter: digits,
+        "@", "."), searched as it is, each line holding it then tested. None when the text has no such run of 3 bytes
+        or more, or when the run is found more than once per 4 KiB (e.g. "2026", in every line's time): the month is
+        lowered then."""
+        text = self.ascii
+        assert text is not None
+        anchor = max(_NOT_LETTERS.split(text), key=len)
+        if len(anchor) < 3:
+            return None
+        data = part.data
+        most = len(data) >> 12
+        found: list[int] = []
+        pos = 0
+        while (pos := data.find(anchor, pos)) >= 0:
+            most -= 1
+            if most < 0:
+                return None
+            start, end = data.rfind(b"\n", 0, pos) + 1, data.index(b"\n", pos)
+            if text in data[start:end].lower():
+                found.append(start)
+            pos = end + 1
+        return found
+
     def starts(self, part: _Month) -> list[int]:
         """Starts of the lines that pass `may_match`, found by searching the month's bytes."""
         found: set[int] = set()
@@ -524,6 +551,8 @@ class _PersonScreen:
         if self.text is not None:
             if self.ascii is None:
                 found.update(part.find_folded(self.folded))
+            elif (anchored := self._anchored(part)) is not None:
+                found.update(anchored)
             else:
                 found.update(part.find(self.ascii, lowered=True))
                 # a non-ASCII line also matches through a character that casefolds into the text's letters

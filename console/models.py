@@ -90,9 +90,11 @@ class _Doc:
 
 
 def search_text(employee_id: str, user_name: str, display_name: str, department: str, title: str,
-                emails: Iterable[str]) -> str:
-    """What the people search looks in, for one person (one line, casefolded)."""
-    return " ".join((employee_id, user_name, display_name, department, title, *emails)).casefold().replace("\n", " ")
+                emails: Iterable[str], given_name: str = "", family_name: str = "") -> str:
+    """What the people search looks in, for one person (one line, casefolded): also what screens the people a report's
+    person filter may mean (`reports.person_ids`), hence the given and family names."""
+    return " ".join((employee_id, user_name, display_name, department, title, *emails, given_name,
+                     family_name)).casefold().replace("\n", " ")
 
 
 @dataclass

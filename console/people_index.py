@@ -5,9 +5,12 @@ match). Here the longest word is looked up with `str.find` over one casefolded s
 searchable fields (C speed) and only the lines it hits are checked for the other words: ~1–20 ms at
 100k. The index is rebuilt (~90 ms at 100k) when the people table changes (its version); a store opened through
 the state's index (`console/state_index.py`) hands over the stored lines, and only the people found are loaded.
+One index per people table (`of`): the people search and the report's person filter (`reports.person_ids`, which
+screens everyone's identifiers with it) share it.
 """
 from __future__ import annotations
 
+import weakref
 from itertools import islice
 
 from console.models import User, search_text
@@ -16,7 +19,16 @@ from console.store import UserRepo
 
 def haystack(user: User) -> str:
     """What a search looks in, for one person."""
-    return search_text(user.employeeId, user.userName, user.displayName, user.department, user.title, user.emails)
+    return search_text(user.employeeId, user.userName, user.displayName, user.department, user.title, user.emails,
+                       user.givenName, user.familyName)
+
+
+def of(users: UserRepo) -> PeopleIndex:
+    """The index of this people table, shared by every caller in the process."""
+    index = _SHARED.get(users)
+    if index is None:
+        index = _SHARED[users] = PeopleIndex()
+    return index
 
 
 class PeopleIndex:
@@ -44,7 +56,11 @@ class PeopleIndex:
 
     def search(self, users: UserRepo, text: str, limit: int | None = None) -> list[User]:
         """The first `limit` people whose fields contain every word of `text` (any case, any order)."""
-        words = [w.encode() for w in text.casefold().split()]
+        return self.holding(users, text.casefold().split(), limit)
+
+    def holding(self, users: UserRepo, folded: list[str], limit: int | None = None) -> list[User]:
+        """The first `limit` people whose search line holds every one of the casefolded `folded` words."""
+        words = [w.encode() for w in folded]
         if not words and not users.partial and (id(users), users.version) != self.key:
             return list(islice(users, limit))  # everyone, in the table's order: the first screen needs no index
         self.prepare(users)
@@ -76,3 +92,6 @@ class PeopleIndex:
                     found.append(user)
             pos = blob.find(needle, end + 1)
         return found
+
+
+_SHARED: weakref.WeakKeyDictionary[UserRepo, PeopleIndex] = weakref.WeakKeyDictionary()

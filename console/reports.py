@@ -4,17 +4,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from console import clock
+from console import clock, people_index
 from console.errors import ValidationError
 from console.models import EVENT_STATUSES, Event, User
 from console.shown import json_text, spreadsheet_cell, visible
-from console.store import Store, UserRepo
+from console.store import Store
 
 SPAN_RE = re.compile(r"^(\d+)\s*([hdw])$")
 # The records that carry a person's identifiers in their changes (a deleted person's survive there).
@@ -82,54 +81,6 @@ def _event_identifiers(event: Event) -> list[str]:
     return found + names
 
 
-# The casefolded text `_may_hold` searches, per people table (and `every`), kept while the table's version stays:
-# a console asking the report again and again pays for it once per change of the people.
-_TEXTS: weakref.WeakKeyDictionary[UserRepo, dict[bool, tuple[int, list[User], str | None]]] = \
-    weakref.WeakKeyDictionary()
-
-
-def _names_text(users: UserRepo, every: bool) -> tuple[list[User], str | None]:
-    """Everyone, and their names (every identifier with `every`) casefolded, a line each; None when a value holds
-    a line break (a state edited by hand), which would break the lines apart."""
-    kept = _TEXTS.setdefault(users, {}).get(every)
-    if kept is not None and kept[0] == users.version:
-        return kept[1], kept[2]
-    people = users.all()
-    if every:
-        lines = [f"{u.displayName}\t{u.givenName}\t{u.familyName}\t{u.employeeId}\t{u.userName}\t{chr(9).join(u.emails)}"
-                 for u in people]
-    else:
-        lines = [f"{u.displayName}\t{u.givenName}\t{u.familyName}" for u in people]
-    blob: str | None = "\n".join(lines).casefold()  # casefold keeps line breaks, and makes none
-    if blob is not None and blob.count("\n") != len(people) - 1:
-        blob = None
-    _TEXTS[users][every] = (users.version, people, blob)
-    return people, blob
-
-
-def _may_hold(users: UserRepo, word: str, *, every: bool) -> list[User]:
-    """The people one of whose names (display, given, family; every identifier of `_user_identifiers` with `every`),
-    casefolded, holds `word` (casefolded, without white space), and perhaps a few more. The values are searched in
-    one casefolded text of everyone's, a line each, at C speed, instead of being tested person by person (~2x less
-    at 100k people, ~10x once the text is kept). Every person a value matches (exactly, or holding every word of a
-    search) is among them: a word lies within one value, and within the given or the family name of "given family"."""
-    people, blob = _names_text(users, every)
-    if blob is None:  # test everyone
-        return people
-    found: list[User] = []
-    pos = blob.find(word)
-    line, counted = 0, 0
-    while pos >= 0:
-        line += blob.count("\n", counted, pos)
-        found.append(people[line])
-        counted = blob.find("\n", pos) + 1
-        if counted == 0:
-            break
-        pos = blob.find(word, counted)
-        line += 1
-    return found
-
-
 def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
     """Ids of the people with an identifier (key, userName, e-mail, display name) equal to `text`, or holding every
     word of it with `partial`; people no longer in the state, or by an identifier they no longer have, are found
@@ -143,10 +94,10 @@ def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
             return all(w in hay for w in words)
         return any(" ".join(v.casefold().split()) == needle for v in values if v)
 
-    # A search looks through every identifier. An exact value that the people index holds (userName, e-mail, the
-    # primary key: validation lets no white space into them) is found by `find` below; only names are screened.
-    every = partial or store.primary_key != "employeeId"
-    screened = _may_hold(store.users, max(words, key=len), every=every) if words else store.users.all()
+    # Everyone whose identifiers may hold the text is among the people whose search line (console.people_index; from
+    # the state's index when the store is partial: only they are loaded) holds every word of it: a word lies within
+    # one value, and within the given or the family name of "given family". They are then tested exactly.
+    screened = people_index.of(store.users).holding(store.users, words) if words else store.users.all()
     ids = {u.id for u in screened if hit(_user_identifiers(u))}
     if not partial:
         found = store.users.find(needle)

@@ -6,7 +6,7 @@ table) followed by sections that are read only when needed, each without parsing
 and link document (int64 pairs, read 16 bytes at a time), and "\n"-separated lines, one per person or link, of
 what lookups need: ids, casefolded primary keys, userNames, e-mails (`email\trow`), search text
 (`console.models.search_text`) and the links' local ids; and what a read-only plan needs: one byte per person (1:
-active) and per link a JSON line `[app, kind, state, inputs]` (format 5). A keyed read finds its row with one
+active) and per link a JSON line `[app, kind, state, inputs]` (format 6). A keyed read finds its row with one
 `bytes.find` over a section, then reads and parses that one document.
 
 `Snapshot.open` opens `state.json` and the index once and keeps both descriptors: every later read (one document,
@@ -32,7 +32,7 @@ import orjson
 from console.models import search_text
 from console.storage import atomic_write
 
-FORMAT = 5
+FORMAT = 6  # 5: the search lines hold the given and family names too; 6: people's active flags, links' heads
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
 INDEX_NAME = "state.index"
 
@@ -94,7 +94,7 @@ def _user_row(doc: dict[str, Any], primary_key: str, by_attribute: bool) -> tupl
     key = str((get("attributes") or {}).get(primary_key, "")) if by_attribute else str(get(primary_key, ""))
     return (str(get("id", "")), _line(key), _line(str(user_name)), [_line(str(e)) for e in mails],
             search_text(employee_id, user_name, get("displayName", ""), get("department", ""), get("title", ""),
-                        mails), get("status", "active") == "active")
+                        mails, get("givenName", ""), get("familyName", "")), get("status", "active") == "active")
 
 
 def _byte_lines(values: list[bytes]) -> bytes:
@@ -178,7 +178,7 @@ class _Rows:
             names.append(_line(str(user_name)))
             emails.append("".join([f"{_line(str(e))}\t{row}\n" for e in mails]))
             lines.append(search_text(employee_id, user_name, get("displayName", ""), get("department", ""),
-                                     get("title", ""), mails))
+                                     get("title", ""), mails, get("givenName", ""), get("familyName", "")))
             active.append(get("status", "active") == "active")
         self.fields = [ids, keys, names, emails, lines, active]
         self.active = sum(active)

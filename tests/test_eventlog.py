@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from console.errors import ReadOnly
+from console import eventlog
 from console.eventlog import CASEFOLDS_TO_ASCII, EventLog, months_between
 from console.models import Event
 from tests.plugins.core import ROOT, child_env
@@ -215,3 +216,33 @@ def test_the_list_of_characters_that_casefold_to_ascii_matches_this_python() -> 
     found = "".join(chr(c) for c in range(0x80, 0x110000)
                     if not 0xD800 <= c < 0xE000 and any(ord(x) < 0x80 for x in chr(c).casefold()))
     assert found == CASEFOLDS_TO_ASCII
+
+
+def test_a_text_with_digits_is_found_through_them_without_lowering_the_month(log: EventLog, monkeypatch) -> None:
+    """An ASCII label with a run of 3+ non-letters (u0044904, an e-mail's "0044904@") is found by searching that run
+    as it is; the month is lowered only for a text without one, or whose run is in most lines ("2026": every time)."""
+    rnd = random.Random(5)
+    labels = ["u0044904", "U0044904", "x0044904", "U0044904@Example.COM", "u0044904@example.com", "j2026", "J2026",
+              "zoe.angstrom", "ZOE.Angstrom", "e1"]
+    events = [Event(action="update", status="success", app=rnd.choice(APPS), person=rnd.choice(labels),
+                    person_id=f"id-{i % 7}", time=f"2026-03-{rnd.randint(1, 28):02d}T{rnd.randint(0, 23):02d}:00:00Z")
+              for i in range(60)]
+    events += [Event(action="update", status="success", app="scim", person=f"filler{i}", person_id=f"f{i}",
+                     message="padding " * 20, time=f"2026-03-{i % 28 + 1:02d}T01:02:03Z") for i in range(3000)]
+    events.sort(key=lambda e: e.time)
+    log.append_many(events)
+    lowered: list[bytes] = []
+    real_find = eventlog._Month.find
+
+    def find(self: eventlog._Month, needle: bytes, **kw: bool) -> list[int]:
+        if kw.get("lowered"):
+            lowered.append(needle)
+        return real_find(self, needle, **kw)
+
+    monkeypatch.setattr(eventlog._Month, "find", find)
+    for text in ("u0044904", "U0044904", "u0044904@EXAMPLE.com", "j2026", "zoe.angstrom", "e1", "0044904"):
+        lowered.clear()
+        got = EventLog(log.dir).query(person_text=text)
+        assert got == naive(events, person_text=text), text
+        assert got or text == "0044904"
+        assert bool(lowered) == (text in ("j2026", "zoe.angstrom", "e1")), text

@@ -13,12 +13,13 @@ QUERIES = ["", "a", "smith", "SMITH eng", "john smith", "e1003", "northwind.exam
 
 
 def scan(people: list[User], text: str, limit: int) -> list[str]:
-    """The reference: every word of `text`, any case, in key, userName, name, department, title or e-mails."""
+    """The reference: every word of `text`, any case, in key, userName, display name, department, title, e-mails, given
+    or family name."""
     words = text.casefold().split()
     found = []
     for user in people:
         hay = " ".join((user.employeeId, user.userName, user.displayName, user.department, user.title,
-                        *user.emails)).casefold()
+                        *user.emails, user.givenName, user.familyName)).casefold()
         if all(w in hay for w in words):
             found.append(user.id)
             if len(found) >= limit:
@@ -48,3 +49,15 @@ def test_search_follows_every_write(tui_home):
         assert [u.userName for u in svc.users("analytical")] == ["ada.lovelace"]
         svc.delete_user("ada.lovelace", confirm=True)
         assert svc.users("ada lovelace") == []
+
+
+def test_given_and_family_names_are_searched_through_the_state_index_too(tmp_path):
+    """A display name that is not "given family" (Bob for Robert): the given and family names are searched as well,
+    from the stored search lines when the store is opened through the state's index."""
+    with Store.open(tmp_path) as store:
+        Service(store).add_user(employeeId="E1", userName="rsmith", givenName="Robert", familyName="Smíth",
+                                displayName="Bob S.")
+    with Store.open(tmp_path, readonly=True) as store:
+        assert store.partial
+        assert [u.userName for u in Service(store).users("robert SMÍTH")] == ["rsmith"]
+        assert Service(store).users("roberta") == []
