@@ -4,14 +4,16 @@ the floor of a process that only parses the same state file with orjson, measure
     python bench/cli.py [--people 100000] [--events 1000000] [--repeat 3]
 
 Builds a throw-away home (people, 8 department groups, 2 applications with policies, a link per person and
-application, events over 12 months), then times `users show KEY`, a narrow and a wide `users list --filter`,
+application as a sync leaves it — the attributes pushed and the inputs they were computed from, or without the
+inputs with `--no-inputs` —, events over 12 months), then times `users show KEY`, a narrow and a wide `users list --filter`,
 `plan` (2 applications, no remote read), the parse-only floor and a process that only imports the CLI (what no
 command can go under), each in its own process; prints the best of
 `--repeat` runs, the max RSS of each, and the ratio to the floor. Targets (issue 16): show and the narrow list
 <= 0.5 s, plan <= 1 s, RSS <= 500 MB. Stops by itself and removes what it wrote.
 
 `--compare DIR` also times the CLI cases with the code of another checkout DIR (e.g. `git worktree add DIR main`)
-on the same home, interleaved with this checkout's: before and after in the same run. Each case prints its wall
+on the same home, interleaved with this checkout's: before and after in the same run. The home's index is this
+checkout's: a checkout whose index format differs reads it as absent (its keyed reads parse everything). Each case prints its wall
 time and its CPU time (user + system), which load on a shared machine disturbs less.
 """
 from __future__ import annotations
@@ -32,14 +34,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from store import make_people, write_events  # noqa: E402
 
-from console.connectors.atlassian.payloads import account_attributes  # noqa: E402
+from console.connectors.atlassian.payloads import ATTRIBUTES_VERSION, account_attributes  # noqa: E402
 from console.models import Application, Group, Link, Policy, attrs_hash  # noqa: E402
 from console.store import Store  # noqa: E402
+from console.sync.plan import context_inputs, inputs_key, person_inputs  # noqa: E402
 
 FLOOR = "import orjson, sys; orjson.loads(open(sys.argv[1], 'rb').read())"
 
 
-def build(home: Path, people_count: int, events: int) -> str:
+def build(home: Path, people_count: int, events: int, inputs: bool = True) -> str:
     people = make_people(people_count)
     with Store.open(home) as store:
         store.users.put_many(people)
@@ -47,12 +50,17 @@ def build(home: Path, people_count: int, events: int) -> str:
         for dept in departments:
             store.groups.add(Group(name=dept.lower(), members=[p.id for p in people if p.department == dept]))
         for app in ("atlassian", "ad"):
-            store.applications.add(Application(name=app, kind="atlassian", secrets={"token": "env:UNSET"},
-                                               settings={"base_url": "http://127.0.0.1:9/directory"}))
+            application = Application(name=app, kind="atlassian", secrets={"token": "env:UNSET"},
+                                      settings={"base_url": "http://127.0.0.1:9/directory"})
+            store.applications.add(application)
             store.policies.add(Policy(name=app, app=app, groups=[d.lower() for d in departments]))
             pushed = [account_attributes(p, "sso") for p in people]  # in step: the plan has nothing to do
+            # as a sync leaves them: with the inputs the attributes were computed from (`Link.inputs`), unless
+            # `--no-inputs` (links older than the inputs: the plan computes every person's attributes)
+            context = context_inputs(application, ATTRIBUTES_VERSION, "sso") if inputs else ""
             store.links.put_many([Link(app=app, local_id=p.id, remote_id=f"{app}-{i}", remote_name=p.userName,
-                                       state="active", attrs=attrs, attrs_hash=attrs_hash(attrs))
+                                       state="active", attrs=attrs, attrs_hash=attrs_hash(attrs),
+                                       inputs=inputs_key(person_inputs(p), context) if inputs else "")
                                   for i, (p, attrs) in enumerate(zip(people, pushed))])
         store.flush()
     if events:
@@ -78,19 +86,22 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-inputs", action="store_true",
+                        help="links without the inputs a sync records (the plan computes every person's attributes)")
     parser.add_argument("--compare", metavar="DIR", type=Path,
                         help="also time the CLI cases with the code of the checkout DIR (before/after in one run)")
     parser.add_argument("--build-only", metavar="HOME", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:  # in its own process, so that the timed processes do not inherit its memory
-        print(build(Path(args.build_only), args.people, args.events))
+        print(build(Path(args.build_only), args.people, args.events, inputs=not args.no_inputs))
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="idconsole-bench-"))
     try:
         home = tmp / "home"
         started = time.perf_counter()
         key = subprocess.run([sys.executable, __file__, "--build-only", str(home), "--people", str(args.people),
-                              "--events", str(args.events)], check=True, capture_output=True, text=True).stdout.strip()
+                              "--events", str(args.events), *(["--no-inputs"] if args.no_inputs else [])],
+                             check=True, capture_output=True, text=True).stdout.strip()
         index = home / "state.index"  # the sidecar index keyed reads go through (absent before it existed)
         print(f"home: {args.people} people, {2 * args.people} links, {args.events} events, state "
               f"{(home / 'state.json').stat().st_size / 1e6:.0f} MB, index "

@@ -46,6 +46,12 @@ def attrs_hash(attrs: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+def document_digest(data: bytes | memoryview) -> str:
+    """The digest a plan records of a person's document (`console.sync.plan.person_inputs`): of its bytes as orjson
+    writes them, so that the stored bytes of an unchanged person give it without building the person."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
 _SCALARS = (str, int, float, bool, type(None))
 
 

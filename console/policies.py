@@ -4,19 +4,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from console.models import Application, Policy, User
-from console.store import Store
+from console.store import Store, UserRepo
 
 
 @dataclass(slots=True)  # one per person and application a plan covers: no __dict__ each
 class Entitlement:
-    """One person's right to an account in one application, and why."""
+    """One person's right to an account in one application, and why. The person is read when first asked for
+    (`user`): a plan skips most people without it (see `console.sync.plan`)."""
 
-    user: User
+    user_id: str
     login_method: str
     policies: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
 
     rules: dict[str, str] = field(default_factory=dict)  # rule group name -> its rule
+    users: UserRepo | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def user(self) -> User:
+        user = self.users.get(self.user_id) if self.users is not None else None
+        if user is None:
+            raise LookupError(f"person {self.user_id} is not in the state")
+        return user
 
     def reason(self) -> str:
         groups = [f"{g} (rule {self.rules[g]})" if g in self.rules else g for g in self.groups]
@@ -36,7 +45,8 @@ def desired_for(store: Store, app: Application) -> DesiredApp:
     desired = DesiredApp(app=app)
     policies = sorted((p for p in store.policies if p.app == app.name and p.enabled), key=lambda p: p.name.casefold())
     desired.policies = policies
-    user_of = store.users.get
+    users = store.users
+    active = users.active_ids()
     accounts = desired.accounts
     for policy in policies:
         sso = policy.login_method == "sso"
@@ -46,13 +56,13 @@ def desired_for(store: Store, app: Application) -> DesiredApp:
                 continue
             in_scope: list[str] = []
             for member_id in group.members:
-                user = user_of(member_id)
-                if user is None or user.status != "active":  # `User.active`, inlined: it runs once per member
+                if member_id not in active:  # without reading the person from a partial store
                     continue
                 in_scope.append(member_id)
                 ent = accounts.get(member_id)
                 if ent is None:
-                    ent = accounts[member_id] = Entitlement(user, policy.login_method, [policy.name], [group.name])
+                    ent = accounts[member_id] = Entitlement(member_id, policy.login_method, [policy.name],
+                                                            [group.name], users=users)
                     if group.rule:
                         ent.rules[group.name] = group.rule
                     continue

@@ -5,8 +5,9 @@
 table) followed by sections that are read only when needed, each without parsing: the byte span of every person
 and link document (int64 pairs, read 16 bytes at a time), and "\n"-separated lines, one per person or link, of
 what lookups need: ids, casefolded primary keys, userNames, e-mails (`email\trow`), search text
-(`console.models.search_text`) and the links' local ids. A keyed read finds its row with one `bytes.find` over a
-section, then reads and parses that one document.
+(`console.models.search_text`) and the links' local ids; and what a read-only plan needs: one byte per person (1:
+active) and per link a JSON line `[app, kind, state, inputs]` (format 6). A keyed read finds its row with one
+`bytes.find` over a section, then reads and parses that one document.
 
 `Snapshot.open` opens `state.json` and the index once and keeps both descriptors: every later read (one document,
 or the whole file when a caller needs a whole table) comes from those same files, even after another process
@@ -31,7 +32,7 @@ import orjson
 from console.models import search_text
 from console.storage import atomic_write
 
-FORMAT = 5  # 5: the search lines hold the given and family names too
+FORMAT = 6  # 5: the search lines hold the given and family names too; 6: people's active flags, links' heads
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
 INDEX_NAME = "state.index"
 
@@ -104,6 +105,12 @@ def _emails(emails: list[str], row: int) -> str:
     return "".join([f"{m}\t{row}\n" for m in emails])
 
 
+def _head(doc: dict[str, Any]) -> str:
+    """What the index holds of one link for a plan (one JSON line): its application, kind, state and inputs."""
+    return orjson.dumps([doc.get("app", ""), doc.get("kind", "user"), doc.get("state", "active"),
+                         doc.get("inputs", "")]).decode()
+
+
 def _key(doc_id: str) -> bytes:
     return f'"{doc_id}":'.encode() if doc_id.isdigit() else orjson.dumps(doc_id) + b":"
 
@@ -153,7 +160,7 @@ class _Rows:
         self.spans, self.opening = found
         self.order, self.docs = list(docs), values
         if name == "links":
-            self.fields = [[str(d.get("local_id", "")) for d in values]]
+            self.fields = [[str(d.get("local_id", "")) for d in values], [_head(d) for d in values]]
             return [body], self._sections(name, self.fields)
         ids: list[str] = []
         keys: list[str] = []
@@ -222,6 +229,7 @@ class _Rows:
             self.docs[row] = doc
             if name == "links":
                 self.fields[0][row] = str(doc.get("local_id", "")).encode()
+                self.fields[1][row] = _head(doc).encode()
                 continue
             r = _user_row(doc, primary_key, by_attribute)
             if row < known:
@@ -238,12 +246,13 @@ class _Rows:
         spans = self.spans.tobytes()
         lines: Callable[[list[Any]], bytes] = _byte_lines if self.encoded else _lines
         if name == "links":
-            return {"rows": len(self.docs), "sections": {"links.spans": spans, "links.local": lines(fields[0])}}
-        ids, keys, names, emails, texts = fields[:5]
+            return {"rows": len(self.docs), "sections": {"links.spans": spans, "links.local": lines(fields[0]),
+                                                         "links.heads": lines(fields[1])}}
+        ids, keys, names, emails, texts, active = fields
         return {"rows": len(self.docs), "active": self.active, "sections": {
             "users.spans": spans, "users.ids": lines(ids), "users.keys": lines(keys), "users.names": lines(names),
             "users.emails": b"".join(emails) if self.encoded else "".join(emails).encode(),
-            "users.lines": lines(texts)}}
+            "users.lines": lines(texts), "users.active": bytes(active)}}
 
 
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
@@ -262,8 +271,8 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
     starts: dict[str, int] = {}
     derived: dict[str, dict[str, Any] | None] = {  # a table not written yet is an empty one
         "users": {"rows": 0, "active": 0, "sections": {f"users.{k}": b"" for k in (
-            "spans", "ids", "keys", "names", "emails", "lines")}},
-        "links": {"rows": 0, "sections": {"links.spans": b"", "links.local": b""}}}
+            "spans", "ids", "keys", "names", "emails", "lines", "active")}},
+        "links": {"rows": 0, "sections": {"links.spans": b"", "links.local": b"", "links.heads": b""}}}
     if cache.get("primary_key") != primary_key:
         cache.clear()
         cache["primary_key"] = primary_key
@@ -336,8 +345,8 @@ def _rows_of(blob: bytes, value: bytes) -> Iterator[int]:
         pos = blob.find(value, pos + 1)
 
 
-SECTIONS = ("users.spans", "users.ids", "users.keys", "users.names", "users.emails", "users.lines", "links.spans",
-            "links.local")
+SECTIONS = ("users.spans", "users.ids", "users.keys", "users.names", "users.emails", "users.lines", "users.active",
+            "links.spans", "links.local", "links.heads")
 
 
 def _ints(value: Any, n: int) -> bool:
@@ -480,6 +489,47 @@ class Snapshot:
         if not local_id or not self.count("links"):
             return []
         return list(_rows_of(self._section("links.local"), local_id.encode()))
+
+    def user_id_list(self) -> list[str]:
+        """Every person's id, in row order."""
+        if not self.count("users"):
+            return []
+        ids = self._section("users.ids").decode().split("\n")
+        if len(ids) != self.count("users"):
+            raise ValueError("the index's people rows do not match")
+        return ids
+
+    def user_ids(self) -> dict[str, int]:
+        """Every person's row, by id (for reads of many people: one dict instead of a search per person)."""
+        ids = self.user_id_list()
+        return dict(zip(ids, range(len(ids))))
+
+    def user_active(self) -> bytes:
+        """One byte per person, in row order: 1 when their `status` is "active"."""
+        return self._section("users.active") if self.count("users") else b""
+
+    def table_rows(self, table: str) -> tuple[bytes, array[int]]:
+        """The bytes of a split table as stored and the [start, end) of each of its documents in them (row 2i, 2i+1):
+        one read for a caller that looks at most documents' bytes."""
+        if not self.count(table):
+            return b"", array("q")
+        spans = array("q")
+        spans.frombytes(self._section(f"{table}.spans"))
+        if len(spans) != 2 * self.count(table):
+            raise ValueError(f"the index's {table} spans do not match")
+        start = self.header["starts"][table]
+        self.reads += 1
+        return _pread_all(self.fd, spans[-1], start), spans
+
+    def link_heads(self) -> Iterator[tuple[str, list[Any]]]:
+        """Every link's local id and [application, kind, state, inputs], in row order, without reading a link."""
+        if not self.count("links"):
+            return iter(())
+        local = self._section("links.local").decode().split("\n")
+        heads: list[list[Any]] = orjson.loads(b"[" + self._section("links.heads").replace(b"\n", b",") + b"]")
+        if len(local) != len(heads) or len(heads) != self.count("links"):
+            raise ValueError("the index's link rows do not match")
+        return zip(local, heads)
 
     def search_lines(self) -> bytes:
         """The search text of every person, one line each in the stored order (UTF-8): what the people search

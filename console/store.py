@@ -13,7 +13,7 @@ import inspect
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
@@ -25,7 +25,7 @@ from tinydb.table import Table
 from console import files, secrets, state_index
 from console.errors import ReadOnly, StaleData, StateCorrupt, StateError, ValidationError
 from console.eventlog import EventLog
-from console.models import Application, Group, Link, Policy, Run, User
+from console.models import Application, Group, Link, Policy, Run, User, document_digest
 from console.state_index import Snapshot
 from console.storage import FlushOnDemand, HomeLock, OrjsonStorage
 
@@ -350,6 +350,44 @@ class UserRepo(Repo[User]):
     def _clear(self) -> None:
         self._by_key, self._by_name, self._by_email = {}, {}, {}
         self._rows: dict[int, User] = {}  # partial: the people loaded, by row of the state's index
+        # partial, read by a plan (`is_active`, `stored_inputs`): every row by id, the active flags, the table's bytes
+        self._ids: dict[str, int] | None = None
+        self._active = b""
+        self._active_ids: frozenset[str] | None = None
+        self._digests: dict[str, str] | None = None
+
+    def _row_ids(self) -> dict[str, int]:
+        assert self._snap is not None
+        if self._ids is None:
+            with _no_gc():  # 100k entries: no cyclic GC passes over them while they are made
+                self._ids = self._snap.user_ids()
+            self._active = self._snap.user_active()
+        return self._ids
+
+    def active_ids(self) -> Set[str]:
+        """The ids of the active people; partial: from the state's index, without reading anyone."""
+        if self._snap is None:
+            return {user.id for user in self._by_id.values() if user.status == "active"}
+        if self._active_ids is None:  # the snapshot never changes: once per store
+            ids, active = self._row_ids(), self._active
+            with _no_gc():
+                self._active_ids = frozenset(user_id for user_id, row in ids.items() if active[row] == 1)
+        return self._active_ids
+
+    def stored_inputs(self) -> dict[str, str]:
+        """Partial: by id, the digest of every person's stored document (`models.document_digest` of its bytes),
+        what a plan compares with the inputs recorded on their links, without building anyone (made once: the
+        snapshot does not change). Empty when the table is whole: the plan digests the objects."""
+        if self._snap is None:
+            return {}
+        if self._digests is None:
+            ids = self._snap.user_id_list()
+            data, spans = self._snap.table_rows("users")
+            view = memoryview(data)
+            with _no_gc():  # one per person, in row order: the last of an id twice wins, as in `_row_ids`
+                self._digests = dict(zip(ids, [document_digest(view[start:end])
+                                               for start, end in zip(spans[::2], spans[1::2])]))
+        return self._digests
 
     def _load_row(self, row: int | None) -> User | None:
         if row is None or self._snap is None:
@@ -363,6 +401,8 @@ class UserRepo(Repo[User]):
 
     def _get_partial(self, item_id: str) -> User | None:
         assert self._snap is not None
+        if self._ids is not None:  # a plan reads many: by the map it built
+            return self._load_row(self._ids.get(item_id))
         return self._load_row(self._snap.user_row_by_id(item_id))
 
     def _lookup(self, index: dict[str, User], value: str, fields: tuple[str, ...]) -> User | None:
@@ -464,6 +504,10 @@ class NamedRepo(Repo[N]):
         return self._by_name.get(name.strip().casefold())
 
 
+# A link as a plan first needs it: state, inputs, and its row in the state's index (partial) or the link (whole).
+Head = tuple[str, str, int | Link]
+
+
 class LinkRepo(Repo[Link]):
     """Links, indexed by (app, kind, local id) and (app, kind, remote id)."""
 
@@ -476,6 +520,48 @@ class LinkRepo(Repo[Link]):
     def _clear(self) -> None:
         self._by_local, self._by_remote, self._by_app = {}, {}, {}
         self._local_loaded: set[str] = set()  # partial: the local ids whose links are loaded
+        # partial, read by a plan: (app, kind) -> local id -> (state, inputs, row), from the state's index
+        self._heads: dict[tuple[str, str], dict[str, Head]] | None = None
+
+    def heads(self, app: str, kind: str = "user") -> dict[str, Head]:
+        """The links of `app` by local id, as a plan first needs them: (state, recorded inputs, row or link); `at`
+        gives the whole link. Partial: from the state's index, without reading a link (row: the link's row in it)."""
+        if self._snap is None:
+            return {local_id: (link.state, link.inputs, link)
+                    for local_id, link in self._by_app.get((app, kind), {}).items()}
+        if self._heads is None:
+            heads: dict[tuple[str, str], dict[str, Head]] = {}
+            with _no_gc():  # a tuple per link: no cyclic GC passes over them while they are made
+                for row, (local_id, (app_name, link_kind, state, inputs)) in enumerate(self._snap.link_heads()):
+                    by_local = heads.get((app_name, link_kind))
+                    if by_local is None:
+                        by_local = heads[(app_name, link_kind)] = {}
+                    by_local[local_id] = (state, inputs, row)
+            self._heads = heads
+        return dict(self._heads.get((app, kind), {}))
+
+    def at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
+        """The whole link `heads` gave `head` of."""
+        ref = head[2]
+        if isinstance(ref, Link):
+            return ref
+        link = self._by_local.get((app, kind, local_id))
+        if link is None and self._snap is not None:
+            link = self._from_doc(self._snap.doc("links", ref))
+            self._by_id[link.id] = link
+            self._index(link)
+        if link is None:
+            raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
+                             hint="run the plan again")
+        return link
+
+    def apps(self) -> set[str]:
+        """The applications some link (of a person or a group) is in."""
+        if self._snap is None:
+            return {link.app for link in self._by_id.values()}
+        self.heads("")
+        assert self._heads is not None
+        return {app for app, _ in self._heads}
 
     def _load_local(self, local_id: str) -> None:
         if self._snap is None or local_id in self._local_loaded:
@@ -683,6 +769,10 @@ class Store:
                 self.storage.cache = cache
                 self.users._whole(cache["users"])
                 self.links._whole(cache["links"])
+
+    def load_whole(self) -> None:
+        """Load every person and link now (a partial store does it on its first write or whole-table read)."""
+        self._load_everything()
 
     @property
     def partial(self) -> bool:

@@ -364,3 +364,22 @@ def test_report_user_is_exact_and_search_is_partial(reported: CliRunner) -> None
     assert people("--search", "ångs") == {"zoe"}  # part of the display name
     both = reported("report", "--user", "zoe", "--search", "zo")
     assert both.returncode == 2 and "cannot be combined with --user" in both.stderr
+
+
+def test_a_command_s_result_is_never_formatted_by_asyncio() -> None:
+    """Python 3.11's `asyncio.run` formats its main task, result included, while restoring the SIGINT handler: a plan
+    of 100k people took seconds to repr for nothing. `run_async` hands asyncio a result it cannot look into."""
+    from console.cli.output import run_async
+
+    shown: list[str] = []
+
+    class Big:
+        def __repr__(self) -> str:
+            shown.append("repr")
+            return "Big()"
+
+    async def command() -> Big:
+        return Big()
+
+    assert isinstance(run_async(command()), Big)
+    assert shown == []

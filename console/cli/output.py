@@ -18,12 +18,31 @@ from console.shown import json_text, visible
 T = TypeVar("T")
 
 
+class _Boxed:
+    """A coroutine's result, out of sight of `repr`: Python 3.11's `asyncio.run` formats its main task (result
+    included) while restoring the SIGINT handler (`signal.getsignal` on a `functools.partial`), and the repr of a
+    plan of 100k people took seconds."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<result>"
+
+
+async def _boxed(coroutine: Coroutine[Any, Any, T]) -> _Boxed:
+    return _Boxed(await coroutine)
+
+
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run one of the service's coroutines to its end; asyncio is imported here, on first use, so that the
     commands that need no network (most of them) start without it."""
     import asyncio
 
-    return asyncio.run(coroutine)
+    value: T = asyncio.run(_boxed(coroutine)).value
+    return value
 
 
 def emit_json(data: Any) -> None:

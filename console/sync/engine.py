@@ -28,7 +28,7 @@ def target_apps(store: Store, app_name: str | None) -> list[Application]:
             raise BadInput(f"{app.name} is a source", hint=f"use idconsole import {app.kind} {app.name}")
         return [app]
     bound = {p.app for p in store.policies}
-    linked = {link.app for link in store.links}
+    linked = store.links.apps()
     return sorted((a for a in store.applications if is_target(a.kind) and (a.name in bound or a.name in linked)),
                   key=lambda a: a.name)
 
@@ -102,6 +102,11 @@ def plan_stale_links(app_plan: AppPlan, missing: list[Link], store: Store) -> No
 
 
 async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remote: bool = False) -> Plan:
+    """The plan of `app_name` (or every target). A read-only store plans through the state's index when it has one
+    (people and links read only where the inputs recorded on a link moved); a store that may apply the plan loads
+    everything first: applying records inputs on the very link objects the plan compared (`AppPlan.settled`)."""
+    if not store.readonly:
+        store.load_whole()
     apps = target_apps(store, app_name)
     connectors = open_connectors(apps, mode=Mode.READ_ONLY)  # planning only reads
     try:

@@ -17,7 +17,7 @@ import orjson
 
 from console import clock
 from console.connectors.base import Capability
-from console.models import Application, User
+from console.models import Application, User, document_digest
 from console.policies import desired_for, why_not
 from console.store import Store
 
@@ -114,7 +114,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
 def person_inputs(user: User) -> str:
     """A digest of every field of a person: what a connector's `account_attributes` may read of them. A change to
     a field no target reads only costs the attributes being computed again."""
-    return hashlib.blake2b(orjson.dumps(user), digest_size=8).hexdigest()
+    return document_digest(orjson.dumps(user))
 
 
 def context_inputs(app: Application, attributes_version: str, login_method: str) -> str:
@@ -166,9 +166,10 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
               limits: LimitsFn | None, attributes_version: str, people: dict[str, str]) -> AppPlan:
     now = now or clock.now()
     desired = desired_for(store, app)
-    user_links = {link.local_id: link for link in store.links.for_app(app.name, "user")}
+    links, users = store.links, store.users
+    user_links = links.heads(app.name, "user")  # partial: state and inputs only, the link read when needed (`full`)
     result = AppPlan(app=app.name, threshold_count=app.threshold_count, threshold_percent=app.threshold_percent,
-                     linked=sum(1 for link in user_links.values() if link.state == "active"))
+                     linked=sum(1 for head in user_links.values() if head[0] == "active"))
     ops = result.operations
 
     def gate(op: Operation, feature: str, capability: Capability) -> Operation:
@@ -185,20 +186,23 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
 
     drift = drift or {}
     contexts: dict[str, str] = {}  # login method -> context_inputs
+    if attributes_version:  # a partial store digests the people's stored bytes (the same digest): no person built
+        people.update(users.stored_inputs())
     for user_id, ent in desired.accounts.items():
-        user = ent.user
-        link = user_links.get(user_id)
+        head = user_links.get(user_id)
         inputs = ""
         if attributes_version:
             person = people.get(user_id)
             if person is None:
-                person = people[user_id] = person_inputs(user)
+                person = people[user_id] = person_inputs(ent.user)
             context = contexts.get(ent.login_method)
             if context is None:
                 context = contexts[ent.login_method] = context_inputs(app, attributes_version, ent.login_method)
-            inputs = inputs_key(person, context)
-            if (link is not None and link.inputs == inputs and link.state == "active" and user_id not in drift):
+            inputs = f"{person}.{context}"  # inputs_key(person, context), inlined: it runs once per person
+            if head is not None and head[1] == inputs and head[0] == "active" and user_id not in drift:
                 continue  # most people, on most runs: the inputs of the last push, so the attributes pushed then
+        user = ent.user
+        link = links.at(app.name, user_id, head) if head is not None else None
         attrs = attrs_fn(user, ent.login_method)
         if link is not None and link.state == "active" and user_id not in drift and link.attrs == attrs:
             if inputs:
@@ -221,9 +225,10 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
             ops.append(gate(Operation(app.name, "update", reason, user_id, user.label(), remote_id=link.remote_id,
                                       attrs=attrs, changes=changes, inputs=inputs), "update", Capability.UPDATE))
 
-    for user_id, link in user_links.items():
-        if user_id in desired.accounts or link.state == "deleted":
+    for user_id, head in user_links.items():
+        if user_id in desired.accounts or head[0] == "deleted":
             continue
+        link = links.at(app.name, user_id, head)
         user = store.users.get(user_id)
         label = user.label() if user else link.remote_name
         reason = why_not(store, app, user_id)
@@ -243,7 +248,8 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
                                           remote_id=link.remote_id), "delete", Capability.DELETE))
 
     if Capability.GROUPS in capabilities and app.feature("groups"):
-        group_links = {link.local_id: link for link in store.links.for_app(app.name, "group")}
+        group_links = {local_id: links.at(app.name, local_id, head, "group")
+                       for local_id, head in links.heads(app.name, "group").items()}
         will_have_account = set(desired.accounts)
         deprovisioned = _deprovisioned(ops)
         for name, member_ids in desired.groups.items():
@@ -284,10 +290,21 @@ def _deprovisioned(ops: list[Operation]) -> set[str]:
     return {op.person_id for op in ops if op.action in DEPROVISIONS}
 
 
+def _computes_most(store: Store, app: Application, tool: Tools) -> bool:
+    """True when the plan of `app` would compute the attributes of most people: a connector without an
+    `attributes_version`, or more than 1 link in 8 that recorded no inputs (older links, before their first sync)."""
+    if len(tool) < 4 or not tool[3]:
+        return True
+    heads = store.links.heads(app.name)
+    return sum(1 for head in heads.values() if not head[1]) * 8 > len(heads)
+
+
 def plan_from_state(store: Store, apps: list[Application], tools: dict[str, Tools],
                     *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
     plan = Plan()
     people: dict[str, str] = {}  # person_inputs, computed once per person for all the applications
+    if store.partial and any(_computes_most(store, app, tools[app.name]) for app in apps):
+        store.load_whole()  # most people read one by one would cost more than reading them all at once
     for app in apps:
         tool = tools[app.name]
         attrs_fn, capabilities = tool[0], tool[1]
