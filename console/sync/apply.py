@@ -253,10 +253,10 @@ class Applier:
         progress = Progress(app=app_plan.app, total=len(app_plan.operations))
         slots = max(1, self.max_concurrency.get(app_plan.app, 8))
         limit = asyncio.Semaphore(slots)
-        # Intents are written up to `slots` operations ahead of the requests (group commit in a thread), so that
-        # an operation whose turn comes finds its intent durable already: a crash leaves at most the operations
-        # in flight and the next `slots` as unknown, which the rerun looks up. The window lets operations in by
-        # batches, so that several intents share each fsync.
+        # Intents are written ahead of the requests (group commit in a thread), so that an operation whose turn
+        # comes finds its intent durable already: a crash leaves at most the operations inside the window as
+        # unknown, which the rerun looks up. The window lets operations in by batches, so that many intents share
+        # each fsync.
         ahead = Window(slots)
 
         def skip(op: Operation, why: str) -> None:
