@@ -12,8 +12,10 @@ deprovisions only as `confirm.check_deletions` allows.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +89,21 @@ def scrub(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: ("•••" if k in SECRET_ATTRS else v) for k, v in attrs.items()}
 
 
+@contextmanager
+def _collecting_less() -> Iterator[None]:
+    """While the operations run: what is alive now (the state, the plan) is exempt from the cyclic GC, as the store
+    does for what it loads (store._no_gc), and the youngest generation is collected every 10,000 allocations instead
+    of 700. Each operation allocates hundreds of short-lived objects (request, answer, events) that reference
+    counting frees; the collections' passes over them and over the plan were ~4% of a sync's CPU."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(before[0], 10_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 class Applier:
     def __init__(self, store: Store, plan: Plan, connectors: dict[str, Connector], *, operator: str, dry_run: bool,
                  on_progress: Callable[[Progress], None] | None = None, cancel: asyncio.Event | None = None,
@@ -150,7 +167,8 @@ class Applier:
                 raise
             self.store.flush()
         try:
-            await asyncio.gather(*(self._apply_app(app_plan) for app_plan in self.plan.apps))
+            with _collecting_less():
+                await asyncio.gather(*(self._apply_app(app_plan) for app_plan in self.plan.apps))
         finally:
             await self.journal.settle()
             if not self.dry_run:
