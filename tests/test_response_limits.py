@@ -50,3 +50,31 @@ async def test_an_answer_declaring_more_than_the_limit_is_refused_before_its_bod
 async def test_an_answer_without_a_length_is_cut_off_at_the_limit() -> None:
     with pytest.raises(ResponseTooLarge, match="more than"):
         await fetch(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", 4 * LIMIT)
+
+
+def test_connectors_share_one_verifying_tls_context_per_ca_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the CA bundle costs ~50 ms of CPU: every connector's transport in a process shares one context, which
+    still verifies the certificate and the host name; SSL_CERT_FILE (honoured as httpx does) gets a context of its
+    own."""
+    import ssl
+
+    import certifi
+
+    from console.connectors.atlassian.connector import AtlassianConnector
+    from console.models import Application
+
+    def context_of(base_url: str) -> ssl.SSLContext:
+        app = Application(name="a", kind="atlassian", settings={"base_url": base_url}, secrets={"token": "env:T"})
+        transport = AtlassianConnector(app).http.client._transport
+        assert isinstance(transport, BoundedTransport)
+        return transport.inner._pool._ssl_context  # type: ignore[attr-defined]
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first, second = context_of("https://api.atlassian.com/scim/directory/d1"), context_of("http://127.0.0.1:9/scim/d2")
+    assert first is second
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    assert first.cert_store_stats()["x509_ca"] > 0  # certifi's CAs are loaded
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    own = context_of("https://api.atlassian.com/scim/directory/d3")
+    assert own is not first and own.verify_mode == ssl.CERT_REQUIRED and own.check_hostname

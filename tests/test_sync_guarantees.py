@@ -21,6 +21,7 @@ from console.service import Confirmation, Service
 from console.store import Store
 from console.sync import apply as apply_module
 from console.sync.engine import apply_plan
+from console.sync.journal import Window
 from tests.plugins.core import CliRunner
 from tests.plugins.scim import ScimDirectory
 
@@ -320,7 +321,7 @@ async def test_a_second_sync_on_the_same_home_is_refused_naming_the_first(org_se
 
 async def test_intents_share_their_fsyncs_and_stay_within_the_window(org_service, scim_directory, monkeypatch):
     """The window lets operations in by batches, so several intents share one fsync (not one per finished request),
-    and never more than 2 x max_concurrency operations have an intent without an outcome at once."""
+    and never more than the window (4 x max_concurrency) operations have an intent without an outcome at once."""
     svc = org_service
     slots = svc.store.applications.by_name(APP).max_concurrency
     groups: list[int] = []
@@ -346,5 +347,30 @@ async def test_intents_share_their_fsyncs_and_stay_within_the_window(org_service
     monkeypatch.setattr(apply_module, "FLUSH_EVERY", 1)  # every outcome is written as soon as its operation ends
     result = await svc.apply(await svc.plan(APP), Confirmation(yes=True))
     assert result.ok and sum(groups) > 100
-    assert len(groups) <= sum(groups) / 4, groups  # batches of several intents, not one per request
-    assert max(open_intents) <= 2 * slots
+    assert len(groups) <= sum(groups) / 8, groups  # batches of many intents, not one per request
+    assert max(open_intents) <= Window(slots).size == 4 * slots
+
+
+async def test_operations_run_with_the_plan_frozen_and_fewer_young_collections_then_the_gc_is_as_before(
+        org_service, scim_directory, monkeypatch):
+    """While the operations run, what was alive at their start (the state, the plan) is exempt from the cyclic GC and
+    the youngest generation is collected every 10,000 allocations; the thresholds are given back afterwards."""
+    import gc
+
+    svc = org_service
+    before = gc.get_threshold()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+    intend_many = EventLog.intend_many
+
+    def intents(self, run, events):  # type: ignore[no-untyped-def]
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        intend_many(self, run, events)
+
+    monkeypatch.setattr(EventLog, "intend_many", intents)
+    plan = await svc.plan(APP)
+    frozen = gc.get_freeze_count()
+    result = await svc.apply(plan, Confirmation(yes=True))
+    assert result.ok and seen
+    assert all(threshold == (max(before[0], 10_000), *before[1:]) for threshold, _ in seen)
+    assert all(count > frozen for _, count in seen)  # the plan's objects joined the frozen ones
+    assert gc.get_threshold() == before

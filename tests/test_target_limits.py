@@ -55,3 +55,20 @@ async def test_the_plan_blocks_a_create_the_target_would_refuse_and_says_why(tmp
     assert creates["bad"].blocked.startswith("corp-ad would refuse: employeeID = '557058:")
     assert "at most 16 (AD schema rangeUpper)" in creates["bad"].blocked
     svc.close()
+
+
+def test_the_control_character_rule_is_unicodes_category_cc_exactly():
+    """The limits find control characters with one regular expression: it matches exactly the code points whose
+    Unicode category is Cc (no more, no fewer), and a value holding one is refused whatever else it holds."""
+    import sys
+    import unicodedata
+
+    from console.connectors.attribute_limits import CONTROL
+
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        assert bool(CONTROL.search(char)) == (unicodedata.category(char) == "Cc"), hex(point)
+    for value in ("zoé\u0085", "\x7fzoe", "z\u009fo", "tab\there"):
+        assert check_attributes("AD", AD_LIMITS, {"givenName": value}) == [
+            f"givenName = {value!r} contains control characters; AD allows at most 64 (AD schema rangeUpper)"]
+    assert check_attributes("AD", AD_LIMITS, {"givenName": "Zoé\u00a0Ñ\u200b"}) == []

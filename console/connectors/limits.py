@@ -8,6 +8,8 @@ it again would only cost CPU on every request. Time is bounded by the retry laye
 """
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,6 +36,20 @@ def limit_bytes(settings: dict[str, Any]) -> int:
     except (TypeError, ValueError):
         megabytes = float(DEFAULT_MB)
     return int(max(megabytes, 0.001) * 1024 * 1024)
+
+
+_CONTEXTS: dict[tuple[str, str], ssl.SSLContext] = {}
+
+
+def verifying_context() -> ssl.SSLContext:
+    """httpx's default TLS context (verifying, with certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR as httpx honours
+    them), built once per process for each value of those variables: loading the CA bundle costs ~50 ms of CPU,
+    which every connector paid again (a sync builds one for its plan's reads and one for its writes)."""
+    key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    context = _CONTEXTS.get(key)
+    if context is None:
+        context = _CONTEXTS[key] = httpx.create_ssl_context()
+    return context
 
 
 def _too_large(request: httpx.Request, limit: int) -> ResponseTooLarge:
@@ -63,7 +79,7 @@ class BoundedTransport(httpx.AsyncBaseTransport):
     """The wrapped transport, with every answer's body bounded to `limit` bytes."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport | None, limit: int) -> None:
-        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.inner = inner or httpx.AsyncHTTPTransport(verify=verifying_context())
         self.limit = limit
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -24,16 +24,17 @@ def journal_error(exc: OSError) -> JournalError:
 
 
 class Window:
-    """At most `2 * slots` operations past it (in flight, or waiting for a slot with their intent durable), let in by
-    batches: when only `low` are left inside, up to `2 * slots - low` more enter at once, so their intents share one
-    fsync (a group commit of several operations instead of one per finished request) while enough operations are
-    still ready to hide that fsync from the requests. A crash leaves at most those `2 * slots` operations unknown.
+    """At most `4 * slots` operations past it (in flight, or waiting for a slot with their intent durable), let in by
+    batches: when only `low = 2 * slots` are left inside (the operations in flight and as many again ready behind
+    them), `2 * slots` more enter at once, so their intents share one fsync (a group commit of a dozen or more
+    operations instead of one per finished request) while the ready ones keep every slot busy during that fsync,
+    even on a loaded disk. A crash leaves at most those `4 * slots` operations unknown (the rerun looks them up).
     """
 
     def __init__(self, slots: int) -> None:
         slots = max(1, slots)
-        self.size = 2 * slots
-        self.batch = max(1, slots - slots // 4)
+        self.size = 4 * slots
+        self.batch = 2 * slots
         self.low = self.size - self.batch
         self.inside = 0
         self._waiting: deque[asyncio.Future[None]] = deque()

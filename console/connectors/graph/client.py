@@ -59,7 +59,7 @@ def build_client(base_url: str, credential: Any, policy: RetryPolicy, mode: Mode
     its RetryHandler, the one retry layer for Graph, makes at most `policy.attempts` tries of a request."""
     retry = RetryHandlerOption(delay=policy.base, max_retries=max(0, policy.attempts - 1))
     options = {**graph_options, RetryHandlerOption.get_key(): retry}
-    transport = ModeTransport(limits.BoundedTransport(httpx.AsyncHTTPTransport(), max_bytes), mode)
+    transport = ModeTransport(limits.BoundedTransport(httpx.AsyncHTTPTransport(verify=limits.verifying_context()), max_bytes), mode)
     timeout = httpx.Timeout(policy.read, connect=policy.connect)
     http = GraphClientFactory.create_with_default_middleware(
         client=httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport), options=options)
