@@ -426,10 +426,7 @@ class EventLog:
                     st = os.stat(path)
                 except FileNotFoundError:
                     continue
-                end = _read_lines(path, max(0, st.st_size - 1), st.st_size) if st.st_size else b""
-                size = st.st_size if end in (b"", b"\n") else None
-                if size is None:  # a torn last line (a crash, or a write in flight elsewhere): up to the line before
-                    size = len(_read_lines(path, 0, st.st_size))
+                size = _complete(path, st.st_size)  # a torn last line (a crash, a write in flight): the line before
                 self._note_identities(side, path, size, [], size, [st.st_dev, st.st_ino])
 
     def _identities_of(self, month: str, screen: _PersonScreen) -> list[Identity]:
@@ -673,6 +670,19 @@ def _read_lines(path: Path, start: int, end: int) -> bytes:
     except FileNotFoundError:
         return b""
     return chunk[:chunk.rfind(b"\n") + 1]
+
+
+def _complete(path: Path, size: int) -> int:
+    """Where the file's last complete line ends (its first `size` bytes)."""
+    with open(path, "rb") as fh:
+        end = size
+        while end > 0:
+            fh.seek(max(0, end - (1 << 16)))
+            chunk = fh.read(end - max(0, end - (1 << 16)))
+            if (at := chunk.rfind(b"\n")) >= 0:
+                return end - len(chunk) + at + 1
+            end -= len(chunk)
+    return 0
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -25,7 +25,7 @@ home = test_report_index.home  # the fixture: people and look-alikes; Zoë renam
 
 ROOT = Path(__file__).resolve().parents[1]
 UNKNOWN = ["zoe.q", "ghost", "ghost@example.com", "nobody@example.com", "E99", "Zo Angstrom"]
-LATER = ["old@example.com", "old.code", "zoey.p", "b.renamed7"]
+LATER = ["old@example.com", "old.code", "zoey.p", "b.renamed7", "half.done"]
 
 
 def scanned(events: Path) -> set[tuple[str, tuple[str, ...]]]:
@@ -192,3 +192,21 @@ def test_several_processes_appending_keep_the_identities_whole(home: Path) -> No
     assert got == by_reading_the_months(home)
     with Store.open(home, readonly=True) as store:
         assert reports.person_ids(store, "b.renamed7", partial=False) == {"b-7"}
+
+
+def test_a_line_being_written_is_not_counted_as_covered(home: Path) -> None:
+    """An identity record half written (by a writer of the old code, or in flight) when a writer brings the identities
+    files up to date: covered only once complete."""
+    events = home / "events"
+    line = orjson.dumps(Event(action="user_update", status="success", person="half", person_id="h1",
+                              changes={"userName": ["half", "half.done"]}, time="2026-11-25T08:00:00Z")) + b"\n"
+    month = events / "2026-11.jsonl"
+    with month.open("ab") as fh:
+        fh.write(line[:40])
+    shutil.rmtree(events / "identities")
+    EventLog(events).index_identities()
+    with month.open("ab") as fh:
+        fh.write(line[40:])
+    assert ("h1", ("half", "half.done")) in scanned(events)
+    assert kept(events) == scanned(events)
+    assert answers(home)[("half.done", False)] == {"h1"}
