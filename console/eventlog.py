@@ -357,7 +357,10 @@ class EventLog:
                 identities.setdefault(month_of(event.time), []).append(identity)
         if not self._indexed and by_month:
             self._indexed = True
-            self.index_identities()  # once a process: months without a usable identities file get one
+            try:
+                self.index_identities()  # once a process: months without a usable identities file get one
+            except OSError:
+                pass  # a cache: the report is written all the same, and readers read what is not covered
         marks = []
         for month, lines in by_month.items():
             path = self.dir / f"{month}.jsonl"
@@ -366,13 +369,15 @@ class EventLog:
                     before = path.stat().st_size
                 except FileNotFoundError:
                     before = 0
-                side_before = os.fstat(side).st_size
+                side_before = os.fstat(side).st_size if side is not None else -1  # -1: a withdrawal removes it
                 self._write(path, lines, report=True)
                 marks += [(self._identities_path(month), side_before), (path, before)]
+                if side is None:
+                    continue
                 st = os.fstat(self._handles[path].fd)
+                ours = identities.get(month, []) if st.st_size == before + sum(map(len, lines)) else None
                 try:
-                    if self._note_identities(side, path, before, identities.get(month, []), st.st_size,
-                                             [st.st_dev, st.st_ino]):
+                    if self._note_identities(side, path, before, ours, st.st_size, [st.st_dev, st.st_ino]):
                         marks[-2] = (self._identities_path(month), 0)  # rebuilt: a withdrawal empties it
                 except OSError:
                     pass  # a cache: readers do not trust what has no mark after it, and read the month instead
@@ -383,35 +388,44 @@ class EventLog:
         return self.dir / "identities" / f"{month}.jsonl"
 
     @contextmanager
-    def _identities_locked(self, month: str) -> Iterator[int]:
-        """The month's identities file, open and exclusively locked (flock) by this writer meanwhile."""
+    def _identities_locked(self, month: str) -> Iterator[int | None]:
+        """The month's identities file, open and exclusively locked (flock) by this writer meanwhile; None when it
+        cannot be (the report is written all the same: it is a cache)."""
         path = self._identities_path(month)
-        files.make_private_dir(path.parent, self.dir.parent)
-        fd = files.open_private(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, self.dir.parent)
+        try:
+            files.make_private_dir(path.parent, self.dir.parent)
+            fd = files.open_private(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, self.dir.parent)
+        except OSError:
+            yield None
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd
         finally:
             os.close(fd)  # releases the lock
 
-    def _note_identities(self, side: int, path: Path, before: int, ours: list[Identity], after: int,
+    def _note_identities(self, side: int, path: Path, before: int, ours: list[Identity] | None, after: int,
                          file: list[int]) -> bool:
         """Under the identities file's lock, after the month file grew from `before` to `after` bytes with the records
-        holding `ours`: append the identities of what it does not cover yet and a new mark, or rebuild it when it is
-        not usable (missing, torn before its last mark, of another file, past the month's end). True when rebuilt."""
+        holding `ours` (None: not only ours, something else was written too; the month is read up to `after` then):
+        append the identities of what it does not cover yet and a new mark, or rebuild it when it is not usable
+        (missing, torn before its last mark, of another file, past the month's end). True when rebuilt."""
         size = os.fstat(side).st_size
         tail = os.pread(side, min(size, _TAIL), size - min(size, _TAIL))
         mark = _last_mark(tail)
-        if mark is not None and mark[1] == file and mark[0] <= before:
-            upto = mark[0]
-            found = _identities_in(_read_lines(path, upto, before)) if upto < before else []
-            found += ours
+        usable = mark is not None and mark[1] == file and mark[0] <= before
+        upto = mark[0] if mark is not None and usable else 0
+        if ours is None:
+            rest = _read_lines(path, upto, after)
+            found, after = _identities_in(rest), upto + len(rest)
+        else:
+            found = _identities_in(_read_lines(path, upto, before)) + ours
+        if usable:
             if not found and after - upto < IDENTITIES_STEP:
                 return False
             torn = b"" if tail.endswith(b"\n") else b"\n"  # a crash's torn line is ended first
             _write_all(side, torn + b"".join(map(_identity_line, found)) + _mark(after, file))
             return False
-        found = _identities_in(_read_lines(path, 0, before)) + ours
         os.ftruncate(side, 0)
         _write_all(side, b"".join(map(_identity_line, found)) + _mark(after, file))
         return True
@@ -426,6 +440,8 @@ class EventLog:
                     st = os.stat(path)
                 except FileNotFoundError:
                     continue
+                if side is None:
+                    continue
                 size = _complete(path, st.st_size)  # a torn last line (a crash, a write in flight): the line before
                 self._note_identities(side, path, size, [], size, [st.st_dev, st.st_ino])
 
@@ -434,12 +450,15 @@ class EventLog:
         the month's bytes past its mark, or from the whole month when that file is not usable."""
         path = self.dir / f"{month}.jsonl"
         try:
-            data = self._identities_path(month).read_bytes()
             st = os.stat(path)
         except FileNotFoundError:
-            data, st = b"", None
-        mark = _last_mark(data) if st is not None else None
-        if st is None or mark is None or mark[1] != [st.st_dev, st.st_ino] or mark[0] > st.st_size:
+            return []
+        try:
+            data = self._identities_path(month).read_bytes()
+        except OSError:  # missing, or not readable: the month is read
+            data = b""
+        mark = _last_mark(data)
+        if mark is None or mark[1] != [st.st_dev, st.st_ino] or mark[0] > st.st_size:
             part = self._month(month)  # identity records are few: their lines are marked once, then screened
             found = []
             for start in sorted({s for w in _IDENTITY_NEEDLES for s in part.marked(w)}):
@@ -476,6 +495,12 @@ class EventLog:
         An identities file that cannot be cut back is removed (it is rebuilt), before its month is cut."""
         for path, size in marks:
             side = path.parent.name == "identities" and path.parent.parent == self.dir
+            if side and size < 0:  # it could not be kept in step with this write
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass
+                continue
             try:
                 fd = os.open(path, os.O_WRONLY)
             except FileNotFoundError:

@@ -25,7 +25,7 @@ home = test_report_index.home  # the fixture: people and look-alikes; Zoë renam
 
 ROOT = Path(__file__).resolve().parents[1]
 UNKNOWN = ["zoe.q", "ghost", "ghost@example.com", "nobody@example.com", "E99", "Zo Angstrom"]
-LATER = ["old@example.com", "old.code", "zoey.p", "b.renamed7", "half.done"]
+LATER = ["old@example.com", "old.code", "zoey.p", "b.renamed7", "half.done", "between@example.com", "mine.too", "late"]
 
 
 def scanned(events: Path) -> set[tuple[str, tuple[str, ...]]]:
@@ -210,3 +210,40 @@ def test_a_line_being_written_is_not_counted_as_covered(home: Path) -> None:
     assert ("h1", ("half", "half.done")) in scanned(events)
     assert kept(events) == scanned(events)
     assert answers(home)[("half.done", False)] == {"h1"}
+
+
+def test_a_write_from_elsewhere_in_between_is_read_not_assumed(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer's line lands between this writer's size and its own lines (a writer of the old code, without the
+    identities file's lock): the month is read for what the identities file then covers."""
+    events = home / "events"
+    foreign = orjson.dumps(Event(action="import_create", status="success", person="between", person_id="x1",
+                                 changes={"emails": [[], ["between@example.com"]]}, time="2026-11-26T08:00:00Z")) + b"\n"
+    write = EventLog._write
+
+    def write_after_another(log: EventLog, path: Path, lines: list[bytes], *, report: bool) -> None:
+        with path.open("ab") as fh:
+            fh.write(foreign)
+        write(log, path, lines, report=report)
+
+    monkeypatch.setattr(EventLog, "_write", write_after_another)
+    with Store.open(home) as store:
+        store.events.append(Event(action="user_update", status="success", person="mine", person_id="m1",
+                                  changes={"userName": ["mine", "mine.too"]}, time="2026-11-26T09:00:00Z"))
+    monkeypatch.undo()
+    assert kept(events) == scanned(events)
+    got = answers(home)
+    assert got[("between@example.com", False)] == {"x1"} and got[("mine.too", False)] == {"m1"}
+
+
+def test_the_report_is_written_when_its_identities_file_cannot_be(home: Path) -> None:
+    events = home / "events"
+    expected = by_reading_the_months(home)
+    shutil.rmtree(events / "identities")
+    (events / "identities").write_bytes(b"")  # a file where the directory goes: nothing can be kept there
+    with Store.open(home) as store:
+        marks = store.events.append_many([Event(action="user_create", status="success", person="late", person_id="l1",
+                                                changes={"userName": ["", "late"]}, time="2026-11-27T08:00:00Z")])
+        store.events.withdraw(marks)
+        store.events.append(Event(action="sync", status="success", time="2026-11-27T09:00:00Z"))
+    assert answers(home) == expected
+    assert kept(events) == scanned(events)
