@@ -14,6 +14,12 @@ Builds a throw-away home (100k people, 40 applications, 1M events over 12 months
   process that only imports the CLI, interleaved, best of `--repeat` (wall, and CPU = user + system of the child:
   what load on a shared machine disturbs less).
 
+A person no longer in the state (deleted: `--user` their former userName) and an unknown one are looked up in the
+report's identity records: through the identities files (`events/identities/`, built here once as a writer's first
+append builds them on a home written before them; that build is timed), against the same home without them (every
+month's identity records read, what the code before did), in new processes, median of `--repeat`, with the
+process's peak RSS.
+
 Every new process finds the OS page cache as it is: the files were just written, so they are in it (dropping it
 needs root and is not done). Bytecode is cached (PYTHONPYCACHEPREFIX in the temp directory, written by one run
 first), as an installed idconsole has it. Baselines in the same run: one file holding every event, each line parsed,
@@ -41,11 +47,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from store import make_people, naive_log_baseline, write_events  # noqa: E402  (bench/store.py)
 
+from console.eventlog import EventLog  # noqa: E402
 from console.models import Application  # noqa: E402
 from console.reports import ReportFilter, query  # noqa: E402
 from console.store import Store  # noqa: E402
 
 TARGET = 0.100
+BUILT: list[float] = []  # seconds the identities files took to build
 # A new interpreter's report: imports, then open + query, timed apart (what `idconsole report` does, without argparse
 # and printing).
 CHILD = """
@@ -56,7 +64,8 @@ t1 = time.perf_counter()
 with Service.open(sys.argv[1], readonly=True) as svc:
     found = svc.report(ReportFilter(person=sys.argv[2], app=sys.argv[3], since="30d"))
 t2 = time.perf_counter()
-print(json.dumps({"imports": t1 - t0, "query": t2 - t1, "count": len(found)}))
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")]  # this process's peak
+print(json.dumps({"imports": t1 - t0, "query": t2 - t1, "count": len(found), "rss": int(hwm[0]) if hwm else 0}))
 """
 INDEX_IT = "import sys; from console.store import Store; Store.open(sys.argv[1]).close()"
 
@@ -91,7 +100,10 @@ def _children_cpu() -> float:
     return used
 
 
-def build(home: Path, people_count: int, events: int) -> tuple[list[str], dict[str, str], str, str, str]:
+def build(home: Path, people_count: int, events: int) -> tuple[list[str], dict[str, str], str, str, str, str]:
+    """The home; returns its months, who had an event lately in which application, the person asked for (userName
+    and e-mail), the 30 days' cutoff, and the userName of a person with identity records (one had an event lately
+    in the same application) then removed from the state (deleted). Builds the identities files (timed apart)."""
     people = make_people(people_count)
     with Store.open(home) as store:
         store.users.put_many(people)
@@ -102,7 +114,14 @@ def build(home: Path, people_count: int, events: int) -> tuple[list[str], dict[s
     person_id, app = next(iter(recent.items()))
     person = next(p for p in people if p.id == person_id)
     cutoff = datetime.fromtimestamp(now.timestamp() - 30 * 86400, timezone.utc).isoformat(timespec="seconds")
-    return months, recent, person.userName, person.email, cutoff.replace("+00:00", "Z")
+    log = EventLog(home / "events")
+    BUILT.append(timed(log.index_identities)[0])
+    gone = next(p for p in people if p.id in recent and p.id != person_id and recent[p.id] == app and
+                any(pid == p.id for pid, _ in log.person_identities(p.userName)))
+    with Store.open(home) as store:
+        store.users.remove(gone.id)
+        store.flush()
+    return months, recent, person.userName, person.email, cutoff.replace("+00:00", "Z"), gone.userName
 
 
 def main() -> int:
@@ -123,11 +142,20 @@ def main() -> int:
 def run(args: argparse.Namespace, tmp: Path) -> int:
     home = tmp / "home"
     t = time.perf_counter()
-    months, recent, user_name, email, cutoff = build(home, args.people, args.events)
+    months, recent, user_name, email, cutoff, gone = build(home, args.people, args.events)
+    plain = tmp / "home-months-only"  # the same home without identities files: the lookup reads every month
+    plain.mkdir(mode=0o700)
+    shutil.copy2(home / "state.json", plain / "state.json")
+    shutil.copytree(home / "events", plain / "events", copy_function=os.link, ignore=shutil.ignore_patterns("identities"))
+    indexed = BUILT[0]
+    side = sum(f.stat().st_size for f in (home / "events" / "identities").glob("*.jsonl"))
+    logged = sum(f.stat().st_size for f in (home / "events").glob("*.jsonl"))
     os.sync()
     person_id, app = next(iter(recent.items()))
     print(f"{args.events:,} events in {len(months)} monthly files, {args.people:,} people, 40 applications "
           f"(built in {time.perf_counter() - t:.1f} s); the query: --user {user_name} --app {app} --since 30d")
+    print(f"identities files: {side / 1e6:.1f} MB for {logged / 1e6:.0f} MB of months, built once in {indexed:.2f} s "
+          f"(a writer's first append on a home without them); deleted person: --user {gone}")
 
     rows: list[tuple[str, float, str]] = []
     flt = ReportFilter(person=user_name, app=app, since="30d")
@@ -156,6 +184,11 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                        cwd=other, check=True)  # its own index, as its writer makes it
         checkouts[f" [{other.name}]"] = (other, other_home)
     cases: dict[str, tuple[list[str], Path, dict[str, str]]] = {}
+    departed = {"deleted": gone, "unknown": "nobody.here@example.invalid"}
+    for kind, who in departed.items():
+        for tag, where in (("", home), (", months read", plain)):
+            cases[f"new process: imports [{kind}{tag}]"] = ([sys.executable, "-c", CHILD, str(where), who, app], ROOT,
+                                                           {**env, "PYTHONPATH": str(ROOT)})
     for tag, (code, where) in checkouts.items():
         case_env = {**env, "PYTHONPATH": str(code)}
         cases[f"new process: imports{tag}"] = ([sys.executable, "-c", CHILD, str(where), user_name, app], code, case_env)
@@ -169,6 +202,8 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     walls: dict[str, list[float]] = {name: [] for name in cases}
     cpus: dict[str, list[float]] = {name: [] for name in cases}
     queries: dict[str, list[float]] = {name: [] for name in cases}
+    rss: dict[str, list[int]] = {name: [] for name in cases}
+    counts: dict[str, set[int]] = {name: set() for name in cases}
     for _ in range(args.repeat):  # interleaved, so that load hits every case alike
         for name, (command, cwd, case_env) in cases.items():
             _children_cpu()
@@ -177,13 +212,22 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             cpus[name].append(cpu)
             if command[1] == "-c" and command[2] == CHILD:
                 child = json.loads(out)
-                assert child["count"] == len(found), child
+                counts[name].add(child["count"])
+                rss[name].append(child["rss"])
                 walls[name][-1] = child["imports"]  # this case's wall: its imports (the query apart)
                 queries[name].append(child["query"])
     for tag in checkouts:
         name = f"new process: imports{tag}"
+        assert counts[name] == {len(found)}, counts[name]
         rows.append((f"new process, cold: open + query{tag}", statistics.median(queries[name]),
                      f"median of {args.repeat}; its imports {statistics.median(walls[name]) * 1000:.0f} ms"))
+    gone_rows = []
+    for kind in departed:
+        fast, slow = f"new process: imports [{kind}]", f"new process: imports [{kind}, months read]"
+        assert counts[fast] == counts[slow] and len(counts[fast]) == 1, (counts[fast], counts[slow])
+        assert (min(counts[fast]) > 0) == (kind == "deleted"), counts[fast]
+        gone_rows.append((kind, statistics.median(queries[fast]), statistics.median(queries[slow]),
+                          max(rss[fast]) / 1024, max(rss[slow]) / 1024, min(counts[fast])))
 
     base = naive_log_baseline(tmp, home, months, person_id, app, cutoff)
     for name, seconds, note in rows:
@@ -192,6 +236,12 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         print(f"{name:<48} {seconds * 1000:8.1f} ms  {verdict:4}  {note}; "
               f"{base['query_cold'] / seconds:.0f}x faster than the baseline")
     print(f"{'baseline: one file, parse all':<48} {base['query_cold'] * 1000:8.1f} ms  (same run)")
+    print()
+    for kind, fast, slow, fast_rss, slow_rss, count in gone_rows:
+        verdict = "PASS" if fast <= TARGET else "MISS"
+        print(f"new process, cold, {kind + ' person':<17} {fast * 1000:8.1f} ms  {verdict:4}  peak RSS {fast_rss:.0f} MB, "
+              f"{count} events; baseline (same home, months read) {slow * 1000:.1f} ms, {slow_rss:.0f} MB: "
+              f"{slow / fast:.1f}x faster (median of {args.repeat})")
     print()
     for tag in checkouts:
         whole, floor = f"idconsole report, whole process{tag}", f"baseline: import console.cli only{tag}"

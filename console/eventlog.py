@@ -7,13 +7,22 @@ is shown by queries as status `unknown` until a rerun resolves it. Every append 
 holds open is still the one at its path (a removed `events/` or a replaced month file is noticed).
 Queries read only the months of the asked span and screen lines on their bytes
 before parsing; months read are cached in the process and extended from where they ended.
+
+The identity records of a month (who had which key, userName, e-mail, name) are also kept, one short line each, in
+`identities/<month>.jsonl`, so that finding a person no longer in the state reads that file, not the months. It is a
+cache the writers keep under a lock of their own (flock on it); a line `{"upto": N, "file": [dev, ino]}` says it
+holds every identity record of the month file's first N bytes. Readers trust only what precedes its last such line
+and read the month from N on; a missing, torn or stale file (another month file, N past its end) is not trusted: the
+month is read instead, and the next writer rebuilds it.
 """
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,6 +56,13 @@ def months_between(since: datetime, until: datetime) -> list[str]:
 
 
 _EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Event))
+# The records that carry a person's identifiers in their changes (a deleted person's survive there).
+IDENTITY_ACTIONS = frozenset({"user_create", "user_update", "user_delete", "import_create", "import_update",
+                              "import_leaver"})
+IDENTIFIER_FIELDS = ("employeeId", "userName", "displayName", "emails")
+_IDENTITY_NEEDLES = tuple(b'"action":' + orjson.dumps(a) for a in sorted(IDENTITY_ACTIONS))
+IDENTITIES_STEP = 1 << 16  # a writer notes how far the identities file covers at least every 64 KiB of its month
+_TAIL = 4096  # a mark line is far shorter
 # The characters beyond ASCII whose casefold holds ASCII letters (ß -> ss, Kelvin sign -> k, ﬁ -> fi, ...): the only way
 # for a non-ASCII line to casefold-match an ASCII text without matching it byte for byte, ASCII-lowered.
 # (every c >= U+0080 with an ASCII character in c.casefold(); tests/test_eventlog.py recomputes it)
@@ -76,6 +92,72 @@ def _is_event(rec: Any) -> bool:
 
 def _event(rec: dict[str, Any]) -> Event:
     return Event(**rec) if _EVENT_FIELDS.issuperset(rec) else Event.from_doc(rec)
+
+
+def event_identifiers(event: Event) -> list[str]:
+    """The identifiers an identity record holds: its label and the before and after values of its changes."""
+    found = [event.person]
+    for name in (*IDENTIFIER_FIELDS, "givenName", "familyName"):
+        pair = event.changes.get(name)
+        for value in pair if isinstance(pair, list) else []:
+            found += [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
+    given, family = (event.changes.get(k, [None, None]) for k in ("givenName", "familyName"))
+    names = [f"{g} {f}" for g, f in zip(given, family) if g and f] if isinstance(given, list) and \
+        isinstance(family, list) else []
+    return found + names
+
+
+Identity = tuple[str, list[str]]  # a person's id and the identifiers one record of theirs holds
+
+
+def _identity(event: Event) -> Identity | None:
+    if event.action not in IDENTITY_ACTIONS or not event.person_id:
+        return None
+    return event.person_id, list(dict.fromkeys(v for v in event_identifiers(event) if v))
+
+
+def _identity_line(identity: Identity) -> bytes:
+    return orjson.dumps([identity[0], *identity[1]]) + b"\n"
+
+
+def _identities_in(data: bytes) -> list[Identity]:
+    """The identities of the identity records among complete report lines."""
+    found: list[Identity] = []
+    starts = sorted({data.rfind(b"\n", 0, pos) + 1 for needle in _IDENTITY_NEEDLES for pos in _positions(data, needle)})
+    for start in starts:
+        try:
+            rec = orjson.loads(data[start:data.index(b"\n", start)])
+        except (orjson.JSONDecodeError, ValueError):
+            continue
+        if _is_event(rec) and (identity := _identity(_event(rec))) is not None:
+            found.append(identity)
+    return found
+
+
+def _positions(data: bytes, needle: bytes) -> Iterator[int]:
+    pos = 0
+    while (pos := data.find(needle, pos)) >= 0:
+        yield pos
+        pos += len(needle)
+
+
+def _mark(upto: int, file: list[int]) -> bytes:
+    return orjson.dumps({"upto": upto, "file": file}) + b"\n"
+
+
+def _last_mark(data: bytes) -> tuple[int, list[int], int] | None:
+    """The last mark line of identities data: how far it covers, of which file, and where the line ends."""
+    pos = len(data)
+    while (pos := data.rfind(b'{"upto":', 0, pos)) >= 0:
+        end = data.find(b"\n", pos)
+        if (pos == 0 or data[pos - 1:pos] == b"\n") and end >= 0:
+            try:
+                mark = orjson.loads(data[pos:end])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(mark, dict) and isinstance(mark.get("upto"), int) and isinstance(mark.get("file"), list):
+                return mark["upto"], mark["file"], end + 1
+    return None
 
 
 def _line_time(line: bytes) -> bytes | None:
@@ -214,6 +296,7 @@ class EventLog:
             files.make_private_dir(self.dir, self.dir.parent)
         self._handles: dict[Path, _Handle] = {}
         self._cache: dict[str, _Month] = {}
+        self._indexed = False  # this process has brought the identities files up to their months
 
     @property
     def journal_dir(self) -> Path:
@@ -263,27 +346,174 @@ class EventLog:
 
     def append_many(self, events: Iterable[Event]) -> list[tuple[Path, int]]:
         """Write the events and fsync once per month file touched (group commit); returns where each file ended
-        before, for `withdraw`."""
+        before (the month's identities file first), for `withdraw`."""
+        if self.readonly:
+            raise ReadOnly("the report cannot be written in read-only mode")
         by_month: dict[str, list[bytes]] = {}
+        identities: dict[str, list[Identity]] = {}
         for event in events:
             by_month.setdefault(month_of(event.time), []).append(orjson.dumps(event) + b"\n")
+            if (identity := _identity(event)) is not None:
+                identities.setdefault(month_of(event.time), []).append(identity)
+        if not self._indexed and by_month:
+            self._indexed = True
+            try:
+                self.index_identities()  # once a process: months without a usable identities file get one
+            except OSError:
+                pass  # a cache: the report is written all the same, and readers read what is not covered
         marks = []
         for month, lines in by_month.items():
             path = self.dir / f"{month}.jsonl"
-            try:
-                marks.append((path, path.stat().st_size))
-            except FileNotFoundError:
-                marks.append((path, 0))
-            self._write(path, lines, report=True)
+            with self._identities_locked(month) as side:
+                try:
+                    before = path.stat().st_size
+                except FileNotFoundError:
+                    before = 0
+                side_before = os.fstat(side).st_size if side is not None else -1  # -1: a withdrawal removes it
+                self._write(path, lines, report=True)
+                marks += [(self._identities_path(month), side_before), (path, before)]
+                if side is None:
+                    continue
+                st = os.fstat(self._handles[path].fd)
+                ours = identities.get(month, []) if st.st_size == before + sum(map(len, lines)) else None
+                try:
+                    if self._note_identities(side, path, before, ours, st.st_size, [st.st_dev, st.st_ino]):
+                        marks[-2] = (self._identities_path(month), 0)  # rebuilt: a withdrawal empties it
+                except OSError:
+                    pass  # a cache: readers do not trust what has no mark after it, and read the month instead
         return marks
 
+    # ---- the identities files ------------------------------------------------------------------
+    def _identities_path(self, month: str) -> Path:
+        return self.dir / "identities" / f"{month}.jsonl"
+
+    @contextmanager
+    def _identities_locked(self, month: str) -> Iterator[int | None]:
+        """The month's identities file, open and exclusively locked (flock) by this writer meanwhile; None when it
+        cannot be (the report is written all the same: it is a cache)."""
+        path = self._identities_path(month)
+        try:
+            files.make_private_dir(path.parent, self.dir.parent)
+            fd = files.open_private(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, self.dir.parent)
+        except OSError:
+            yield None
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _note_identities(self, side: int, path: Path, before: int, ours: list[Identity] | None, after: int,
+                         file: list[int]) -> bool:
+        """Under the identities file's lock, after the month file grew from `before` to `after` bytes with the records
+        holding `ours` (None: not only ours, something else was written too; the month is read up to `after` then):
+        append the identities of what it does not cover yet and a new mark, or rebuild it when it is not usable
+        (missing, torn before its last mark, of another file, past the month's end). True when rebuilt."""
+        size = os.fstat(side).st_size
+        tail = os.pread(side, min(size, _TAIL), size - min(size, _TAIL))
+        mark = _last_mark(tail)
+        usable = mark is not None and mark[1] == file and mark[0] <= before
+        upto = mark[0] if mark is not None and usable else 0
+        if ours is None:
+            rest = _read_lines(path, upto, after)
+            found, after = _identities_in(rest), upto + len(rest)
+        else:
+            found = _identities_in(_read_lines(path, upto, before)) + ours
+        if usable:
+            if not found and after - upto < IDENTITIES_STEP:
+                return False
+            torn = b"" if tail.endswith(b"\n") else b"\n"  # a crash's torn line is ended first
+            _write_all(side, torn + b"".join(map(_identity_line, found)) + _mark(after, file))
+            return False
+        os.ftruncate(side, 0)
+        _write_all(side, b"".join(map(_identity_line, found)) + _mark(after, file))
+        return True
+
+    def index_identities(self) -> None:
+        """Bring every month's identities file up to its month (a writer's first append in a process does): one
+        without a usable mark is rebuilt from its month, one far behind caught up."""
+        for month in self.months():
+            path = self.dir / f"{month}.jsonl"
+            with self._identities_locked(month) as side:
+                try:
+                    st = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                if side is None:
+                    continue
+                size = _complete(path, st.st_size)  # a torn last line (a crash, a write in flight): the line before
+                self._note_identities(side, path, size, [], size, [st.st_dev, st.st_ino])
+
+    def _identities_of(self, month: str, screen: _PersonScreen) -> list[Identity]:
+        """The identities of the month's records whose line may hold the screened text: from its identities file and
+        the month's bytes past its mark, or from the whole month when that file is not usable."""
+        path = self.dir / f"{month}.jsonl"
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return []
+        try:
+            data = self._identities_path(month).read_bytes()
+        except OSError:  # missing, or not readable: the month is read
+            data = b""
+        mark = _last_mark(data)
+        if mark is None or mark[1] != [st.st_dev, st.st_ino] or mark[0] > st.st_size:
+            part = self._month(month)  # identity records are few: their lines are marked once, then screened
+            found = []
+            for start in sorted({s for w in _IDENTITY_NEEDLES for s in part.marked(w)}):
+                if screen.may_match(part.line(start)) and (rec := part.record(start)) is not None and \
+                        (identity := _identity(_event(rec))) is not None:
+                    found.append(identity)
+            return found
+        side = _Month()
+        side.extend(data[:mark[2]])
+        found = []
+        for start in screen.starts(side):
+            try:
+                values = orjson.loads(side.line(start))
+            except orjson.JSONDecodeError:
+                continue  # torn by a crash: its records are past a later mark's coverage or in the month's rest
+            if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+                found.append((values[0], values[1:]))
+        rest = _read_lines(path, mark[0], st.st_size)
+        found += [i for i in _identities_in(rest) if screen.may_match(_identity_line(i))]
+        return found
+
+    def person_identities(self, text: str) -> list[Identity]:
+        """The identities (person id, identifiers) of the identity records that may hold `text` (casefolded), in
+        every month: read from the identities files (kilobytes a month), screened on their bytes; a month whose file
+        is not usable is read whole. May hold records that do not match (the caller checks), never misses one."""
+        screen = _PersonScreen(set(), text.casefold())
+        found: list[Identity] = []
+        for month in self.months():
+            found += self._identities_of(month, screen)
+        return found
+
     def withdraw(self, marks: list[tuple[Path, int]]) -> None:
-        """Take back what `append_many` wrote (the change it recorded could not be saved); one writer holds the lock."""
+        """Take back what `append_many` wrote (the change it recorded could not be saved); one writer holds the lock.
+        An identities file that cannot be cut back is removed (it is rebuilt), before its month is cut."""
         for path, size in marks:
-            fd = os.open(path, os.O_WRONLY)
+            side = path.parent.name == "identities" and path.parent.parent == self.dir
+            if side and size < 0:  # it could not be kept in step with this write
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass
+                continue
+            try:
+                fd = os.open(path, os.O_WRONLY)
+            except FileNotFoundError:
+                if side:
+                    continue
+                raise
             try:
                 os.ftruncate(fd, size)
                 os.fsync(fd)
+            except OSError:
+                if not side:
+                    raise
+                path.unlink(missing_ok=True)
             finally:
                 os.close(fd)
 
@@ -444,23 +674,6 @@ class EventLog:
             found.sort(key=lambda e: e.time, reverse=True)
         return found if limit is None else found[:limit]
 
-    def person_records(self, text: str, actions: frozenset[str]) -> list[Event]:
-        """Records of these actions (with a person_id) whose line may hold `text` (casefolded), in every month: the
-        lines of these actions are found once per month (and as it grows), screened on their bytes, and only those
-        that pass are parsed."""
-        screen = _PersonScreen(set(), text.casefold())
-        wanted = [b'"action":' + orjson.dumps(a) for a in sorted(actions)]
-        found: list[Event] = []
-        for month in self.months():
-            part = self._month(month)  # identity records are few: their lines are marked once, then screened
-            for start in sorted({s for w in wanted for s in part.marked(w)}):
-                if not screen.may_match(part.line(start)):
-                    continue
-                rec = part.record(start)
-                if rec is not None and rec.get("action") in actions and rec.get("person_id"):
-                    found.append(_event(rec))
-        return found
-
     def malformed(self) -> int:
         """How many lines read so far were not report records (torn, or of another shape) and were skipped."""
         return sum(part.malformed for part in self._cache.values())
@@ -469,6 +682,38 @@ class EventLog:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def _read_lines(path: Path, start: int, end: int) -> bytes:
+    """The complete lines of a file between two offsets (a line still being written elsewhere is left out)."""
+    if end <= start:
+        return b""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            chunk = fh.read(max(0, end - start))
+    except FileNotFoundError:
+        return b""
+    return chunk[:chunk.rfind(b"\n") + 1]
+
+
+def _complete(path: Path, size: int) -> int:
+    """Where the file's last complete line ends (its first `size` bytes)."""
+    with open(path, "rb") as fh:
+        end = size
+        while end > 0:
+            fh.seek(max(0, end - (1 << 16)))
+            chunk = fh.read(end - max(0, end - (1 << 16)))
+            if (at := chunk.rfind(b"\n")) >= 0:
+                return end - len(chunk) + at + 1
+            end -= len(chunk)
+    return 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _fsync_dir(directory: Path) -> None:

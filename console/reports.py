@@ -16,10 +16,6 @@ from console.shown import json_text, spreadsheet_cell, visible
 from console.store import Store
 
 SPAN_RE = re.compile(r"^(\d+)\s*([hdw])$")
-# The records that carry a person's identifiers in their changes (a deleted person's survive there).
-IDENTITY_ACTIONS = frozenset({"user_create", "user_update", "user_delete", "import_create", "import_update",
-                              "import_leaver"})
-IDENTIFIER_FIELDS = ("employeeId", "userName", "displayName", "emails")
 EXPORT_FIELDS = ("time", "run", "operator", "app", "person", "action", "status", "changes", "error", "message")
 
 
@@ -68,19 +64,6 @@ def _user_identifiers(user: User) -> list[str]:
     return [user.employeeId, user.userName, user.displayName, f"{user.givenName} {user.familyName}", *user.emails]
 
 
-def _event_identifiers(event: Event) -> list[str]:
-    """The identifiers an identity record holds: its label and the before and after values of its changes."""
-    found = [event.person]
-    for name in (*IDENTIFIER_FIELDS, "givenName", "familyName"):
-        pair = event.changes.get(name)
-        for value in pair if isinstance(pair, list) else []:
-            found += [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
-    given, family = (event.changes.get(k, [None, None]) for k in ("givenName", "familyName"))
-    names = [f"{g} {f}" for g, f in zip(given, family) if g and f] if isinstance(given, list) and \
-        isinstance(family, list) else []
-    return found + names
-
-
 def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
     """Ids of the people with an identifier (key, userName, e-mail, display name) equal to `text`, or holding every
     word of it with `partial`; people no longer in the state, or by an identifier they no longer have, are found
@@ -104,11 +87,11 @@ def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
         ids |= {found.id} if found else set()
         if ids:  # someone in the state has it now: their older records carry their id
             return ids
-    if words:  # the report, screened on the longest word (a display name's parts may be apart in a record)
-        for event in store.events.person_records(max(words, key=len), IDENTITY_ACTIONS):
-            if event.person_id not in ids and (hit(_event_identifiers(event)) or
-                                               (not partial and event.person_id.casefold() == needle)):
-                ids.add(event.person_id)
+    if words:  # the report's identity records (console.eventlog keeps their identifiers apart), screened on the
+        # longest word (a display name's parts may be apart in a record)
+        for person_id, values in store.events.person_identities(max(words, key=len)):
+            if person_id not in ids and (hit(values) or (not partial and person_id.casefold() == needle)):
+                ids.add(person_id)
     return ids
 
 
