@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,8 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from console.sandbox.samba import start_dc  # noqa: E402
+from measure import compile_checkout, idconsole_sync, timed  # noqa: E402
 
 PASSWORD_ENV = "IDCONSOLE_BENCH_AD_PASSWORD"
 GIVEN = ["Anna", "Ben", "Chloé", "Dario", "Eva", "Finn", "Greta", "Hugo", "Ida", "Jonas", "Kai", "Lena", "Mats",
@@ -112,21 +112,6 @@ print(json.dumps({"writes_s": time.perf_counter() - started}))
 """
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, float, str]:
-    cpu = children_cpu()
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
-    if done.returncode != 0:
-        raise SystemExit(f"{command[:4]} failed ({done.returncode}): {done.stderr[-2000:]} {done.stdout[:2000]}")
-    return seconds, cpu, done.stdout
-
-
 def enabled_count(dc, base: str) -> int:  # type: ignore[no-untyped-def]
     import ssl
 
@@ -150,8 +135,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on a process after this many seconds")
     args = parser.parse_args()
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "console"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)  # as installed: no process compiles the modules again
+    compile_checkout()  # as installed: no process compiles the modules again
     dc = start_dc(process_model=args.process_model)
     print(f"Samba AD DC on {dc.ldaps_url}: up in {time.perf_counter() - started:.1f} s", flush=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), PASSWORD_ENV: dc.admin_password, "NO_COLOR": "1"}
@@ -171,13 +155,9 @@ def main() -> int:
                         took, used, _ = timed([sys.executable, "-c", RAW, settings, str(args.people), PASSWORD_ENV,
                                                str(args.concurrency), family, ou], env, args.timeout)
                     else:
-                        home = Path(tmp) / f"home-{n}"
-                        side_env = {**env, "IDCONSOLE_HOME": str(home)}
-                        subprocess.run([sys.executable, "-c", SETUP, str(home), settings, str(args.people),
-                                        PASSWORD_ENV, str(args.concurrency), family], env=side_env, check=True,
-                                       cwd=ROOT)
-                        took, used, _ = timed([sys.executable, "-m", "console", "sync", "--app", "bench-ad", "--yes",
-                                               "--json"], side_env, args.timeout)
+                        took, used = idconsole_sync(Path(tmp) / f"home-{n}", env, SETUP,
+                                                    [settings, str(args.people), PASSWORD_ENV, str(args.concurrency),
+                                                     family], "bench-ad", args.timeout)
                     created = enabled_count(dc, ou)
                     if created != args.people:
                         print(f"error: {side} left {created} enabled accounts in {ou}, expected {args.people}",

@@ -17,18 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from console.sandbox.scim_directory import ScimDirectoryServer  # noqa: E402
+from measure import compile_checkout, idconsole_sync, timed  # noqa: E402
 
 TOKEN_ENV = "IDCONSOLE_BENCH_SCIM_TOKEN"
 
@@ -108,31 +108,6 @@ print(json.dumps({"posts_s": asyncio.run(main())}))
 """
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(command: list[str], env: dict[str, str], timeout: float) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds and stdout of one subprocess."""
-    cpu = children_cpu()
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    seconds = time.perf_counter() - started
-    cpu = children_cpu() - cpu
-    if done.returncode != 0:
-        raise SystemExit(f"{command[:4]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds, cpu, done.stdout
-
-
-def compile_checkout(env: dict[str, str]) -> None:
-    """Write the checkout's bytecode before anything is timed, as installing idconsole does: without it (e.g. under
-    PYTHONDONTWRITEBYTECODE) every idconsole process compiles its ~100 modules again (~0.1 s CPU), which the raw
-    process, importing only installed packages, never pays."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "console"], env=env, cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-
-
 def count_users(base_url: str, token: str) -> int:
     import httpx
     response = httpx.get(f"{base_url}/Users", params={"count": 1}, headers={"Authorization": f"Bearer {token}"})
@@ -159,12 +134,8 @@ def run_side(side: str, n: int, server: ScimDirectoryServer, tmp: str, env: dict
                                 env, args.timeout)
         posted = json.loads(out)["posts_s"]
     else:
-        home = Path(tmp) / f"home-{n}"
-        side_env = {**env, "IDCONSOLE_HOME": str(home)}
-        subprocess.run([sys.executable, "-c", SETUP, str(home), url, str(args.people), TOKEN_ENV,
-                        str(concurrency), f"I{n}"], env=side_env, check=True, cwd=ROOT)
-        took, used, _ = timed([sys.executable, "-m", "console", "sync", "--app", "bench", "--yes",
-                               "--json"], side_env, args.timeout)
+        took, used = idconsole_sync(Path(tmp) / f"home-{n}", env, SETUP,
+                                    [url, str(args.people), TOKEN_ENV, str(concurrency), f"I{n}"], "bench", args.timeout)
     stored = count_users(url, token)
     if stored != args.people:
         print(f"error: {side} left {stored} users in its directory, expected {args.people}",
