@@ -77,3 +77,11 @@ def test_the_probe_sees_what_a_plan_loads(home: Path) -> None:
     """`plan` needs the engine and asyncio: the probe reports them (so an empty list above means something)."""
     loaded = loaded_by(home, "plan", "--json")
     assert {"asyncio", "console.sync.engine", "console.sync.apply"} <= set(loaded)
+
+
+def test_a_plan_without_reconcile_imports_no_http_client(home: Path) -> None:
+    """A plan without --reconcile never contacts a target: its connectors are built (their settings checked, their
+    attributes computed) but their HTTP clients are not, so httpx and what it pulls in (rich, click) never load."""
+    loaded = loaded_by(home, "plan", "--json")
+    assert "console.connectors.atlassian.connector" in loaded  # the connector is there: its client is not
+    assert [m for m in loaded if m == "httpx" or m.startswith("httpx.")] == []

@@ -12,7 +12,7 @@ import httpx
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
-from console.connectors.limits import BoundedTransport
+from console.connectors.bounded import BoundedTransport
 from console.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
