@@ -46,9 +46,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def loaded_by(home: Path, *args: str) -> list[str]:
-    """The HEAVY modules `console.cli.main(args)` loaded in a fresh interpreter (the command must succeed)."""
-    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(HEAVY), "--home", str(home), *args], cwd=ROOT,
+def loaded_by(home: Path, *args: str, watched: tuple[str, ...] = HEAVY) -> list[str]:
+    """The `watched` modules `console.cli.main(args)` loaded in a fresh interpreter (the command must succeed)."""
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(watched), "--home", str(home), *args], cwd=ROOT,
                          env=child_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, encoding="utf-8",
                          timeout=120)
     lines = [line for line in out.stderr.splitlines() if line.startswith("LOADED ")]
@@ -77,3 +77,31 @@ def test_the_probe_sees_what_a_plan_loads(home: Path) -> None:
     """`plan` needs the engine and asyncio: the probe reports them (so an empty list above means something)."""
     loaded = loaded_by(home, "plan", "--json")
     assert {"asyncio", "console.sync.engine", "console.sync.apply"} <= set(loaded)
+
+
+def test_a_plan_without_reconcile_imports_no_http_client(home: Path) -> None:
+    """A plan without --reconcile never contacts a target: its connectors are built (their settings checked, their
+    attributes computed) but their HTTP clients are not, so httpx and what it pulls in (rich, click) never load."""
+    loaded = loaded_by(home, "plan", "--json")
+    assert "console.connectors.atlassian.connector" in loaded  # the connector is there: its client is not
+    assert [m for m in loaded if m == "httpx" or m.startswith("httpx.")] == []
+
+
+def test_a_plan_of_a_graph_application_imports_no_graph_sdk(tmp_path: Path) -> None:
+    """The same for Microsoft Graph: the connector computes the attributes without msgraph-sdk, kiota or
+    azure-core, which it imports at its first request (they cost a plan ~0.3 s of imports)."""
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        people = [person(n, department="Engineering") for n in range(1, 4)]
+        store.users.put_many(people)
+        store.groups.add(Group(name="engineering", members=[p.id for p in people]))
+        store.applications.add(Application(name="m365", kind="graph", secrets={"client_secret": "env:UNSET"},
+                                           settings={"tenant_id": "t", "client_id": "c",
+                                                     "base_url": "http://127.0.0.1:9/v1.0",
+                                                     "authority": "http://127.0.0.1:9"}))
+        store.policies.add(Policy(name="m365", app="m365", groups=["engineering"]))
+        store.flush()
+    loaded = loaded_by(home, "plan", "--json", watched=("console.connectors.graph", "msgraph", "kiota_abstractions",
+                                                         "kiota_http", "azure", "httpx"))
+    assert "console.connectors.graph.connector" in loaded  # the connector is there: its SDK is not
+    assert [m for m in loaded if not m.startswith("console.")] == []

@@ -8,7 +8,8 @@ import asyncio
 import httpx
 import pytest
 
-from console.connectors.limits import BoundedTransport, ResponseTooLarge
+from console.connectors.bounded import BoundedTransport
+from console.connectors.limits import ResponseTooLarge
 
 LIMIT = 64 * 1024
 

@@ -5,19 +5,26 @@ limit is refused before its body is read, and a body is counted as it streams an
 the limit (so a 1.5 GB answer costs at most the limit in memory). An answer whose Content-Length is within the
 limit is passed on as it is: the HTTP/1.1 parser (h11) reads exactly that many bytes and refuses more, so counting
 it again would only cost CPU on every request. Time is bounded by the retry layer's deadlines.
+
+This module (the setting, the limit, the shared TLS context) imports no httpx: a connector that never sends a request
+(a plan without `--reconcile`) never loads it. The transport itself is in `console.connectors.bounded`, imported
+by `bounded()` when a connector builds its client (at its first request).
 """
 from __future__ import annotations
 
 import os
-import ssl
-from collections.abc import AsyncIterator
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from console.errors import Rejected
 
 from .base import Setting
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+    from .bounded import BoundedTransport
 
 DEFAULT_MB = 50
 SETTING = Setting("max_response_mb", "Largest answer accepted (MB)", default=DEFAULT_MB, kind="int",
@@ -48,56 +55,13 @@ def verifying_context() -> ssl.SSLContext:
     key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
     context = _CONTEXTS.get(key)
     if context is None:
+        import httpx  # noqa: PLC0415 - only a connector that sends builds a context
+
         context = _CONTEXTS[key] = httpx.create_ssl_context()
     return context
 
 
-def _too_large(request: httpx.Request, limit: int) -> ResponseTooLarge:
-    return ResponseTooLarge(f"{request.url.host} sent more than {limit / 1048576:g} MB in answer to "
-                            f"{request.method} {request.url.path}",
-                            hint="check the URL; if the answer is legitimately this large, raise max_response_mb")
-
-
-class _CountedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request, limit: int) -> None:
-        self.inner, self.request, self.limit = inner, request, limit
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        received = 0
-        async for chunk in self.inner:
-            received += len(chunk)
-            if received > self.limit:
-                await self.aclose()
-                raise _too_large(self.request, self.limit)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class BoundedTransport(httpx.AsyncBaseTransport):
-    """The wrapped transport, with every answer's body bounded to `limit` bytes."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport | None, limit: int) -> None:
-        self.inner = inner or httpx.AsyncHTTPTransport(verify=verifying_context())
-        self.limit = limit
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and "transfer-encoding" not in response.headers:
-            if int(declared) > self.limit:
-                await response.aclose()
-                raise _too_large(request, self.limit)
-            return response  # framed by its length: h11 never delivers more than the declared bytes
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)
-        return httpx.Response(response.status_code, headers=response.headers, extensions=response.extensions,
-                              stream=_CountedStream(stream, request, self.limit), request=request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 def bounded(transport: httpx.AsyncBaseTransport | None, settings: dict[str, Any]) -> BoundedTransport:
+    from .bounded import BoundedTransport  # noqa: PLC0415 - httpx, loaded by the first client built
+
     return BoundedTransport(transport, limit_bytes(settings))

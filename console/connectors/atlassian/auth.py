@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from console.errors import AuthFailed, ConfigError, IdConsoleError, TransientError
 from console.models import Application
@@ -17,6 +16,9 @@ from console.redact import redact
 from console.secrets import resolve
 
 from .errors import OAUTH_HINT, body_text, connection_error
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TOKEN_URL = "https://api.atlassian.com/oauth/token"
 
@@ -67,6 +69,8 @@ class ClientCredentials:
             return self._token
 
     async def _fetch(self, client: httpx.AsyncClient) -> None:
+        import httpx  # noqa: PLC0415 - loaded already by the client that asks
+
         self._secret = resolve(self.secret_ref)
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
         host = urlsplit(self.token_url).netloc

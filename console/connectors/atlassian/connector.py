@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, CreateResult, Setting
@@ -26,7 +24,11 @@ from console.models import FEATURES, Application, RemoteAccount, RemoteGroup, Us
 from . import payloads as p
 from .auth import DEFAULT_TOKEN_URL, token_source
 from .errors import OutcomeUnknown
-from .http import ScimHttp
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .http import ScimHttp
 
 BASE_URL_HINT = "give the directory base URL: https://api.atlassian.com/scim/directory/{directoryId}"
 
@@ -71,16 +73,30 @@ class AtlassianConnector:
         if not base_url.startswith(("https://", "http://")):
             raise ConfigError(f"{app.name}: base_url {base_url!r} is not an http(s) URL", hint=BASE_URL_HINT)
         self.directory_id = base_url.rstrip("/").rsplit("/", 1)[-1]
-        extra = {"sleep": sleep} if sleep is not None else {}
         self.mode = mode
         self._limits = p.value_limits(settings.get("verified_domains"))
-        self.http = ScimHttp(base_url, token_source(app), max_concurrency=app.max_concurrency, mode=mode,
-                             retry=retry or RetryPolicy.from_settings(settings),
-                             transport=limits.bounded(transport, settings), clock=clock,
-                             **extra)
+        # every setting is checked here; the HTTP client (httpx, its TLS context) is built at the first request
+        # (`http`): a plan without --reconcile never sends one, and never pays for it
+        self._base_url, self._tokens = base_url, token_source(app)
+        self._retry = retry or RetryPolicy.from_settings(settings)
+        self._transport, self._sleep, self._clock = transport, sleep, clock
+        self._http: ScimHttp | None = None
+
+    @property
+    def http(self) -> ScimHttp:
+        """The connector's client, built on first use."""
+        if self._http is None:
+            from .http import ScimHttp  # noqa: PLC0415 - httpx: loaded by the first request, not by a plan
+
+            extra = {"sleep": self._sleep} if self._sleep is not None else {}
+            self._http = ScimHttp(self._base_url, self._tokens, max_concurrency=self.app.max_concurrency,
+                                  mode=self.mode, retry=self._retry,
+                                  transport=limits.bounded(self._transport, self.app.settings),
+                                  clock=self._clock, **extra)
+        return self._http
 
     def secrets(self) -> list[str]:
-        return self.http.secrets()
+        return self._tokens.secrets()
 
     # ---- configuration gates -------------------------------------------------------------------
     def _require(self, feature: str, action: str) -> None:
@@ -313,5 +329,6 @@ class AtlassianConnector:
             await self.http.request("PATCH", f"/Groups/{group_uid}", json=body)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        if self._http is not None:  # never built: nothing to close
+            await self._http.aclose()
 

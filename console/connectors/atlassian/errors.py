@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from console.connectors.shape import shape_errors
 from console.errors import (
@@ -25,6 +23,9 @@ from console.redact import redact
 from console.text import retry_after_seconds
 
 from .payloads import scim_error
+
+if TYPE_CHECKING:
+    import httpx
 
 KEY_HINT = ("create a new API key: admin.atlassian.com > Security > Identity providers > your directory > "
             "(•••) Regenerate API key, then store it where the application's token reference points")
@@ -59,6 +60,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def connection_error(exc: httpx.HTTPError, host: str, secrets: list[str]) -> TransientError:
     """A failure to reach the host (refused, DNS, TLS, connect timeout) as Unreachable; anything else as unknown."""
+    import httpx  # noqa: PLC0415 - loaded already by whoever sent the request (not by a connector that never sends)
+
     chain = _chain(exc)
     reason = redact(str(chain[-1]) or type(chain[-1]).__name__, secrets)
     if any(isinstance(e, ssl.SSLError) for e in chain) or "SSL" in reason or "CERTIFICATE" in reason.upper():

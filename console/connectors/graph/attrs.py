@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
-
-from msgraph.generated.models.password_profile import PasswordProfile
-from msgraph.generated.models.user import User as GraphUser
+from typing import TYPE_CHECKING, Any
 
 from console.connectors.value_limits import ValueLimits, max_length, required
 from console.models import RemoteAccount, User
 from console.text import ascii_fold
 from console.text import generate_password as generate_password  # re-exported
+
+if TYPE_CHECKING:  # msgraph's models are imported by the functions that build them: a plan computes only dicts
+    from msgraph.generated.models.user import User as GraphUser
 
 # Flat attribute key (what the engine diffs) -> msgraph `User` field.
 ATTRIBUTE_FIELDS = {
@@ -101,6 +101,9 @@ def account_attributes(user: User, login_method: str, *, upn_suffix: str = "", u
 
 def graph_user(attrs: dict[str, Any], *, creating: bool, password: str | None = None) -> GraphUser:
     """A msgraph `User` body. On update an empty value clears the property (sent as JSON null)."""
+    from msgraph.generated.models.password_profile import PasswordProfile  # noqa: PLC0415 - not on a plan's path
+    from msgraph.generated.models.user import User as GraphUser  # noqa: PLC0415
+
     body = GraphUser()
     cleared: dict[str, Any] = {}
     for key, value in attrs.items():

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-from azure.core.credentials import AccessToken
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
-
-from console.connectors.limits import BoundedTransport
 from console.errors import ConfigError
+
+if TYPE_CHECKING:  # httpx and azure-core are imported when a credential is built (at the first request)
+    import httpx
+    from azure.core.credentials import AccessToken
 
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
@@ -48,6 +47,8 @@ class ClientCredentialsToken:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         if urlsplit(url).scheme != "https" and not is_local(url):
             raise ConfigError(f"token endpoint {url} must use https", hint="only a local sandbox may use http")
+        import httpx  # noqa: PLC0415 - built at the first request
+
         self.url = url
         self.client_id = client_id
         self._secret = secret
@@ -56,6 +57,14 @@ class ClientCredentialsToken:
 
     async def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
                         enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        import httpx  # noqa: PLC0415 - loaded already by __init__
+        from azure.core.credentials import AccessToken  # noqa: PLC0415
+        from azure.core.exceptions import (  # noqa: PLC0415
+            ClientAuthenticationError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
         cached = self._cached.get(scopes)
         if cached and cached.expires_on - 300 > time.time():
             return cached
@@ -95,6 +104,8 @@ def make_credential(authority: str, tenant_id: str, client_id: str, secret: Call
     """A local http authority gets `ClientCredentialsToken`; anything else azure-identity's ClientSecretCredential."""
     url = token_endpoint(authority, tenant_id)
     if is_local(url):
+        from console.connectors.bounded import BoundedTransport  # noqa: PLC0415 - httpx, at the first request
+
         transport = BoundedTransport(None, max_bytes) if max_bytes else None
         return ClientCredentialsToken(url, client_id, secret, timeout=timeout, transport=transport)
     if urlsplit(url).scheme != "https":

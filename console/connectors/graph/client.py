@@ -26,6 +26,7 @@ from msgraph.graph_request_adapter import options as graph_options
 from msgraph_core import GraphClientFactory
 
 from console.connectors import limits
+from console.connectors.bounded import BoundedTransport
 from console.connectors.mode import Mode
 from console.connectors.retry import RetryPolicy
 from console.errors import (
@@ -59,7 +60,7 @@ def build_client(base_url: str, credential: Any, policy: RetryPolicy, mode: Mode
     its RetryHandler, the one retry layer for Graph, makes at most `policy.attempts` tries of a request."""
     retry = RetryHandlerOption(delay=policy.base, max_retries=max(0, policy.attempts - 1))
     options = {**graph_options, RetryHandlerOption.get_key(): retry}
-    transport = ModeTransport(limits.BoundedTransport(httpx.AsyncHTTPTransport(verify=limits.verifying_context()), max_bytes), mode)
+    transport = ModeTransport(BoundedTransport(httpx.AsyncHTTPTransport(verify=limits.verifying_context()), max_bytes), mode)
     timeout = httpx.Timeout(policy.read, connect=policy.connect)
     http = GraphClientFactory.create_with_default_middleware(
         client=httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport), options=options)

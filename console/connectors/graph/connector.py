@@ -18,9 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-from msgraph import GraphServiceClient
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from console.connectors import KINDS, limits, tls
 from console.connectors.base import Capability, ConnectionReport, Setting
@@ -36,9 +34,11 @@ from console.secrets import resolve
 
 from . import attrs as attrs_mod
 from .auth import DEFAULT_AUTHORITY, DEFAULT_BASE_URL, make_credential
-from .client import build_client, plain_json, translate
 from .groups import GroupOperations
 from .users import UserOperations, users_query
+
+if TYPE_CHECKING:  # msgraph and its client, imported by the methods that send: a plan never loads them
+    from msgraph import GraphServiceClient
 
 log = logging.getLogger("console.connectors.graph")
 T = TypeVar("T")
@@ -134,6 +134,9 @@ class GraphConnector(UserOperations, GroupOperations):
             return tokens
 
     def _graph(self) -> GraphServiceClient:
+        # msgraph: loaded at the first request (a plan sends none)
+        from .client import build_client  # noqa: PLC0415
+
         if self._client is None:
             max_bytes = limits.limit_bytes(self.app.settings)
             self._credential = make_credential(self.authority, self.tenant_id, self.client_id, self._secret,
@@ -145,6 +148,9 @@ class GraphConnector(UserOperations, GroupOperations):
                     retry_not_found: bool = False) -> T:
         """Run one Graph request within the operation's deadline: bound concurrency, translate errors, and (right
         after a create) re-try 404s that come from replication lag, within the same attempt count."""
+        # msgraph: loaded at the first request (a plan sends none)
+        from .client import translate  # noqa: PLC0415
+
         client = self._graph()
         attempts = self.retry.start(clock=self.clock, sleep=self.sleep)
         delays = iter(self.consistency_delays if retry_not_found else ())
@@ -182,6 +188,9 @@ class GraphConnector(UserOperations, GroupOperations):
 
     # --- connection test -----------------------------------------------------------------------------------------
     async def test(self) -> ConnectionReport:
+        # msgraph: loaded at the first request (a plan sends none)
+        from .client import plain_json  # noqa: PLC0415
+
         self.retry = self.retry.for_test()
         try:
             users = await self._call("read users",

@@ -9,21 +9,18 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_abstractions.default_query_parameters import QueryParameters
-from kiota_http.middleware.options import RetryHandlerOption
-from msgraph import GraphServiceClient
-from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
-from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
-from msgraph.generated.models.group import Group
-from msgraph.generated.models.reference_create import ReferenceCreate
-
 from console.connectors.retry import RetryPolicy
 from console.errors import IdConsoleError, NotFound, TransientError
 from console.models import RemoteGroup
 
 from .attrs import group_mail_nickname
-from .client import is_member_exists, is_member_missing, plain_json
+
+if TYPE_CHECKING:  # msgraph and its client, imported by the methods that send: a plan never loads them
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_abstractions.default_query_parameters import QueryParameters
+    from msgraph import GraphServiceClient
+    from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
+    from msgraph.generated.models.group import Group
 
 T = TypeVar("T")
 GROUP_SELECT = ["id", "displayName", "description", "mailNickname", "securityEnabled", "mailEnabled", "groupTypes"]
@@ -50,6 +47,10 @@ class GroupOperations:
         async def _call(self, op: str, request: Callable[[GraphServiceClient], Awaitable[T]], *, retry_not_found: bool = False) -> T: ...
 
     async def _group_by_name(self, name: str) -> Group | None:
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder  # noqa: PLC0415
+        from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: PLC0415
+
         params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
             filter=f"displayName eq '{name.replace(chr(39), chr(39) * 2)}'", select=GROUP_SELECT, top=5)
         config = RequestConfiguration(query_parameters=params)
@@ -63,6 +64,11 @@ class GroupOperations:
         Group names are not unique in Entra ID, so the SDK must not resend this POST on its own after a 503/504
         (the first may have gone through): only 429 (never processed) is retried here; anything else is looked
         up by name before it is reported."""
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.models.group import Group  # noqa: PLC0415
+        from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: PLC0415
+        from kiota_http.middleware.options import RetryHandlerOption  # noqa: PLC0415
+
         existing = await self._group_by_name(name)
         if existing is not None:
             return _remote_group(existing, adopted=True)
@@ -96,6 +102,11 @@ class GroupOperations:
             return
 
     async def _members(self, group_uid: str) -> list[str]:
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder  # noqa: PLC0415
+        from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: PLC0415
+        from .client import plain_json  # noqa: PLC0415
+
         params = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
         config = plain_json(RequestConfiguration(query_parameters=params))
 
@@ -113,6 +124,11 @@ class GroupOperations:
         return members
 
     async def list_groups(self) -> AsyncIterator[RemoteGroup]:
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder  # noqa: PLC0415
+        from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: PLC0415
+        from .client import plain_json  # noqa: PLC0415
+
         params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(select=GROUP_SELECT, top=999)
         config = plain_json(RequestConfiguration(query_parameters=params))
         page: Any = await self._call("list groups", lambda c: c.groups.get(config))
@@ -125,6 +141,10 @@ class GroupOperations:
             page = await self._call("list groups", lambda c: c.groups.with_url(link).get(config))
 
     async def _add_member(self, group_uid: str, member_uid: str) -> None:
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.models.reference_create import ReferenceCreate  # noqa: PLC0415
+        from .client import is_member_exists  # noqa: PLC0415
+
         body = ReferenceCreate(odata_id=f"{self.base_url}/directoryObjects/{member_uid}")
         try:
             await self._call(f"add {member_uid} to group {group_uid}",
@@ -134,6 +154,9 @@ class GroupOperations:
                 raise
 
     async def _remove_member(self, group_uid: str, member_uid: str) -> None:
+        # msgraph: loaded at the first request (a plan sends none)
+        from .client import is_member_missing  # noqa: PLC0415
+
         try:
             await self._call(f"remove {member_uid} from group {group_uid}",
                              lambda c: c.groups.by_group_id(group_uid).members.by_directory_object_id(member_uid)

@@ -9,20 +9,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph import GraphServiceClient
-from msgraph.generated.models.assigned_license import AssignedLicense
-from msgraph.generated.models.user import User as GraphUser
-from msgraph.generated.users.item.assign_license.assign_license_post_request_body import AssignLicensePostRequestBody
-from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
-from msgraph.generated.users.users_request_builder import UsersRequestBuilder
-
 from console.connectors.base import CreateResult
 from console.errors import AlreadyExists, DryRunBlocked, IdConsoleError, NotFound, ReadOnly, TransientError
 from console.models import RemoteAccount, utcnow
 
 from . import attrs as attrs_mod
-from .client import plain_json
+
+if TYPE_CHECKING:  # msgraph and its client, imported by the methods that send: a plan never loads them
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph import GraphServiceClient
+    from msgraph.generated.models.user import User as GraphUser
+    from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
 log = logging.getLogger("console.connectors.graph")
 T = TypeVar("T")
@@ -35,6 +32,10 @@ def _quote(value: str) -> str:
 def users_query(filter_: str | None = None, top: int = 999, select: list[str] | None = None,
                 ) -> RequestConfiguration[UsersRequestBuilder.UsersRequestBuilderGetQueryParameters]:
     """Advanced-query configuration (ConsistencyLevel + $count), resent on every page."""
+    # msgraph: loaded at the first request (a plan sends none)
+    from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: PLC0415
+    from msgraph.generated.users.users_request_builder import UsersRequestBuilder  # noqa: PLC0415
+
     params = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
         filter=filter_, top=top, count=True, select=select or attrs_mod.USER_SELECT)
     config = RequestConfiguration(query_parameters=params)
@@ -116,6 +117,10 @@ class UserOperations:
         """Assign the SKUs the user lacks (the configured ones unless `wanted`). Unless `strict`, a refusal (no
         seats, no usage location, throttling) is returned as a warning: the account exists and the operator
         must still see its one-time password."""
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.users.item.assign_license.assign_license_post_request_body import AssignLicensePostRequestBody  # noqa: PLC0415
+        from msgraph.generated.models.assigned_license import AssignedLicense  # noqa: PLC0415
+
         missing = [sku for sku in (self.license_skus if wanted is None else wanted) if sku not in held]
         if not missing:
             return []
@@ -135,6 +140,10 @@ class UserOperations:
         return []
 
     async def _get_user(self, uid: str) -> GraphUser:
+        # msgraph: loaded at the first request (a plan sends none)
+        from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: PLC0415
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder  # noqa: PLC0415
+
         config = RequestConfiguration(query_parameters=UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
             select=attrs_mod.USER_SELECT))
         user = await self._call(f"read user {uid}", lambda c: c.users.by_user_id(uid).get(config))
@@ -157,6 +166,10 @@ class UserOperations:
             await self._ensure_licenses(uid, held, wanted=wanted, strict=True)
 
     async def deactivate_user(self, uid: str) -> dict[str, Any]:
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.users.item.assign_license.assign_license_post_request_body import AssignLicensePostRequestBody  # noqa: PLC0415
+        from msgraph.generated.models.user import User as GraphUser  # noqa: PLC0415
+
         try:
             user = await self._get_user(uid)
         except NotFound:
@@ -175,6 +188,9 @@ class UserOperations:
         return remembered
 
     async def reactivate_user(self, uid: str, remembered: dict[str, Any]) -> None:
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.models.user import User as GraphUser  # noqa: PLC0415
+
         try:
             user = await self._get_user(uid)
         except NotFound:
@@ -196,6 +212,9 @@ class UserOperations:
             log.info("graph: user %s already gone", uid)
 
     async def restore_user(self, uid: str) -> RemoteAccount:
+        # msgraph: loaded at the first request (a plan sends none)
+        from msgraph.generated.models.user import User as GraphUser  # noqa: PLC0415
+
         restored = await self._call(f"restore deleted user {uid}",
                                     lambda c: c.directory.deleted_items.by_directory_object_id(uid).restore.post())
         if not isinstance(restored, GraphUser):
@@ -206,6 +225,10 @@ class UserOperations:
         """The soft-deleted user that was this person's account. Entra rewrites a deleted user's UPN to the object
         id (no hyphens) followed by the original, so the match is on that rewritten form, else on `mail`, else on
         `employeeId`; the most recently deleted wins. Restoring is then by object id."""
+        # msgraph: loaded at the first request (a plan sends none)
+        from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: PLC0415
+        from msgraph.generated.users.users_request_builder import UsersRequestBuilder  # noqa: PLC0415
+
         upn = str(attrs.get("userPrincipalName") or "").lower()
         mail = str(attrs.get("mail") or "").lower()
         employee_id = str(attrs.get("employeeId") or "")
@@ -238,6 +261,9 @@ class UserOperations:
     async def list_users(self) -> AsyncIterator[RemoteAccount]:
         """Every user, following @odata.nextLink by hand (pages may be empty and still have a nextLink) and
         resending ConsistencyLevel each time. Pages are read as plain JSON: see `JsonResponseHandler`."""
+        # msgraph: loaded at the first request (a plan sends none)
+        from .client import plain_json  # noqa: PLC0415
+
         config = plain_json(users_query())
         page: Any = await self._call("list users", lambda c: c.users.get(config))
         while page:
