@@ -71,6 +71,10 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 )
 
 
+# A record's person_id as a line holds it (orjson writes no space; a hand-written line may): a person known by many ids
+# (a name many people share) is found by one pass over this field, not one pass over the month per id.
+_PERSON_ID = re.compile(rb'"person_id"\s*:\s*"([^"\\]*)"')
+MANY_IDS = 8  # above this many ids one pass over the person_id fields costs less than a search per id
 _NOT_LETTERS = re.compile(rb"[a-z]+")  # splits an ASCII-lowered text into the runs `bytes.lower` cannot change
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "changes")
 
@@ -229,6 +233,16 @@ class _Month:
         while (pos := hay.find(needle, pos)) >= 0:
             found.append(data.rfind(b"\n", 0, pos) + 1)
             pos = data.index(b"\n", pos) + 1
+        return found
+
+    def find_values(self, pattern: re.Pattern[bytes], values: set[bytes]) -> list[int]:
+        """Starts of the lines where `pattern`'s first group is one of `values`, in file order."""
+        data, found, last = self.data, [], -1
+        for match in pattern.finditer(data):
+            if match.group(1) in values:
+                start = data.rfind(b"\n", 0, match.start()) + 1
+                if start != last:
+                    found.append(last := start)
         return found
 
     def marked(self, needle: bytes) -> list[int]:
@@ -749,6 +763,9 @@ class _PersonScreen:
 
     def __init__(self, ids: set[str], text: str | None) -> None:
         self.ids = [orjson.dumps(i) for i in ids]
+        # many ids none of which JSON escapes: found by their value in the person_id fields, in one pass
+        values = {n[1:-1] for n in self.ids}
+        self.id_values = values if len(values) > MANY_IDS and not any(b"\\" in v for v in values) else None
         self.text = text
         needle = orjson.dumps(text)[1:-1].decode() if text is not None else ""  # as the line holds it (escaped)
         self.folded = needle.casefold()
@@ -791,7 +808,9 @@ class _PersonScreen:
     def starts(self, part: _Month) -> list[int]:
         """Starts of the lines that pass `may_match`, found by searching the month's bytes."""
         found: set[int] = set()
-        for needle in self.ids:
+        if self.id_values is not None:
+            found.update(part.find_values(_PERSON_ID, self.id_values))
+        for needle in self.ids if self.id_values is None else ():
             found.update(part.find(needle))
         if self.text is not None:
             if self.ascii is None:
