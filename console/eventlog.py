@@ -74,6 +74,7 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 # A record's person_id as a line holds it (orjson writes no space; a hand-written line may): a person known by many ids
 # (a name many people share) is found by one pass over this field, not one pass over the month per id.
 _PERSON_ID = re.compile(rb'"person_id"\s*:\s*"([^"\\]*)"')
+LOWER_PIECE = 1 << 18  # bytes of a month lowered at a time (see `_Month._find_lowered`)
 MANY_IDS = 8  # above this many ids one pass over the person_id fields costs less than a search per id
 _NOT_LETTERS = re.compile(rb"[a-z]+")  # splits an ASCII-lowered text into the runs `bytes.lower` cannot change
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "changes")
@@ -227,12 +228,32 @@ class _Month:
 
     def find(self, needle: bytes, *, lowered: bool = False) -> list[int]:
         """Starts of the lines holding `needle` (in the ASCII-lowered bytes with `lowered`), in file order."""
+        if lowered:
+            return self._find_lowered(needle)
         data = self.data
-        hay = data.lower() if lowered else data  # lower() keeps every byte where it is
         found, pos = [], 0
-        while (pos := hay.find(needle, pos)) >= 0:
+        while (pos := data.find(needle, pos)) >= 0:
             found.append(data.rfind(b"\n", 0, pos) + 1)
             pos = data.index(b"\n", pos) + 1
+        return found
+
+    def _find_lowered(self, needle: bytes) -> list[int]:
+        """`find` in the ASCII-lowered bytes, lowered a piece at a time (LOWER_PIECE bytes, and the needle's length
+        less one of overlap so that no match is cut): a copy of the whole month, tens of megabytes of new memory the
+        kernel must fault in a new process, cost more than the lowering itself. lower() keeps every byte where it
+        is, and the needle holds no line break (JSON escapes it), so a match lies within one line."""
+        if not needle:
+            return list(self.starts())
+        data, found = self.data, []
+        piece, at, resume = LOWER_PIECE, 0, 0  # resume: the end of the last line found (searched from there on)
+        while at < len(data):
+            hay = data[at:at + piece + len(needle) - 1].lower()
+            pos = max(0, resume - at)
+            while (pos := hay.find(needle, pos)) >= 0 and pos < piece:
+                found.append(data.rfind(b"\n", 0, at + pos) + 1)
+                resume = data.index(b"\n", at + pos) + 1
+                pos = resume - at
+            at += piece
         return found
 
     def find_values(self, pattern: re.Pattern[bytes], values: set[bytes]) -> list[int]:

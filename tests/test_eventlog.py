@@ -284,3 +284,27 @@ def test_many_ids_are_found_in_one_pass_over_the_person_id_fields(log: EventLog,
         wanted = flt["person_ids"]
         one_by_one = len(wanted) <= eventlog.MANY_IDS or any('"' in i or "\\" in i for i in wanted)
         assert bool([n for n in searched if n.strip(b'"').decode() in wanted]) == one_by_one, flt
+
+
+@pytest.mark.parametrize("piece", [1, 5, 64, 1 << 18])
+def test_a_text_without_digits_is_found_piece_by_piece_as_in_the_whole_lowered_month(log: EventLog, monkeypatch,
+                                                                                      piece: int) -> None:
+    """A label without a run of digits is searched in the month lowered a piece at a time: a match across two pieces,
+    case variants, labels inside others (exact and partial), non-ASCII labels: the same records as parsing every
+    line."""
+    monkeypatch.setattr(eventlog, "LOWER_PIECE", piece)
+    rnd = random.Random(3)
+    labels = ["Anna", "anna", "ANNA SMITH", "Anna Smith", "Joanna", "joANNa smith", "nobody.here@example.invalid",
+              "Nobody.Here@EXAMPLE.invalid", "Zoë", "ZOË", "\u212aate", "kate", "Straße", "strasse", "a"]
+    events = [Event(action="update", status="success", app=rnd.choice(APPS), person=rnd.choice(labels),
+                    person_id=f"id-{i % 9}", message=rnd.choice(["", "anna", "x" * rnd.randint(1, 300)]),
+                    time=f"2026-03-{i // 40 + 1:02d}T{i % 24:02d}:00:{i % 60:02d}Z") for i in range(600)]
+    events.sort(key=lambda e: e.time)
+    log.append_many(events)
+    for text in ("anna", "ANNA", "anna smith", "Joanna", "nobody.here@example.INVALID", "zoë", "kate", "STRASSE", "a",
+                 "smith", "nobody"):
+        got = EventLog(log.dir).query(person_text=text)
+        assert got == naive(events, person_text=text), text
+        partial = EventLog(log.dir).query(person_text=text, person_partial=True)
+        assert partial == [e for e in naive(events) if text.casefold() in e.person.casefold()], text
+        assert partial
