@@ -74,7 +74,7 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 # A record's person_id as a line holds it (orjson writes no space; a hand-written line may): a person known by many ids
 # (a name many people share) is found by one pass over this field, not one pass over the month per id.
 _PERSON_ID = re.compile(rb'"person_id"\s*:\s*"([^"\\]*)"')
-LOWER_PIECE = 1 << 18  # bytes of a month lowered at a time (see `_Month._find_lowered`)
+PIECE = 1 << 18  # bytes of a month lowered or casefolded at a time (`_Month._find_lowered`, `find_folded`)
 MANY_IDS = 8  # above this many ids one pass over the person_id fields costs less than a search per id
 _NOT_LETTERS = re.compile(rb"[a-z]+")  # splits an ASCII-lowered text into the runs `bytes.lower` cannot change
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "changes")
@@ -238,14 +238,14 @@ class _Month:
         return found
 
     def _find_lowered(self, needle: bytes) -> list[int]:
-        """`find` in the ASCII-lowered bytes, lowered a piece at a time (LOWER_PIECE bytes, and the needle's length
+        """`find` in the ASCII-lowered bytes, lowered a piece at a time (PIECE bytes, and the needle's length
         less one of overlap so that no match is cut): a copy of the whole month, tens of megabytes of new memory the
         kernel must fault in a new process, cost more than the lowering itself. lower() keeps every byte where it
         is, and the needle holds no line break (JSON escapes it), so a match lies within one line."""
         if not needle:
             return list(self.starts())
         data, found = self.data, []
-        piece, at, resume = LOWER_PIECE, 0, 0  # resume: the end of the last line found (searched from there on)
+        piece, at, resume = PIECE, 0, 0  # resume: the end of the last line found (searched from there on)
         while at < len(data):
             hay = data[at:at + piece + len(needle) - 1].lower()
             pos = max(0, resume - at)
@@ -278,15 +278,21 @@ class _Month:
         return found
 
     def find_folded(self, needle: str) -> list[int]:
-        """Starts of the lines whose casefolded text holds `needle` (casefold keeps the line breaks)."""
-        text = self.data.decode("utf-8", "replace").casefold()
-        starts = self.starts()
-        found, pos, line, counted = [], 0, 0, 0
-        while (pos := text.find(needle, pos)) >= 0:
-            line += text.count("\n", counted, pos)
-            found.append(starts[line])
-            pos = counted = text.index("\n", pos) + 1
-            line += 1
+        """Starts of the lines whose casefolded text holds `needle`: the month is decoded and casefolded a piece of whole
+        lines at a time (PIECE bytes or so), and the lines of a piece that holds it are tested one by one. A line
+        break is never part of a UTF-8 sequence, casefold works on each character and the needle holds no line
+        break: a piece holds it exactly when one of its lines does."""
+        data, found, at = self.data, [], 0
+        while at < len(data):
+            end = data.find(b"\n", min(at + PIECE, len(data)) - 1) + 1 or len(data)
+            if needle in data[at:end].decode("utf-8", "replace").casefold():
+                pos = at
+                while pos < end:
+                    stop = data.find(b"\n", pos, end) + 1 or end
+                    if needle in data[pos:stop].decode("utf-8", "replace").casefold():
+                        found.append(pos)
+                    pos = stop
+            at = end
         return found
 
 
