@@ -76,6 +76,7 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 _PERSON_ID = re.compile(rb'"person_id"\s*:\s*"([^"\\]*)"')
 PIECE = 1 << 18  # bytes of a month lowered or casefolded at a time (`_Month._find_lowered`, `find_folded`)
 MANY_IDS = 8  # above this many ids one pass over the person_id fields costs less than a search per id
+_ASCII_RUNS = re.compile("[\x00-\x7f]+")  # the runs of ASCII characters of a casefolded text
 _NOT_LETTERS = re.compile(rb"[a-z]+")  # splits an ASCII-lowered text into the runs `bytes.lower` cannot change
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "changes")
 
@@ -799,8 +800,10 @@ class _PersonScreen:
         self.ascii = self.folded.encode() if self.folded.isascii() else None
 
     def may_match(self, line: bytes) -> bool:
-        if any(n in line for n in self.ids):
-            return True
+        return any(n in line for n in self.ids) or self.text_in(line)
+
+    def text_in(self, line: bytes) -> bool:
+        """The line's casefolded text holds the text."""
         if self.text is None:
             return False
         if line.isascii():  # casefold is lower() on ASCII, and never turns ASCII into non-ASCII
@@ -832,6 +835,23 @@ class _PersonScreen:
             pos = end + 1
         return found
 
+    def _folded(self, part: _Month) -> list[int]:
+        """Starts of the lines whose casefolded text holds the non-ASCII text. Through its longest run of ASCII
+        characters when of 3 or more: a line holding the text holds that run in its ASCII-lowered bytes (casefold is
+        lower() on ASCII), or holds a character beyond ASCII that casefolds into the run's characters (one of
+        CASEFOLDS_TO_ASCII); those lines are then tested. The month is casefolded instead when there is no such run,
+        or when more than one line per KiB would be tested."""
+        run = max(_ASCII_RUNS.findall(self.folded), key=len, default="")
+        if len(run) < 3:
+            return part.find_folded(self.folded)
+        found = set(part.find(run.encode(), lowered=True))
+        for char in "" if part.ascii else CASEFOLDS_TO_ASCII:
+            if set(char.casefold()) & set(run):
+                found.update(part.find(char.encode()))
+        if len(found) > len(part.data) >> 10:
+            return part.find_folded(self.folded)
+        return [start for start in found if self.text_in(part.line(start))]
+
     def starts(self, part: _Month) -> list[int]:
         """Starts of the lines that pass `may_match`, found by searching the month's bytes."""
         found: set[int] = set()
@@ -841,7 +861,7 @@ class _PersonScreen:
             found.update(part.find(needle))
         if self.text is not None:
             if self.ascii is None:
-                found.update(part.find_folded(self.folded))
+                found.update(self._folded(part))
             elif (anchored := self._anchored(part)) is not None:
                 found.update(anchored)
             else:
@@ -849,7 +869,7 @@ class _PersonScreen:
                 # a non-ASCII line also matches through a character that casefolds into the text's letters
                 for char in "" if part.ascii else CASEFOLDS_TO_ASCII:
                     if set(char.casefold()) & set(self.folded):
-                        found.update(s for s in part.find(char.encode()) if self.may_match(part.line(s)))
+                        found.update(s for s in part.find(char.encode()) if self.text_in(part.line(s)))
         return sorted(found)
 
 

@@ -291,18 +291,23 @@ def test_a_text_without_digits_is_found_piece_by_piece_as_in_the_whole_lowered_m
                                                                                       piece: int) -> None:
     """A label without a run of digits is searched in the month lowered a piece at a time (a non-ASCII one casefolded
     a piece of whole lines at a time): a match across two pieces, case variants, labels inside others (exact and
-    partial), non-ASCII labels: the same records as parsing every line."""
+    partial), non-ASCII labels: the same records as parsing every line. A non-ASCII label with a run of 3+ ASCII
+    characters ("rg k" of "jörg kühn") is found through that run, or through the characters that casefold into it
+    (the Kelvin sign, the ﬄ ligature)."""
     monkeypatch.setattr(eventlog, "PIECE", piece)
     rnd = random.Random(3)
     labels = ["Anna", "anna", "ANNA SMITH", "Anna Smith", "Joanna", "joANNa smith", "nobody.here@example.invalid",
-              "Nobody.Here@EXAMPLE.invalid", "Zoë", "ZOË", "\u212aate", "kate", "Straße", "strasse", "a"]
+              "Nobody.Here@EXAMPLE.invalid", "Zoë", "ZOË", "\u212aate", "kate", "Straße", "strasse", "a",
+              "Jörg Kühn", "JÖRG \u212aÜHN", "jörg kühnert", "Müffler", "MÜ\ufb04er", "mü\ufb00ler", "Ñúñez Müller",
+              "ñúñez müller", "ÑÚÑEZ MÜLLER-Smith"]
     events = [Event(action="update", status="success", app=rnd.choice(APPS), person=rnd.choice(labels),
                     person_id=f"id-{i % 9}", message=rnd.choice(["", "anna", "x" * rnd.randint(1, 300)]),
                     time=f"2026-03-{i // 40 + 1:02d}T{i % 24:02d}:00:{i % 60:02d}Z") for i in range(600)]
     events.sort(key=lambda e: e.time)
     log.append_many(events)
     for text in ("anna", "ANNA", "anna smith", "Joanna", "nobody.here@example.INVALID", "zoë", "kate", "STRASSE", "a",
-                 "smith", "nobody", "ZOË", "straße", "\u212aate"):
+                 "smith", "nobody", "ZOË", "straße", "\u212aate", "jörg kühn", "JÖRG KÜHN", "müffler", "Ñúñez Müller",
+                 "ñúñez", "ez mü"):
         got = EventLog(log.dir).query(person_text=text)
         assert got == naive(events, person_text=text), text
         partial = EventLog(log.dir).query(person_text=text, person_partial=True)
