@@ -71,6 +71,12 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 )
 
 
+# A record's person_id as a line holds it (orjson writes no space; a hand-written line may): a person known by many ids
+# (a name many people share) is found by one pass over this field, not one pass over the month per id.
+_PERSON_ID = re.compile(rb'"person_id"\s*:\s*"([^"\\]*)"')
+PIECE = 1 << 18  # bytes of a month lowered or casefolded at a time (`_Month._find_lowered`, `find_folded`)
+MANY_IDS = 8  # above this many ids one pass over the person_id fields costs less than a search per id
+_ASCII_RUNS = re.compile("[\x00-\x7f]+")  # the runs of ASCII characters of a casefolded text
 _NOT_LETTERS = re.compile(rb"[a-z]+")  # splits an ASCII-lowered text into the runs `bytes.lower` cannot change
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "changes")
 
@@ -223,12 +229,42 @@ class _Month:
 
     def find(self, needle: bytes, *, lowered: bool = False) -> list[int]:
         """Starts of the lines holding `needle` (in the ASCII-lowered bytes with `lowered`), in file order."""
+        if lowered:
+            return self._find_lowered(needle)
         data = self.data
-        hay = data.lower() if lowered else data  # lower() keeps every byte where it is
         found, pos = [], 0
-        while (pos := hay.find(needle, pos)) >= 0:
+        while (pos := data.find(needle, pos)) >= 0:
             found.append(data.rfind(b"\n", 0, pos) + 1)
             pos = data.index(b"\n", pos) + 1
+        return found
+
+    def _find_lowered(self, needle: bytes) -> list[int]:
+        """`find` in the ASCII-lowered bytes, lowered a piece at a time (PIECE bytes, and the needle's length
+        less one of overlap so that no match is cut): a copy of the whole month, tens of megabytes of new memory the
+        kernel must fault in a new process, cost more than the lowering itself. lower() keeps every byte where it
+        is, and the needle holds no line break (JSON escapes it), so a match lies within one line."""
+        if not needle:
+            return list(self.starts())
+        data, found = self.data, []
+        piece, at, resume = PIECE, 0, 0  # resume: the end of the last line found (searched from there on)
+        while at < len(data):
+            hay = data[at:at + piece + len(needle) - 1].lower()
+            pos = max(0, resume - at)
+            while (pos := hay.find(needle, pos)) >= 0 and pos < piece:
+                found.append(data.rfind(b"\n", 0, at + pos) + 1)
+                resume = data.index(b"\n", at + pos) + 1
+                pos = resume - at
+            at += piece
+        return found
+
+    def find_values(self, pattern: re.Pattern[bytes], values: set[bytes]) -> list[int]:
+        """Starts of the lines where `pattern`'s first group is one of `values`, in file order."""
+        data, found, last = self.data, [], -1
+        for match in pattern.finditer(data):
+            if match.group(1) in values:
+                start = data.rfind(b"\n", 0, match.start()) + 1
+                if start != last:
+                    found.append(last := start)
         return found
 
     def marked(self, needle: bytes) -> list[int]:
@@ -243,15 +279,21 @@ class _Month:
         return found
 
     def find_folded(self, needle: str) -> list[int]:
-        """Starts of the lines whose casefolded text holds `needle` (casefold keeps the line breaks)."""
-        text = self.data.decode("utf-8", "replace").casefold()
-        starts = self.starts()
-        found, pos, line, counted = [], 0, 0, 0
-        while (pos := text.find(needle, pos)) >= 0:
-            line += text.count("\n", counted, pos)
-            found.append(starts[line])
-            pos = counted = text.index("\n", pos) + 1
-            line += 1
+        """Starts of the lines whose casefolded text holds `needle`: the month is decoded and casefolded a piece of whole
+        lines at a time (PIECE bytes or so), and the lines of a piece that holds it are tested one by one. A line
+        break is never part of a UTF-8 sequence, casefold works on each character and the needle holds no line
+        break: a piece holds it exactly when one of its lines does."""
+        data, found, at = self.data, [], 0
+        while at < len(data):
+            end = data.find(b"\n", min(at + PIECE, len(data)) - 1) + 1 or len(data)
+            if needle in data[at:end].decode("utf-8", "replace").casefold():
+                pos = at
+                while pos < end:
+                    stop = data.find(b"\n", pos, end) + 1 or end
+                    if needle in data[pos:stop].decode("utf-8", "replace").casefold():
+                        found.append(pos)
+                    pos = stop
+            at = end
         return found
 
 
@@ -749,14 +791,19 @@ class _PersonScreen:
 
     def __init__(self, ids: set[str], text: str | None) -> None:
         self.ids = [orjson.dumps(i) for i in ids]
+        # many ids none of which JSON escapes: found by their value in the person_id fields, in one pass
+        values = {n[1:-1] for n in self.ids}
+        self.id_values = values if len(values) > MANY_IDS and not any(b"\\" in v for v in values) else None
         self.text = text
         needle = orjson.dumps(text)[1:-1].decode() if text is not None else ""  # as the line holds it (escaped)
         self.folded = needle.casefold()
         self.ascii = self.folded.encode() if self.folded.isascii() else None
 
     def may_match(self, line: bytes) -> bool:
-        if any(n in line for n in self.ids):
-            return True
+        return any(n in line for n in self.ids) or self.text_in(line)
+
+    def text_in(self, line: bytes) -> bool:
+        """The line's casefolded text holds the text."""
         if self.text is None:
             return False
         if line.isascii():  # casefold is lower() on ASCII, and never turns ASCII into non-ASCII
@@ -788,14 +835,33 @@ class _PersonScreen:
             pos = end + 1
         return found
 
+    def _folded(self, part: _Month) -> list[int]:
+        """Starts of the lines whose casefolded text holds the non-ASCII text. Through its longest run of ASCII
+        characters when of 3 or more: a line holding the text holds that run in its ASCII-lowered bytes (casefold is
+        lower() on ASCII), or holds a character beyond ASCII that casefolds into the run's characters (one of
+        CASEFOLDS_TO_ASCII); those lines are then tested. The month is casefolded instead when there is no such run,
+        or when more than one line per KiB would be tested."""
+        run = max(_ASCII_RUNS.findall(self.folded), key=len, default="")
+        if len(run) < 3:
+            return part.find_folded(self.folded)
+        found = set(part.find(run.encode(), lowered=True))
+        for char in "" if part.ascii else CASEFOLDS_TO_ASCII:
+            if set(char.casefold()) & set(run):
+                found.update(part.find(char.encode()))
+        if len(found) > len(part.data) >> 10:
+            return part.find_folded(self.folded)
+        return [start for start in found if self.text_in(part.line(start))]
+
     def starts(self, part: _Month) -> list[int]:
         """Starts of the lines that pass `may_match`, found by searching the month's bytes."""
         found: set[int] = set()
-        for needle in self.ids:
+        if self.id_values is not None:
+            found.update(part.find_values(_PERSON_ID, self.id_values))
+        for needle in self.ids if self.id_values is None else ():
             found.update(part.find(needle))
         if self.text is not None:
             if self.ascii is None:
-                found.update(part.find_folded(self.folded))
+                found.update(self._folded(part))
             elif (anchored := self._anchored(part)) is not None:
                 found.update(anchored)
             else:
@@ -803,7 +869,7 @@ class _PersonScreen:
                 # a non-ASCII line also matches through a character that casefolds into the text's letters
                 for char in "" if part.ascii else CASEFOLDS_TO_ASCII:
                     if set(char.casefold()) & set(self.folded):
-                        found.update(s for s in part.find(char.encode()) if self.may_match(part.line(s)))
+                        found.update(s for s in part.find(char.encode()) if self.text_in(part.line(s)))
         return sorted(found)
 
 

@@ -1,6 +1,7 @@
 """The provisioning report's storage: durable appends, monthly files, filters, torn lines, the in-process cache."""
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -246,3 +247,69 @@ def test_a_text_with_digits_is_found_through_them_without_lowering_the_month(log
         assert got == naive(events, person_text=text), text
         assert got or text == "0044904"
         assert bool(lowered) == (text in ("j2026", "zoe.angstrom", "e1")), text
+
+
+def test_many_ids_are_found_in_one_pass_over_the_person_id_fields(log: EventLog, monkeypatch) -> None:
+    """A name many people share gives many ids: their records are found by one pass over the person_id fields (not one
+    search of the month per id), the same records as parsing every line: a hand-written line with spaces, an id that
+    only appears elsewhere in a line, a label matching without the id; ids JSON escapes are searched one by one."""
+    rnd = random.Random(7)
+    ids = [f"id-{i}" for i in range(30)] + ['q"uote', "back\\slash"]
+    events = [Event(action=rnd.choice(["create", "update"]), status="success", app=rnd.choice(APPS),
+                    person=rnd.choice(["Anna Smith", "anna smith", "Kenji Sato", "u1"]), person_id=rnd.choice(ids),
+                    message=rnd.choice(["", "see id-3", '"id-4"']),
+                    time=f"2026-03-{i // 40 + 1:02d}T{i % 24:02d}:00:{i % 60:02d}Z")  # each its own time
+              for i in range(800)]
+    events.sort(key=lambda e: e.time)
+    log.append_many(events)
+    spaced = Event(action="update", status="success", app="scim", person="x", person_id="id-5",
+                   time="2026-03-29T00:00:00Z")
+    with open(log.dir / "2026-03.jsonl", "ab") as fh:  # written by hand: a space after every colon
+        fh.write(json.dumps(spaced.to_doc()).encode() + b"\n")
+    events.append(spaced)
+    searched: list[bytes] = []
+    real_find = eventlog._Month.find
+
+    def find(self: eventlog._Month, needle: bytes, **kw: bool) -> list[int]:
+        searched.append(needle)
+        return real_find(self, needle, **kw)
+
+    monkeypatch.setattr(eventlog._Month, "find", find)
+    for flt in ({"person_ids": set(ids[:12])}, {"person_ids": set(ids[3:20]), "person_text": "ANNA SMITH"},
+                {"person_ids": set(ids[20:]), "app": "scim"}, {"person_ids": {"id-1", "id-2"}}):
+        searched.clear()
+        got = EventLog(log.dir).query(**flt)
+        assert got == naive(events, **flt), flt
+        assert got
+        wanted = flt["person_ids"]
+        one_by_one = len(wanted) <= eventlog.MANY_IDS or any('"' in i or "\\" in i for i in wanted)
+        assert bool([n for n in searched if n.strip(b'"').decode() in wanted]) == one_by_one, flt
+
+
+@pytest.mark.parametrize("piece", [1, 5, 64, 1 << 18])
+def test_a_text_without_digits_is_found_piece_by_piece_as_in_the_whole_lowered_month(log: EventLog, monkeypatch,
+                                                                                      piece: int) -> None:
+    """A label without a run of digits is searched in the month lowered a piece at a time (a non-ASCII one casefolded
+    a piece of whole lines at a time): a match across two pieces, case variants, labels inside others (exact and
+    partial), non-ASCII labels: the same records as parsing every line. A non-ASCII label with a run of 3+ ASCII
+    characters ("rg k" of "jörg kühn") is found through that run, or through the characters that casefold into it
+    (the Kelvin sign, the ﬄ ligature)."""
+    monkeypatch.setattr(eventlog, "PIECE", piece)
+    rnd = random.Random(3)
+    labels = ["Anna", "anna", "ANNA SMITH", "Anna Smith", "Joanna", "joANNa smith", "nobody.here@example.invalid",
+              "Nobody.Here@EXAMPLE.invalid", "Zoë", "ZOË", "\u212aate", "kate", "Straße", "strasse", "a",
+              "Jörg Kühn", "JÖRG \u212aÜHN", "jörg kühnert", "Müffler", "MÜ\ufb04er", "mü\ufb00ler", "Ñúñez Müller",
+              "ñúñez müller", "ÑÚÑEZ MÜLLER-Smith"]
+    events = [Event(action="update", status="success", app=rnd.choice(APPS), person=rnd.choice(labels),
+                    person_id=f"id-{i % 9}", message=rnd.choice(["", "anna", "x" * rnd.randint(1, 300)]),
+                    time=f"2026-03-{i // 40 + 1:02d}T{i % 24:02d}:00:{i % 60:02d}Z") for i in range(600)]
+    events.sort(key=lambda e: e.time)
+    log.append_many(events)
+    for text in ("anna", "ANNA", "anna smith", "Joanna", "nobody.here@example.INVALID", "zoë", "kate", "STRASSE", "a",
+                 "smith", "nobody", "ZOË", "straße", "\u212aate", "jörg kühn", "JÖRG KÜHN", "müffler", "Ñúñez Müller",
+                 "ñúñez", "ez mü"):
+        got = EventLog(log.dir).query(person_text=text)
+        assert got == naive(events, person_text=text), text
+        partial = EventLog(log.dir).query(person_text=text, person_partial=True)
+        assert partial == [e for e in naive(events) if text.casefold() in e.person.casefold()], text
+        assert partial
