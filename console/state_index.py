@@ -184,6 +184,67 @@ class _Rows:
         self.active = sum(active)
         return [body], self._sections(name, self.fields)
 
+    def seed(self, name: str, docs: dict[str, Any], data: bytes, snap: Snapshot) -> bool:
+        """Take the rows of `docs` (parsed from `data`, the snapshot's whole state file) from the snapshot's index
+        instead of deriving them: what `_full` would give, since the index was derived from these very bytes (its
+        stamp was verified). False (nothing kept) when a section does not have one line per row."""
+        rows = snap.count(name)
+        values = list(docs.values())
+        if not rows or rows != len(values):
+            return False
+        spans = array("q")
+        spans.frombytes(snap.section(f"{name}.spans"))
+        start = snap.header["starts"][name]
+        end = start + spans[-1] + 1 if spans else 0
+        if len(spans) != 2 * rows or end > len(data) or data[start:start + 1] != b"{" or data[end - 1:end] != b"}":
+            return False
+        first = next(iter(values[0]), None) if isinstance(values[0], dict) else None
+        if first is None:
+            return False
+        opening = b"{" + orjson.dumps(first) + b":"
+        # `_spans` found `"key":{"first":` exactly once per document with that opening: every document has it
+        # when it is found once per row (else the openings differ, and `_full` keeps none: no patch)
+        if data.count(b'":' + opening, start, end) != rows:
+            opening = b""
+        names = ("local", "heads") if name == "links" else ("ids", "keys", "names", "lines")
+        fields: list[list[Any]] = []
+        for section in names:
+            lines = snap.section(f"{name}.{section}").split(b"\n")
+            if len(lines) != rows:
+                return False
+            fields.append(lines)
+        if name == "users":
+            emails = self._email_rows(snap.section("users.emails"), rows)
+            active = list(snap.section("users.active"))
+            if emails is None or len(active) != rows or any(a > 1 for a in active):
+                return False
+            fields[3:3] = [emails]
+            fields.append(active)
+        self.__init__()  # type: ignore[misc]
+        self.order, self.docs, self.fields, self.spans, self.opening = list(docs), values, fields, spans, opening
+        self.active = sum(fields[5]) if name == "users" else 0
+        self.encoded = True
+        self.base = memoryview(data)[start:end]
+        return True
+
+    @staticmethod
+    def _email_rows(section: bytes, rows: int) -> list[bytes] | None:
+        """Per row, its lines of the e-mails section (`email\trow\n` each, rows ascending); None if malformed."""
+        out: list[bytes] = [b""] * rows
+        at, last = 0, -1
+        for line in section.split(b"\n")[:-1] if section else ():
+            tab = line.rfind(b"\t")
+            row = int(line[tab + 1:]) if tab >= 0 and line[tab + 1:].isdigit() else -1
+            if row < last or row >= rows:
+                return None
+            last = row
+            end = at + len(line) + 1
+            out[row] = out[row] + section[at:end] if out[row] else section[at:end]
+            at = end
+        if section and not section.endswith(b"\n"):
+            return None
+        return out
+
     def _rows_apart(self) -> None:
         """The span differences and the rows' values as bytes (joined at each patch without encoding the sections),
         made once, at the first patch: a process writing once never needs them."""
@@ -253,6 +314,22 @@ class _Rows:
             "users.spans": spans, "users.ids": lines(ids), "users.keys": lines(keys), "users.names": lines(names),
             "users.emails": b"".join(emails) if self.encoded else "".join(emails).encode(),
             "users.lines": lines(texts), "users.active": bytes(active)}}
+
+
+def seed(cache: dict[str, Any], snap: Snapshot, data: bytes, tables: dict[str, dict[str, Any]]) -> None:
+    """Fill `cache` (see `dump`) with the rows of the split tables of `tables`, parsed from `data` (the snapshot's
+    whole state file), taken from the snapshot's index: the first write of the process then patches only the rows it
+    changed instead of deriving every row again (~0.6 s at 100k people). A table whose sections do not fit is left
+    out: its first write derives it, as without an index."""
+    primary_key = str(tables.get("meta", {}).get("1", {}).get("primary_key", "employeeId"))
+    if snap.primary_key != primary_key:
+        return
+    cache.clear()
+    cache["primary_key"] = primary_key
+    for name in SPLIT:
+        rows = _Rows()
+        if rows.seed(name, tables.get(name, {}), data, snap):
+            cache[f"{name}.rows"] = rows
 
 
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
@@ -421,6 +498,10 @@ class Snapshot:
     def _read(self, start: int, end: int) -> Any:
         self.reads += 1
         return orjson.loads(os.pread(self.fd, end - start, start))
+
+    def section(self, name: str) -> bytes:
+        """One section of the index, read once."""
+        return self._section(name)
 
     def _section(self, name: str) -> bytes:
         data = self._sections.get(name)
