@@ -112,6 +112,22 @@ def open_in_fresh_process(home: Path) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
+def first_write_in_fresh_process(home: Path, user_name: str, *, derive: bool) -> tuple[float, float]:
+    """Seconds of a new writer process's load of every person and first one-person update + flush (the open is not
+    counted): its index rows taken from the index it opened, or (`derive`) derived again from every document, as
+    before (`state_index.seed` does nothing)."""
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from console import state_index; "
+            "from console.store import Store; "
+            "state_index.seed = (lambda *a: None) if sys.argv[4] == 'derive' else state_index.seed; "
+            "s = Store.open(sys.argv[2]); p = s.users.find(sys.argv[3]); p.title = 'First ' + sys.argv[4]; "
+            "t, c = time.perf_counter(), time.process_time(); s.load_whole(); s.users.put(p); s.flush(); "
+            "print(time.perf_counter() - t, time.process_time() - c); s.close()")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parents[1]), str(home), user_name,
+                          "derive" if derive else "seeded"], capture_output=True, text=True, check=True, timeout=300)
+    wall, cpu = out.stdout.split()
+    return float(wall), float(cpu)
+
+
 def tinydb_baseline(tmp: Path, people: list[User]) -> dict[str, float]:
     """TinyDB's default JSONStorage on the same people: open + all(), one-person update, a search."""
     path = tmp / "tinydb-default.json"
@@ -195,6 +211,17 @@ def run(args: argparse.Namespace, tmp: Path, home: Path) -> int:
     figures["open"], cpu["open"] = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
     extra["open"] = "in a fresh process, as a CLI run sees it (median of 3)"
 
+    user_name = people[len(people) // 3].userName
+    firsts = {mode: [first_write_in_fresh_process(home, user_name, derive=mode == "derive") for _ in range(3)]
+              for mode in ("derive", "seeded")}
+    for key, mode in (("first_write", "seeded"), ("first_write_derive", "derive")):
+        figures[key] = statistics.median(r[0] for r in firsts[mode])
+        cpu[key] = statistics.median(r[1] for r in firsts[mode])
+    extra["first_write"] = ("a new process's load + first update + flush, rows from the index it opened "
+                            "(median of 3)")
+    extra["first_write_derive"] = "the same, every row derived again (before): the baseline (median of 3)"
+    ratios["first_write"] = (figures["first_write_derive"], "first_write_derive")
+
     store = Store.open(home)
     try:
         svc = Service(store, operator="bench")
@@ -229,7 +256,7 @@ def run(args: argparse.Namespace, tmp: Path, home: Path) -> int:
             update()
 
         figures["update_cold"], cpu["update_cold"] = timed_cpu(update_cold, repeat=3)
-        extra["update_cold"] = "the index derived whole: each write before rows were kept, a process's first write"
+        extra["update_cold"] = "the index derived whole: each write before rows were kept"
         ratios["update_flush"] = (figures["update_cold"], "update_cold")
 
         other = Store.open(home)  # a second operator: each of its writes makes ours catch up first
@@ -274,6 +301,8 @@ def run(args: argparse.Namespace, tmp: Path, home: Path) -> int:
         "update_flush": "one-person update + flush",
         "update_cold": "  … index derived whole",
         "update_after_other": "update + flush after another",
+        "first_write": "first write of a process",
+        "first_write_derive": "  … index derived whole",
         "append": "event append, fsync each",
         "append_batch100": "event append, batch of 100",
         "query_cold": "report query cold",
