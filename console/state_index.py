@@ -133,11 +133,14 @@ class _Rows:
         self.opening = b""  # every document's opening (`{"firstfield":`) when it is the same (else b"": no patch)
         self.base: memoryview | None = None  # the table's bytes as last written (a view into that dump)
         self.encoded = False  # `fields` (but "active") hold bytes, not str
+        self.pending: dict[str, bytes] | None = None  # seeded: the index's sections, split into rows when first used
 
     def table(self, name: str, docs: dict[str, Any], primary_key: str) -> tuple[list[Any], dict[str, Any] | None]:
         """The parts of the table's bytes (joined: what `orjson.dumps(docs)` gives) and what the index holds of it
         (None: it cannot be indexed). `dump` sets `base` to the bytes written before the next call can patch them."""
         values = list(docs.values())
+        if self.pending is not None and not self._unpack():
+            self.base = None  # a seed whose rows do not fit: derived whole
         base, self.base = self.base, None
         known = len(self.docs)
         if self.opening and base is not None and len(values) >= known:
@@ -206,25 +209,35 @@ class _Rows:
         # when it is found once per row (else the openings differ, and `_full` keeps none: no patch)
         if data.count(b'":' + opening, start, end) != rows:
             opening = b""
-        names = ("local", "heads") if name == "links" else ("ids", "keys", "names", "lines")
-        fields: list[list[Any]] = []
-        for section in names:
-            lines = snap.section(f"{name}.{section}").split(b"\n")
-            if len(lines) != rows:
-                return False
-            fields.append(lines)
+        names = ("local", "heads") if name == "links" else ("ids", "keys", "names", "emails", "lines", "active")
+        pending = {section: snap.section(f"{name}.{section}") for section in names}
+        if any(pending[n].count(b"\n") != rows - 1 for n in names if n not in ("emails", "active")):
+            return False  # a line per row (a value holding "\n" would make more: none does, see `_line`)
         if name == "users":
-            emails = self._email_rows(snap.section("users.emails"), rows)
-            active = list(snap.section("users.active"))
-            if emails is None or len(active) != rows or any(a > 1 for a in active):
+            active = pending["active"]
+            if len(active) != rows or max(active) > 1 or (pending["emails"] and pending["emails"][-1:] != b"\n"):
                 return False
-            fields[3:3] = [emails]
-            fields.append(active)
         self.__init__()  # type: ignore[misc]
-        self.order, self.docs, self.fields, self.spans, self.opening = list(docs), values, fields, spans, opening
-        self.active = sum(fields[5]) if name == "users" else 0
-        self.encoded = True
+        self.order, self.docs, self.spans, self.opening = list(docs), values, spans, opening
+        self.active = sum(pending["active"]) if name == "users" else 0
+        self.pending, self.encoded = pending, True
         self.base = memoryview(data)[start:end]
+        return True
+
+    def _unpack(self) -> bool:
+        """The seeded sections split into rows (at the first write, not at the load: a process may never write);
+        False when the e-mails' rows do not fit (the table is then derived whole)."""
+        pending, self.pending = self.pending, None
+        assert pending is not None
+        rows = len(self.docs)
+        if "heads" in pending:
+            self.fields = [pending["local"].split(b"\n"), pending["heads"].split(b"\n")]
+            return True
+        emails = self._email_rows(pending["emails"], rows)
+        if emails is None:
+            return False
+        self.fields = [pending["ids"].split(b"\n"), pending["keys"].split(b"\n"), pending["names"].split(b"\n"),
+                       emails, pending["lines"].split(b"\n"), list(pending["active"])]
         return True
 
     @staticmethod
@@ -235,7 +248,7 @@ class _Rows:
         for line in section.split(b"\n")[:-1] if section else ():
             tab = line.rfind(b"\t")
             row = int(line[tab + 1:]) if tab >= 0 and line[tab + 1:].isdigit() else -1
-            if row < last or row >= rows:
+            if row < 0 or row < last or row >= rows:
                 return None
             last = row
             end = at + len(line) + 1
