@@ -18,6 +18,7 @@ the state is then parsed whole, as before, and the next writer writes the index 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from array import array
 from collections.abc import Callable, Iterator
@@ -35,6 +36,9 @@ from console.storage import atomic_write
 FORMAT = 6  # 5: the search lines hold the given and family names too; 6: people's active flags, links' heads
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
 INDEX_NAME = "state.index"
+
+
+_ROW_TAILS = re.compile(rb"\t(\d+)\n")  # the row of each line of the e-mails section
 
 
 def _line(value: str) -> str:
@@ -243,6 +247,9 @@ class _Rows:
     @staticmethod
     def _email_rows(section: bytes, rows: int) -> list[bytes] | None:
         """Per row, its lines of the e-mails section (`email\trow\n` each, rows ascending); None if malformed."""
+        lines = section.split(b"\n")
+        if len(lines) == rows + 1 and not lines[-1] and _ROW_TAILS.findall(section) == [b"%d" % i for i in range(rows)]:
+            return [line + b"\n" for line in lines[:-1]]  # one e-mail a row (most homes): at C speed
         out: list[bytes] = [b""] * rows
         at, last = 0, -1
         for line in section.split(b"\n")[:-1] if section else ():

@@ -518,3 +518,20 @@ def test_an_index_whose_rows_do_not_fit_is_not_seeded_and_the_first_write_derive
         store.flush()
     assert len(derived) == (1 if section == "links.heads" else PEOPLE)
     assert_index_as_derived_again(state_home)
+
+
+@pytest.mark.parametrize("mails", ["one each", "one each but one without"])
+def test_a_first_write_patches_the_seeded_emails_of_people_with_one_each_or_not(state_home: Path, derived: list[str],
+                                                                               mails: str) -> None:
+    with Store.open(state_home) as store:
+        store.users.put_many([person(i, emails=[] if mails != "one each" and i == 7 else [f"user{i}@example.com"])
+                              for i in range(50)])
+    derived.clear()
+    with Store.open(state_home) as store:
+        store.users.put(edit(store.users.find("user30"), emails=["new30@example.com", "two30@example.com"]))
+        store.flush()
+    assert derived == ["user30"]
+    assert_index_as_derived_again(state_home)
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.users.find("two30@example.com").userName == "user30"
+        assert reader.users.find("user31@example.com").userName == "user31"
