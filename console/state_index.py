@@ -125,7 +125,9 @@ class _Rows:
     A write that replaced some documents (a document is replaced, never changed in place: its identity says it is
     the one derived) and appended others patches those rows only: the bytes last written with the new documents in
     place of the old ones, the spans accumulated again from the documents' lengths, the sections joined from the
-    rows. Anything else (a delete, another order, most of the table) dumps and derives the whole table."""
+    rows. Anything else (a delete, another order, most of the table) dumps and derives the whole table. A writer
+    that loaded every document through the index starts from the index's rows and the bytes it read (`seed`), so
+    its first write patches too."""
 
     def __init__(self) -> None:
         self.order: list[str] = []  # the document ids, in order, of the table last written
