@@ -254,7 +254,7 @@ class _Rows:
             return [line + b"\n" for line in lines[:-1]]  # one e-mail a row (most homes): at C speed
         out: list[bytes] = [b""] * rows
         at, last = 0, -1
-        for line in section.split(b"\n")[:-1] if section else ():
+        for line in lines[:-1]:
             tab = line.rfind(b"\t")
             row = int(line[tab + 1:]) if tab >= 0 and line[tab + 1:].isdigit() else -1
             if row < 0 or row < last or row >= rows:
@@ -350,8 +350,11 @@ def seed(cache: dict[str, Any], snap: Snapshot, data: bytes, tables: dict[str, d
     cache["primary_key"] = primary_key
     for name in SPLIT:
         rows = _Rows()
-        if rows.seed(name, tables.get(name, {}), data, snap):
-            cache[f"{name}.rows"] = rows
+        try:
+            if rows.seed(name, tables.get(name, {}), data, snap):
+                cache[f"{name}.rows"] = rows
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            pass  # an index that cannot be read as rows: derived at the first write (never an error: it is derived)
 
 
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
