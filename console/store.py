@@ -760,7 +760,10 @@ class Store:
             self.storage.partial = None
             with _no_gc(freeze=True), self._shape_checked():
                 try:
-                    disk = self._raw.parse(snap.read_all())
+                    raw = snap.read_all()
+                    disk = self._raw.parse(raw)
+                    if not self.readonly:  # the first write patches the index's rows instead of deriving them all
+                        state_index.seed(self._index_cache, snap, raw, disk)
                 finally:
                     self._drop_snapshot()
                 cache = self.storage.cache if self.storage.cache is not None else {}

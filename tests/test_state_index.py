@@ -388,13 +388,43 @@ def test_a_one_person_write_derives_one_person(state_home: Path, derived: list[s
     derived.clear()  # counted from here on, not the build
     with Store.open(state_home) as store:
         WRITES["title"](store)
-        store.flush()  # the first write of this process derives everyone
-        assert len(derived) == PEOPLE
+        store.flush()  # the first write of this process too: its rows come from the index it opened
+        assert derived == ["user10"]
+        assert_index_as_derived_again(state_home)
         derived.clear()
         WRITES["department"](store)
         store.flush()
         assert derived == ["user11"]
     assert_index_as_derived_again(state_home)
+
+
+FIRST = {  # the people whose rows the first write of a process derives (a delete derives all: another order)
+    "title": ["user10"], "department": ["user11"], "display name": ["user12"], "status": ["user13"],
+    "key": ["user14"], "userName": ["renamed15"], "e-mail": ["user16"], "e-mails to none": ["user17"],
+    "delete": None, "add": ["user1001"], "link": []}
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+def test_the_first_write_of_a_process_patches_the_rows_of_the_index_it_opened(state_home: Path, derived: list[str],
+                                                                             name: str) -> None:
+    build(state_home)
+    derived.clear()
+    with Store.open(state_home) as store:  # a new store: nothing kept of the build's write
+        assert store.partial
+        WRITES[name](store)
+        store.flush()
+    if FIRST[name] is None:
+        assert len(derived) == PEOPLE - 1
+    else:
+        assert sorted(derived) == FIRST[name]
+    assert_index_as_derived_again(state_home)
+    derived.clear()
+    with Store.open(state_home) as store:  # the next process opens the index that write left
+        store.users.put(edit(store.users.find("user30"), title="Chief"))
+        store.flush()
+    assert derived == ["user30"]
+    assert_index_as_derived_again(state_home)
+    assert_keyed_reads_as_a_whole_load(state_home)
 
 
 def test_a_patched_person_holding_what_looks_like_the_next_document_drops_the_index(state_home: Path) -> None:
@@ -424,4 +454,105 @@ def test_a_writers_open_of_an_unindexed_home_parses_the_state_once(state_home: P
     with Store.open(state_home) as store:
         assert len(store.users) == PEOPLE
     assert len(parsed) == 1
+    assert_index_as_derived_again(state_home)
+
+
+def test_a_first_write_that_changes_the_primary_key_derives_every_row(state_home: Path, derived: list[str]) -> None:
+    build(state_home)
+    derived.clear()
+    with Store.open(state_home) as store:
+        store.users.all()
+        store.storage.tables()["meta"]["1"]["primary_key"] = "userName"  # what the rows' keys are derived from
+        WRITES["title"](store)
+        store.flush()
+    assert len(derived) == PEOPLE
+    assert orjson.loads((state_home / "state.index").read_bytes().split(b"\n", 1)[0])["primary_key"] == "userName"
+    assert_index_as_derived_again(state_home)
+    derived.clear()
+    with Store.open(state_home) as store:  # seeded again from the index of the new key
+        store.users.put(edit(store.users.find("user30"), title="Chief"))
+        store.flush()
+    assert derived == ["user30"]
+    assert_index_as_derived_again(state_home)
+
+
+@pytest.mark.parametrize("other", [["edit", "user21", "--title", "Director"], ["delete", "user21", "--yes"]])
+def test_a_first_write_after_another_processs_write_patches_or_derives_as_the_merged_state_needs(
+        state_home: Path, derived: list[str], other: list[str]) -> None:
+    build(state_home)
+    derived.clear()
+    with Store.open(state_home) as store:
+        store.users.all()  # loaded (and seeded) before the other process writes
+        done = subprocess.run([sys.executable, "-m", "console", "users", *other], cwd=ROOT,
+                              env=child_env(state_home), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        derived.clear()
+        WRITES["e-mail"](store)
+        store.flush()
+        if other[0] == "edit":
+            assert sorted(derived) == ["user16", "user21"]
+        else:  # another order of the people: every row derived again from the merged state
+            assert len(derived) == PEOPLE - 1
+        assert_index_as_derived_again(state_home)
+    assert_keyed_reads_as_a_whole_load(state_home)
+
+
+@pytest.mark.parametrize("section", ["users.ids", "users.emails", "users.active", "links.heads"])
+def test_an_index_whose_rows_do_not_fit_is_not_seeded_and_the_first_write_derives(state_home: Path,
+                                                                                 derived: list[str],
+                                                                                 section: str) -> None:
+    build(state_home)
+    path = state_home / "state.index"
+    content = bytearray(path.read_bytes())
+    end = content.index(b"\n")
+    offset, size = orjson.loads(content[:end])["sections"][section]
+    at = end + 1 + offset + size // 2
+    while content[at] == ord("\n"):  # a byte of a line, not between two
+        at += 1
+    content[at] = 2 if section == "users.active" else ord("\n")  # one line too many, or not a flag
+    path.write_bytes(bytes(content))  # the header still describes state.json: the snapshot opens
+    derived.clear()
+    with Store.open(state_home) as store:
+        assert store.partial
+        WRITES["title"](store)
+        store.flush()
+    assert len(derived) == (1 if section == "links.heads" else PEOPLE)
+    assert_index_as_derived_again(state_home)
+
+
+@pytest.mark.parametrize("mails", ["one each", "one each but one without"])
+def test_a_first_write_patches_the_seeded_emails_of_people_with_one_each_or_not(state_home: Path, derived: list[str],
+                                                                               mails: str) -> None:
+    with Store.open(state_home) as store:
+        store.users.put_many([person(i, emails=[] if mails != "one each" and i == 7 else [f"user{i}@example.com"])
+                              for i in range(50)])
+    derived.clear()
+    with Store.open(state_home) as store:
+        store.users.put(edit(store.users.find("user30"), emails=["new30@example.com", "two30@example.com"]))
+        store.flush()
+    assert derived == ["user30"]
+    assert_index_as_derived_again(state_home)
+    with Store.open(state_home, readonly=True) as reader:
+        assert reader.users.find("two30@example.com").userName == "user30"
+        assert reader.users.find("user31@example.com").userName == "user31"
+
+
+def test_an_index_whose_spans_cannot_be_read_as_rows_is_derived_again_not_an_error(state_home: Path,
+                                                                                   derived: list[str]) -> None:
+    build(state_home)
+    path = state_home / "state.index"
+    content = path.read_bytes()
+    end = content.index(b"\n")
+    header = orjson.loads(content[:end])
+    (spans_at, spans_size), (ids_at, ids_size) = header["sections"]["users.spans"], header["sections"]["users.ids"]
+    assert ids_at == spans_at + spans_size
+    header["sections"]["users.spans"] = [spans_at, spans_size - 1]  # not whole int64s: a byte moved to the ids
+    header["sections"]["users.ids"] = [ids_at - 1, ids_size + 1]
+    path.write_bytes(orjson.dumps(header) + content[end:])
+    derived.clear()
+    with Store.open(state_home) as store:
+        assert store.partial  # the header still describes state.json
+        WRITES["title"](store)
+        store.flush()
+    assert len(derived) == PEOPLE
     assert_index_as_derived_again(state_home)
