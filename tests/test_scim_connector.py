@@ -299,3 +299,16 @@ async def test_a_url_that_is_not_a_scim_directory_fails_the_check_cleanly(atlass
     finally:
         await connector.aclose()
     assert not report.ok and "not SCIM JSON" in report.message and "It works!" in report.message
+
+
+def test_an_answer_that_is_not_utf8_is_still_decoded() -> None:
+    # orjson reads the UTF-8 answers; JSON in UTF-16 (which httpx/json detect) falls back to httpx's decoding
+    from console.connectors.atlassian.errors import decode
+
+    request = httpx.Request("GET", "http://127.0.0.1/Users/x")
+    for data in ('{"id": "é1", "userName": "ada"}'.encode("utf-16"), '{"id": "é1", "userName": "ada"}'.encode()):
+        response = httpx.Response(200, content=data, headers={"content-type": "application/scim+json"},
+                                  request=request)
+        assert decode(response, "GET", "/Users/x", []) == {"id": "é1", "userName": "ada"}
+    with pytest.raises(ConfigError, match="not SCIM JSON"):
+        decode(httpx.Response(200, content=b"<html>It works!</html>", request=request), "GET", "/Users/x", [])

@@ -9,6 +9,8 @@ import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from console.connectors.shape import shape_errors
 from console.errors import (
     AlreadyExists,
@@ -83,12 +85,24 @@ def connection_error(exc: httpx.HTTPError, host: str, secrets: list[str]) -> Tra
                           hint="the request may or may not have been applied; it is retried after a check")
 
 
+_NOT_JSON = object()
+
+
+def _decoded(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
+
+
 def decode(response: httpx.Response, method: str, path: str, secrets: list[str]) -> Any:
     if not response.content:
         return None
-    try:
-        body = response.json()
+    try:  # orjson for the UTF-8 every SCIM answer is; httpx's decoding (its charset) for anything else
+        body = orjson.loads(response.content)
     except ValueError:
+        body = _decoded(response)
+    if body is _NOT_JSON:
         kind = response.headers.get("content-type", "").split(";")[0] or "something"
         raise ConfigError(f"{response.url.host} answered {method} {path} with {kind}, not SCIM JSON",
                           detail=redact(response.text.strip(), secrets, limit=120), hint=DIRECTORY_HINT) from None
