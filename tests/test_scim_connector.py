@@ -312,3 +312,19 @@ def test_an_answer_that_is_not_utf8_is_still_decoded() -> None:
         assert decode(response, "GET", "/Users/x", []) == {"id": "é1", "userName": "ada"}
     with pytest.raises(ConfigError, match="not SCIM JSON"):
         decode(httpx.Response(200, content=b"<html>It works!</html>", request=request), "GET", "/Users/x", [])
+
+
+async def test_a_collection_url_joined_once_is_the_one_httpx_joins() -> None:
+    from console.connectors.atlassian.auth import StaticKey
+    from console.connectors.atlassian.http import ScimHttp
+
+    for base in ("http://127.0.0.1:9/scim/directory/d1", "http://127.0.0.1:9/scim/directory/d1/"):
+        http = ScimHttp(base, StaticKey("env:UNUSED"))
+        try:
+            for path in ("/Users", "/Groups", "/ServiceProviderConfig", "/Users/7f3a/x y"):
+                joined = http.client.build_request("GET", path, params={"filter": 'userName eq "a b"'}).url
+                assert http.client.build_request("GET", http._url(path),
+                                                 params={"filter": 'userName eq "a b"'}).url == joined
+            assert http._url("/Users") is http._url("/Users")  # joined once
+        finally:
+            await http.aclose()

@@ -47,6 +47,9 @@ class ScimHttp:
             headers={"Accept": "application/scim+json", "User-Agent": "idconsole"},
         )
         self._slots = asyncio.Semaphore(slots)
+        # the collections' URLs (/Users, /Groups: every create's) as httpx joins them to the base URL, joined once:
+        # the join was half of building each request (~27 of 46 us)
+        self._urls: dict[str, httpx.URL] = {}
         self._resume_at = 0.0  # monotonic time before which no request is sent (after a 429/503 Retry-After)
 
     def secrets(self) -> list[str]:
@@ -110,7 +113,16 @@ class ScimHttp:
             if json is not None:  # orjson: the same compact UTF-8 JSON as httpx's `json=`, in half its time
                 headers["Content-Type"] = "application/scim+json; charset=utf-8"
                 body = orjson.dumps(json)
-            return await self.client.request(method, path, content=body, params=params, headers=headers)
+            return await self.client.request(method, self._url(path), content=body, params=params, headers=headers)
+
+    def _url(self, path: str) -> httpx.URL | str:
+        """A collection's URL, joined once; any other path (an object's: unique per request) as it is."""
+        if path.count("/") != 1:
+            return path
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self.client.build_request("GET", path).url
+        return url
 
     async def aclose(self) -> None:
         await self.client.aclose()
