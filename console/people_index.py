@@ -60,9 +60,16 @@ class PeopleIndex:
 
     def holding(self, users: UserRepo, folded: list[str], limit: int | None = None) -> list[User]:
         """The first `limit` people whose search line holds every one of the casefolded `folded` words."""
+        return self.finding(users, folded, limit)[0]
+
+    def finding(self, users: UserRepo, folded: list[str], limit: int | None = None,
+                count_to: int = 0) -> tuple[list[User], int]:
+        """The first `limit` people whose search line holds every casefolded word of `folded`, and how many people
+        match: counted on past `limit` without loading anyone, to one more than `max(limit, count_to)` at most (a
+        count above that means "more than": a filter matching everyone stays as quick as one matching few)."""
         words = [w.encode() for w in folded]
         if not words and not users.partial and (id(users), users.version) != self.key:
-            return list(islice(users, limit))  # everyone, in the table's order: the first screen needs no index
+            return list(islice(users, limit)), len(users)  # everyone, in the table's order: no index needed
         self.prepare(users)
         limit = self.count if limit is None else limit
         ids = self.ids
@@ -73,25 +80,30 @@ class PeopleIndex:
                 user = at_row(row, ids[row] if ids else "")
                 if user is not None:
                     found.append(user)
-            return found
+            return found, self.count
         needle = max(words, key=len)
         others = [w for w in words if w is not needle]
         blob = self.blob
-        row, counted = 0, 0
+        row, counted, matched = 0, 0, 0
+        stop = max(limit, count_to) + 1
         pos = blob.find(needle)
-        while pos != -1 and len(found) < limit:
+        while pos != -1 and matched < stop:
             start = blob.rfind(b"\n", 0, pos) + 1
             end = blob.find(b"\n", pos)
             end = len(blob) if end == -1 else end
-            row += blob.count(b"\n", counted, start)
-            counted = start
             line = blob[start:end]
             if all(w in line for w in others):
-                user = at_row(row, ids[row] if ids else "")
-                if user is not None:
-                    found.append(user)
+                if len(found) < limit:
+                    row += blob.count(b"\n", counted, start)
+                    counted = start
+                    user = at_row(row, ids[row] if ids else "")
+                    if user is not None:
+                        found.append(user)
+                        matched += 1
+                else:
+                    matched += 1
             pos = blob.find(needle, end + 1)
-        return found
+        return found, matched
 
 
 _SHARED: weakref.WeakKeyDictionary[UserRepo, PeopleIndex] = weakref.WeakKeyDictionary()

@@ -40,14 +40,16 @@ class DashboardLoaded(Message):
 
 
 class PeopleFiltered(Message):
-    """A window of the people matching `text`; `more` is true when the window is full."""
+    """A window of the people matching `text`; `more` is true when the window is full; `summary` says how many
+    match of how many (`PeopleFound.summary`)."""
 
-    def __init__(self, text: str, people: list[User], more: bool, total: int) -> None:
+    def __init__(self, text: str, people: list[User], more: bool, total: int, summary: str = "") -> None:
         super().__init__()
         self.text = text
         self.people = people
         self.more = more
         self.total = total
+        self.summary = summary
 
 
 class PersonLoaded(Message):

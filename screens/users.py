@@ -98,10 +98,11 @@ i imports a .csv or .json file: you see what it would create and change, and whi
         with self.console.state_lock:
             if worker.is_cancelled:
                 return  # a newer keystroke superseded this one while it waited
-            people = self.service.users(text, limit=WINDOW + 1)
+            found = self.service.find_people(text, limit=WINDOW)
             total = self.service.people_count()[0]
         if not worker.is_cancelled:
-            self.post_message(PeopleFiltered(text, people[:WINDOW], len(people) > WINDOW, total))
+            more = found.more_than or found.matched > len(found.people)
+            self.post_message(PeopleFiltered(text, found.people, more, total, found.summary(total, text)))
         with self.console.state_lock:
             if not worker.is_cancelled:  # the rows are on their way: the search gets ready for the first keystroke
                 self.service.prepare_people_search()
@@ -119,16 +120,7 @@ i imports a .csv or .json file: you see what it would create and change, and whi
             table.add_row(user.key(pk), user.userName, user.displayName, user.department, status, key=user.id)
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected))
-        shown = len(message.people)
-        if message.more and not message.text.strip():
-            text = f"first {shown} of {message.total:,} people — press / and type to filter"
-        elif message.more:
-            text = f"first {shown} of {message.total:,} people match — type more to narrow"
-        elif message.text.strip():
-            text = f"{shown} of {message.total:,} people match" if shown else f"no one matches {message.text.strip()!r}"
-        else:
-            text = f"{shown:,} people"
-        self.query_one("#count", Label).update(text)
+        self.query_one("#count", Label).update(message.summary)
         self.shown_text = message.text
 
     # ---- selection --------------------------------------------------------------------------

@@ -100,3 +100,42 @@ def test_a_search_prepared_ahead_still_follows_later_changes(svc: Service) -> No
     svc.add_user(employeeId="E10", userName="user10", title="Copilot")
     svc.edit_user("user4", title="Driver")
     assert [u.userName for u in svc.users("pilot")] == ["user10"]
+
+
+@pytest.mark.parametrize("through_index", [False, True], ids=["whole", "state-index"])
+def test_a_filter_counts_every_match_past_its_window(state: Store, through_index: bool) -> None:
+    """The people screen says how many match, not how many there are: the count goes on past the window without
+    loading anyone, stops past `count_to` ("more than"), and equals what the full search finds."""
+    service = Service(state, operator="ops")
+    for i in range(60):
+        service.add_user(employeeId=f"E{i}", userName=f"user{i}", givenName="Ann" if i % 3 else "Bo",
+                         familyName="Berg" if i % 2 else "Li", department="IT")
+    if through_index:
+        state.close()
+        state = Store.open(state.home, readonly=True)
+        service = Service(state, operator="ops")
+    for text, limit, count_to in [("ann", 5, 100), ("ann berg", 5, 100), ("berg ann", 50, 100), ("bo", 5, 100),
+                                  ("", 10, 100), ("zzq", 5, 100), ("it", 5, 30), ("it", 5, 59), ("it", 5, 60),
+                                  ("ann", 0, 100), ("ann", 100, 0)]:
+        everyone = service.users(text)
+        found = service.find_people(text, limit=limit, count_to=count_to)
+        assert [u.id for u in found.people] == [u.id for u in everyone[:limit]], text
+        if text and len(everyone) > max(limit, count_to):
+            assert (found.matched, found.more_than) == (max(limit, count_to), True), (text, limit, count_to)
+        else:
+            assert (found.matched, found.more_than) == (len(everyone), False), (text, limit, count_to)
+
+
+def test_the_count_line_says_what_matches_of_how_many() -> None:
+    from console.service.people import PeopleFound
+    from console.models import User
+    people = [User(employeeId=f"E{i}", userName=f"u{i}") for i in range(3)]
+    assert PeopleFound(people, 776).summary(99_999, "Ñúñez mü") == (
+        "first 3 of 776 matches (99,999 people) — type more to narrow")
+    assert PeopleFound(people, 10_000, more_than=True).summary(99_999, "a") == (
+        "first 3 of more than 10,000 matches (99,999 people) — type more to narrow")
+    assert PeopleFound(people, 3).summary(300, " ann ") == "3 of 300 people match"
+    assert PeopleFound([], 0).summary(300, "zzq") == "no one matches 'zzq'"
+    assert PeopleFound(people, 99_999).summary(99_999, "") == "first 3 of 99,999 people — press / and type to filter"
+    assert PeopleFound(people, 3).summary(3, "") == "3 people"
+    assert PeopleFound(people[:1], 1).summary(1, "") == "1 person"

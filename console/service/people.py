@@ -29,6 +29,33 @@ class PersonDetails:
         return {**self.user.to_doc(), "groups": self.groups, "accounts": [a.to_doc() for a in self.accounts]}
 
 
+@dataclass(frozen=True)
+class PeopleFound:
+    """A window of the people matching a filter, and how many match in all."""
+
+    people: list[User]
+    matched: int  # how many people match; a floor when `more_than` (the count stopped there)
+    more_than: bool = False
+
+    def summary(self, everyone: int, text: str) -> str:
+        """`first 200 of 776 matches (99,999 people) — type more to narrow`, `3 of 99,999 people match`…"""
+        text = text.strip()
+        shown = len(self.people)
+        if not text:
+            if shown < self.matched:
+                return f"first {shown:,} of {everyone:,} people — press / and type to filter"
+            return f"{everyone:,} {'person' if everyone == 1 else 'people'}"
+        if not self.matched:
+            return f"no one matches {text!r}"
+        if shown < self.matched or self.more_than:
+            many = f"more than {self.matched:,}" if self.more_than else f"{self.matched:,}"
+            return f"first {shown:,} of {many} matches ({everyone:,} people) — type more to narrow"
+        return f"{self.matched:,} of {everyone:,} people match"
+
+
+COUNT_TO = 10_000  # a filter's matches are counted up to here (~10 ms at most), then shown as "more than 10,000"
+
+
 class PeopleMixin(ServiceBase):
     _people_counted: tuple[weakref.ref[UserRepo], int, tuple[int, int]] | None = None  # the table, its version, counts
 
@@ -36,6 +63,14 @@ class PeopleMixin(ServiceBase):
         """People whose key, userName, display, given or family name, e-mail, department or title contains every word of
         `text`."""
         return people_index.of(self.store.users).search(self.store.users, text, limit)
+
+    def find_people(self, text: str = "", *, limit: int, count_to: int = COUNT_TO) -> PeopleFound:
+        """The first `limit` people `users(text)` finds, and how many match in all (counted to `count_to`; above it
+        the count says "more than"; never below `limit`)."""
+        users = self.store.users
+        found, matched = people_index.of(users).finding(users, text.casefold().split(), limit, count_to)
+        cap = max(limit, count_to)
+        return PeopleFound(found, min(matched, cap), matched > cap)
 
     def prepare_people_search(self) -> None:
         """Build the people search's index ahead of the first keystroke (~100 ms at 100k people; a no-op while the
