@@ -74,6 +74,7 @@ CASEFOLDS_TO_ASCII = (  # ß İ ŉ ſ ǰ ẖ ẗ ẘ ẙ ẚ ẞ, the Kelvin sig
 # A record's person_id as a line holds it (orjson writes no space; a hand-written line may): a person known by many ids
 # (a name many people share) is found by one pass over this field, not one pass over the month per id.
 _PERSON_ID = re.compile(rb'"person_id"\s*:\s*"([^"\\]*)"')
+RECORDS_KEPT = 4096  # parsed records a month keeps for later queries (`_Month.record`)
 PIECE = 1 << 18  # bytes of a month lowered or casefolded at a time (`_Month._find_lowered`, `find_folded`)
 MANY_IDS = 8  # above this many ids one pass over the person_id fields costs less than a search per id
 _ASCII_RUNS = re.compile("[\x00-\x7f]+")  # the runs of ASCII characters of a casefolded text
@@ -208,14 +209,21 @@ class _Month:
         return self.data[start:self.data.index(b"\n", start)]
 
     def record(self, start: int) -> dict[str, Any] | None:
-        if start not in self.records:
-            try:
-                rec = orjson.loads(self.line(start))
-            except orjson.JSONDecodeError:
-                rec = None  # a torn line after a crash: the operation in flight is lost
-            self.records[start] = rec if _is_event(rec) else None
-            self.malformed += self.records[start] is None
-        return self.records[start]
+        """The line's record, parsed; the first RECORDS_KEPT are kept for the next query (a console's refresh), the
+        rest parsed again when asked (an export of a million events would otherwise keep ~1.5 GB of them)."""
+        if start in self.records:
+            return self.records[start]
+        try:
+            rec: dict[str, Any] | None = orjson.loads(self.line(start))
+        except orjson.JSONDecodeError:
+            rec = None  # a torn line after a crash: the operation in flight is lost
+        if rec is None or not _is_event(rec):
+            self.records[start] = None  # always kept: a malformed line is counted once
+            self.malformed += 1
+            return None
+        if len(self.records) < RECORDS_KEPT:
+            self.records[start] = rec
+        return rec
 
     def starts(self) -> list[int]:
         """Where every line starts."""
@@ -645,7 +653,11 @@ class EventLog:
             part.extend(chunk[:chunk.rfind(b"\n") + 1])  # a line being written by another process waits
         return part
 
-    def query(
+    def query(self, **filters: Any) -> list[Event]:
+        """Every event `stream(**filters)` gives, in a list."""
+        return list(self.stream(**filters))
+
+    def stream(
         self,
         *,
         person_ids: set[str] | None = None,
@@ -658,12 +670,14 @@ class EventLog:
         status: str | None = None,
         run: str | None = None,
         limit: int | None = None,
-    ) -> list[Event]:
-        """Events matching every given filter, newest first; with `person_partial` a label holding `person_text`
-        matches, else one equal to it (casefolded).
+        _intents: bool = True,
+    ) -> Iterator[Event]:
+        """Events matching every given filter, newest first, one at a time (an export of a million events never holds
+        them all); with `person_partial` a label holding `person_text` matches, else one equal to it (casefolded).
 
         Lines are screened on their bytes first (a wanted value must appear JSON-encoded in the line; the time is
-        read from the line's end); only the lines that pass are parsed, then every filter is checked exactly.
+        read from the line's end); only the lines that pass are parsed, then every filter is checked exactly. Open
+        intents (a crash, or a run in flight) are merged by time with the rest, which are then gathered first.
         """
         months = self.months()
         if since or until:
@@ -679,10 +693,18 @@ class EventLog:
         needles = [orjson.dumps(v) for v in exact.values()]
         screen = _PersonScreen(person_ids or set(), text) if by_person else None
         since_b, until_b = (since_s.encode() if since_s else None), (until_s.encode() if until_s else None)
-        found: list[Event] = []
-        open_intents = [e for e in self.open_intents() if status in (None, "unknown")]
+        open_intents = [e for e in self.open_intents() if status in (None, "unknown")] if _intents else []
         if open_intents:  # intents without an outcome (a crash, or a run in flight elsewhere) show as unknown
-            found += [e for e in open_intents if _matches(e, exact, since_s, until_s, person_ids, text, person_partial)]
+            found = [e for e in open_intents if _matches(e, exact, since_s, until_s, person_ids, text, person_partial)]
+            found += self.stream(person_ids=person_ids, person_text=person_text, person_partial=person_partial, app=app,
+                                 since=since, until=until, action=action, status=status, run=run, limit=None,
+                                 _intents=False)
+            found.sort(key=lambda e: e.time, reverse=True)
+            yield from found[:limit]
+            return
+        if limit == 0:
+            return
+        given = 0
         for month in reversed(months):
             part = self._month(month)
             if screen is not None:  # a person is usually the most selective filter
@@ -709,12 +731,10 @@ class EventLog:
                     by_text = text is not None and _label_matches(str(rec.get("person", "")), text, person_partial)
                     if not (by_id or by_text):
                         continue
-                found.append(_event(rec))
-                if limit is not None and len(found) >= limit and not open_intents:
-                    return found
-        if open_intents:
-            found.sort(key=lambda e: e.time, reverse=True)
-        return found if limit is None else found[:limit]
+                yield _event(rec)
+                given += 1
+                if given == limit:
+                    return
 
     def malformed(self) -> int:
         """How many lines read so far were not report records (torn, or of another shape) and were skipped."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from console import files, reports
 from console.errors import BadInput
@@ -16,16 +18,50 @@ from console.models import Event
 FORMATS = ("csv", "json")
 
 
-def render(events: list[Event], fmt: str) -> bytes:
+def chunks(events: Iterable[Event], fmt: str) -> Iterator[bytes]:
+    """The export's bytes, made as the events come (a million events are never all in memory)."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    return reports.to_json(events) + b"\n" if fmt == "json" else reports.to_csv(events).encode("utf-8")
+    return _chunks(events, fmt)
 
 
-def write_export(path_text: str, fmt: str, events: list[Event], *, home: Path, force: bool = False) -> Path:
-    """Write `events` as CSV or JSON to `path_text`; refused with what to do instead when that is not safe."""
-    target = private_target(path_text, home=home, force=force)
-    return write_private(target, render(events, fmt), force=force)
+def _chunks(events: Iterable[Event], fmt: str) -> Iterator[bytes]:
+    if fmt == "json":
+        yield from reports.json_chunks(events)
+        yield b"\n"
+    else:
+        for text in reports.csv_chunks(events):
+            yield text.encode("utf-8")
+
+
+class _Counted:
+    """The events, counted as they pass."""
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        self.events, self.count = events, 0
+
+    def __iter__(self) -> Iterator[Event]:
+        for event in self.events:
+            self.count += 1
+            yield event
+
+
+def write_to(sink: BinaryIO, fmt: str, events: Iterable[Event]) -> int:
+    """Write the export of `events` to `sink` (the CLI's standard output) as they come; how many were written."""
+    counted = _Counted(events)
+    for data in chunks(counted, fmt):
+        sink.write(data)
+    return counted.count
+
+
+def write_export(path_text: str, fmt: str, events: Iterable[Event], *, home: Path,
+                 force: bool = False) -> tuple[int, Path]:
+    """Write `events` as CSV or JSON to `path_text` as they come: (how many, where); refused with what to do instead
+    when that is not safe."""
+    counted = _Counted(events)
+    data = chunks(counted, fmt)  # an unknown format is refused before any file is made
+    written = write_private(private_target(path_text, home=home, force=force), data, force=force)
+    return counted.count, written
 
 
 def write_passwords(path_text: str, passwords: dict[str, str], *, home: Path) -> Path:
@@ -38,7 +74,7 @@ def write_passwords(path_text: str, passwords: dict[str, str], *, home: Path) ->
     for who, password in passwords.items():
         app, _, account = who.partition(": ")
         writer.writerow([app, account, password])
-    return write_private(target, out.getvalue().encode("utf-8"), force=False)
+    return write_private(target, [out.getvalue().encode("utf-8")], force=False)
 
 
 def private_target(path_text: str, *, home: Path, force: bool) -> Path:
@@ -63,12 +99,23 @@ def private_target(path_text: str, *, home: Path, force: bool) -> Path:
     return target
 
 
-def write_private(target: Path, data: bytes, *, force: bool) -> Path:
+def write_private(target: Path, data: Iterable[bytes], *, force: bool) -> Path:
+    """Write `data` (its pieces as they come) to a new 0600 file, or over a regular one with `force`. A write that
+    fails part-way removes the file: no half export is left to be taken for a whole one."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
     try:
-        with os.fdopen(files.open_private(target, flags), "wb") as handle:
-            handle.write(data)
+        handle = os.fdopen(files.open_private(target, flags), "wb")
     except OSError as exc:
         raise BadInput(f"cannot write {target}", detail=exc.strerror or str(exc),
                        hint="choose a writable place") from None
+    try:
+        with handle:
+            for piece in data:
+                handle.write(piece)
+    except BaseException as exc:
+        target.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BadInput(f"cannot write {target}", detail=exc.strerror or str(exc),
+                           hint="make room or choose another place; the part written was removed") from None
+        raise
     return target

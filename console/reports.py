@@ -4,7 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -98,6 +100,12 @@ def person_ids(store: Store, text: str, *, partial: bool) -> set[str]:
 def query(store: Store, flt: ReportFilter) -> list[Event]:
     """Events matching the filter, newest first. `person` matches any identifier the person ever had, exactly;
     `search` part of one."""
+    return list(stream(store, flt))
+
+
+def stream(store: Store, flt: ReportFilter) -> Iterator[Event]:
+    """`query`'s events one at a time (what an export writes as it goes); the filter is checked here, before the
+    first event is asked for."""
     if flt.limit is not None and flt.limit < 0:
         raise ValidationError("limit", str(flt.limit), "must not be negative", hint="--limit 0 shows no event")
     if flt.status and flt.status not in EVENT_STATUSES:
@@ -117,20 +125,30 @@ def query(store: Store, flt: ReportFilter) -> list[Event]:
     if person_text:
         ids = person_ids(store, person_text, partial=not flt.person)
     if flt.limit == 0:
-        return []
-    return store.events.query(
+        return iter(())
+    return store.events.stream(
         person_ids=ids, person_text=person_text, person_partial=not flt.person, app=flt.app, since=since, until=until,
         action=flt.action, status=flt.status, run=flt.run, limit=flt.limit,
     )
 
 
-def to_rows(events: list[Event]) -> list[dict[str, object]]:
+def to_rows(events: Iterable[Event]) -> list[dict[str, object]]:
     return [{k: getattr(e, k) for k in EXPORT_FIELDS} for e in events]
 
 
 def to_json(events: list[Event]) -> bytes:
     """The events as JSON: the same values, with the controls orjson leaves raw written as \\u escapes."""
-    return json_text(orjson.dumps(to_rows(events), option=orjson.OPT_INDENT_2)).encode()
+    return b"".join(json_chunks(events))
+
+
+def json_chunks(events: Iterable[Event], size: int = 2000) -> Iterator[bytes]:
+    """`to_json`'s bytes, `size` events at a time: the same document, never all the events in memory at once."""
+    opened = False
+    for chunk in batched(events, size):
+        items = json_text(orjson.dumps(to_rows(chunk), option=orjson.OPT_INDENT_2)).encode()
+        yield (b",\n" if opened else b"[\n") + items[2:-2]  # the items of "[\n  {...},\n  {...}\n]"
+        opened = True
+    yield b"\n]" if opened else b"[]"
 
 
 def csv_cell(value: object) -> str:
@@ -140,13 +158,29 @@ def csv_cell(value: object) -> str:
 
 def to_csv(events: list[Event]) -> str:
     """The events as CSV for a spreadsheet: every cell passes `csv_cell` (OWASP CSV injection)."""
+    return "".join(csv_chunks(events))
+
+
+def csv_chunks(events: Iterable[Event], size: int = 2000) -> Iterator[str]:
+    """`to_csv`'s text, `size` events at a time."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_FIELDS)
-    for row in to_rows(events):
-        row["changes"] = orjson.dumps(row["changes"]).decode() if row["changes"] else ""
-        writer.writerow([csv_cell(row[name]) for name in EXPORT_FIELDS])
-    return out.getvalue()
+    for chunk in batched(events, size):
+        for row in to_rows(chunk):
+            row["changes"] = orjson.dumps(row["changes"]).decode() if row["changes"] else ""
+            writer.writerow([csv_cell(row[name]) for name in EXPORT_FIELDS])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
+
+
+def batched(items: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    """`items` in lists of `size` (the last may be shorter)."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def describe_changes(changes: dict[str, list[object]]) -> str:

@@ -203,7 +203,7 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
     @work(exclusive=True, thread=True, exit_on_error=False, group="report-export", description="exporting the report")
     def export(self, request: ExportRequest, flt: ReportFilter) -> None:
         with self.console.state_lock:
-            count, _, path = self.service.export_report(flt, request.fmt, request.path)
+            count, path = self.service.export_report(flt, request.fmt, request.path)
         self.post_message(ReportExported(str(path), count))
 
     @on(ReportExported)

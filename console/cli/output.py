@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any, TextIO, TypeVar
 
 import orjson
@@ -102,14 +103,29 @@ def say(text: str, *, err: bool = False) -> None:
     print(visible(text), file=sys.stderr if err else sys.stdout)
 
 
-def emit_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    cells = [[visible(c, lines=False) for c in headers]] + [
-        ["" if c is None else visible(c, lines=False) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+def emit_table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, window: int = 1000) -> int:
+    """Print `rows` under `headers`, columns as wide as the header and the first `window` rows need (all of them in
+    a table that short); later rows are printed as they come, in those widths, a longer cell pushing its row on: a
+    report of a million events starts at once and never holds them all. Returns how many rows were printed."""
+    def shown(row: Sequence[Any]) -> list[str]:
+        return ["" if c is None else visible(c, lines=False) for c in row]
+
+    rest = iter(rows)
+    first = [[visible(c, lines=False) for c in headers]] + [shown(row) for row in islice(rest, window)]
+    widths = [max(len(r[i]) for r in first) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    print(line(first[0]))
+    print("  ".join("-" * w for w in widths))
+    for cells in first[1:]:
+        print(line(cells))
+    count = len(first) - 1
+    for row in rest:
+        print(line(shown(row)))
+        count += 1
+    return count
 
 
 def print_error(exc: IdConsoleError) -> None:

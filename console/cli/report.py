@@ -19,23 +19,20 @@ def report(svc: Service, a: argparse.Namespace) -> int:
             print("error: a table is for the screen", file=sys.stderr)
             print("  what to do: add --format csv or --format json to write a file", file=sys.stderr)
             return 2
-        events = svc.report(flt)
-        rows = [[e.time, e.app or "-", e.person or "-", e.action, e.status,
-                 (e.error or describe_changes(e.changes) or e.message)[:70]] for e in events]
-        emit_table(rows, ["time", "app", "person", "action", "status", "details"])
-        print(f"{len(events)} events")
+        rows = ([e.time, e.app or "-", e.person or "-", e.action, e.status,
+                 (e.error or describe_changes(e.changes) or e.message)[:70]] for e in svc.report_events(flt))
+        count = emit_table(rows, ["time", "app", "person", "action", "status", "details"])
+        print(f"{count:,} event{'' if count == 1 else 's'}")
         if svc.report_malformed():
             print(f"warning: {svc.report_malformed()} malformed line(s) of the report files were skipped",
                   file=sys.stderr)
         return 0
-    count, data, path = svc.export_report(flt, fmt, a.output, force=a.force)
+    count, path = svc.export_report(flt, fmt, a.output, force=a.force, to=sys.stdout.buffer)
+    sys.stdout.flush()
     if svc.report_malformed():
         print(f"warning: {svc.report_malformed()} malformed line(s) of the report files were skipped", file=sys.stderr)
     if path is not None:
         print(f"{count} events written to {path}", file=sys.stderr)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
     return 0
 
 

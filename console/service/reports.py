@@ -1,10 +1,13 @@
 """The provisioning report: queries, exports, and a search across what the state holds."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from console import export, reports
+from console.errors import BadInput
 from console.models import Application, Event, Group, Policy, User
 from console.reports import ReportFilter
 from console.service.base import ServiceBase
@@ -22,22 +25,29 @@ class SearchResult:
 
 class ReportsMixin(ServiceBase):
     def report(self, flt: ReportFilter) -> list[Event]:
+        return list(self.report_events(flt))
+
+    def report_events(self, flt: ReportFilter) -> Iterator[Event]:
+        """The report's events one at a time, newest first; the filter (and its application) is checked before the
+        first is asked for."""
         if flt.app:
             self.app(flt.app)  # an unknown application is an error, not an empty report
-        return reports.query(self.store, flt)
+        return reports.stream(self.store, flt)
 
     def report_malformed(self) -> int:
         """Lines of the report files that are not records (torn or of another shape): skipped, and counted here."""
         return self.store.events.malformed()
 
-    def export_report(self, flt: ReportFilter, fmt: str, path: str | None = None, *,
-                      force: bool = False) -> tuple[int, bytes, Path | None]:
-        """The report as CSV or JSON: (event count, the bytes, None), or written to a new private file when `path`
-        is given: (event count, b"", where it was written)."""
-        events = self.report(flt)
-        if path is None:
-            return len(events), export.render(events, fmt), None
-        return len(events), b"", export.write_export(path, fmt, events, home=self.store.home, force=force)
+    def export_report(self, flt: ReportFilter, fmt: str, path: str | None = None, *, force: bool = False,
+                      to: BinaryIO | None = None) -> tuple[int, Path | None]:
+        """The report as CSV or JSON, written as the events are read (never all in memory): to a new private file
+        when `path` is given, else to `to` (the CLI's standard output). Returns (event count, the file or None)."""
+        events = self.report_events(flt)  # the filter is checked before anything is written
+        if path is not None:
+            return export.write_export(path, fmt, events, home=self.store.home, force=force)
+        if to is None:
+            raise BadInput("no place to write the export to", hint="give a file name")
+        return export.write_to(to, fmt, events), None
 
     def export_passwords(self, passwords: dict[str, str], path: str) -> Path:
         """Initial passwords of a run ("app: account" -> password) to a new 0600 CSV file outside the home; the
