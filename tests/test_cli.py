@@ -293,7 +293,7 @@ def test_report_filters_carry_the_same_records_in_csv_and_json(reported: CliRunn
         assert j["changes"] == c["changes"]
         assert {"time", "run", "operator", "app", "person", "action", "status", "changes", "error"} <= set(j)
     table = reported.ok("report", *filters).stdout
-    assert table.rstrip().endswith(f"{len(as_json)} events")
+    assert table.rstrip().endswith(f"{len(as_json)} event" + ("" if len(as_json) == 1 else "s"))
 
 
 def test_report_filters_select_the_expected_events(reported: CliRunner) -> None:

@@ -314,7 +314,7 @@ def test_a_malformed_event_line_is_skipped_and_counted(run_cli: CliRunner) -> No
                  b'{"action":"x","status":"success","person":5,"time":"2026-01-01T00:00:00Z"}\n[1]\nnot json\n')
     result = run_cli("report")
     ok_clean(result)
-    assert "1 events" in result.stdout and "5 malformed" in result.stderr
+    assert "1 event\n" in result.stdout and "5 malformed" in result.stderr
     ok_clean(run_cli("report", "--format", "csv"))
 
 
