@@ -14,7 +14,7 @@ import orjson
 from console import clock, people_index
 from console.errors import ValidationError
 from console.models import EVENT_STATUSES, Event, User
-from console.shown import json_text, spreadsheet_cell, visible
+from console.shown import json_array, spreadsheet_cell, visible
 from console.store import Store
 
 SPAN_RE = re.compile(r"^(\d+)\s*([hdw])$")
@@ -143,12 +143,8 @@ def to_json(events: list[Event]) -> bytes:
 
 def json_chunks(events: Iterable[Event], size: int = 2000) -> Iterator[bytes]:
     """`to_json`'s bytes, `size` events at a time: the same document, never all the events in memory at once."""
-    opened = False
-    for chunk in batched(events, size):
-        items = json_text(orjson.dumps(to_rows(chunk), option=orjson.OPT_INDENT_2)).encode()
-        yield (b",\n" if opened else b"[\n") + items[2:-2]  # the items of "[\n  {...},\n  {...}\n]"
-        opened = True
-    yield b"\n]" if opened else b"[]"
+    for text in json_array(({k: getattr(e, k) for k in EXPORT_FIELDS} for e in events), size=size):
+        yield text.encode()
 
 
 def csv_cell(value: object) -> str:

@@ -8,6 +8,11 @@ formula (OWASP "CSV injection"). Operators' own text is refused at entry instead
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import orjson
 
 # C0 (but tab and newline, handled by `newlines`), DEL, C1, ALM, LRM/RLM, LS/PS, bidi embeddings/overrides/isolates
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -45,3 +50,15 @@ def json_text(data: bytes) -> str:
     """orjson output with the controls it leaves raw (C1, bidi, line separators) as \\u escapes: the same JSON
     value, safe on a terminal."""
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", data.decode())
+
+
+def json_array(items: Iterable[Any], *, size: int = 2000,
+               default: Callable[[Any], Any] | None = None) -> Iterator[str]:
+    """`json_text` of the indented JSON array of `items`, `size` items at a time: the same document as made at once,
+    never every item (nor the whole text) in memory."""
+    it, opened = iter(items), False
+    while chunk := list(islice(it, size)):
+        text = json_text(orjson.dumps(chunk, option=orjson.OPT_INDENT_2, default=default))
+        yield (",\n" if opened else "[\n") + text[2:-2]  # the items of "[\n  {...},\n  {...}\n]"
+        opened = True
+    yield "\n]" if opened else "[]"

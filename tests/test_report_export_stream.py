@@ -136,3 +136,15 @@ def test_a_long_table_starts_with_the_first_rows_widths(capsys: pytest.CaptureFi
     assert emit_table(rows, ["name", "v"]) == 11  # a short table: widths of every row, as before
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == "----  ------------------" and lines[4] == "r2    xx"
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_a_listed_json_is_the_one_document_emit_json_writes(n: int, capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli.output import emit_json, emit_json_list
+    from console.shown import json_array
+    items = [{"userName": f"u{i}", "note": "a\u202eb\x85", "tags": [i]} for i in range(n)] + events(n)
+    emit_json(items)
+    whole = capsys.readouterr().out
+    emit_json_list(iter(items))
+    assert capsys.readouterr().out == whole
+    assert "".join(json_array(items, size=1, default=Event.to_doc)) + "\n" == whole

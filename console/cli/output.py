@@ -14,7 +14,7 @@ from typing import Any, TextIO, TypeVar
 import orjson
 
 from console.errors import BadInput, IdConsoleError
-from console.shown import json_text, visible
+from console.shown import json_array, json_text, visible
 
 T = TypeVar("T")
 
@@ -48,6 +48,13 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json_text(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=_default)) + "\n")
+
+
+def emit_json_list(items: Iterable[Any]) -> None:
+    """`emit_json` of a list, written as its items come: the same text, without the whole list (or text) in memory."""
+    for text in json_array(items, default=_default):
+        sys.stdout.write(text)
+    sys.stdout.write("\n")
 
 
 def _default(obj: Any) -> Any:

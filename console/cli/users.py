@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from console.cli.output import confirmed_removal, emit_json, emit_table
+from console.cli.output import confirmed_removal, emit_json, emit_json_list, emit_table
 from console.service import Service
 
 FIELDS = ("given_name", "family_name", "display_name", "email", "department", "title", "manager", "status")
@@ -31,7 +31,7 @@ def import_file(svc: Service, a: argparse.Namespace) -> int:
 def list_(svc: Service, a: argparse.Namespace) -> int:
     users = svc.users(a.filter or "")
     if a.json:
-        emit_json([u.to_doc() for u in users])
+        emit_json_list(u.to_doc() for u in users)
     else:
         emit_table([_row(svc, u) for u in users], [svc.primary_key, "userName", "displayName", "email", "department",
                                                    "status"])
