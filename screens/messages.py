@@ -52,6 +52,15 @@ class PeopleFiltered(Message):
         self.summary = summary
 
 
+class PeopleCounted(Message):
+    """How many people match `text`, counted after its first window was shown."""
+
+    def __init__(self, text: str, summary: str) -> None:
+        super().__init__()
+        self.text = text
+        self.summary = summary
+
+
 class PersonLoaded(Message):
     def __init__(self, user: User, groups: list[str], accounts: list[dict[str, Any]], manager: str = "") -> None:
         super().__init__()

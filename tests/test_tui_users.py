@@ -34,6 +34,36 @@ async def test_filter_shows_a_window_of_matches_and_says_how_many(tui_home):
         assert "no one matches" in text_of(app.screen.query_one("#count", Label))
 
 
+async def test_a_filter_matching_more_than_the_window_says_how_many_match(tui_home, with_service):
+    """Not "first 200 of 300 people match" for a filter 223 people match: the count follows the rows."""
+    def matching(svc: Service) -> int:
+        return len(svc.users("er"))
+
+    expected = with_service(tui_home, matching)
+    assert 200 < expected < 300
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_users(pilot)
+        await pilot.press("slash", *"er")
+        await settle(pilot)
+        table = app.screen.query_one("#people", DataTable)
+        assert table.row_count == 200
+        count = app.screen.query_one("#count", Label)
+        await pilot.wait_for_scheduled_animations()
+        for _ in range(100):
+            if f"of {expected} matches" in text_of(count):
+                break
+            await pilot.pause(0.05)
+        assert text_of(count).startswith(f"first 200 of {expected} matches (300 people)"), text_of(count)
+        await pilot.press("backspace", "r")  # "er" again: the count is for what the filter holds
+        await settle(pilot)
+        for _ in range(100):
+            if f"of {expected} matches" in text_of(count):
+                break
+            await pilot.pause(0.05)
+        assert text_of(count).startswith(f"first 200 of {expected} matches"), text_of(count)
+
+
 async def test_add_person_shows_the_service_error_next_to_the_field_then_saves(tui_home):
     app = make_app(tui_home)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -37,12 +37,13 @@ class PeopleFound:
     matched: int  # how many people match; a floor when `more_than` (the count stopped there)
     more_than: bool = False
 
-    def summary(self, everyone: int, text: str) -> str:
-        """`first 200 of 776 matches (99,999 people) — type more to narrow`, `3 of 99,999 people match`…"""
+    def summary(self, everyone: int, text: str, *, shown: int | None = None) -> str:
+        """`first 200 of 776 matches (99,999 people) — type more to narrow`, `3 of 99,999 people match`…; `shown`:
+        how many rows show, when this is a count made after them (`find_people(text, limit=0)`)."""
         text = text.strip()
-        shown = len(self.people)
+        shown = len(self.people) if shown is None else shown
         if not text:
-            if shown < self.matched:
+            if shown < everyone:
                 return f"first {shown:,} of {everyone:,} people — press / and type to filter"
             return f"{everyone:,} {'person' if everyone == 1 else 'people'}"
         if not self.matched:
