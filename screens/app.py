@@ -155,7 +155,7 @@ class IdConsoleApp(App[int]):
         if isinstance(event, events.Key) and not event.is_forwarded:
             if self.drop_typed_ahead(event):
                 return
-            if self.tab_moves_focus_now(event) or self.edit_field_now(event):
+            if self.tab_moves_focus_now(event) or self.edit_field_now(event) or self.focus_move_now(event):
                 return
         await super().on_event(event)
 
@@ -191,6 +191,25 @@ class IdConsoleApp(App[int]):
         for binding in focused._bindings.key_to_bindings.get(key.key, ()):
             if not binding.priority:
                 focused.call_later(self.run_action, binding.action, focused)
+                return True
+        return False
+
+    def focus_move_now(self, key: events.Key) -> bool:
+        """A binding of the screen (or a container) whose action only moves the focus — named `focus_…`, such as the
+        people filter's ↓ to its list — runs as the key arrives while a text field has the focus, for Tab's reason:
+        the keys typed after it are meant for the widget it moves to ("↓ Enter" typed fast opened no one: the Enter
+        reached the filter). The field's earlier keys are queued on it already, so they still land there, in order."""
+        focused = self.focused
+        if not isinstance(focused, Input) or focused.disabled or key.is_printable or key.key in FIELD_EDITING_KEYS:
+            return False
+        for node, bindings in self.screen._binding_chain:
+            for binding in bindings.key_to_bindings.get(key.key, ()):
+                if node is focused and binding.action.startswith("scroll_"):
+                    continue  # a one-line field never scrolls: Textual skips these and goes on up the chain
+                move = getattr(node, f"action_{binding.action}", None) if binding.action.startswith("focus_") else None
+                if binding.priority or move is None or not callable(move):
+                    return False  # any other binding takes the key the usual way
+                move()
                 return True
         return False
 

@@ -77,6 +77,7 @@ i imports a .csv or .json file: you see what it would create and change, and whi
     def on_mount(self) -> None:
         super().on_mount()
         self.shown_text: str | None = None  # the filter text the table shows results for
+        self.held: Any = None  # an action on the selection waiting for those results (`when_shown`)
 
     def reload(self) -> None:
         self.filter_people(self.query_one("#filter", Input).value)
@@ -127,6 +128,9 @@ i imports a .csv or .json file: you see what it would create and change, and whi
             table.move_cursor(row=table.get_row_index(selected))
         self.query_one("#count", Label).update(message.summary)
         self.shown_text = message.text
+        held, self.held = self.held, None
+        if held is not None:
+            held()
 
     @on(PeopleCounted)
     def show_count(self, message: PeopleCounted) -> None:
@@ -151,10 +155,26 @@ i imports a .csv or .json file: you see what it would create and change, and whi
             self.reload()
         return user
 
+    def when_shown(self, act: Any) -> bool:
+        """Hold an action on the selection while the list still shows an earlier filter's results (the filter is
+        answered in a worker): "john.smith2 ↓ ⏎" typed fast opens John Smith 2 once his row is in, not the first
+        row of the list as it was. True when held (the newest action wins; it runs as the results arrive)."""
+        if self.shown_text == self.query_one("#filter", Input).value:
+            return False
+        self.held = act
+        return True
+
     @on(DataTable.RowSelected, "#people")
     def _open(self, event: DataTable.RowSelected) -> None:
+        if self.when_shown(self.open_selected):
+            return
         if event.row_key.value:
             self.app.push_screen(PersonScreen(event.row_key.value))
+
+    def open_selected(self) -> None:
+        user_id = self.selected_id()
+        if user_id is not None:
+            self.app.push_screen(PersonScreen(user_id))
 
     # ---- actions ----------------------------------------------------------------------------
     def action_add(self) -> None:
@@ -168,6 +188,8 @@ i imports a .csv or .json file: you see what it would create and change, and whi
         self.import_finished(message)
 
     def action_edit(self) -> None:
+        if self.when_shown(self.action_edit):
+            return
         user = self.selected_user()
         if user:
             self.app.push_screen(UserForm(user), self._saved)
@@ -177,6 +199,8 @@ i imports a .csv or .json file: you see what it would create and change, and whi
             self.console.state_changed(f"saved {user.label()}")
 
     def action_delete(self) -> None:
+        if self.when_shown(self.action_delete):
+            return
         user = self.selected_user()
         if user:
             confirm_delete(self, user)

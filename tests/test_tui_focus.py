@@ -333,3 +333,22 @@ async def test_a_fields_editing_keys_typed_fast_act_in_order(tui_home):
         type_raw(app, "home", "right", "ctrl+k", *"Z")
         await settle(pilot)
         assert field.value == "^Z"
+
+
+async def test_down_then_enter_typed_fast_in_the_people_filter_opens_the_person(tui_home):
+    """"smith ↓ ⏎" in one burst: ↓ moves from the filter to the list as it arrives (a `focus_…` binding), so the
+    Enter after it opens the first match (it reached the filter, which kept the focus, and opened no one)."""
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await keys("2")(pilot)
+        type_raw(app, "slash", *"john.smith2", "down", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PersonScreen), type(app.screen).__name__
+        assert app.screen.service.user_by_id(app.screen.user_id).userName == "john.smith2"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, UsersScreen)
+        type_raw(app, "slash", "ctrl+u", *"naomi", "down", "d")  # a delete typed fast asks about the one typed
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        assert str(app.screen.query_one("#body").render()).startswith("Naomi Morales (")
