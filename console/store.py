@@ -25,7 +25,7 @@ from tinydb.table import Table
 from console import files, secrets, state_index
 from console.errors import ReadOnly, StaleData, StateCorrupt, StateError, ValidationError
 from console.eventlog import EventLog
-from console.models import Application, Group, Link, Policy, Run, User, document_digest
+from console.models import Application, Group, Link, Policy, Run, User
 from console.state_index import Snapshot
 from console.storage import FlushOnDemand, HomeLock, OrjsonStorage
 
@@ -381,12 +381,8 @@ class UserRepo(Repo[User]):
         if self._snap is None:
             return {}
         if self._digests is None:
-            ids = self._snap.user_id_list()
-            data, spans = self._snap.table_rows("users")
-            view = memoryview(data)
-            with _no_gc():  # one per person, in row order: the last of an id twice wins, as in `_row_ids`
-                self._digests = dict(zip(ids, [document_digest(view[start:end])
-                                               for start, end in zip(spans[::2], spans[1::2])]))
+            with _no_gc():  # ready-made in the index (format 7), kept exact by every write: nobody digested here
+                self._digests = self._snap.user_digests()
         return self._digests
 
     def _load_row(self, row: int | None) -> User | None:
@@ -520,8 +516,10 @@ class LinkRepo(Repo[Link]):
     def _clear(self) -> None:
         self._by_local, self._by_remote, self._by_app = {}, {}, {}
         self._local_loaded: set[str] = set()  # partial: the local ids whose links are loaded
-        # partial, read by a plan: (app, kind) -> local id -> (state, inputs, row), from the state's index
-        self._heads: dict[tuple[str, str], dict[str, Head]] | None = None
+        # partial, read by a plan: (app, kind) -> (local ids, states, inputs, rows), from the state's index, and
+        # (app, kind) -> local id -> (state, inputs, row) as asked for
+        self._groups: dict[tuple[str, str], tuple[list[str], list[str], list[str], list[int]]] | None = None
+        self._heads: dict[tuple[str, str], dict[str, Head]] = {}
 
     def heads(self, app: str, kind: str = "user") -> dict[str, Head]:
         """The links of `app` by local id, as a plan first needs them: (state, recorded inputs, row or link); `at`
@@ -529,16 +527,21 @@ class LinkRepo(Repo[Link]):
         if self._snap is None:
             return {local_id: (link.state, link.inputs, link)
                     for local_id, link in self._by_app.get((app, kind), {}).items()}
-        if self._heads is None:
-            heads: dict[tuple[str, str], dict[str, Head]] = {}
-            with _no_gc():  # a tuple per link: no cyclic GC passes over them while they are made
-                for row, (local_id, (app_name, link_kind, state, inputs)) in enumerate(self._snap.link_heads()):
-                    by_local = heads.get((app_name, link_kind))
-                    if by_local is None:
-                        by_local = heads[(app_name, link_kind)] = {}
-                    by_local[local_id] = (state, inputs, row)
-            self._heads = heads
-        return dict(self._heads.get((app, kind), {}))
+        built = self._heads.get((app, kind))
+        if built is None:
+            columns = self._link_groups().get((app, kind))
+            with _no_gc():  # a tuple per link (made at C speed): no cyclic GC passes over them while they are made
+                built = self._heads[(app, kind)] = (
+                    dict(zip(columns[0], zip(columns[1], columns[2], columns[3]))) if columns else {})
+        return dict(built)
+
+    def _link_groups(self) -> dict[tuple[str, str], tuple[list[str], list[str], list[str], list[int]]]:
+        """Partial: the index's link columns by (application, kind) (read once: the snapshot never changes)."""
+        assert self._snap is not None
+        if self._groups is None:
+            with _no_gc():
+                self._groups = self._snap.link_groups()
+        return self._groups
 
     def at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
         """The whole link `heads` gave `head` of."""
@@ -559,9 +562,7 @@ class LinkRepo(Repo[Link]):
         """The applications some link (of a person or a group) is in."""
         if self._snap is None:
             return {link.app for link in self._by_id.values()}
-        self.heads("")
-        assert self._heads is not None
-        return {app for app, _ in self._heads}
+        return {app for app, _ in self._link_groups()}
 
     def _load_local(self, local_id: str) -> None:
         if self._snap is None or local_id in self._local_loaded:
