@@ -10,6 +10,8 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import concat, eq, itemgetter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +20,8 @@ import orjson
 from console import clock
 from console.connectors.base import Capability
 from console.models import Application, User, document_digest
-from console.policies import desired_for, why_not
-from console.store import Store
+from console.policies import Entitlement, desired_for, why_not
+from console.store import Store, UserRepo
 
 AttrsFn = Callable[[User, str], dict[str, Any]]
 LimitsFn = Callable[[dict[str, Any]], str]  # the connector's value limits: why the target would refuse, or ""
@@ -168,8 +170,10 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
     desired = desired_for(store, app)
     links, users = store.links, store.users
     user_links = links.heads(app.name, "user")  # partial: state and inputs only, the link read when needed (`full`)
+    ids, heads = list(user_links), list(user_links.values())
+    states = list(map(itemgetter(0), heads))
     result = AppPlan(app=app.name, threshold_count=app.threshold_count, threshold_percent=app.threshold_percent,
-                     linked=sum(1 for head in user_links.values() if head[0] == "active"))
+                     linked=states.count("active"))
     ops = result.operations
 
     def gate(op: Operation, feature: str, capability: Capability) -> Operation:
@@ -185,23 +189,34 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         return op
 
     drift = drift or {}
+    accounts = desired.accounts
     contexts: dict[str, str] = {}  # login method -> context_inputs
-    if attributes_version:  # a partial store digests the people's stored bytes (the same digest): no person built
+    todo: list[str] | dict[str, Entitlement] = accounts  # the people whose attributes are computed
+    if attributes_version:
+        # the people whose active link recorded the inputs of now, found for all at once (C speed): skipped without
+        # computing their attributes (most people, on most runs: the inputs of the last push, so the attributes
+        # pushed then). A partial store digests the people's stored bytes (the same digest): no person built.
         people.update(users.stored_inputs())
-    for user_id, ent in desired.accounts.items():
+        for user_id in [user_id for user_id in accounts if user_id not in people]:
+            people[user_id] = person_inputs(_person(users, user_id))
+        recorded = list(map(itemgetter(1), heads))
+        current = set(compress(ids, map(eq, states, repeat("active"))))
+        current.difference_update(drift)
+        skip: dict[str, set[str]] = {}
+        for method in {ent.login_method for ent in set(accounts.values())}:
+            context = contexts[method] = context_inputs(app, attributes_version, method)
+            expected = map(concat, map(people.get, ids, repeat("")), repeat("." + context))  # inputs_key(person, context)
+            skip[method] = current.intersection(compress(ids, map(eq, recorded, expected)))
+        if len(skip) == 1:
+            (skipped,) = skip.values()
+            todo = [user_id for user_id in accounts if user_id not in skipped]
+        else:
+            todo = [user_id for user_id, ent in accounts.items() if user_id not in skip[ent.login_method]]
+    for user_id in todo:
+        ent = accounts[user_id]
         head = user_links.get(user_id)
-        inputs = ""
-        if attributes_version:
-            person = people.get(user_id)
-            if person is None:
-                person = people[user_id] = person_inputs(ent.user)
-            context = contexts.get(ent.login_method)
-            if context is None:
-                context = contexts[ent.login_method] = context_inputs(app, attributes_version, ent.login_method)
-            inputs = f"{person}.{context}"  # inputs_key(person, context), inlined: it runs once per person
-            if head is not None and head[1] == inputs and head[0] == "active" and user_id not in drift:
-                continue  # most people, on most runs: the inputs of the last push, so the attributes pushed then
-        user = ent.user
+        inputs = f"{people[user_id]}.{contexts[ent.login_method]}" if attributes_version else ""
+        user = _person(users, user_id)
         link = links.at(app.name, user_id, head) if head is not None else None
         attrs = attrs_fn(user, ent.login_method)
         if link is not None and link.state == "active" and user_id not in drift and link.attrs == attrs:
@@ -283,6 +298,13 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
                                      group=group.name if group else glink.remote_name, remote_id=glink.remote_id))
     ops.sort(key=lambda op: PHASES.index(op.action))
     return result
+
+
+def _person(users: UserRepo, user_id: str) -> User:
+    user = users.get(user_id)
+    if user is None:  # the active ids come from the very state the people are read from
+        raise LookupError(f"person {user_id} is not in the state")
+    return user
 
 
 def _deprovisioned(ops: list[Operation]) -> set[str]:
