@@ -554,6 +554,7 @@ class Snapshot:
         self.primary_key = str(header["primary_key"])
         self.reads = 0  # documents, tables or sections read: what a test asserts a keyed read kept small
         self._sections: dict[str, bytes] = {}
+        self._ids: list[str] | None = None  # every person's id, in row order (split once)
 
     @classmethod
     def open(cls, state: Path, index_path: Path) -> Snapshot | None:
@@ -669,13 +670,15 @@ class Snapshot:
         return list(_rows_of(self._section("links.local"), local_id.encode()))
 
     def user_id_list(self) -> list[str]:
-        """Every person's id, in row order."""
+        """Every person's id, in row order (the same list each time: the caller does not change it)."""
         if not self.count("users"):
             return []
-        ids = self._section("users.ids").decode().split("\n")
-        if len(ids) != self.count("users"):
-            raise ValueError("the index's people rows do not match")
-        return ids
+        if self._ids is None:
+            ids = self._section("users.ids").decode().split("\n")
+            if len(ids) != self.count("users"):
+                raise ValueError("the index's people rows do not match")
+            self._ids = ids
+        return self._ids
 
     def user_ids(self) -> dict[str, int]:
         """Every person's row, by id (for reads of many people: one dict instead of a search per person)."""
@@ -746,6 +749,7 @@ class Snapshot:
                 os.close(fd)
         self.fd = self.index_fd = -1
         self._sections = {}
+        self._ids = None
 
 
 def _pread_all(fd: int, size: int, offset: int) -> bytes:

@@ -197,7 +197,7 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         # computing their attributes (most people, on most runs: the inputs of the last push, so the attributes
         # pushed then). A partial store digests the people's stored bytes (the same digest): no person built.
         people.update(users.stored_inputs())
-        for user_id in [user_id for user_id in accounts if user_id not in people]:
+        for user_id in accounts.keys() - people.keys():  # a whole store (the partial one has every digest)
             people[user_id] = person_inputs(_person(users, user_id))
         recorded = list(map(itemgetter(1), heads))
         current = set(compress(ids, map(eq, states, repeat("active"))))
