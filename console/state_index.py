@@ -555,6 +555,8 @@ class Snapshot:
         self.reads = 0  # documents, tables or sections read: what a test asserts a keyed read kept small
         self._sections: dict[str, bytes] = {}
         self._ids: list[str] | None = None  # every person's id, in row order (split once)
+        self._asked: dict[str, int] = {}  # documents read one by one, by table
+        self._spans: dict[str, array[int]] = {}  # a table's spans, once many of its documents were read
 
     @classmethod
     def open(cls, state: Path, index_path: Path) -> Snapshot | None:
@@ -624,8 +626,19 @@ class Snapshot:
         return int(self.header["active"])
 
     def doc(self, table: str, row: int) -> dict[str, Any]:
-        offset, _ = self.header["sections"][f"{table}.spans"]
-        span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
+        spans = self._spans.get(table)
+        if spans is None:
+            self._asked[table] = self._asked.get(table, 0) + 1
+            if self._asked[table] > 64:  # many documents read (a plan): every span read at once
+                spans = self._spans[table] = array("q")
+                spans.frombytes(self._section(f"{table}.spans"))
+        if spans is not None:
+            span = spans[2 * row:2 * row + 2]
+            if len(span) != 2:
+                raise IndexError(f"row {row} is not in the index's {table}")
+        else:
+            offset, _ = self.header["sections"][f"{table}.spans"]
+            span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
         start = self.header["starts"][table]
         doc: dict[str, Any] = self._read(start + span[0], start + span[1])
         return doc

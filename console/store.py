@@ -392,6 +392,14 @@ class UserRepo(Repo[User]):
                 self._digests = self._snap.user_digests()
         return self._digests
 
+    def peek(self, item_id: str) -> User | None:
+        """The person `item_id`, not kept (partial: parsed from their stored bytes, never added to the table): what a
+        plan computing many people reads, so that its memory does not grow with them."""
+        if self._snap is None or item_id in self._by_id:
+            return self._by_id.get(item_id)
+        row = self._row_ids().get(item_id)
+        return None if row is None else self._from_doc(self._snap.doc("users", row))
+
     def _load_row(self, row: int | None) -> User | None:
         if row is None or self._snap is None:
             return None
@@ -561,6 +569,19 @@ class LinkRepo(Repo[Link]):
             link = self._from_doc(self._snap.doc("links", ref))
             self._by_id[link.id] = link
             self._index(link)
+        if link is None:
+            raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
+                             hint="run the plan again")
+        return link
+
+    def peek_at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
+        """The whole link `heads` gave `head` of, not kept (see `UserRepo.peek`)."""
+        ref = head[2]
+        if isinstance(ref, Link):
+            return ref
+        link = self._by_local.get((app, kind, local_id))
+        if link is None and self._snap is not None:
+            link = self._from_doc(self._snap.doc("links", ref))
         if link is None:
             raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
                              hint="run the plan again")

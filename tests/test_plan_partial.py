@@ -22,7 +22,7 @@ from console.service import Service
 from console.state_index import INDEX_NAME
 from console.store import Store
 from console.sync.engine import make_plan, open_connectors, target_apps, tools_of
-from console.sync.plan import Plan, context_inputs, inputs_key, person_inputs, plan_from_state
+from console.sync.plan import DETACHED, Plan, context_inputs, inputs_key, person_inputs, plan_from_state
 
 SETTINGS = {"base_url": "http://127.0.0.1:9/directory"}  # never contacted: no remote read
 
@@ -208,20 +208,30 @@ def test_the_cli_plan_equals_the_plan_of_the_whole_state_and_a_writer_plans_on_e
     _same(partial, whole)
 
 
-def test_links_that_recorded_no_inputs_are_planned_from_the_whole_state(home: Path) -> None:
-    """Before their first sync with inputs, most people's attributes are computed: reading them all at once is
-    cheaper than one by one through the index, and the plan is the same."""
+@pytest.mark.parametrize("apps", [("wiki",), ("jira", "wiki")])
+def test_links_that_recorded_no_inputs_are_planned_through_the_index_one_person_at_a_time(
+        home: Path, apps: tuple[str, ...]) -> None:
+    """Before their first sync with inputs, most people's attributes are computed: each person and link is parsed
+    from their stored bytes when computed and not kept (at 100k people a whole load held 1.29 GB), and the plan is
+    the plan of the whole state."""
     with Store.open(home) as store:
-        links = [link for link in store.links if link.kind == "user" and link.app == "wiki"]
+        links = [link for link in store.links if link.kind == "user" and link.app in apps]
         for link in links:
             link.inputs = ""
         store.links.put_many(links)
     with Store.open(home, readonly=True) as store:
         assert store.partial
         partial = _plan(store)
-        assert not store.partial
+        assert store.partial
+        computed = sum(len(a.settled) for a in partial.apps)
+        assert computed > 30  # in step, their inputs to record: computed, not skipped
+        assert all(attrs is DETACHED for a in partial.apps for _, attrs in a.settled.values())
+        # kept: only the people deprovisioned (their reason), the links of people no longer entitled, group links
+        gone = {op.person_id for op in partial.operations if op.action in ("deactivate", "delete")}
+        assert store.users.loaded() <= len(gone) and store.links.loaded() < 16 < computed
     with _whole(home) as store:
         whole = _plan(store)
+        assert computed == sum(len(a.settled) for a in whole.apps)
     _same(partial, whole)
 
 

@@ -70,7 +70,8 @@ class AppPlan:
     threshold_percent: int = 20
     # people whose active link holds the attributes computed, but recorded other inputs (or none: links older than
     # `Link.inputs`): user id -> (the inputs, the link's `attrs` object the plan compared). A sync records them, so
-    # that the next plan skips these people too (`Applier`).
+    # that the next plan skips these people too (`Applier`). A plan of a partial (read-only) store keeps no link:
+    # the object is then `DETACHED`, which no link holds (a sync plans on the whole state).
     settled: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -107,6 +108,9 @@ class Plan:
                           "deprovisions": len(a.deprovisions), "threshold_exceeded": a.threshold_exceeded(),
                           "operations": [op.to_dict() for op in a.operations], "orphans": a.orphans, "drift": a.drift}
                          for a in self.apps]}
+
+
+DETACHED: dict[str, Any] = {}  # see `AppPlan.settled`; never changed
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -169,6 +173,7 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
     now = now or clock.now()
     desired = desired_for(store, app)
     links, users = store.links, store.users
+    partial = store.partial
     user_links = links.heads(app.name, "user")  # partial: state and inputs only, the link read when needed (`full`)
     ids, heads = list(user_links), list(user_links.values())
     states = list(map(itemgetter(0), heads))
@@ -216,12 +221,14 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         ent = accounts[user_id]
         head = user_links.get(user_id)
         inputs = f"{people[user_id]}.{contexts[ent.login_method]}" if attributes_version else ""
+        # not kept by a partial store: a plan computing most people (links that recorded no inputs, a connector
+        # without `attributes_version`) reads them one at a time instead of holding them all
         user = _person(users, user_id)
-        link = links.at(app.name, user_id, head) if head is not None else None
+        link = links.peek_at(app.name, user_id, head) if head is not None else None
         attrs = attrs_fn(user, ent.login_method)
         if link is not None and link.state == "active" and user_id not in drift and link.attrs == attrs:
             if inputs:
-                result.settled[user_id] = (inputs, link.attrs)
+                result.settled[user_id] = (inputs, DETACHED if partial else link.attrs)
             continue  # nothing changed (one C-level comparison instead of a diff)
         if link is None or link.state == "deleted":
             ops.append(gate(Operation(app.name, "create", ent.reason(), user_id, user.label(), attrs=attrs,
@@ -301,7 +308,7 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
 
 
 def _person(users: UserRepo, user_id: str) -> User:
-    user = users.get(user_id)
+    user = users.peek(user_id)
     if user is None:  # the active ids come from the very state the people are read from
         raise LookupError(f"person {user_id} is not in the state")
     return user
@@ -312,21 +319,10 @@ def _deprovisioned(ops: list[Operation]) -> set[str]:
     return {op.person_id for op in ops if op.action in DEPROVISIONS}
 
 
-def _computes_most(store: Store, app: Application, tool: Tools) -> bool:
-    """True when the plan of `app` would compute the attributes of most people: a connector without an
-    `attributes_version`, or more than 1 link in 8 that recorded no inputs (older links, before their first sync)."""
-    if len(tool) < 4 or not tool[3]:
-        return True
-    heads = store.links.heads(app.name)
-    return sum(1 for head in heads.values() if not head[1]) * 8 > len(heads)
-
-
 def plan_from_state(store: Store, apps: list[Application], tools: dict[str, Tools],
                     *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
     plan = Plan()
     people: dict[str, str] = {}  # person_inputs, computed once per person for all the applications
-    if store.partial and any(_computes_most(store, app, tools[app.name]) for app in apps):
-        store.load_whole()  # most people read one by one would cost more than reading them all at once
     for app in apps:
         tool = tools[app.name]
         attrs_fn, capabilities = tool[0], tool[1]
