@@ -587,6 +587,17 @@ class LinkRepo(Repo[Link]):
                              hint="run the plan again")
         return link
 
+    def pushed(self, app: str, local_id: str, head: Head, kind: str = "user") -> Any:
+        """The attributes last pushed (`Link.attrs`) of the link `heads` gave `head` of; partial: from its stored
+        document, without building the link (what a plan compares for each person it computes)."""
+        ref = head[2]
+        if isinstance(ref, Link):
+            return ref.attrs
+        link = self._by_local.get((app, kind, local_id))
+        if link is not None or self._snap is None:
+            return self.at(app, local_id, head, kind).attrs
+        return self._snap.doc("links", ref).get("attrs", {})
+
     def apps(self) -> set[str]:
         """The applications some link (of a person or a group) is in."""
         if self._snap is None:

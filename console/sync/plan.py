@@ -224,12 +224,14 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         # not kept by a partial store: a plan computing most people (links that recorded no inputs, a connector
         # without `attributes_version`) reads them one at a time instead of holding them all
         user = _person(users, user_id)
-        link = links.peek_at(app.name, user_id, head) if head is not None else None
         attrs = attrs_fn(user, ent.login_method)
-        if link is not None and link.state == "active" and user_id not in drift and link.attrs == attrs:
-            if inputs:
-                result.settled[user_id] = (inputs, DETACHED if partial else link.attrs)
-            continue  # nothing changed (one C-level comparison instead of a diff)
+        if head is not None and head[0] == "active" and user_id not in drift:
+            last = links.pushed(app.name, user_id, head)  # partial: the link's document, no link built
+            if last == attrs:
+                if inputs:
+                    result.settled[user_id] = (inputs, DETACHED if partial else last)
+                continue  # nothing changed (one C-level comparison instead of a diff)
+        link = links.peek_at(app.name, user_id, head) if head is not None else None
         if link is None or link.state == "deleted":
             ops.append(gate(Operation(app.name, "create", ent.reason(), user_id, user.label(), attrs=attrs,
                                       changes=diff({}, attrs), inputs=inputs), "create", Capability.CREATE))
