@@ -275,6 +275,12 @@ class _Rows:
 
     def _unpack_links(self, pending: dict[str, bytes], rows: int) -> bool:
         """The grouped link sections back in row order; False when they do not describe one row each."""
+        try:
+            return self._grouped_rows(pending, rows)
+        except (ValueError, TypeError):  # not a list of [app, kind, count] (orjson's errors are ValueErrors)
+            return False
+
+    def _grouped_rows(self, pending: dict[str, bytes], rows: int) -> bool:
         groups = orjson.loads(pending["groups"])
         grouped = array("q")
         grouped.frombytes(pending["grows"])

@@ -543,6 +543,7 @@ def test_a_first_write_after_another_processs_write_patches_or_derives_as_the_me
 
 
 @pytest.mark.parametrize("section", ["users.ids", "users.emails", "users.digests", "users.active", "links.gstates",
+                                     "links.groups", "links.grows",
                                      "links.glocal"])
 def test_an_index_whose_rows_do_not_fit_is_not_seeded_and_the_first_write_derives(state_home: Path,
                                                                                  derived: list[str],
