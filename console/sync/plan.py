@@ -202,7 +202,9 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         # computing their attributes (most people, on most runs: the inputs of the last push, so the attributes
         # pushed then). A partial store digests the people's stored bytes (the same digest): no person built.
         people.update(users.stored_inputs())
-        for user_id in accounts.keys() - people.keys():  # a whole store (the partial one has every digest)
+        # a partial store gave every person's digest; a whole one digests its people in their order (memory order)
+        missing = accounts.keys() - people.keys() if partial else [u for u in accounts if u not in people]
+        for user_id in missing:
             people[user_id] = person_inputs(_person(users, user_id))
         recorded = list(map(itemgetter(1), heads))
         current = set(compress(ids, map(eq, states, repeat("active"))))
