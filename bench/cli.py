@@ -12,9 +12,9 @@ command can go under), each in its own process; prints the best of
 <= 0.5 s, plan <= 1 s, RSS <= 500 MB. Stops by itself and removes what it wrote.
 
 `--compare DIR` also times the CLI cases with the code of another checkout DIR (e.g. `git worktree add DIR main`)
-on the same home, interleaved with this checkout's: before and after in the same run. The home's index is this
-checkout's: a checkout whose index format differs reads it as absent (its keyed reads parse everything). Each case prints its wall
-time and its CPU time (user + system), which load on a shared machine disturbs less.
+on a copy of the same home whose index DIR's code wrote (an index of another format reads as absent: the other
+checkout would parse everything), interleaved with this checkout's: before and after in the same run. Each case
+prints its wall time and its CPU time (user + system), which load on a shared machine disturbs less.
 """
 from __future__ import annotations
 
@@ -108,6 +108,14 @@ def main() -> int:
               f"{index.stat().st_size / 1e6 if index.exists() else 0:.0f} MB, built in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "IDCONSOLE_HOME": str(home), "NO_COLOR": "1"}
+        compare_env: dict[str, str] = {}
+        if args.compare is not None:  # the same state, indexed by the other checkout's code (its writer's open)
+            compare = args.compare.resolve()
+            other = tmp / "home-compare"
+            shutil.copytree(home, other, ignore=shutil.ignore_patterns(index.name))
+            compare_env = {**env, "PYTHONPATH": str(compare), "IDCONSOLE_HOME": str(other)}
+            subprocess.run([sys.executable, "-c", "from console.store import Store; Store.open(None).close()"],
+                           env=compare_env, cwd=compare, check=True)
         idc = [sys.executable, "-m", "console"]
         cli_cases: dict[str, tuple[list[str], float | None]] = {
             "imports only (python -c 'import console.cli')": ([sys.executable, "-c", "import console.cli"], None),
@@ -122,7 +130,7 @@ def main() -> int:
             cases[name] = (command, target, env, ROOT)
             if args.compare is not None:  # run from DIR: `-m`/`-c` put the working directory first on sys.path
                 compare = args.compare.resolve()
-                cases[f"{name} [{compare.name}]"] = (command, None, {**env, "PYTHONPATH": str(compare)}, compare)
+                cases[f"{name} [{compare.name}]"] = (command, None, compare_env, compare)
         best: dict[str, tuple[float, float, int]] = {}
         for _ in range(args.repeat):  # interleaved, so that load hits every case alike
             for name, (command, _target, case_env, cwd) in cases.items():

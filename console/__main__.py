@@ -1,3 +1,3 @@
-from console.cli import main
+from console.cli import process_main
 
-raise SystemExit(main())
+raise SystemExit(process_main())

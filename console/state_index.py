@@ -5,9 +5,12 @@
 table) followed by sections that are read only when needed, each without parsing: the byte span of every person
 and link document (int64 pairs, read 16 bytes at a time), and "\n"-separated lines, one per person or link, of
 what lookups need: ids, casefolded primary keys, userNames, e-mails (`email\trow`), search text
-(`console.models.search_text`) and the links' local ids; and what a read-only plan needs: one byte per person (1:
-active) and per link a JSON line `[app, kind, state, inputs]` (format 6). A keyed read finds its row with one
-`bytes.find` over a section, then reads and parses that one document.
+(`console.models.search_text`) and the links' local ids; and what a read-only plan needs, ready-made (format 7): one
+byte per person (1: active), the digest of each person's stored bytes (`models.document_digest`, what the plan
+compares with the inputs recorded on their links), and the links grouped by (application, kind) (`links.groups`:
+`[[app, kind, count], ...]` in sorted order; then per link, in that grouped order, its row, local id, state and
+recorded inputs). A keyed read finds its row with one `bytes.find` over a section, then reads and parses that one
+document.
 
 `Snapshot.open` opens `state.json` and the index once and keeps both descriptors: every later read (one document,
 or the whole file when a caller needs a whole table) comes from those same files, even after another process
@@ -21,6 +24,7 @@ import os
 import re
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate as _accumulate
 from itertools import chain, compress, count
@@ -30,10 +34,12 @@ from typing import Any
 
 import orjson
 
-from console.models import search_text
+from console.models import document_digest, search_text
 from console.storage import atomic_write
 
-FORMAT = 6  # 5: the search lines hold the given and family names too; 6: people's active flags, links' heads
+# 5: the search lines hold the given and family names too; 6: people's active flags, links' heads; 7: people's digests,
+# the links' heads grouped by application (columns, read at C speed)
+FORMAT = 7
 SPLIT = ("users", "links")  # the tables read document by document; the others are read whole (they are small)
 INDEX_NAME = "state.index"
 
@@ -109,10 +115,21 @@ def _emails(emails: list[str], row: int) -> str:
     return "".join([f"{m}\t{row}\n" for m in emails])
 
 
-def _head(doc: dict[str, Any]) -> str:
-    """What the index holds of one link for a plan (one JSON line): its application, kind, state and inputs."""
-    return orjson.dumps([doc.get("app", ""), doc.get("kind", "user"), doc.get("state", "active"),
-                         doc.get("inputs", "")]).decode()
+_LINK_TEXT = (0, 2, 3)  # the fields of a link's row that are section lines (local id, state, inputs); 1: its group
+
+
+def _link_row(doc: Any) -> tuple[str, tuple[str, str], str, str] | None:
+    """What the index holds of one link: local id, (application, kind), state, recorded inputs; None when a value
+    could not be one line of a section (not a string, or holding a line break): then the table is not indexed."""
+    if not isinstance(doc, dict):
+        return None
+    get = doc.get
+    local, app, kind, state, inputs = (str(get("local_id", "")), get("app", ""), get("kind", "user"),
+                                       get("state", "active"), get("inputs", ""))
+    if (type(app) is not str or type(kind) is not str or type(state) is not str or type(inputs) is not str
+            or "\n" in local or "\n" in state or "\n" in inputs):
+        return None
+    return local, (app, kind), state, inputs
 
 
 def _key(doc_id: str) -> bytes:
@@ -132,13 +149,16 @@ class _Rows:
     def __init__(self) -> None:
         self.order: list[str] = []  # the document ids, in order, of the table last written
         self.docs: list[Any] = []  # its document objects, in order
-        self.fields: list[list[Any]] = []  # per section, one value per row (users: and whether each is active)
+        # per value, one per row: users: id, key, userName, e-mails, search text, digest, active; links: local id,
+        # (application, kind), state, inputs
+        self.fields: list[list[Any]] = []
+        self.grouped: list[int] | None = None  # links: the rows in the order of their group (kept while no group moves)
         self.incs: list[int] = []  # the differences between consecutive span offsets: accumulated, the spans
         self.spans = array("q")
         self.active = 0
         self.opening = b""  # every document's opening (`{"firstfield":`) when it is the same (else b"": no patch)
         self.base: memoryview | None = None  # the table's bytes as last written (a view into that dump)
-        self.encoded = False  # `fields` (but "active") hold bytes, not str
+        self.encoded = False  # `fields` (but active flags and link groups) hold bytes, not str
         self.pending: dict[str, bytes] | None = None  # seeded: the index's sections, split into rows when first used
 
     def table(self, name: str, docs: dict[str, Any], primary_key: str) -> tuple[list[Any], dict[str, Any] | None]:
@@ -169,8 +189,14 @@ class _Rows:
         self.spans, self.opening = found
         self.order, self.docs = list(docs), values
         if name == "links":
-            self.fields = [[str(d.get("local_id", "")) for d in values], [_head(d) for d in values]]
+            rows = [_link_row(d) for d in values]
+            if None in rows:
+                self.__init__()  # type: ignore[misc]
+                return [body], None
+            self.fields = [list(column) for column in zip(*rows)] if rows else [[], [], [], []]
             return [body], self._sections(name, self.fields)
+        view = memoryview(body)
+        digests = [document_digest(view[start:end]) for start, end in zip(self.spans[::2], self.spans[1::2])]
         ids: list[str] = []
         keys: list[str] = []
         names: list[str] = []
@@ -189,7 +215,7 @@ class _Rows:
             lines.append(search_text(employee_id, user_name, get("displayName", ""), get("department", ""),
                                      get("title", ""), mails, get("givenName", ""), get("familyName", "")))
             active.append(get("status", "active") == "active")
-        self.fields = [ids, keys, names, emails, lines, active]
+        self.fields = [ids, keys, names, emails, lines, digests, active]
         self.active = sum(active)
         return [body], self._sections(name, self.fields)
 
@@ -215,9 +241,10 @@ class _Rows:
         # when it is found once per row (else the openings differ, and `_full` keeps none: no patch)
         if data.count(b'":' + opening, start, end) != rows:
             opening = b""
-        names = ("local", "heads") if name == "links" else ("ids", "keys", "names", "emails", "lines", "active")
+        names = (("local", "groups", "grows", "glocal", "gstates", "ginputs") if name == "links"
+                 else ("ids", "keys", "names", "emails", "lines", "digests", "active"))
         pending = {section: snap.section(f"{name}.{section}") for section in names}
-        if any(pending[n].count(b"\n") != rows - 1 for n in names if n not in ("emails", "active")):
+        if any(pending[n].count(b"\n") != rows - 1 for n in names if n not in ("emails", "active", "groups", "grows")):
             return False  # a line per row (a value holding "\n" would make more: none does, see `_line`)
         if name == "users":
             active = pending["active"]
@@ -236,14 +263,44 @@ class _Rows:
         pending, self.pending = self.pending, None
         assert pending is not None
         rows = len(self.docs)
-        if "heads" in pending:
-            self.fields = [pending["local"].split(b"\n"), pending["heads"].split(b"\n")]
-            return True
+        if "groups" in pending:
+            return self._unpack_links(pending, rows)
         emails = self._email_rows(pending["emails"], rows)
         if emails is None:
             return False
         self.fields = [pending["ids"].split(b"\n"), pending["keys"].split(b"\n"), pending["names"].split(b"\n"),
-                       emails, pending["lines"].split(b"\n"), list(pending["active"])]
+                       emails, pending["lines"].split(b"\n"), pending["digests"].split(b"\n"),
+                       list(pending["active"])]
+        return True
+
+    def _unpack_links(self, pending: dict[str, bytes], rows: int) -> bool:
+        """The grouped link sections back in row order; False when they do not describe one row each."""
+        try:
+            return self._grouped_rows(pending, rows)
+        except (ValueError, TypeError):  # not a list of [app, kind, count] (orjson's errors are ValueErrors)
+            return False
+
+    def _grouped_rows(self, pending: dict[str, bytes], rows: int) -> bool:
+        groups = orjson.loads(pending["groups"])
+        grouped = array("q")
+        grouped.frombytes(pending["grows"])
+        order = grouped.tolist()
+        if (not isinstance(groups, list) or len(order) != rows or sum(g[2] for g in groups) != rows
+                or len(set(order)) != rows or min(order) < 0 or max(order) >= rows):
+            return False
+        keys: list[Any] = []
+        for app, kind, n in groups:
+            if type(app) is not str or type(kind) is not str:
+                return False
+            keys += [(app, kind)] * n
+        columns: list[list[Any]] = [[None] * rows for _ in range(4)]
+        for column, values in zip(columns, (pending["glocal"].split(b"\n"), keys, pending["gstates"].split(b"\n"),
+                                            pending["ginputs"].split(b"\n"))):
+            for row, value in zip(order, values):
+                column[row] = value
+        if columns[0] != pending["local"].split(b"\n"):
+            return False
+        self.fields, self.grouped = columns, order
         return True
 
     @staticmethod
@@ -273,7 +330,9 @@ class _Rows:
         if not self.incs:
             self.incs = [b - a for a, b in zip(chain((0,), self.spans), self.spans)]
         if not self.encoded:
-            self.fields[:5] = [[v.encode() for v in field] for field in self.fields[:5]]
+            text = _LINK_TEXT if len(self.fields) == 4 else range(6)
+            for n in text:
+                self.fields[n] = [v.encode() for v in self.fields[n]]
             self.encoded = True
 
     def _patch(self, name: str, ids: list[str], values: list[Any], changed: list[int], base: memoryview,
@@ -311,16 +370,23 @@ class _Rows:
                     field.append(None)
             self.docs[row] = doc
             if name == "links":
-                self.fields[0][row] = str(doc.get("local_id", "")).encode()
-                self.fields[1][row] = _head(doc).encode()
+                link = _link_row(doc)
+                if link is None:
+                    return None
+                if row >= known or self.fields[1][row] != link[1]:
+                    self.grouped = None  # the grouped order is made again
+                local, group, state, inputs = link
+                self.fields[0][row], self.fields[1][row] = local.encode(), group
+                self.fields[2][row], self.fields[3][row] = state.encode(), inputs.encode()
                 continue
             r = _user_row(doc, primary_key, by_attribute)
             if row < known:
-                self.active -= self.fields[5][row]
+                self.active -= self.fields[6][row]
             self.active += r[5]
             for field, value in zip(self.fields, (r[0], r[1], r[2], _emails(r[3], row), r[4])):
                 field[row] = value.encode()
-            self.fields[5][row] = r[5]
+            self.fields[5][row] = document_digest(dumped).encode()
+            self.fields[6][row] = r[5]
         parts.append(base[done:])
         self.spans = array("q", _accumulate(self.incs))
         return parts, self._sections(name, self.fields)
@@ -329,13 +395,23 @@ class _Rows:
         spans = self.spans.tobytes()
         lines: Callable[[list[Any]], bytes] = _byte_lines if self.encoded else _lines
         if name == "links":
-            return {"rows": len(self.docs), "sections": {"links.spans": spans, "links.local": lines(fields[0]),
-                                                         "links.heads": lines(fields[1])}}
-        ids, keys, names, emails, texts, active = fields
+            local, groups, states, inputs = fields
+            if self.grouped is None:  # stable: within a group, in row order (already so: one pass of Timsort)
+                self.grouped = sorted(range(len(groups)), key=groups.__getitem__)
+            order = self.grouped
+            counts = Counter(groups)  # C speed
+            return {"rows": len(self.docs), "sections": {
+                "links.spans": spans, "links.local": lines(local),
+                "links.groups": orjson.dumps([[app, kind, n] for (app, kind), n in sorted(counts.items())]),
+                "links.grows": array("q", order).tobytes(),
+                "links.glocal": lines(list(map(local.__getitem__, order))),
+                "links.gstates": lines(list(map(states.__getitem__, order))),
+                "links.ginputs": lines(list(map(inputs.__getitem__, order)))}}
+        ids, keys, names, emails, texts, digests, active = fields
         return {"rows": len(self.docs), "active": self.active, "sections": {
             "users.spans": spans, "users.ids": lines(ids), "users.keys": lines(keys), "users.names": lines(names),
             "users.emails": b"".join(emails) if self.encoded else "".join(emails).encode(),
-            "users.lines": lines(texts), "users.active": bytes(active)}}
+            "users.lines": lines(texts), "users.digests": lines(digests), "users.active": bytes(active)}}
 
 
 def seed(cache: dict[str, Any], snap: Snapshot, data: bytes, tables: dict[str, dict[str, Any]]) -> None:
@@ -373,8 +449,9 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
     starts: dict[str, int] = {}
     derived: dict[str, dict[str, Any] | None] = {  # a table not written yet is an empty one
         "users": {"rows": 0, "active": 0, "sections": {f"users.{k}": b"" for k in (
-            "spans", "ids", "keys", "names", "emails", "lines", "active")}},
-        "links": {"rows": 0, "sections": {"links.spans": b"", "links.local": b"", "links.heads": b""}}}
+            "spans", "ids", "keys", "names", "emails", "lines", "digests", "active")}},
+        "links": {"rows": 0, "sections": {f"links.{k}": b"[]" if k == "groups" else b"" for k in (
+            "spans", "local", "groups", "grows", "glocal", "gstates", "ginputs")}}}
     if cache.get("primary_key") != primary_key:
         cache.clear()
         cache["primary_key"] = primary_key
@@ -447,8 +524,9 @@ def _rows_of(blob: bytes, value: bytes) -> Iterator[int]:
         pos = blob.find(value, pos + 1)
 
 
-SECTIONS = ("users.spans", "users.ids", "users.keys", "users.names", "users.emails", "users.lines", "users.active",
-            "links.spans", "links.local", "links.heads")
+SECTIONS = ("users.spans", "users.ids", "users.keys", "users.names", "users.emails", "users.lines", "users.digests",
+            "users.active", "links.spans", "links.local", "links.groups", "links.grows", "links.glocal", "links.gstates",
+            "links.ginputs")
 
 
 def _ints(value: Any, n: int) -> bool:
@@ -482,6 +560,9 @@ class Snapshot:
         self.primary_key = str(header["primary_key"])
         self.reads = 0  # documents, tables or sections read: what a test asserts a keyed read kept small
         self._sections: dict[str, bytes] = {}
+        self._ids: list[str] | None = None  # every person's id, in row order (split once)
+        self._asked: dict[str, int] = {}  # documents read one by one, by table
+        self._spans: dict[str, array[int]] = {}  # a table's spans, once many of its documents were read
 
     @classmethod
     def open(cls, state: Path, index_path: Path) -> Snapshot | None:
@@ -551,8 +632,19 @@ class Snapshot:
         return int(self.header["active"])
 
     def doc(self, table: str, row: int) -> dict[str, Any]:
-        offset, _ = self.header["sections"][f"{table}.spans"]
-        span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
+        spans = self._spans.get(table)
+        if spans is None:
+            self._asked[table] = self._asked.get(table, 0) + 1
+            if self._asked[table] > 64:  # many documents read (a plan): every span read at once
+                spans = self._spans[table] = array("q")
+                spans.frombytes(self._section(f"{table}.spans"))
+        if spans is not None:
+            span = spans[2 * row:2 * row + 2]
+            if len(span) != 2:
+                raise IndexError(f"row {row} is not in the index's {table}")
+        else:
+            offset, _ = self.header["sections"][f"{table}.spans"]
+            span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
         start = self.header["starts"][table]
         doc: dict[str, Any] = self._read(start + span[0], start + span[1])
         return doc
@@ -597,13 +689,15 @@ class Snapshot:
         return list(_rows_of(self._section("links.local"), local_id.encode()))
 
     def user_id_list(self) -> list[str]:
-        """Every person's id, in row order."""
+        """Every person's id, in row order (the same list each time: the caller does not change it)."""
         if not self.count("users"):
             return []
-        ids = self._section("users.ids").decode().split("\n")
-        if len(ids) != self.count("users"):
-            raise ValueError("the index's people rows do not match")
-        return ids
+        if self._ids is None:
+            ids = self._section("users.ids").decode().split("\n")
+            if len(ids) != self.count("users"):
+                raise ValueError("the index's people rows do not match")
+            self._ids = ids
+        return self._ids
 
     def user_ids(self) -> dict[str, int]:
         """Every person's row, by id (for reads of many people: one dict instead of a search per person)."""
@@ -627,15 +721,38 @@ class Snapshot:
         self.reads += 1
         return _pread_all(self.fd, spans[-1], start), spans
 
-    def link_heads(self) -> Iterator[tuple[str, list[Any]]]:
-        """Every link's local id and [application, kind, state, inputs], in row order, without reading a link."""
-        if not self.count("links"):
-            return iter(())
-        local = self._section("links.local").decode().split("\n")
-        heads: list[list[Any]] = orjson.loads(b"[" + self._section("links.heads").replace(b"\n", b",") + b"]")
-        if len(local) != len(heads) or len(heads) != self.count("links"):
+    def user_digests(self) -> dict[str, str]:
+        """By id, the digest of every person's stored document (`models.document_digest` of its bytes), without
+        reading anyone (the last of an id twice wins, as in `user_ids`)."""
+        ids = self.user_id_list()
+        if not ids:
+            return {}
+        digests = self._section("users.digests").decode().split("\n")
+        if len(digests) != len(ids):
+            raise ValueError("the index's people digests do not match")
+        return dict(zip(ids, digests))
+
+    def link_groups(self) -> dict[tuple[str, str], tuple[list[str], list[str], list[str], list[int]]]:
+        """The links by (application, kind): their local ids, states, recorded inputs and rows (in the state's index),
+        in row order, without reading a link: columns split and sliced at C speed."""
+        rows = self.count("links")
+        if not rows:
+            return {}
+        groups = orjson.loads(self._section("links.groups"))
+        grouped = array("q")
+        grouped.frombytes(self._section("links.grows"))
+        columns = [self._section(f"links.{n}").decode().split("\n") for n in ("glocal", "gstates", "ginputs")]
+        if (not isinstance(groups, list) or len(grouped) != rows or any(len(c) != rows for c in columns)
+                or sum(g[2] for g in groups) != rows):
             raise ValueError("the index's link rows do not match")
-        return zip(local, heads)
+        order = grouped.tolist()
+        out: dict[tuple[str, str], tuple[list[str], list[str], list[str], list[int]]] = {}
+        at = 0
+        for app, kind, n in groups:
+            local, states, inputs = (c[at:at + n] for c in columns)
+            out[(app, kind)] = (local, states, inputs, order[at:at + n])
+            at += n
+        return out
 
     def search_lines(self) -> bytes:
         """The search text of every person, one line each in the stored order (UTF-8): what the people search
@@ -651,6 +768,7 @@ class Snapshot:
                 os.close(fd)
         self.fd = self.index_fd = -1
         self._sections = {}
+        self._ids = None
 
 
 def _pread_all(fd: int, size: int, offset: int) -> bytes:

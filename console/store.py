@@ -11,9 +11,11 @@ import dataclasses
 import gc
 import inspect
 import itertools
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Set
+from itertools import compress
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
@@ -25,7 +27,7 @@ from tinydb.table import Table
 from console import files, secrets, state_index
 from console.errors import ReadOnly, StaleData, StateCorrupt, StateError, ValidationError
 from console.eventlog import EventLog
-from console.models import Application, Group, Link, Policy, Run, User, document_digest
+from console.models import Application, Group, Link, Policy, Run, User
 from console.state_index import Snapshot
 from console.storage import FlushOnDemand, HomeLock, OrjsonStorage
 
@@ -355,6 +357,7 @@ class UserRepo(Repo[User]):
         self._active = b""
         self._active_ids: frozenset[str] | None = None
         self._digests: dict[str, str] | None = None
+        self._asked = 0  # people asked for by id (partial)
 
     def _row_ids(self) -> dict[str, int]:
         assert self._snap is not None
@@ -369,9 +372,13 @@ class UserRepo(Repo[User]):
         if self._snap is None:
             return {user.id for user in self._by_id.values() if user.status == "active"}
         if self._active_ids is None:  # the snapshot never changes: once per store
-            ids, active = self._row_ids(), self._active
-            with _no_gc():
-                self._active_ids = frozenset(user_id for user_id, row in ids.items() if active[row] == 1)
+            ids, flags = self._snap.user_id_list(), self._snap.user_active()
+            with _no_gc():  # at C speed: the ids of the rows whose flag is 1
+                active = frozenset(compress(ids, flags))
+                if not active.isdisjoint(compress(ids, map(operator.not_, flags))):  # an id twice: its last row
+                    rows = self._row_ids()
+                    active = frozenset(user_id for user_id, row in rows.items() if flags[row] == 1)
+            self._active_ids = active
         return self._active_ids
 
     def stored_inputs(self) -> dict[str, str]:
@@ -381,13 +388,17 @@ class UserRepo(Repo[User]):
         if self._snap is None:
             return {}
         if self._digests is None:
-            ids = self._snap.user_id_list()
-            data, spans = self._snap.table_rows("users")
-            view = memoryview(data)
-            with _no_gc():  # one per person, in row order: the last of an id twice wins, as in `_row_ids`
-                self._digests = dict(zip(ids, [document_digest(view[start:end])
-                                               for start, end in zip(spans[::2], spans[1::2])]))
+            with _no_gc():  # ready-made in the index (format 7), kept exact by every write: nobody digested here
+                self._digests = self._snap.user_digests()
         return self._digests
+
+    def peek(self, item_id: str) -> User | None:
+        """The person `item_id`, not kept (partial: parsed from their stored bytes, never added to the table): what a
+        plan computing many people reads, so that its memory does not grow with them."""
+        if self._snap is None or item_id in self._by_id:
+            return self._by_id.get(item_id)
+        row = self._row_ids().get(item_id)
+        return None if row is None else self._from_doc(self._snap.doc("users", row))
 
     def _load_row(self, row: int | None) -> User | None:
         if row is None or self._snap is None:
@@ -401,8 +412,9 @@ class UserRepo(Repo[User]):
 
     def _get_partial(self, item_id: str) -> User | None:
         assert self._snap is not None
-        if self._ids is not None:  # a plan reads many: by the map it built
-            return self._load_row(self._ids.get(item_id))
+        self._asked += 1
+        if self._ids is not None or self._asked > 8:  # many people read (a plan): by a map of every row
+            return self._load_row(self._row_ids().get(item_id))
         return self._load_row(self._snap.user_row_by_id(item_id))
 
     def _lookup(self, index: dict[str, User], value: str, fields: tuple[str, ...]) -> User | None:
@@ -520,8 +532,10 @@ class LinkRepo(Repo[Link]):
     def _clear(self) -> None:
         self._by_local, self._by_remote, self._by_app = {}, {}, {}
         self._local_loaded: set[str] = set()  # partial: the local ids whose links are loaded
-        # partial, read by a plan: (app, kind) -> local id -> (state, inputs, row), from the state's index
-        self._heads: dict[tuple[str, str], dict[str, Head]] | None = None
+        # partial, read by a plan: (app, kind) -> (local ids, states, inputs, rows), from the state's index, and
+        # (app, kind) -> local id -> (state, inputs, row) as asked for
+        self._groups: dict[tuple[str, str], tuple[list[str], list[str], list[str], list[int]]] | None = None
+        self._heads: dict[tuple[str, str], dict[str, Head]] = {}
 
     def heads(self, app: str, kind: str = "user") -> dict[str, Head]:
         """The links of `app` by local id, as a plan first needs them: (state, recorded inputs, row or link); `at`
@@ -529,16 +543,21 @@ class LinkRepo(Repo[Link]):
         if self._snap is None:
             return {local_id: (link.state, link.inputs, link)
                     for local_id, link in self._by_app.get((app, kind), {}).items()}
-        if self._heads is None:
-            heads: dict[tuple[str, str], dict[str, Head]] = {}
-            with _no_gc():  # a tuple per link: no cyclic GC passes over them while they are made
-                for row, (local_id, (app_name, link_kind, state, inputs)) in enumerate(self._snap.link_heads()):
-                    by_local = heads.get((app_name, link_kind))
-                    if by_local is None:
-                        by_local = heads[(app_name, link_kind)] = {}
-                    by_local[local_id] = (state, inputs, row)
-            self._heads = heads
-        return dict(self._heads.get((app, kind), {}))
+        built = self._heads.get((app, kind))
+        if built is None:
+            columns = self._link_groups().get((app, kind))
+            with _no_gc():  # a tuple per link (made at C speed): no cyclic GC passes over them while they are made
+                built = self._heads[(app, kind)] = (
+                    dict(zip(columns[0], zip(columns[1], columns[2], columns[3]))) if columns else {})
+        return dict(built)
+
+    def _link_groups(self) -> dict[tuple[str, str], tuple[list[str], list[str], list[str], list[int]]]:
+        """Partial: the index's link columns by (application, kind) (read once: the snapshot never changes)."""
+        assert self._snap is not None
+        if self._groups is None:
+            with _no_gc():
+                self._groups = self._snap.link_groups()
+        return self._groups
 
     def at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
         """The whole link `heads` gave `head` of."""
@@ -555,13 +574,35 @@ class LinkRepo(Repo[Link]):
                              hint="run the plan again")
         return link
 
+    def peek_at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
+        """The whole link `heads` gave `head` of, not kept (see `UserRepo.peek`)."""
+        ref = head[2]
+        if isinstance(ref, Link):
+            return ref
+        link = self._by_local.get((app, kind, local_id))
+        if link is None and self._snap is not None:
+            link = self._from_doc(self._snap.doc("links", ref))
+        if link is None:
+            raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
+                             hint="run the plan again")
+        return link
+
+    def pushed(self, app: str, local_id: str, head: Head, kind: str = "user") -> Any:
+        """The attributes last pushed (`Link.attrs`) of the link `heads` gave `head` of; partial: from its stored
+        document, without building the link (what a plan compares for each person it computes)."""
+        ref = head[2]
+        if isinstance(ref, Link):
+            return ref.attrs
+        link = self._by_local.get((app, kind, local_id))
+        if link is not None or self._snap is None:
+            return self.at(app, local_id, head, kind).attrs
+        return self._snap.doc("links", ref).get("attrs", {})
+
     def apps(self) -> set[str]:
         """The applications some link (of a person or a group) is in."""
         if self._snap is None:
             return {link.app for link in self._by_id.values()}
-        self.heads("")
-        assert self._heads is not None
-        return {app for app, _ in self._heads}
+        return {app for app, _ in self._link_groups()}
 
     def _load_local(self, local_id: str) -> None:
         if self._snap is None or local_id in self._local_loaded:

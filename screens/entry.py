@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from console.cli import main as cli_main
+from console.cli import process_main
 
 
 def launch(home: Path | None, readonly: bool) -> int:
@@ -17,4 +17,4 @@ def launch(home: Path | None, readonly: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli_main(argv, launch=launch)
+    return process_main(argv, launch=launch)

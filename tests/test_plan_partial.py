@@ -22,7 +22,7 @@ from console.service import Service
 from console.state_index import INDEX_NAME
 from console.store import Store
 from console.sync.engine import make_plan, open_connectors, target_apps, tools_of
-from console.sync.plan import Plan, context_inputs, inputs_key, person_inputs, plan_from_state
+from console.sync.plan import DETACHED, Plan, context_inputs, inputs_key, person_inputs, plan_from_state
 
 SETTINGS = {"base_url": "http://127.0.0.1:9/directory"}  # never contacted: no remote read
 
@@ -208,20 +208,30 @@ def test_the_cli_plan_equals_the_plan_of_the_whole_state_and_a_writer_plans_on_e
     _same(partial, whole)
 
 
-def test_links_that_recorded_no_inputs_are_planned_from_the_whole_state(home: Path) -> None:
-    """Before their first sync with inputs, most people's attributes are computed: reading them all at once is
-    cheaper than one by one through the index, and the plan is the same."""
+@pytest.mark.parametrize("apps", [("wiki",), ("jira", "wiki")])
+def test_links_that_recorded_no_inputs_are_planned_through_the_index_one_person_at_a_time(
+        home: Path, apps: tuple[str, ...]) -> None:
+    """Before their first sync with inputs, most people's attributes are computed: each person and link is parsed
+    from their stored bytes when computed and not kept (at 100k people a whole load held 1.29 GB), and the plan is
+    the plan of the whole state."""
     with Store.open(home) as store:
-        links = [link for link in store.links if link.kind == "user" and link.app == "wiki"]
+        links = [link for link in store.links if link.kind == "user" and link.app in apps]
         for link in links:
             link.inputs = ""
         store.links.put_many(links)
     with Store.open(home, readonly=True) as store:
         assert store.partial
         partial = _plan(store)
-        assert not store.partial
+        assert store.partial
+        computed = sum(len(a.settled) for a in partial.apps)
+        assert computed > 30  # in step, their inputs to record: computed, not skipped
+        assert all(attrs is DETACHED for a in partial.apps for _, attrs in a.settled.values())
+        # kept: only the people deprovisioned (their reason), the links of people no longer entitled, group links
+        gone = {op.person_id for op in partial.operations if op.action in ("deactivate", "delete")}
+        assert store.users.loaded() <= len(gone) and store.links.loaded() < 16 < computed
     with _whole(home) as store:
         whole = _plan(store)
+        assert computed == sum(len(a.settled) for a in whole.apps)
     _same(partial, whole)
 
 
@@ -249,3 +259,70 @@ def test_the_index_s_heads_and_active_flags_follow_each_write(home: Path) -> Non
         assert store.partial
         assert user.id not in store.users.active_ids() and user.id not in store.users.stored_inputs()
         assert store.links.heads("jira")[user.id][:2] == ("deactivated", "")
+
+
+def test_the_index_s_digests_and_grouped_heads_are_those_of_the_whole_state(home: Path) -> None:
+    """Index format 7 stores each person's digest and the links' heads grouped by application, patched by every
+    write of the fixture (one process) and by a first write in another (seeded from the index): read through the
+    index they are what the whole state gives."""
+    with Store.open(home) as store:
+        user = store.users.by_key("E051")
+        assert user is not None
+        user.title = "Seeded write"
+        store.users.put(user)
+        link = store.links.find("wiki", user.id)
+        assert link is not None
+        link.inputs = ""
+        store.links.put(link)
+    with Store.open(home, readonly=True) as store, _whole(home) as full:
+        assert store.partial
+        digests = store.users.stored_inputs()
+        assert digests.keys() == {u.id for u in full.users}
+        assert digests[user.id] == person_inputs(full.users.get(user.id))
+        assert all(digests[u.id] == person_inputs(u) for u in full.users)  # each stored as this version writes it
+        assert store.links.apps() == full.links.apps() == {"jira", "wiki"}
+        for app in ("jira", "wiki"):
+            for kind in ("user", "group"):
+                assert {k: v[:2] for k, v in store.links.heads(app, kind).items()} == {
+                    k: v[:2] for k, v in full.links.heads(app, kind).items()}
+        assert store.links.heads("wiki")[user.id][1] == ""
+        assert store.partial
+
+
+def test_an_index_of_the_previous_format_is_read_as_absent_and_the_plan_is_the_same(home: Path) -> None:
+    path = home / INDEX_NAME
+    content = path.read_bytes()
+    end = content.index(b"\n")
+    header = orjson.loads(content[:end])
+    assert header["format"] == 7
+    path.write_bytes(orjson.dumps({**header, "format": 6}) + content[end:])
+    with Store.open(home, readonly=True) as store:
+        assert not store.partial  # parsed whole: never a plan from rows this version does not know
+        old = _plan(store)
+    path.write_bytes(content)
+    with Store.open(home, readonly=True) as store:
+        assert store.partial
+        _same(_plan(store), old)
+
+
+def test_a_person_stored_twice_is_planned_as_the_whole_state_reads_them(home: Path) -> None:
+    """Two documents with one id (a state edited by hand): the last is the person, through the index as in a whole
+    load — for who is active too."""
+    with Store.open(home) as store:
+        user = store.users.by_key("E020")
+        assert user is not None
+        tables = store.storage.tables()
+        doc_id = next(k for k, d in tables["users"].items() if d["id"] == user.id)
+        tables["users"]["9999"] = {**tables["users"][doc_id], "employeeId": "E920", "userName": "twin20",
+                                   "emails": [], "status": "leaver"}
+        store.storage.touch()
+        store.flush()
+    with Store.open(home, readonly=True) as store:
+        assert store.partial
+        assert user.id not in store.users.active_ids()
+        partial = _plan(store)
+    with _whole(home) as store:
+        assert user.id not in store.users.active_ids()
+        whole = _plan(store)
+    _same(partial, whole)
+    assert any(op.person_id == user.id and op.action == "deactivate" for op in whole.operations)

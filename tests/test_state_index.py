@@ -340,6 +340,12 @@ WRITES = {  # one write each, in one process after others: the index is patched,
     "add": lambda s: s.users.add(person(1001, displayName="Renamed Newcomer", emails=["a@x.org", "b@x.org"])),
     "link": lambda s: s.links.put(edit(s.links.of(s.users.find("user19").id)[0], 
         local_id=s.users.find("user20").id)),
+    "link state": lambda s: s.links.put(edit(s.links.of(s.users.find("user21").id)[0], state="deactivated",
+                                             inputs="0123456789abcdef.012345abcdef")),
+    "link app": lambda s: s.links.put(edit(s.links.of(s.users.find("user22").id)[0], app="wiki")),  # another group
+    "link added": lambda s: s.links.add(Link(app="wiki", local_id=s.users.find("user23").id, remote_id="wiki-23")),
+    "group link": lambda s: s.links.add(Link(app="ad", kind="group", local_id=s.groups.by_name("eng").id,
+                                             remote_id="g-eng")),
 }
 
 
@@ -401,7 +407,8 @@ def test_a_one_person_write_derives_one_person(state_home: Path, derived: list[s
 FIRST = {  # the people whose rows the first write of a process derives (a delete derives all: another order)
     "title": ["user10"], "department": ["user11"], "display name": ["user12"], "status": ["user13"],
     "key": ["user14"], "userName": ["renamed15"], "e-mail": ["user16"], "e-mails to none": ["user17"],
-    "delete": None, "add": ["user1001"], "link": []}
+    "delete": None, "add": ["user1001"], "link": [], "link state": [], "link app": [], "link added": [],
+    "group link": []}
 
 
 def assert_next_process_patches_one_person(state_home: Path, derived: list[str]) -> None:
@@ -412,6 +419,44 @@ def assert_next_process_patches_one_person(state_home: Path, derived: list[str])
         store.flush()
     assert derived == ["user30"]
     assert_index_as_derived_again(state_home)
+
+
+@pytest.mark.parametrize("name", ["link", "link state", "link app", "link added", "group link"])
+def test_a_link_write_patches_its_row_and_the_grouped_columns_as_derived_again(state_home: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              name: str) -> None:
+    """The links' grouped columns (format 7: by application and kind, each link's row, local id, state, inputs)
+    follow a write of one link without deriving the others' rows, in the process that built them and in the next
+    one (seeded from the index), and a plan's reads (`heads`) see it."""
+    build(state_home)
+    rows: list[Any] = []
+    real = state_index._link_row
+    monkeypatch.setattr(state_index, "_link_row", lambda doc: rows.append(doc) or real(doc))
+    for _ in range(2):  # a first write of a process (seeded), then another in a process that wrote already
+        with Store.open(state_home) as store:
+            store.users.all()
+            rows.clear()
+            WRITES[name](store)
+            store.flush()
+            assert len(rows) == 1  # the one link written
+            assert_index_as_derived_again(state_home)
+            rows.clear()
+            store.users.put(edit(store.users.find("user30"), title="Chief"))
+            store.flush()
+            assert not rows  # the links did not change: their bytes and index kept as they are
+            assert_index_as_derived_again(state_home)
+        if name in ("link added", "group link"):
+            break  # once: a second would add a second link
+    with Store.open(state_home, readonly=True) as reader, whole(state_home) as full:
+        assert reader.partial
+        for app in ("atlassian", "ad", "wiki"):
+            for kind in ("user", "group"):
+                heads = reader.links.heads(app, kind)
+                assert {k: v[:2] for k, v in heads.items()} == {
+                    k: v[:2] for k, v in full.links.heads(app, kind).items()}, (app, kind)
+                assert all(reader.links.at(app, k, v, kind).to_doc() == full.links.find(app, k, kind).to_doc()
+                           for k, v in heads.items())
+        assert reader.links.apps() == full.links.apps()
 
 
 @pytest.mark.parametrize("name", list(WRITES))
@@ -497,7 +542,9 @@ def test_a_first_write_after_another_processs_write_patches_or_derives_as_the_me
     assert_keyed_reads_as_a_whole_load(state_home)
 
 
-@pytest.mark.parametrize("section", ["users.ids", "users.emails", "users.active", "links.heads"])
+@pytest.mark.parametrize("section", ["users.ids", "users.emails", "users.digests", "users.active", "links.gstates",
+                                     "links.groups", "links.grows",
+                                     "links.glocal"])
 def test_an_index_whose_rows_do_not_fit_is_not_seeded_and_the_first_write_derives(state_home: Path,
                                                                                  derived: list[str],
                                                                                  section: str) -> None:
@@ -516,7 +563,7 @@ def test_an_index_whose_rows_do_not_fit_is_not_seeded_and_the_first_write_derive
         assert store.partial
         WRITES["title"](store)
         store.flush()
-    assert len(derived) == (1 if section == "links.heads" else PEOPLE)
+    assert len(derived) == (1 if section.startswith("links.") else PEOPLE)
     assert_index_as_derived_again(state_home)
 
 

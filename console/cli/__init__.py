@@ -7,6 +7,7 @@ starts the Textual console, a front end of its own.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import warnings
@@ -80,6 +81,16 @@ def main(argv: Sequence[str] | None = None, *, launch: Launcher | None = None) -
         warnings.simplefilter("always", InsecureTransport)
         warnings.showwarning = _show_warning
         return _run(a)
+
+
+def process_main(argv: Sequence[str] | None = None, *, launch: Launcher | None = None) -> int:
+    """`main` as the whole process (`python -m console`, the `idconsole` entry point): then everything still alive is
+    frozen, so that the interpreter's exit does not scan it for cycles (~0.06 s of CPU after a plan at 100k people).
+    The command has closed and flushed its files by then (the store, the report); the exit still flushes the
+    standard streams and runs the `atexit` functions as usual."""
+    code = main(argv, launch=launch)
+    gc.freeze()
+    return code
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:

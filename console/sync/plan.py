@@ -10,6 +10,8 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import concat, eq, itemgetter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +20,8 @@ import orjson
 from console import clock
 from console.connectors.base import Capability
 from console.models import Application, User, document_digest
-from console.policies import desired_for, why_not
-from console.store import Store
+from console.policies import Entitlement, desired_for, why_not
+from console.store import Store, UserRepo
 
 AttrsFn = Callable[[User, str], dict[str, Any]]
 LimitsFn = Callable[[dict[str, Any]], str]  # the connector's value limits: why the target would refuse, or ""
@@ -68,7 +70,8 @@ class AppPlan:
     threshold_percent: int = 20
     # people whose active link holds the attributes computed, but recorded other inputs (or none: links older than
     # `Link.inputs`): user id -> (the inputs, the link's `attrs` object the plan compared). A sync records them, so
-    # that the next plan skips these people too (`Applier`).
+    # that the next plan skips these people too (`Applier`). A plan of a partial (read-only) store keeps no link:
+    # the object is then `DETACHED`, which no link holds (a sync plans on the whole state).
     settled: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -105,6 +108,9 @@ class Plan:
                           "deprovisions": len(a.deprovisions), "threshold_exceeded": a.threshold_exceeded(),
                           "operations": [op.to_dict() for op in a.operations], "orphans": a.orphans, "drift": a.drift}
                          for a in self.apps]}
+
+
+DETACHED: dict[str, Any] = {}  # see `AppPlan.settled`; never changed
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -167,9 +173,12 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
     now = now or clock.now()
     desired = desired_for(store, app)
     links, users = store.links, store.users
+    partial = store.partial
     user_links = links.heads(app.name, "user")  # partial: state and inputs only, the link read when needed (`full`)
+    ids, heads = list(user_links), list(user_links.values())
+    states = list(map(itemgetter(0), heads))
     result = AppPlan(app=app.name, threshold_count=app.threshold_count, threshold_percent=app.threshold_percent,
-                     linked=sum(1 for head in user_links.values() if head[0] == "active"))
+                     linked=states.count("active"))
     ops = result.operations
 
     def gate(op: Operation, feature: str, capability: Capability) -> Operation:
@@ -185,29 +194,46 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         return op
 
     drift = drift or {}
+    accounts = desired.accounts
     contexts: dict[str, str] = {}  # login method -> context_inputs
-    if attributes_version:  # a partial store digests the people's stored bytes (the same digest): no person built
+    todo: list[str] | dict[str, Entitlement] = accounts  # the people whose attributes are computed
+    if attributes_version:
+        # the people whose active link recorded the inputs of now, found for all at once (C speed): skipped without
+        # computing their attributes (most people, on most runs: the inputs of the last push, so the attributes
+        # pushed then). A partial store digests the people's stored bytes (the same digest): no person built.
         people.update(users.stored_inputs())
-    for user_id, ent in desired.accounts.items():
+        # a partial store gave every person's digest; a whole one digests its people in their order (memory order)
+        missing = accounts.keys() - people.keys() if partial else [u for u in accounts if u not in people]
+        for user_id in missing:
+            people[user_id] = person_inputs(_person(users, user_id))
+        recorded = list(map(itemgetter(1), heads))
+        current = set(compress(ids, map(eq, states, repeat("active"))))
+        current.difference_update(drift)
+        skip: dict[str, set[str]] = {}
+        for method in {ent.login_method for ent in set(accounts.values())}:
+            context = contexts[method] = context_inputs(app, attributes_version, method)
+            expected = map(concat, map(people.get, ids, repeat("")), repeat("." + context))  # inputs_key(person, context)
+            skip[method] = current.intersection(compress(ids, map(eq, recorded, expected)))
+        if len(skip) == 1:
+            (skipped,) = skip.values()
+            todo = [user_id for user_id in accounts if user_id not in skipped]
+        else:
+            todo = [user_id for user_id, ent in accounts.items() if user_id not in skip[ent.login_method]]
+    for user_id in todo:
+        ent = accounts[user_id]
         head = user_links.get(user_id)
-        inputs = ""
-        if attributes_version:
-            person = people.get(user_id)
-            if person is None:
-                person = people[user_id] = person_inputs(ent.user)
-            context = contexts.get(ent.login_method)
-            if context is None:
-                context = contexts[ent.login_method] = context_inputs(app, attributes_version, ent.login_method)
-            inputs = f"{person}.{context}"  # inputs_key(person, context), inlined: it runs once per person
-            if head is not None and head[1] == inputs and head[0] == "active" and user_id not in drift:
-                continue  # most people, on most runs: the inputs of the last push, so the attributes pushed then
-        user = ent.user
-        link = links.at(app.name, user_id, head) if head is not None else None
+        inputs = f"{people[user_id]}.{contexts[ent.login_method]}" if attributes_version else ""
+        # not kept by a partial store: a plan computing most people (links that recorded no inputs, a connector
+        # without `attributes_version`) reads them one at a time instead of holding them all
+        user = _person(users, user_id)
         attrs = attrs_fn(user, ent.login_method)
-        if link is not None and link.state == "active" and user_id not in drift and link.attrs == attrs:
-            if inputs:
-                result.settled[user_id] = (inputs, link.attrs)
-            continue  # nothing changed (one C-level comparison instead of a diff)
+        if head is not None and head[0] == "active" and user_id not in drift:
+            last = links.pushed(app.name, user_id, head)  # partial: the link's document, no link built
+            if last == attrs:
+                if inputs:
+                    result.settled[user_id] = (inputs, DETACHED if partial else last)
+                continue  # nothing changed (one C-level comparison instead of a diff)
+        link = links.peek_at(app.name, user_id, head) if head is not None else None
         if link is None or link.state == "deleted":
             ops.append(gate(Operation(app.name, "create", ent.reason(), user_id, user.label(), attrs=attrs,
                                       changes=diff({}, attrs), inputs=inputs), "create", Capability.CREATE))
@@ -285,26 +311,22 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
     return result
 
 
+def _person(users: UserRepo, user_id: str) -> User:
+    user = users.peek(user_id)
+    if user is None:  # the active ids come from the very state the people are read from
+        raise LookupError(f"person {user_id} is not in the state")
+    return user
+
+
 def _deprovisioned(ops: list[Operation]) -> set[str]:
     """People whose deprovisioning removes their memberships anyway (and whose account may be gone)."""
     return {op.person_id for op in ops if op.action in DEPROVISIONS}
-
-
-def _computes_most(store: Store, app: Application, tool: Tools) -> bool:
-    """True when the plan of `app` would compute the attributes of most people: a connector without an
-    `attributes_version`, or more than 1 link in 8 that recorded no inputs (older links, before their first sync)."""
-    if len(tool) < 4 or not tool[3]:
-        return True
-    heads = store.links.heads(app.name)
-    return sum(1 for head in heads.values() if not head[1]) * 8 > len(heads)
 
 
 def plan_from_state(store: Store, apps: list[Application], tools: dict[str, Tools],
                     *, drift: dict[str, dict[str, dict[str, Any]]] | None = None) -> Plan:
     plan = Plan()
     people: dict[str, str] = {}  # person_inputs, computed once per person for all the applications
-    if store.partial and any(_computes_most(store, app, tools[app.name]) for app in apps):
-        store.load_whole()  # most people read one by one would cost more than reading them all at once
     for app in apps:
         tool = tools[app.name]
         attrs_fn, capabilities = tool[0], tool[1]
