@@ -14,6 +14,10 @@ cache the writers keep under a lock of their own (flock on it); a line `{"upto":
 holds every identity record of the month file's first N bytes. Readers trust only what precedes its last such line
 and read the month from N on; a missing, torn or stale file (another month file, N past its end) is not trusted: the
 month is read instead, and the next writer rebuilds it.
+
+Each month also has a person index (`by-person/<month>.idx`, console/month_index.py): where the lines of each person id
+and casefolded label start. An exact person filter reads those lines, and searches the month only past what the index
+covers (or the whole month when its index is not usable); the writers keep it under the same lock.
 """
 from __future__ import annotations
 

@@ -14,12 +14,14 @@ or the new one.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import orjson
@@ -86,17 +88,15 @@ def tail_crc(fd: int, upto: int) -> int:
 
 
 class MonthIndex:
-    """A loaded index: sorted keys and the offsets of their lines."""
+    """A loaded index: sorted keys and the offsets of their lines (views of the mapped file)."""
 
     __slots__ = ("keys", "offsets", "upto")
 
-    def __init__(self, keys: array[int], offsets: array[int], upto: int) -> None:
+    def __init__(self, keys: Sequence[int], offsets: Sequence[int], upto: int) -> None:
         self.keys, self.offsets, self.upto = keys, offsets, upto
 
     def lookup(self, wanted: Iterable[int]) -> list[int]:
         """Offsets of the lines under any of the `wanted` keys, sorted."""
-        from bisect import bisect_left
-
         keys, offsets, count = self.keys, self.offsets, len(self.keys)
         found: set[int] = set()
         for key in wanted:
@@ -113,22 +113,25 @@ class MonthIndex:
 def load(path: Path, month_fd: int, month_size: int, file: tuple[int, int]) -> MonthIndex | None:
     """The index at `path` when it is usable for the month file open as `month_fd` (its identity `file`, its size
     `month_size`): whole, of this file, not past its end, its last bytes before `upto` those it was made from. None
-    otherwise (missing, torn, damaged, stale): the month is searched then."""
+    otherwise (missing, torn, damaged, stale): the month is searched then. Mapped, not read: a new process would fault
+    in the new memory of a copy."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    if len(data) < _HEAD.size:
-        return None
+    try:
+        if os.fstat(fd).st_size < _HEAD.size:
+            return None
+        data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
     magic, dev, ino, upto, count, tail, body = _HEAD.unpack_from(data)
     if magic != MAGIC or (dev, ino) != file or upto > month_size or len(data) != _HEAD.size + 16 * count:
         return None
-    if zlib.crc32(memoryview(data)[_HEAD.size:]) != body or tail_crc(month_fd, upto) != tail:
+    view = memoryview(data)[_HEAD.size:]
+    if zlib.crc32(view) != body or tail_crc(month_fd, upto) != tail:
         return None
-    keys, offsets = array("Q"), array("Q")
-    keys.frombytes(data[_HEAD.size:_HEAD.size + 8 * count])
-    offsets.frombytes(data[_HEAD.size + 8 * count:])
-    return MonthIndex(keys, offsets, upto)
+    return MonthIndex(view[:8 * count].cast("Q"), view[8 * count:].cast("Q"), upto)
 
 
 def write(path: Path, entries: list[int], upto: int, file: tuple[int, int], month_fd: int, home: Path) -> None:
