@@ -74,23 +74,33 @@ class PeopleIndex:
                 if user is not None:
                     found.append(user)
             return found
+        if limit <= 0:
+            return found
         needle = max(words, key=len)
         others = [w for w in words if w is not needle]
+        other = others[0] if len(others) == 1 else None  # two words, the usual name: tested without a loop
         blob = self.blob
+        find, rfind = blob.find, blob.rfind
         row, counted = 0, 0
-        pos = blob.find(needle)
-        while pos != -1 and len(found) < limit:
-            start = blob.rfind(b"\n", 0, pos) + 1
-            end = blob.find(b"\n", pos)
+        pos = find(needle)
+        while pos != -1:  # each line holding the longest word once; rows counted only for the lines that pass
+            start = rfind(b"\n", 0, pos) + 1
+            end = find(b"\n", pos)
             end = len(blob) if end == -1 else end
-            row += blob.count(b"\n", counted, start)
-            counted = start
-            line = blob[start:end]
-            if all(w in line for w in others):
+            if other is not None:
+                passes = find(other, start, end) != -1
+            else:
+                line = blob[start:end]
+                passes = all(w in line for w in others)
+            if passes:
+                row += blob.count(b"\n", counted, start)
+                counted = start
                 user = at_row(row, ids[row] if ids else "")
                 if user is not None:
                     found.append(user)
-            pos = blob.find(needle, end + 1)
+                    if len(found) >= limit:
+                        break
+            pos = find(needle, end + 1)
         return found
 
 
