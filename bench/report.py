@@ -1,6 +1,6 @@
 """The provisioning report at 1M events: filter by person + application + 30 days; target ≤ 100 ms cold (issue 16).
 
-    python bench/report.py [--events 1000000] [--people 100000] [--repeat 5] [--compare DIR]
+    python bench/report.py [--events 1000000] [--people 100000] [--repeat 5] [--appends 6000] [--compare DIR]
 
 Builds a throw-away home (100k people, 40 applications, 1M events over 12 months), then measures the query
 `idconsole report --user U --app A --since 30d` runs:
@@ -24,6 +24,9 @@ A label without a run of digits: the asked person's display name (shared by many
 e-mail, cold in new processes, median of `--repeat` (with `--compare DIR`, the code of DIR too, same run). The person,
 the deleted one and these labels are also asked of the same home without the months' person indexes
 (`events/by-person/`: the months' bytes are searched, as a month without one is), same run.
+
+What keeping the identities files and the person indexes costs a writer: `--appends` appends of one event each to a
+copy of the newest month, after the writer's first, CPU of each (with `--compare DIR`, the code of DIR too).
 
 Every new process finds the OS page cache as it is: the files were just written, so they are in it (dropping it
 needs root and is not done). Bytecode is cached (PYTHONPYCACHEPREFIX in the temp directory, written by one run
@@ -73,6 +76,23 @@ hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith(
 print(json.dumps({"imports": t1 - t0, "query": t2 - t1, "count": len(found), "rss": int(hwm[0]) if hwm else 0}))
 """
 INDEX_IT = "import sys; from console.store import Store; Store.open(sys.argv[1]).close()"
+# A writer's appends of one event each to the newest month (its identities file and person index kept, as they are
+# there), after its first append: CPU seconds of each, as JSON.
+APPENDS = """
+import json, sys, time
+from console.eventlog import EventLog
+from console.models import Event
+log = EventLog(sys.argv[1])
+month = sys.argv[2]
+log.append(Event(action="sync", status="success", time=f"{month}-28T00:00:00Z"))
+cpu = []
+for i in range(int(sys.argv[3])):
+    t = time.process_time()
+    log.append(Event(action="update", status="success", app="app01", person=f"w{i:07d}", person_id=f"w{i}",
+                     changes={"title": ["a", "b"]}, time=f"{month}-28T00:00:01Z"))
+    cpu.append(time.process_time() - t)
+print(json.dumps(cpu))
+"""
 
 
 def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -131,6 +151,27 @@ def build(home: Path, people_count: int, events: int) -> tuple[list[str], dict[s
             person.displayName)
 
 
+def appends_rows(tmp: Path, home: Path, month: str, checkouts: dict[str, tuple[Path, Path]], env: dict[str, str],
+                 count: int) -> None:
+    """What keeping the identities file and the person index costs an append: `count` appends of one event each to a
+    copy of the newest month (with its side files), by the code of each checkout, in a new process each."""
+    for tag, (code, _) in checkouts.items():
+        events = tmp / f"appends{tag.strip(' []')}" / "events"
+        events.mkdir(parents=True)
+        shutil.copy2(home / "events" / f"{month}.jsonl", events / f"{month}.jsonl")
+        for sub, ext in (("identities", "jsonl"), ("by-person", "idx")):
+            if (home / "events" / sub / f"{month}.{ext}").exists():
+                (events / sub).mkdir(exist_ok=True)
+                shutil.copy2(home / "events" / sub / f"{month}.{ext}", events / sub / f"{month}.{ext}")
+        _, _, out = process([sys.executable, "-c", APPENDS, str(events), month, str(count)],
+                            {**env, "PYTHONPATH": str(code)}, code)
+        cpu = sorted(json.loads(out))
+        print(f"append of one event{tag:<16} median {statistics.median(cpu) * 1000:.3f} ms CPU, mean "
+              f"{statistics.fmean(cpu) * 1000:.3f} ms, max {cpu[-1] * 1000:.1f} ms ({count} appends after the first, "
+              "fsync each)")
+        shutil.rmtree(events.parent)
+
+
 def people_named(home: Path, name: str) -> int:
     with Store.open(home, readonly=True) as store:
         return sum(1 for u in store.users.all() if u.displayName == name)
@@ -141,6 +182,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--appends", type=int, default=6000, help="appends timed, one event each")
     parser.add_argument("--compare", metavar="DIR", type=Path,
                         help="also time the new-process cases with the code of the checkout DIR (before/after)")
     args = parser.parse_args()
@@ -308,6 +350,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
               f"{(min(cpus[whole]) - min(cpus[floor])) * 1000:.0f} ms CPU to the import-only process "
               f"({min(walls[whole]) / min(walls[floor]):.2f}x its wall, {min(cpus[whole]) / min(cpus[floor]):.2f}x its "
               "CPU)")
+    appends_rows(tmp, home, months[-1], checkouts, env, args.appends)
     print(f"target ≤ {TARGET * 1000:.0f} ms cold; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(other processes' load inflates every wall time)")
     return 0
