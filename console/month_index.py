@@ -135,12 +135,15 @@ def load(path: Path, month_fd: int, month_size: int, file: tuple[int, int]) -> M
 
 
 def write(path: Path, entries: list[int], upto: int, file: tuple[int, int], month_fd: int, home: Path) -> None:
-    """Write the index of the month's first `upto` bytes (its `entries`, sorted) to a new file renamed over `path`."""
+    """Write the index of the month's first `upto` bytes (its `entries`, sorted) to a new file renamed over `path`; the
+    caller holds the month's writers' lock."""
     mask = (1 << _SPAN) - 1
     keys, offsets = array("Q", [e >> _SPAN for e in entries]), array("Q", [e & mask for e in entries])
     body = keys.tobytes() + offsets.tobytes()
     head = _HEAD.pack(MAGIC, file[0], file[1], upto, len(entries), tail_crc(month_fd, upto), zlib.crc32(body))
     files.make_private_dir(path.parent, home)
+    for stale in path.parent.glob(f".{path.name}.*"):  # left by a writer killed while writing (the lock is ours now)
+        stale.unlink(missing_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         files.write_private(temp, head + body, home=home)

@@ -10,6 +10,7 @@ import random
 import shutil
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -155,27 +156,19 @@ def test_lines_past_the_index_are_searched(events: Path, monkeypatch: pytest.Mon
 def test_a_month_without_its_index_is_searched_and_the_next_writer_rebuilds_it(events: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     (events / month_index.DIR / "2026-02.idx").unlink()
+    left = events / month_index.DIR / ".2026-02.idx.99999"  # a writer killed while writing it
+    left.write_bytes(b"half")
     reads = Reads(monkeypatch)
     agree(events)
     assert set(reads.months) == {"2026-02"}
     monkeypatch.setattr(month_index, "STEP", 1 << 30)
-    with _closing(EventLog(events)) as log:
+    with closing(EventLog(events)) as log:
         log.append(Event(action="sync", status="success", time="2026-03-29T02:00:00Z"))  # its first append
     whole(events, "2026-02")
+    assert not left.exists()
     reads.months.clear()
     agree(events)
     assert reads.months == []
-
-
-class _closing:
-    def __init__(self, log: EventLog) -> None:
-        self.log = log
-
-    def __enter__(self) -> EventLog:
-        return self.log
-
-    def __exit__(self, *exc: object) -> None:
-        self.log.close()
 
 
 def _flip(path: Path, at: int) -> None:
@@ -220,7 +213,7 @@ def test_a_damaged_torn_or_stale_index_is_never_trusted(events: Path, monkeypatc
     agree(events)
     assert set(reads.months) == {"2026-03"}
     monkeypatch.setattr(month_index, "STEP", 1 << 30)
-    with _closing(EventLog(events)) as log:
+    with closing(EventLog(events)) as log:
         log.append(Event(action="sync", status="success", time="2026-02-27T00:00:00Z"))
     whole(events, "2026-03")
     reads.months.clear()
