@@ -10,11 +10,14 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import closing
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from console import eventlog, month_index
 from console.eventlog import EventLog
@@ -257,3 +260,35 @@ def test_several_writers_appending_keep_the_index_true(events: Path) -> None:
     assert index is not None and (events / "2026-03.jsonl").stat().st_size - index.upto < 4096
     agree(events)
     assert {e.run for e in every_line(events)} >= {"a", "b", "c"}
+
+
+# ---- any ids, labels and batches ----------------------------------------------------------------------------------
+people = st.text(st.sampled_from("aAsSß\u212ak\"\\-"), min_size=1, max_size=3)  # prefixes, case, escapes, casefolds
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.tuples(people, people, st.booleans()), min_size=1, max_size=6), min_size=1, max_size=5),
+       st.sampled_from([1, 200, 1 << 30]), st.data())
+def test_any_records_through_the_index_are_those_of_parsing_every_line(batches: list[list[tuple[str, str, bool]]],
+                                                                       step: int, data: st.DataObject) -> None:
+    """Whatever the ids and labels (prefixes of one another, case and casefold variants, characters JSON escapes), the
+    batches and how far behind the index is left, an exact person filter gets what parsing every line gets."""
+    written = [(pid, person) for batch in batches for pid, person, _ in batch]
+    ids = data.draw(st.sets(st.one_of(st.sampled_from([pid for pid, _ in written]), people), max_size=4))
+    label = data.draw(st.one_of(st.sampled_from([person for _, person in written]).map(str.swapcase), people))
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp) / "events"
+        log = EventLog(events)
+        month_index.STEP, saved = step, month_index.STEP
+        try:
+            for n, batch in enumerate(batches):
+                log.append_many([Event(action="update", status="success", person=person, person_id=pid if has else "",
+                                       time=f"2026-03-01T00:{n:02d}:{i:02d}Z")
+                                 for i, (pid, person, has) in enumerate(batch)])
+        finally:
+            month_index.STEP = saved
+            log.close()
+        reference = every_line(events)
+        for flt in ({"person_ids": ids}, {"person_text": label}, {"person_ids": ids, "person_text": label}):
+            got = EventLog(events, readonly=True).query(**flt)  # type: ignore[arg-type]
+            assert got == [e for e in reversed(reference) if naive([e], **flt)], flt
