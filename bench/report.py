@@ -1,6 +1,6 @@
 """The provisioning report at 1M events: filter by person + application + 30 days; target ≤ 100 ms cold (issue 16).
 
-    python bench/report.py [--events 1000000] [--people 100000] [--repeat 5] [--compare DIR]
+    python bench/report.py [--events 1000000] [--people 100000] [--repeat 5] [--appends 6000] [--compare DIR]
 
 Builds a throw-away home (100k people, 40 applications, 1M events over 12 months), then measures the query
 `idconsole report --user U --app A --since 30d` runs:
@@ -16,13 +16,17 @@ Builds a throw-away home (100k people, 40 applications, 1M events over 12 months
 
 A person no longer in the state (deleted: `--user` their former userName) and an unknown one are looked up in the
 report's identity records: through the identities files (`events/identities/`, built here once as a writer's first
-append builds them on a home written before them; that build is timed), against the same home without them (every
+append builds them, with the months' person indexes; that build is timed), against the same home without them (every
 month's identity records read, what the code before did), in new processes, median of `--repeat`, with the
 process's peak RSS.
 
-A label without a run of digits, the 30-day filter's costly case: the asked person's display name (shared by many
-people: many ids) and an unknown e-mail, cold in new processes, median of `--repeat` (with `--compare DIR`, the
-code of DIR too, same run).
+A label without a run of digits: the asked person's display name (shared by many people: many ids) and an unknown
+e-mail, cold in new processes, median of `--repeat` (with `--compare DIR`, the code of DIR too, same run). The person,
+the deleted one and these labels are also asked of the same home without the months' person indexes
+(`events/by-person/`: the months' bytes are searched, as a month without one is), same run.
+
+What keeping the identities files and the person indexes costs a writer: `--appends` appends of one event each to a
+copy of the newest month, after the writer's first, CPU of each (with `--compare DIR`, the code of DIR too).
 
 Every new process finds the OS page cache as it is: the files were just written, so they are in it (dropping it
 needs root and is not done). Bytecode is cached (PYTHONPYCACHEPREFIX in the temp directory, written by one run
@@ -57,7 +61,7 @@ from console.reports import ReportFilter, query  # noqa: E402
 from console.store import Store  # noqa: E402
 
 TARGET = 0.100
-BUILT: list[float] = []  # seconds the identities files took to build
+BUILT: list[float] = []  # seconds the identities files and person indexes took to build
 # A new interpreter's report: imports, then open + query, timed apart (what `idconsole report` does, without argparse
 # and printing).
 CHILD = """
@@ -72,6 +76,23 @@ hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith(
 print(json.dumps({"imports": t1 - t0, "query": t2 - t1, "count": len(found), "rss": int(hwm[0]) if hwm else 0}))
 """
 INDEX_IT = "import sys; from console.store import Store; Store.open(sys.argv[1]).close()"
+# A writer's appends of one event each to the newest month (its identities file and person index kept, as they are
+# there), after its first append: CPU seconds of each, as JSON.
+APPENDS = """
+import json, sys, time
+from console.eventlog import EventLog
+from console.models import Event
+log = EventLog(sys.argv[1])
+month = sys.argv[2]
+log.append(Event(action="sync", status="success", time=f"{month}-28T00:00:00Z"))
+cpu = []
+for i in range(int(sys.argv[3])):
+    t = time.process_time()
+    log.append(Event(action="update", status="success", app="app01", person=f"w{i:07d}", person_id=f"w{i}",
+                     changes={"title": ["a", "b"]}, time=f"{month}-28T00:00:01Z"))
+    cpu.append(time.process_time() - t)
+print(json.dumps(cpu))
+"""
 
 
 def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -108,7 +129,7 @@ def build(home: Path, people_count: int, events: int) -> tuple[list[str], dict[s
     """The home; returns its months, who had an event lately in which application, the person asked for (userName
     and e-mail), the 30 days' cutoff, the userName of a person with identity records (one had an event lately
     in the same application) then removed from the state (deleted), and the asked person's display name (a name many
-    people share). Builds the identities files (timed apart)."""
+    people share). Builds the identities files and person indexes (timed apart)."""
     people = make_people(people_count)
     with Store.open(home) as store:
         store.users.put_many(people)
@@ -130,6 +151,27 @@ def build(home: Path, people_count: int, events: int) -> tuple[list[str], dict[s
             person.displayName)
 
 
+def appends_rows(tmp: Path, home: Path, month: str, checkouts: dict[str, tuple[Path, Path]], env: dict[str, str],
+                 count: int) -> None:
+    """What keeping the identities file and the person index costs an append: `count` appends of one event each to a
+    copy of the newest month (with its side files), by the code of each checkout, in a new process each."""
+    for tag, (code, _) in checkouts.items():
+        events = tmp / f"appends{tag.strip(' []')}" / "events"
+        events.mkdir(parents=True)
+        shutil.copy2(home / "events" / f"{month}.jsonl", events / f"{month}.jsonl")
+        for sub, ext in (("identities", "jsonl"), ("by-person", "idx")):
+            if (home / "events" / sub / f"{month}.{ext}").exists():
+                (events / sub).mkdir(exist_ok=True)
+                shutil.copy2(home / "events" / sub / f"{month}.{ext}", events / sub / f"{month}.{ext}")
+        _, _, out = process([sys.executable, "-c", APPENDS, str(events), month, str(count)],
+                            {**env, "PYTHONPATH": str(code)}, code)
+        cpu = sorted(json.loads(out))
+        print(f"append of one event{tag:<16} median {statistics.median(cpu) * 1000:.3f} ms CPU, mean "
+              f"{statistics.fmean(cpu) * 1000:.3f} ms, max {cpu[-1] * 1000:.1f} ms ({count} appends after the first, "
+              "fsync each)")
+        shutil.rmtree(events.parent)
+
+
 def people_named(home: Path, name: str) -> int:
     with Store.open(home, readonly=True) as store:
         return sum(1 for u in store.users.all() if u.displayName == name)
@@ -140,6 +182,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--appends", type=int, default=6000, help="appends timed, one event each")
     parser.add_argument("--compare", metavar="DIR", type=Path,
                         help="also time the new-process cases with the code of the checkout DIR (before/after)")
     args = parser.parse_args()
@@ -156,17 +199,27 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     months, recent, user_name, email, cutoff, gone, display = build(home, args.people, args.events)
     plain = tmp / "home-months-only"  # the same home without identities files: the lookup reads every month
     plain.mkdir(mode=0o700)
-    shutil.copy2(home / "state.json", plain / "state.json")
-    shutil.copytree(home / "events", plain / "events", copy_function=os.link, ignore=shutil.ignore_patterns("identities"))
+    for name in ("state.json", "state.index"):  # the same files (links: the state's index checks its file's inode)
+        os.link(home / name, plain / name)
+    shutil.copytree(home / "events", plain / "events", copy_function=os.link,
+                    ignore=shutil.ignore_patterns("identities", "by-person"))
+    searched = tmp / "home-searched"  # the same home without the months' person indexes: the months are searched
+    searched.mkdir(mode=0o700)
+    for name in ("state.json", "state.index"):
+        os.link(home / name, searched / name)
+    shutil.copytree(home / "events", searched / "events", copy_function=os.link,
+                    ignore=shutil.ignore_patterns("by-person"))
     indexed = BUILT[0]
     side = sum(f.stat().st_size for f in (home / "events" / "identities").glob("*.jsonl"))
+    by_person = sum(f.stat().st_size for f in (home / "events" / "by-person").glob("*.idx"))
     logged = sum(f.stat().st_size for f in (home / "events").glob("*.jsonl"))
     os.sync()
     person_id, app = next(iter(recent.items()))
     print(f"{args.events:,} events in {len(months)} monthly files, {args.people:,} people, 40 applications "
           f"(built in {time.perf_counter() - t:.1f} s); the query: --user {user_name} --app {app} --since 30d")
-    print(f"identities files: {side / 1e6:.1f} MB for {logged / 1e6:.0f} MB of months, built once in {indexed:.2f} s "
-          f"(a writer's first append on a home without them); deleted person: --user {gone}")
+    print(f"identities files {side / 1e6:.1f} MB and person indexes {by_person / 1e6:.1f} MB for {logged / 1e6:.0f} MB "
+          f"of months, built once in {indexed:.2f} s (a writer's first append on a home without them); deleted person: "
+          f"--user {gone}")
 
     rows: list[tuple[str, float, str]] = []
     flt = ReportFilter(person=user_name, app=app, since="30d")
@@ -201,6 +254,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             cases[f"new process: imports [{kind}{tag}]"] = ([sys.executable, "-c", CHILD, str(where), who, app], ROOT,
                                                            {**env, "PYTHONPATH": str(ROOT)})
     labels = {"name": display, "unknown e-mail": departed["unknown"]}  # labels without a run of digits
+    lookups = {"person": user_name, "deleted": gone, **labels}
+    for kind, who in lookups.items():  # the same home without the person indexes: the months' bytes searched
+        cases[f"new process: imports [{kind}, months searched]"] = (
+            [sys.executable, "-c", CHILD, str(searched), who, app], ROOT, {**env, "PYTHONPATH": str(ROOT)})
     for tag, (code, where) in checkouts.items():
         case_env = {**env, "PYTHONPATH": str(code)}
         cases[f"new process: imports{tag}"] = ([sys.executable, "-c", CHILD, str(where), user_name, app], code, case_env)
@@ -245,6 +302,12 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                                min(counts[name_case])))
         if len(checkouts) > 1:
             assert len({min(counts[f"new process: imports [{kind}]{tag}"]) for tag in checkouts}) == 1, kind
+    index_rows = []
+    for kind in lookups:
+        fast = f"new process: imports [{kind}]" if kind != "person" else "new process: imports"
+        slow = f"new process: imports [{kind}, months searched]"
+        assert counts[fast] == counts[slow] and len(counts[fast]) == 1, (kind, counts[fast], counts[slow])
+        index_rows.append((kind, statistics.median(queries[fast]), statistics.median(queries[slow]), min(counts[fast])))
     gone_rows = []
     for kind in departed:
         fast, slow = f"new process: imports [{kind}]", f"new process: imports [{kind}, months read]"
@@ -271,7 +334,12 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         verdict = "PASS" if seconds <= TARGET else "MISS"
         print(f"new process, cold, by {kind:<26} {seconds * 1000:8.1f} ms  {verdict:4}  --user {label!r}, {count} events, "
               f"peak RSS {peak:.0f} MB (median of {args.repeat})")
-    print(f"  {display!r} is the display name of {people_named(home, display)} people: their ids are screened at once")
+    print(f"  {display!r} is the display name of {people_named(home, display)} people: their ids are looked up at once")
+    print()
+    for kind, fast, slow, count in index_rows:
+        print(f"new process, cold, {kind:<15} {fast * 1000:8.1f} ms through the person indexes against {slow * 1000:.1f} "
+              f"ms with the months searched (same home without them): {slow / fast:.1f}x faster, {count} events "
+              f"(median of {args.repeat})")
     print()
     for tag in checkouts:
         whole, floor = f"idconsole report, whole process{tag}", f"baseline: import console.cli only{tag}"
@@ -282,6 +350,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
               f"{(min(cpus[whole]) - min(cpus[floor])) * 1000:.0f} ms CPU to the import-only process "
               f"({min(walls[whole]) / min(walls[floor]):.2f}x its wall, {min(cpus[whole]) / min(cpus[floor]):.2f}x its "
               "CPU)")
+    appends_rows(tmp, home, months[-1], checkouts, env, args.appends)
     print(f"target ≤ {TARGET * 1000:.0f} ms cold; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(other processes' load inflates every wall time)")
     return 0

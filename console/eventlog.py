@@ -14,11 +14,16 @@ cache the writers keep under a lock of their own (flock on it); a line `{"upto":
 holds every identity record of the month file's first N bytes. Readers trust only what precedes its last such line
 and read the month from N on; a missing, torn or stale file (another month file, N past its end) is not trusted: the
 month is read instead, and the next writer rebuilds it.
+
+Each month also has a person index (`by-person/<month>.idx`, console/month_index.py): where the lines of each person id
+and casefolded label start. An exact person filter reads those lines, and searches the month only past what the index
+covers (or the whole month when its index is not usable); the writers keep it under the same lock.
 """
 from __future__ import annotations
 
 import dataclasses
 import fcntl
+import mmap
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from console import clock, files
+from console import clock, files, month_index
 from console.errors import ReadOnly
 from console.models import Event
 
@@ -167,6 +172,15 @@ def _last_mark(data: bytes) -> tuple[int, list[int], int] | None:
     return None
 
 
+def _parsed(line: bytes) -> dict[str, Any] | None:
+    """A line's record; None when it is not one (a torn line after a crash, or of another shape)."""
+    try:
+        rec = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # a torn line after a crash: the operation in flight is lost
+    return rec if _is_event(rec) else None
+
+
 def _line_time(line: bytes) -> bytes | None:
     """The `time` of a record without parsing it: `time` is its last key. None when unsure (parse it then)."""
     start = line.rfind(b'"time":"')
@@ -213,15 +227,11 @@ class _Month:
         rest parsed again when asked (an export of a million events would otherwise keep ~1.5 GB of them)."""
         if start in self.records:
             return self.records[start]
-        try:
-            rec: dict[str, Any] | None = orjson.loads(self.line(start))
-        except orjson.JSONDecodeError:
-            rec = None  # a torn line after a crash: the operation in flight is lost
-        if rec is None or not _is_event(rec):
+        rec = _parsed(self.line(start))
+        if rec is None:
             self.records[start] = None  # always kept: a malformed line is counted once
             self.malformed += 1
-            return None
-        if len(self.records) < RECORDS_KEPT:
+        elif len(self.records) < RECORDS_KEPT:
             self.records[start] = rec
         return rec
 
@@ -305,6 +315,30 @@ class _Month:
         return found
 
 
+class _Lines:
+    """Some lines of a month, by the offset where each starts: those a month's person index (console/month_index.py)
+    points at, and those of its month past the index found by searching them."""
+
+    __slots__ = ("lines", "records", "malformed")
+
+    def __init__(self) -> None:
+        self.lines: dict[int, bytes] = {}
+        self.records: dict[int, dict[str, Any] | None] = {}
+        self.malformed = 0
+
+    def starts(self) -> list[int]:
+        return sorted(self.lines)
+
+    def line(self, start: int) -> bytes:
+        return self.lines[start]
+
+    def record(self, start: int) -> dict[str, Any] | None:
+        if start not in self.records:
+            self.records[start] = _parsed(self.lines[start])
+            self.malformed += self.records[start] is None
+        return self.records[start]
+
+
 class _Handle:
     """An append-only file held open, with the identity of the file it was opened on."""
 
@@ -347,6 +381,7 @@ class EventLog:
         self._handles: dict[Path, _Handle] = {}
         self._cache: dict[str, _Month] = {}
         self._indexed = False  # this process has brought the identities files up to their months
+        self._malformed = 0  # lines read through a month's person index that are not report records
 
     @property
     def journal_dir(self) -> Path:
@@ -431,6 +466,13 @@ class EventLog:
                         marks[-2] = (self._identities_path(month), 0)  # rebuilt: a withdrawal empties it
                 except OSError:
                     pass  # a cache: readers do not trust what has no mark after it, and read the month instead
+                index = self._index_path(month)
+                try:
+                    if month_index.behind(index, st.st_size, (st.st_dev, st.st_ino)) and \
+                            month_index.update(index, path, self.dir.parent):
+                        marks.insert(len(marks) - 1, (index, -1))  # it may cover this write: a withdrawal removes it
+                except OSError:
+                    pass  # a cache: readers check it and search the month without it
         return marks
 
     # ---- the identities files ------------------------------------------------------------------
@@ -480,9 +522,12 @@ class EventLog:
         _write_all(side, b"".join(map(_identity_line, found)) + _mark(after, file))
         return True
 
+    def _index_path(self, month: str) -> Path:
+        return self.dir / month_index.DIR / f"{month}.idx"
+
     def index_identities(self) -> None:
-        """Bring every month's identities file up to its month (a writer's first append in a process does): one
-        without a usable mark is rebuilt from its month, one far behind caught up."""
+        """Bring every month's identities file and person index up to its month (a writer's first append in a process
+        does): one without a usable mark, or damaged, is rebuilt from its month, one far behind caught up."""
         for month in self.months():
             path = self.dir / f"{month}.jsonl"
             with self._identities_locked(month) as side:
@@ -494,6 +539,10 @@ class EventLog:
                     continue
                 size = _complete(path, st.st_size)  # a torn last line (a crash, a write in flight): the line before
                 self._note_identities(side, path, size, [], size, [st.st_dev, st.st_ino])
+                try:
+                    month_index.update(self._index_path(month), path, self.dir.parent)
+                except OSError:
+                    pass  # a cache: readers search the month without it
 
     def _identities_of(self, month: str, screen: _PersonScreen) -> list[Identity]:
         """The identities of the month's records whose line may hold the screened text: from its identities file and
@@ -544,7 +593,7 @@ class EventLog:
         """Take back what `append_many` wrote (the change it recorded could not be saved); one writer holds the lock.
         An identities file that cannot be cut back is removed (it is rebuilt), before its month is cut."""
         for path, size in marks:
-            side = path.parent.name == "identities" and path.parent.parent == self.dir
+            side = path.parent.name in ("identities", month_index.DIR) and path.parent.parent == self.dir
             if side and size < 0:  # it could not be kept in step with this write
                 try:
                     path.unlink(missing_ok=True)
@@ -692,6 +741,10 @@ class EventLog:
         exact = {k: v for k, v in (("run", run), ("app", app), ("action", action), ("status", status)) if v is not None}
         needles = [orjson.dumps(v) for v in exact.values()]
         screen = _PersonScreen(person_ids or set(), text) if by_person else None
+        # an exact person filter: its ids' and label's lines are looked up in each month's person index
+        keys = [month_index.id_key(i) for i in person_ids or ()] + \
+            ([month_index.label_key(text)] if text is not None else []) \
+            if by_person and not person_partial and "" not in (person_ids or ()) else None
         since_b, until_b = (since_s.encode() if since_s else None), (until_s.encode() if until_s else None)
         open_intents = [e for e in self.open_intents() if status in (None, "unknown")] if _intents else []
         if open_intents:  # intents without an outcome (a crash, or a run in flight elsewhere) show as unknown
@@ -706,10 +759,15 @@ class EventLog:
             return
         given = 0
         for month in reversed(months):
-            part = self._month(month)
-            if screen is not None:  # a person is usually the most selective filter
+            lines = self._by_index(month, keys, screen) if keys is not None and screen is not None else None
+            part: _Month | _Lines = lines if lines is not None else self._month(month)
+            if lines is not None:
+                starts, rest = lines.starts(), needles
+            elif screen is not None:  # a person is usually the most selective filter
+                assert isinstance(part, _Month)
                 starts, rest = screen.starts(part), needles
             elif needles:
+                assert isinstance(part, _Month)
                 starts, rest = part.find(needles[0]), needles[1:]
             else:
                 starts, rest = part.starts(), []
@@ -734,11 +792,46 @@ class EventLog:
                 yield _event(rec)
                 given += 1
                 if given == limit:
-                    return
+                    break
+            if lines is not None:
+                self._malformed += lines.malformed
+            if given == limit:
+                return
+
+    def _by_index(self, month: str, keys: list[int], screen: _PersonScreen) -> _Lines | None:
+        """The month's lines that may hold a record of the screened person: those its person index gives under `keys`
+        (the person's ids and label), and those past the index that pass the screen. None when the month has no
+        usable index (it is searched then)."""
+        try:
+            fd = os.open(self.dir / f"{month}.jsonl", os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            st = os.fstat(fd)
+            index = month_index.load(self._index_path(month), fd, st.st_size, (st.st_dev, st.st_ino))
+            if index is None:
+                return None
+            lines = _Lines()
+            offsets = index.lookup(keys)
+            if offsets:
+                with mmap.mmap(fd, index.upto, access=mmap.ACCESS_READ) as data:
+                    for start in offsets:
+                        if (end := data.find(b"\n", start)) < 0:
+                            return None  # not a line of what it covers: not trusted
+                        lines.lines[start] = data[start:end]
+            rest = os.pread(fd, st.st_size - index.upto, index.upto)
+            if rest := rest[:rest.rfind(b"\n") + 1]:  # a line being written by another process waits
+                tail = _Month()
+                tail.extend(rest)
+                for start in screen.starts(tail):
+                    lines.lines[index.upto + start] = tail.line(start)
+            return lines
+        finally:
+            os.close(fd)
 
     def malformed(self) -> int:
         """How many lines read so far were not report records (torn, or of another shape) and were skipped."""
-        return sum(part.malformed for part in self._cache.values())
+        return sum(part.malformed for part in self._cache.values()) + self._malformed
 
     def close(self) -> None:
         for handle in self._handles.values():

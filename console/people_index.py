@@ -83,16 +83,23 @@ class PeopleIndex:
             return found, self.count
         needle = max(words, key=len)
         others = [w for w in words if w is not needle]
+        other = others[0] if len(others) == 1 else None  # two words, the usual name: tested without a loop
         blob = self.blob
+        find, rfind = blob.find, blob.rfind
         row, counted, matched = 0, 0, 0
         stop = max(limit, count_to) + 1
-        pos = blob.find(needle)
+        pos = find(needle)
+        # each line holding the longest word once; rows counted only for the lines that pass, while people are loaded
         while pos != -1 and matched < stop:
-            start = blob.rfind(b"\n", 0, pos) + 1
-            end = blob.find(b"\n", pos)
+            start = rfind(b"\n", 0, pos) + 1
+            end = find(b"\n", pos)
             end = len(blob) if end == -1 else end
-            line = blob[start:end]
-            if all(w in line for w in others):
+            if other is not None:
+                passes = find(other, start, end) != -1
+            else:
+                line = blob[start:end]
+                passes = all(w in line for w in others)
+            if passes:
                 if len(found) < limit:
                     row += blob.count(b"\n", counted, start)
                     counted = start
@@ -102,7 +109,7 @@ class PeopleIndex:
                         matched += 1
                 else:
                     matched += 1
-            pos = blob.find(needle, end + 1)
+            pos = find(needle, end + 1)
         return found, matched
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from console.errors import ReadOnly
-from console import eventlog
+from console import eventlog, month_index
 from console.eventlog import CASEFOLDS_TO_ASCII, EventLog, months_between
 from console.models import Event
 from tests.plugins.core import ROOT, child_env
@@ -160,6 +161,11 @@ PEOPLE = ["zoe", "Zoë", "ZOË", "Straße", "STRASSE", "strasse", "\u212aate", "
 APPS = ["scim", "ad", "graph", "Ångström app", "app\"x"]
 
 
+def without_index(log: EventLog) -> None:
+    """Remove the months' person indexes (console/month_index.py): the query searches the months' bytes then."""
+    shutil.rmtree(log.dir / month_index.DIR)
+
+
 def naive(events: list[Event], **flt: object) -> list[Event]:
     text = flt.get("person_text")
     ids = flt.get("person_ids")
@@ -179,7 +185,9 @@ def naive(events: list[Event], **flt: object) -> list[Event]:
     return sorted(out, key=lambda e: e.time, reverse=True)
 
 
-def test_screened_queries_agree_with_parsing_every_line(log: EventLog) -> None:
+@pytest.mark.parametrize("indexed", [True, False])
+def test_screened_queries_agree_with_parsing_every_line(log: EventLog, indexed: bool) -> None:
+    """Through the months' person indexes (an exact person filter) and without them (the months' bytes searched)."""
     rnd = random.Random(11)
     events = []
     for i in range(1500):
@@ -193,6 +201,9 @@ def test_screened_queries_agree_with_parsing_every_line(log: EventLog) -> None:
         ))
     events.sort(key=lambda e: e.time)
     log.append_many(events)
+    assert sorted(p.name for p in (log.dir / month_index.DIR).iterdir()) == [f"2026-0{m}.idx" for m in range(1, 5)]
+    if not indexed:
+        without_index(log)
     filters = [{"person_text": p} for p in PEOPLE if p] + [
         {"person_ids": {"id-1", "id-8"}},
         {"person_ids": {"id-3"}, "person_text": "STRASSE"},
@@ -232,6 +243,7 @@ def test_a_text_with_digits_is_found_through_them_without_lowering_the_month(log
                      message="padding " * 20, time=f"2026-03-{i % 28 + 1:02d}T01:02:03Z") for i in range(3000)]
     events.sort(key=lambda e: e.time)
     log.append_many(events)
+    without_index(log)  # the months' bytes are searched
     lowered: list[bytes] = []
     real_find = eventlog._Month.find
 
@@ -267,6 +279,7 @@ def test_many_ids_are_found_in_one_pass_over_the_person_id_fields(log: EventLog,
     with open(log.dir / "2026-03.jsonl", "ab") as fh:  # written by hand: a space after every colon
         fh.write(json.dumps(spaced.to_doc()).encode() + b"\n")
     events.append(spaced)
+    without_index(log)  # the months' bytes are searched
     searched: list[bytes] = []
     real_find = eventlog._Month.find
 
@@ -305,6 +318,7 @@ def test_a_text_without_digits_is_found_piece_by_piece_as_in_the_whole_lowered_m
                     time=f"2026-03-{i // 40 + 1:02d}T{i % 24:02d}:00:{i % 60:02d}Z") for i in range(600)]
     events.sort(key=lambda e: e.time)
     log.append_many(events)
+    without_index(log)  # the months' bytes are searched
     for text in ("anna", "ANNA", "anna smith", "Joanna", "nobody.here@example.INVALID", "zoë", "kate", "STRASSE", "a",
                  "smith", "nobody", "ZOË", "straße", "\u212aate", "jörg kühn", "JÖRG KÜHN", "müffler", "Ñúñez Müller",
                  "ñúñez", "ez mü"):
