@@ -561,27 +561,22 @@ class LinkRepo(Repo[Link]):
 
     def at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
         """The whole link `heads` gave `head` of."""
-        ref = head[2]
-        if isinstance(ref, Link):
-            return ref
-        link = self._by_local.get((app, kind, local_id))
-        if link is None and self._snap is not None:
-            link = self._from_doc(self._snap.doc("links", ref))
-            self._by_id[link.id] = link
-            self._index(link)
-        if link is None:
-            raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
-                             hint="run the plan again")
-        return link
+        return self._link_of(app, local_id, head, kind, keep=True)
 
     def peek_at(self, app: str, local_id: str, head: Head, kind: str = "user") -> Link:
         """The whole link `heads` gave `head` of, not kept (see `UserRepo.peek`)."""
+        return self._link_of(app, local_id, head, kind, keep=False)
+
+    def _link_of(self, app: str, local_id: str, head: Head, kind: str, *, keep: bool) -> Link:
         ref = head[2]
         if isinstance(ref, Link):
             return ref
         link = self._by_local.get((app, kind, local_id))
         if link is None and self._snap is not None:
             link = self._from_doc(self._snap.doc("links", ref))
+            if keep:
+                self._by_id[link.id] = link
+                self._index(link)
         if link is None:
             raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
                              hint="run the plan again")
