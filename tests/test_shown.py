@@ -50,3 +50,16 @@ def test_json_text_is_the_same_json_value_with_no_live_control(value: object) ->
     assert orjson.loads(text) == value
     assert text == shown._UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", data.decode())
     assert shown._UNSAFE.search(text) is None
+
+
+def test_the_clis_json_output_carries_no_live_control_and_the_same_value(capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli.output import emit_json, visible_streams
+
+    value = {"name": "evil\x1b]0;title\x07 \u202egnp.exe \x7f\u0085 Zoë", "plain": ["Bench Person1", "R&D"]}
+    with visible_streams():
+        emit_json(value)
+        emit_json({"plain": "Bench Person1"})
+    out = capsys.readouterr().out
+    first, second = out.split("\n}\n", 1)
+    assert orjson.loads(first + "}") == value and orjson.loads(second) == {"plain": "Bench Person1"}
+    assert shown._UNSAFE.search(out) is None and out.endswith("}\n")
