@@ -92,7 +92,7 @@ def scrub(attrs: dict[str, Any]) -> dict[str, Any]:
 
 def _shown_changes(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """An operation's changes as its events record them: a secret's values hidden. Without a secret, the plan's own
-    dict (never changed once planned; an event is only written): each operation's two events took ~10 us a copy."""
+    dict (never changed once planned; an event is only written), not a copy for each of the operation's two events."""
     if _SECRETS.isdisjoint(changes):
         return changes
     return {k: (["•••", "•••"] if k in _SECRETS else [b, a]) for k, (b, a) in changes.items()}
@@ -343,7 +343,7 @@ class Applier:
                 batch = [op for op in app_plan.operations if op.action == phase]
                 if batch:
                     # A task per worker, not per operation (a task, and anyio's state for it in httpcore's cancel
-                    # scopes, made and dropped for each of 2,000 operations was ~3% of a sync's CPU). Each worker
+                    # scopes, were made and dropped for each operation). Each worker
                     # takes the next operation and waits at the window, so that the operations reach it in plan
                     # order and a full batch is always waiting when it opens (size + batch workers), as when every
                     # operation had its task.
