@@ -11,6 +11,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
 import orjson
@@ -36,9 +37,22 @@ def new_id() -> str:
     return raw.hex()
 
 
+_SECOND = timedelta(seconds=1)
+_last_second: tuple[datetime, datetime, str] | None = None  # the second `utcnow` last formatted: start, end, text
+
+
 def utcnow() -> str:
-    """ISO 8601 UTC timestamp with seconds precision, the one time format of the state."""
-    return clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
+    """ISO 8601 UTC timestamp with seconds precision, the one time format of the state. The text is made once a
+    second (a sync stamps four records per operation: formatting each took a third of its ~3 us)."""
+    global _last_second
+    now = clock.now()
+    last = _last_second
+    if last is not None and now.tzinfo is last[0].tzinfo and last[0] <= now < last[1]:
+        return last[2]
+    start = now.replace(microsecond=0)
+    text = start.isoformat().replace("+00:00", "Z")
+    _last_second = (start, start + _SECOND, text)
+    return text
 
 
 def attrs_hash(attrs: dict[str, Any]) -> str:

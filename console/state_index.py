@@ -30,7 +30,7 @@ from itertools import accumulate as _accumulate
 from itertools import chain, compress, count
 from operator import is_not
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -433,6 +433,18 @@ def seed(cache: dict[str, Any], snap: Snapshot, data: bytes, tables: dict[str, d
             pass  # an index that cannot be read as rows: derived at the first write (never an error: it is derived)
 
 
+def _whole_table(cache: dict[str, Any], name: str, docs: dict[str, Any], version: Any) -> bytes:
+    """The bytes of a table that is not split (e.g. the runs: a sync's running run holds its plan, ~1 MB at 2,000
+    operations, written again at each of its state saves), kept while `version` names its content."""
+    cached = cache.get(name)
+    key = (version, len(docs))
+    if version is not None and cached is not None and cached[0] == key and cached[1] is docs:
+        return cast(bytes, cached[2])
+    body = orjson.dumps(docs)
+    cache[name] = (key, docs, body) if version is not None else None
+    return body
+
+
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
          cache: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any], dict[str, bytes] | None]:
     """The bytes of `state.json` (what `orjson.dumps(tables)` gives), the index header and its sections (None when
@@ -460,7 +472,7 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
         pos += len(head)
         parts.append(head)
         if name not in SPLIT:
-            body = orjson.dumps(docs)
+            body = _whole_table(cache, name, docs, (versions or {}).get(name))
             spans[name] = [pos, pos + len(body)]
             parts.append(body)
             pos += len(body)

@@ -1100,8 +1100,9 @@ class Store:
         tables = self.storage.tables()
         meta = tables.setdefault("meta", {}).setdefault("1", {})
         meta["generation"] = self.generation + 1
-        versions = ({"users": (self.users.serial, self.users.version), "links": (self.links.serial, self.links.version)}
-                    if hasattr(self, "links") else None)  # (none before the first load: a migration, a fresh home)
+        versions = ({"users": (self.users.serial, self.users.version), "links": (self.links.serial, self.links.version),
+                     "runs": (self.runs.serial, self.runs.version)}
+                    if hasattr(self, "runs") else None)  # (none before the first load: a migration, a fresh home)
         data, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")),
                                                   versions=versions, cache=self._index_cache)
         self._raw.write_bytes(data)

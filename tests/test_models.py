@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 
+from console import clock
 from console.errors import ValidationError
-from console.models import Event, Group, Policy, User, attrs_hash, new_id
+from console.models import Event, Group, Policy, User, attrs_hash, new_id, utcnow
 from console.store import Store
 from console.text import ascii_fold
 from console.validation import check_email, validate_group, validate_policy, validate_user
@@ -193,3 +195,20 @@ def test_new_ids_are_random_version_4_uuids_as_hex() -> None:
     for value in ids:
         parsed = uuid.UUID(hex=value)
         assert (parsed.hex, parsed.version, parsed.variant) == (value, 4, uuid.RFC_4122)
+
+
+# ---- timestamps -------------------------------------------------------------------------------
+@pytest.mark.parametrize("moments", [
+    # within one second, across its end, backwards, a whole day later
+    ["2026-03-01T10:00:00.000001", "2026-03-01T10:00:00.999999", "2026-03-01T10:00:01", "2026-03-01T09:59:59.5",
+     "2026-03-02T10:00:00.5", "2026-03-02T10:00:00"],
+    # the same instant in another zone, then UTC again: each written in its own zone, as isoformat does
+    ["2026-03-01T10:00:00.2+00:00", "2026-03-01T11:00:00.3+01:00", "2026-03-01T10:00:00.4+00:00"],
+])
+def test_utcnow_is_the_clocks_second_at_every_call(moments: list[str]) -> None:
+    """`utcnow` formats each second once and reuses the text within it: every call still says the clock's second."""
+    for text in moments:
+        moment = datetime.fromisoformat(text)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        with clock.fixed(moment):
+            assert utcnow() == moment.isoformat(timespec="seconds").replace("+00:00", "Z")

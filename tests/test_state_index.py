@@ -13,7 +13,7 @@ import pytest
 
 from console import state_index
 from console.errors import StaleData
-from console.models import Group, Link
+from console.models import Group, Link, Run
 from console.service import Service
 from console.storage import OrjsonStorage
 from console.store import Store
@@ -603,3 +603,39 @@ def test_an_index_whose_spans_cannot_be_read_as_rows_is_derived_again_not_an_err
         store.flush()
     assert len(derived) == PEOPLE
     assert_index_as_derived_again(state_home)
+
+
+def test_the_runs_bytes_are_written_again_only_when_the_runs_change(state_home: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync's state saves keep the runs table's bytes (its running run holds the plan) while no run changed; a
+    change of this process, or another's caught up, is written."""
+    build(state_home)
+    dumped: list[str] = []
+    real = state_index.orjson.dumps
+    monkeypatch.setattr(state_index.orjson, "dumps", lambda value, *a, **k: (
+        dumped.append("runs") if isinstance(value, dict) and any(isinstance(d, dict) and d.get("kind") == "sync"
+                                                                 for d in value.values()) else None,
+        real(value, *a, **k))[1])
+    with Store.open(state_home) as store:
+        run = Run(kind="sync", plan=[{"action": "create", "person": f"user{i}"} for i in range(50)])
+        store.runs.add(run)
+        store.flush()
+        assert dumped == ["runs"]
+        store.users.put(edit(store.users.find("user10"), title="Chief"))
+        store.flush()
+        assert dumped == ["runs"]  # not dumped again: the same bytes written
+        run.status, run.plan = "success", []
+        store.runs.put(run)
+        store.flush()
+        assert dumped == ["runs", "runs"]
+        other = subprocess.run([sys.executable, "-m", "console", "users", "edit", "user21", "--title", "Director"],
+                               cwd=ROOT, env=child_env(state_home), capture_output=True, text=True, timeout=120)
+        assert other.returncode == 0, other.stderr
+        with Store.open(state_home) as another:  # another process's run
+            another.runs.add(Run(kind="import", status="success"))
+        store.users.put(edit(store.users.find("user11"), title="Chief"))
+        store.flush()  # caught up with both: the merged runs written
+    with Store.open(state_home, readonly=True) as reader:
+        assert {(r.kind, r.status, len(r.plan)) for r in reader.runs} == {("sync", "success", 0), ("import", "success", 0)}
+        assert reader.users.find("user21").title == "Director" and reader.users.find("user10").title == "Chief"
+        assert reader.users.find("user11").title == "Chief"

@@ -374,3 +374,31 @@ async def test_operations_run_with_the_plan_frozen_and_fewer_young_collections_t
     assert all(threshold == (max(before[0], 10_000), *before[1:]) for threshold, _ in seen)
     assert all(count > frozen for _, count in seen)  # the plan's objects joined the frozen ones
     assert gc.get_threshold() == before
+
+
+async def test_each_state_save_holds_the_link_of_every_outcome_written_before_it(org_service, scim_directory,
+                                                                                monkeypatch):
+    """Links saved by the operations reach the store at the next checkpoint, with the outcomes before them: every
+    save of the state during the run holds exactly the links of the creates whose outcome is in the report, each
+    with the hash of its attributes."""
+    from console.models import attrs_hash
+
+    svc = org_service
+    monkeypatch.setattr(apply_module, "FLUSH_SECONDS", 0.0)  # a save every FLUSH_EVERY links, however fast
+    monkeypatch.setattr(apply_module, "FLUSH_EVERY", 3)
+    saves: list[tuple[set[str], set[str]]] = []
+    flush = Store.flush
+
+    def checked(self: Store) -> None:
+        running = [run for run in self.runs if run.status == "running"]
+        if self is svc.store and running:
+            linked = {link.local_id for link in self.links.for_app(APP)}
+            saves.append((linked, recorded_people(svc, running[0].id, {"success"})))
+            assert all(link.attrs_hash == attrs_hash(link.attrs) for link in self.links.for_app(APP))
+        flush(self)
+
+    monkeypatch.setattr(Store, "flush", checked)
+    result = await svc.apply(await svc.plan(APP), Confirmation(yes=True))
+    assert result.ok and len(saves) > 3
+    assert all(linked == recorded for linked, recorded in saves), [(len(a), len(b)) for a, b in saves]
+    assert saves[-1][0] == {p.id for p in entitled(svc)}

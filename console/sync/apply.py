@@ -39,6 +39,7 @@ from console.sync.journal import Journal, Window, journal_error
 from console.sync.plan import PHASES, AppPlan, Operation, Plan
 
 SECRET_ATTRS = ("initial_password", "password", "unicodePwd", "passwordProfile")
+_SECRETS = frozenset(SECRET_ATTRS)
 # The state (and the outcomes before it) is saved after FLUSH_EVERY changed links once FLUSH_SECONDS have passed
 # since the last save, and at each phase's end: each save rewrites the state file and fsyncs it and the report,
 # which blocks the event loop (~20 ms at 2,000 people, several times that on a loaded disk). A crash in between
@@ -89,6 +90,14 @@ def scrub(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: ("•••" if k in SECRET_ATTRS else v) for k, v in attrs.items()}
 
 
+def _shown_changes(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """An operation's changes as its events record them: a secret's values hidden. Without a secret, the plan's own
+    dict (never changed once planned; an event is only written), not a copy for each of the operation's two events."""
+    if _SECRETS.isdisjoint(changes):
+        return changes
+    return {k: (["•••", "•••"] if k in _SECRETS else [b, a]) for k, (b, a) in changes.items()}
+
+
 @contextmanager
 def _collecting_less() -> Iterator[None]:
     """While the operations run: what is alive now (the state, the plan) is exempt from the cyclic GC, as the store
@@ -126,6 +135,7 @@ class Applier:
         self._resolving: list[str] = []  # runs whose journals this run resolves
         self._in_flight: set[str] = set()  # operations whose intent is on disk and whose outcome is not yet known
         self._pending_links = 0
+        self._staged: dict[str, tuple[Link, bool]] = {}  # saved links for the next checkpoint: (link, attrs changed)
         self._checkpointed = time.monotonic()
 
     async def apply(self) -> ApplyResult:
@@ -249,10 +259,21 @@ class Applier:
         except JournalError as exc:
             self._halt(exc)
             return
+        self._put_staged()
         if flush:
             self.store.flush()
         self._pending_links = 0
         self._checkpointed = time.monotonic()
+
+    def _put_staged(self) -> None:
+        """The links the operations saved since the last checkpoint, into the store at once (see `_save_link`)."""
+        if not self._staged:
+            return
+        staged, self._staged = self._staged, {}
+        for link, rehash in staged.values():
+            if rehash:
+                link.attrs_hash = attrs_hash(link.attrs)
+        self.store.links.put_many([link for link, _ in staged.values()])
 
     def _count(self, app: str, status: str) -> None:
         counts = self.result.counts.setdefault(app, {})
@@ -313,11 +334,22 @@ class Applier:
                 if self.on_progress:
                     self.on_progress(progress)
 
+        async def worker(ops: Iterator[Operation]) -> None:
+            for op in ops:
+                await one(op)
+
         try:
             for phase in PHASES:
                 batch = [op for op in app_plan.operations if op.action == phase]
                 if batch:
-                    await asyncio.gather(*(one(op) for op in batch))
+                    # A task per worker, not per operation (a task, and anyio's state for it in httpcore's cancel
+                    # scopes, were made and dropped for each operation). Each worker
+                    # takes the next operation and waits at the window, so that the operations reach it in plan
+                    # order and a full batch is always waiting when it opens (size + batch workers), as when every
+                    # operation had its task.
+                    ops = iter(batch)
+                    workers = min(len(batch), ahead.size + ahead.batch)
+                    await asyncio.gather(*(worker(ops) for _ in range(workers)))
                     self._checkpoint()
         finally:
             await connector.aclose()
@@ -348,7 +380,7 @@ class Applier:
     def _event(self, op: Operation, status: str, *, error: str = "", message: str = "") -> Event:
         return Event(
             action=op.action, status=status, app=op.app, person=op.person or op.group, person_id=op.person_id,
-            run=self.run.id, operator=self.operator, changes={k: (["•••", "•••"] if k in SECRET_ATTRS else [b, a]) for k, (b, a) in op.changes.items()},
+            run=self.run.id, operator=self.operator, changes=_shown_changes(op.changes),
             error=error, target_id=op.remote_id, message=message or op.reason,
         )
 
@@ -518,8 +550,17 @@ class Applier:
         if attrs is not None:
             clean = {k: v for k, v in attrs.items() if k not in SECRET_ATTRS}
             link.attrs = clean
-            link.attrs_hash = attrs_hash(clean)
             link.inputs = op.inputs if op is not None and op.inputs and clean == op.attrs else ""
         link.updated = utcnow()
-        self.store.links.put(link)
         self._pending_links += 1
+        if self.dry_run:
+            if attrs is not None:
+                link.attrs_hash = attrs_hash(link.attrs)
+            self.store.links.put(link)
+            return
+        # Put into the store at the next checkpoint, with the others saved since (one `put_many`, its attributes'
+        # hashes in the same loop): put one by one, between requests, each link cost ~4x the batch's share. No
+        # operation of the run reads a link saved in its own phase (one operation per person and application a
+        # phase; each phase ends with a checkpoint), and the checkpoint writes the outcomes before the links.
+        previous = self._staged.get(link.id)
+        self._staged[link.id] = (link, attrs is not None or (previous is not None and previous[1]))
