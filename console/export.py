@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from console import files, reports
-from console.errors import BadInput
+from console.errors import BadInput, output_failed
 from console.models import Event
 
 FORMATS = ("csv", "json")
@@ -50,7 +50,12 @@ def write_to(sink: BinaryIO, fmt: str, events: Iterable[Event]) -> int:
     """Write the export of `events` to `sink` (the CLI's standard output) as they come; how many were written."""
     counted = _Counted(events)
     for data in chunks(counted, fmt):
-        sink.write(data)
+        try:
+            sink.write(data)
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): the front end says nothing more
+        except OSError as exc:
+            raise output_failed(exc) from None
     return counted.count
 
 

@@ -383,3 +383,22 @@ def test_a_command_s_result_is_never_formatted_by_asyncio() -> None:
 
     assert isinstance(run_async(command()), Big)
     assert shown == []
+
+
+@pytest.mark.parametrize("args", [("users", "list"), ("users", "list", "--json"), ("users", "show", "maria", "--json"),
+                                  ("report",), ("report", "--json"), ("report", "--format", "csv")])
+def test_output_sent_to_a_full_disk_says_so_and_what_to_do(run_cli: CliRunner, args: tuple[str, ...]) -> None:
+    """`idconsole … > file` on a full disk: the output is named and the free space suggested (it said "cannot use:
+    No space left on device" and "check the path", with no path given); a reader leaving (`| head`) stays silent."""
+    add_people(run_cli)
+    with open("/dev/full", "w") as full:  # Linux's always-full device
+        proc = subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=child_env(run_cli.home),
+                              stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE, text=True,
+                              encoding="utf-8", timeout=60)
+    assert proc.returncode == 2
+    assert "error: cannot write the command's output" in proc.stderr and "No space left on device" in proc.stderr
+    assert "make room there or send it elsewhere" in proc.stderr and "Traceback" not in proc.stderr
+    head = subprocess.run(f"{sys.executable} -m console {' '.join(args)} | head -c 1", shell=True, cwd=ROOT,
+                          env=child_env(run_cli.home), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          encoding="utf-8", timeout=60)
+    assert head.returncode == 0 and len(head.stdout) == 1 and head.stderr == ""
