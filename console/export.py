@@ -86,6 +86,15 @@ def private_target(path_text: str, *, home: Path, force: bool) -> Path:
     """Where a private export may go: a new file (or, with `force`, a regular one) outside the home, not a link."""
     if not path_text.strip():
         raise BadInput("no file name given", hint="type a path such as ~/report.csv")
+    try:
+        return _private_target(path_text, home=home, force=force)
+    except (OSError, RuntimeError) as exc:  # a name too long, a directory it cannot look into, ~nosuchuser, …
+        detail = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+        raise BadInput(f"cannot use {path_text.strip()} as the file", detail=detail,
+                       hint="choose another file name (shorter, in a directory you can read)") from None
+
+
+def _private_target(path_text: str, *, home: Path, force: bool) -> Path:
     path = Path(path_text.strip()).expanduser()
     parent = path.parent.resolve()
     if not parent.is_dir():

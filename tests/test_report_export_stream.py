@@ -181,3 +181,16 @@ def test_a_directory_or_fifo_is_refused_as_not_a_file_with_or_without_force(tmp_
         for force in (False, True):
             with pytest.raises(BadInput, match="is not a regular file"):  # not "pass --force to replace it"
                 export.write_export(str(tmp_path / name), "csv", events(1), home=home, force=force)
+
+
+@pytest.mark.parametrize("name", ["a" * 300 + ".csv", "~no-such-user-here/r.csv"])
+def test_a_file_name_the_system_refuses_is_said_with_what_to_do(tmp_path: Path, name: str) -> None:
+    """Not "cannot use …: check the path, its permissions and the free space" from the CLI's catch-all, nor an
+    unexpected error (~user without a home): the export's own refusal, before any file is made."""
+    home = tmp_path / "home"
+    home.mkdir()
+    path = str(tmp_path / name) if not name.startswith("~") else name
+    with pytest.raises(BadInput, match="cannot use .* as the file") as caught:
+        export.write_export(path, "csv", events(2), home=home)
+    assert "choose another file name" in caught.value.hint and caught.value.detail
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
