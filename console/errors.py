@@ -152,3 +152,9 @@ class DeletionRefused(BadInput):
 
 class DryRunBlocked(IdConsoleError):
     """A write tried to leave the process during a dry run (a bug: the engine should not ask)."""
+
+
+def output_failed(exc: OSError) -> BadInput:
+    """The command's standard output could not be written (a redirection to a full disk): what and what to do."""
+    return BadInput("cannot write the command's output", detail=exc.strerror or str(exc),
+                    hint="where the output goes cannot take it (a full disk?): make room there or send it elsewhere")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from console import files, reports
-from console.errors import BadInput
+from console.errors import BadInput, output_failed
 from console.models import Event
 
 FORMATS = ("csv", "json")
@@ -50,7 +50,12 @@ def write_to(sink: BinaryIO, fmt: str, events: Iterable[Event]) -> int:
     """Write the export of `events` to `sink` (the CLI's standard output) as they come; how many were written."""
     counted = _Counted(events)
     for data in chunks(counted, fmt):
-        sink.write(data)
+        try:
+            sink.write(data)
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): the front end says nothing more
+        except OSError as exc:
+            raise output_failed(exc) from None
     return counted.count
 
 
@@ -81,6 +86,15 @@ def private_target(path_text: str, *, home: Path, force: bool) -> Path:
     """Where a private export may go: a new file (or, with `force`, a regular one) outside the home, not a link."""
     if not path_text.strip():
         raise BadInput("no file name given", hint="type a path such as ~/report.csv")
+    try:
+        return _private_target(path_text, home=home, force=force)
+    except (OSError, RuntimeError) as exc:  # a name too long, a directory it cannot look into, ~nosuchuser, …
+        detail = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+        raise BadInput(f"cannot use {path_text.strip()} as the file", detail=detail,
+                       hint="choose another file name (shorter, in a directory you can read)") from None
+
+
+def _private_target(path_text: str, *, home: Path, force: bool) -> Path:
     path = Path(path_text.strip()).expanduser()
     parent = path.parent.resolve()
     if not parent.is_dir():
@@ -92,19 +106,21 @@ def private_target(path_text: str, *, home: Path, force: bool) -> Path:
                        hint="export somewhere else (e.g. your home directory); the home holds the state")
     if path.is_symlink():
         raise BadInput(f"{path} is a symbolic link", hint="give the real file name; links are never followed")
-    if path.exists() and not force:
-        raise BadInput(f"{path} exists already", hint="choose another file name, or pass --force to replace it")
     if path.exists() and not path.is_file():
         raise BadInput(f"{path} is not a regular file", hint="choose a file name")
+    if path.exists() and not force:
+        raise BadInput(f"{path} exists already", hint="choose another file name, or pass --force to replace it")
     return target
 
 
 def write_private(target: Path, data: Iterable[bytes], *, force: bool) -> Path:
-    """Write `data` (its pieces as they come) to a new 0600 file, or over a regular one with `force`. A write that
-    fails part-way removes the file: no half export is left to be taken for a whole one."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
+    """Write `data` (its pieces as they come) to a new 0600 file, or with `force` to a new file renamed over a regular
+    one once whole: a write that fails part-way removes what it wrote and leaves the file it was to replace as it was,
+    so no half export is left to be taken for a whole one and no earlier export is lost."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_EXCL
+    written = target.with_name(f".{target.name}.{os.getpid()}.part") if force else target
     try:
-        handle = os.fdopen(files.open_private(target, flags), "wb")
+        handle = os.fdopen(files.open_private(written, flags), "wb")
     except OSError as exc:
         raise BadInput(f"cannot write {target}", detail=exc.strerror or str(exc),
                        hint="choose a writable place") from None
@@ -112,10 +128,13 @@ def write_private(target: Path, data: Iterable[bytes], *, force: bool) -> Path:
         with handle:
             for piece in data:
                 handle.write(piece)
+        if written != target:
+            os.replace(written, target)
     except BaseException as exc:
-        target.unlink(missing_ok=True)
+        written.unlink(missing_ok=True)
         if isinstance(exc, OSError):
+            kept = " and the file there before is as it was" if written != target else ""
             raise BadInput(f"cannot write {target}", detail=exc.strerror or str(exc),
-                           hint="make room or choose another place; the part written was removed") from None
+                           hint=f"make room or choose another place; the part written was removed{kept}") from None
         raise
     return target

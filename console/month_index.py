@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 import sys
 import zlib
@@ -81,6 +82,22 @@ def entries(data: bytes, base: int) -> list[int]:
     return found
 
 
+def _open_regular(path: Path) -> int | None:
+    """`path` open for reading when it is a regular file; None otherwise (missing, unreadable, or a directory or FIFO
+    put in its place: opened without waiting for a FIFO's writer, so neither a report nor a writer hangs on one)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
 def tail_crc(fd: int, upto: int) -> int:
     """The CRC of the month's last `_TAIL` bytes before `upto`."""
     at = max(0, upto - _TAIL)
@@ -115,14 +132,14 @@ def load(path: Path, month_fd: int, month_size: int, file: tuple[int, int]) -> M
     `month_size`): whole, of this file, not past its end, its last bytes before `upto` those it was made from. None
     otherwise (missing, torn, damaged, stale): the month is searched then. Mapped, not read: a new process would fault
     in the new memory of a copy."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    if (fd := _open_regular(path)) is None:
         return None
     try:
         if os.fstat(fd).st_size < _HEAD.size:
             return None
         data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
     finally:
         os.close(fd)
     magic, dev, ino, upto, count, tail, body = _HEAD.unpack_from(data)
@@ -156,8 +173,10 @@ def behind(path: Path, size: int, file: tuple[int, int], step: int | None = None
     """Whether the index at `path` may need writing for a month file `file` of `size` bytes: its header (all an append
     reads of it) is missing, torn or of another file, or covers less than `size - step`. Its CRCs are checked by
     `update` (at a writer's first append, and whenever the month has grown `step`) and by every reader."""
+    if (fd := _open_regular(path)) is None:
+        return True
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(fd, "rb") as fh:
             head = fh.read(_HEAD.size)
             length = os.fstat(fh.fileno()).st_size
     except OSError:

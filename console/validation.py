@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from console.errors import ValidationError
+from console.errors import BadInput, ValidationError
 from console.models import DEPROVISION_MODES, LOGIN_METHODS, USER_STATUSES, Group, Policy, User
 from console.shown import has_controls, visible
 
@@ -43,9 +43,22 @@ def check_email(value: str, field: str = "email") -> None:
         raise ValidationError(field, value, "is not a valid e-mail address", hint="use the form name@example.com")
 
 
+def check_utf8(what: str, value: str) -> str:
+    """`value` when it is text: bytes that are not UTF-8 (a terminal or a script in another encoding; Python keeps them
+    in the arguments as lone surrogates) are refused with what to do, not met later as an unexpected error."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise BadInput(f"{what} '{shown}' is not UTF-8 text",
+                       hint="type it in a UTF-8 terminal (e.g. LANG=C.UTF-8) or convert the script to UTF-8") from None
+    return value
+
+
 def check_text(field: str, value: str) -> None:
     """Text an operator typed (a name, a description, a person's field) may hold no control character, no bidi
     override and no line break: it would be interpreted, not shown, wherever it is printed."""
+    check_utf8(field, value)
     if has_controls(value):
         raise ValidationError(field, visible(value), "contains control or bidi characters",
                               hint="retype it without them (they are shown here as ␛, <U+202E>, …)")

@@ -383,3 +383,38 @@ def test_a_command_s_result_is_never_formatted_by_asyncio() -> None:
 
     assert isinstance(run_async(command()), Big)
     assert shown == []
+
+
+@pytest.mark.parametrize("args", [("users", "list"), ("users", "list", "--json"), ("users", "show", "maria", "--json"),
+                                  ("report",), ("report", "--json"), ("report", "--format", "csv")])
+def test_output_sent_to_a_full_disk_says_so_and_what_to_do(run_cli: CliRunner, args: tuple[str, ...]) -> None:
+    """`idconsole … > file` on a full disk: the output is named and the free space suggested (it said "cannot use:
+    No space left on device" and "check the path", with no path given); a reader leaving (`| head`) stays silent."""
+    add_people(run_cli)
+    with open("/dev/full", "w") as full:  # Linux's always-full device
+        proc = subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=child_env(run_cli.home),
+                              stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE, text=True,
+                              encoding="utf-8", timeout=60)
+    assert proc.returncode == 2
+    assert "error: cannot write the command's output" in proc.stderr and "No space left on device" in proc.stderr
+    assert "make room there or send it elsewhere" in proc.stderr and "Traceback" not in proc.stderr
+    head = subprocess.run(f"{sys.executable} -m console {' '.join(args)} | head -c 1", shell=True, cwd=ROOT,
+                          env=child_env(run_cli.home), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          encoding="utf-8", timeout=60)
+    assert head.returncode == 0 and len(head.stdout) == 1 and head.stderr == ""
+
+
+@pytest.mark.parametrize("args", [("users", "list", "--filter"), ("report", "--search"), ("report", "--user"),
+                                  ("users", "show"), ("users", "edit", "zoe", "--title"), ("groups", "create")])
+def test_arguments_that_are_not_utf8_are_refused_with_what_to_do(run_cli: CliRunner, args: tuple[str, ...]) -> None:
+    """Bytes from a Latin-1 terminal or script (Python keeps them as lone surrogates): "unexpected error:
+    UnicodeEncodeError" (or TypeError) before; now what was wrong and what to do, and nothing changed."""
+    add_people(run_cli)
+    before = (run_cli.home / "state.json").read_bytes()
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"console", *(a.encode() for a in args), b"Mu\xf1oz"],
+                          cwd=ROOT, env=child_env(run_cli.home), stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=60)
+    err = proc.stderr.decode("utf-8")
+    assert proc.returncode == 2, err
+    assert "'Mu\\xf1oz' is not UTF-8 text" in err and "UTF-8 terminal" in err and "unexpected" not in err
+    assert (run_cli.home / "state.json").read_bytes() == before

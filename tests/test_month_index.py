@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -223,6 +225,57 @@ def test_a_damaged_torn_or_stale_index_is_never_trusted(events: Path, monkeypatc
     agree(events)
     assert reads.months == []
 
+
+
+def _finishing(work: Callable[[], None]) -> None:
+    """Run `work`, failing (not hanging the suite) when it blocks: on the old code a FIFO in the index's place made a
+    report, and a writer holding the month's lock, wait for a FIFO writer forever."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(300)
+    assert not worker.is_alive(), "blocked on what was put in the index's place"
+    if failed:
+        raise failed[0]
+
+
+@pytest.mark.parametrize("put", ["directory", "fifo"])
+def test_a_directory_or_fifo_in_the_index_place_is_not_used_and_nothing_blocks(events: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                                put: str) -> None:
+    """Not an error ("cannot use: Invalid argument" for a directory) nor a hang (a FIFO): the month is searched, a
+    writer's append is kept, and a FIFO is replaced by a whole index."""
+    index = events / month_index.DIR / "2026-03.idx"
+    index.unlink()
+    if put == "directory":
+        index.mkdir()
+    else:
+        os.mkfifo(index)
+    reads = Reads(monkeypatch)
+    _finishing(lambda: agree(events))
+    assert set(reads.months) == {"2026-03"}
+
+    def append() -> None:
+        with closing(EventLog(events)) as log:
+            log.append(Event(action="sync", status="success", person="kate", person_id="id-1",
+                             time="2026-03-29T04:00:00Z"))
+
+    _finishing(append)
+    reads.months.clear()
+    _finishing(lambda: agree(events))
+    assert any(e.time == "2026-03-29T04:00:00Z" for e in every_line(events))
+    if put == "fifo":
+        whole(events, "2026-03")
+        assert reads.months == []
+    else:
+        assert index.is_dir() and set(reads.months) == {"2026-03"}
 
 def test_a_withdrawn_write_takes_its_index_with_it(events: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A write whose change could not be saved is taken back: an index that covered it goes too (rebuilt later)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +149,48 @@ def test_a_listed_json_is_the_one_document_emit_json_writes(n: int, capsys: pyte
     emit_json_list(iter(items))
     assert capsys.readouterr().out == whole
     assert "".join(json_array(items, size=1, default=Event.to_doc)) + "\n" == whole
+
+
+def test_a_forced_export_replaces_the_file_only_once_whole(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    target = tmp_path / "report.json"
+    target.write_bytes(b"the export of last week\n")
+
+    def pieces() -> Iterator[bytes]:
+        yield b"[\n"
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(BadInput, match="cannot write") as caught:
+        export.write_private(target, pieces(), force=True)
+    assert "No space left on device" in str(caught.value.detail) and "as it was" in str(caught.value.hint)
+    assert target.read_bytes() == b"the export of last week\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "report.json"]  # no part file left
+    count, path = export.write_export(str(target), "json", events(3), home=home, force=True)
+    assert (count, path) == (3, target)
+    assert target.read_bytes() == b"".join(export.chunks(events(3), "json"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "report.json"]
+
+
+def test_a_directory_or_fifo_is_refused_as_not_a_file_with_or_without_force(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "reports").mkdir()
+    for name in ("reports", "fifo"):
+        for force in (False, True):
+            with pytest.raises(BadInput, match="is not a regular file"):  # not "pass --force to replace it"
+                export.write_export(str(tmp_path / name), "csv", events(1), home=home, force=force)
+
+
+@pytest.mark.parametrize("name", ["a" * 300 + ".csv", "~no-such-user-here/r.csv"])
+def test_a_file_name_the_system_refuses_is_said_with_what_to_do(tmp_path: Path, name: str) -> None:
+    """Not "cannot use …: check the path, its permissions and the free space" from the CLI's catch-all, nor an
+    unexpected error (~user without a home): the export's own refusal, before any file is made."""
+    home = tmp_path / "home"
+    home.mkdir()
+    path = str(tmp_path / name) if not name.startswith("~") else name
+    with pytest.raises(BadInput, match="cannot use .* as the file") as caught:
+        export.write_export(path, "csv", events(2), home=home)
+    assert "choose another file name" in caught.value.hint and caught.value.detail
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]

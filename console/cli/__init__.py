@@ -105,7 +105,9 @@ def _run(a: argparse.Namespace, *, launch: Launcher | None = None) -> int:
         writes = bool(getattr(a, "writes", False)) and not getattr(a, "dry_run", False)
         readonly = a.readonly or not writes
         with Service.open(a.home, readonly=readonly, lock_wait=0 if readonly else 5.0) as svc:
-            return int(a.handler(svc, a))
+            code = int(a.handler(svc, a))
+        sys.stdout.flush()  # written whole, or said why not
+        return code
     except IdConsoleError as exc:
         print_error(exc)
         return exc.exit_code

@@ -13,7 +13,7 @@ from typing import Any, TextIO, TypeVar
 
 import orjson
 
-from console.errors import BadInput, IdConsoleError
+from console.errors import BadInput, IdConsoleError, output_failed
 from console.shown import json_array, json_text, visible
 
 T = TypeVar("T")
@@ -80,15 +80,25 @@ class VisibleText(io.TextIOBase):
     """A text stream that shows every control character it is given (see console.shown) and passes the rest to
     the stream it wraps; `buffer` (raw bytes: exports, already neutralised) and `fileno` are the wrapped ones."""
 
-    def __init__(self, inner: TextIO) -> None:
-        self.inner = inner
+    def __init__(self, inner: TextIO, *, output: bool = False) -> None:
+        self.inner, self.output = inner, output
 
     def write(self, text: str) -> int:
-        self.inner.write(visible(text))
+        try:
+            self.inner.write(visible(text))
+        except OSError as exc:
+            raise self._failed(exc) from None
         return len(text)
 
     def flush(self) -> None:
-        self.inner.flush()
+        try:
+            self.inner.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> BaseException:
+        """The command's output (not stderr, not a reader gone: `| head`) that cannot be written: said as such."""
+        return output_failed(exc) if self.output and not isinstance(exc, BrokenPipeError) else exc
 
     def isatty(self) -> bool:
         return self.inner.isatty()
@@ -105,11 +115,14 @@ def visible_streams() -> Iterator[None]:
     """While the command runs, everything printed to stdout and stderr is neutralised: one point for every
     message, table and warning of every command (targets' error texts and names included)."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = VisibleText(out), VisibleText(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = VisibleText(out, output=True), VisibleText(err)  # type: ignore[assignment]
     try:
         yield
     finally:
-        sys.stdout.flush()
+        try:  # the command flushed its output and said if it could not (`main`): what is left cannot be written
+            sys.stdout.flush()
+        except (OSError, IdConsoleError):
+            pass
         sys.stderr.flush()
         sys.stdout, sys.stderr = out, err
 

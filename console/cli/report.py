@@ -32,7 +32,7 @@ def report(svc: Service, a: argparse.Namespace) -> int:
     if svc.report_malformed():
         print(f"warning: {svc.report_malformed()} malformed line(s) of the report files were skipped", file=sys.stderr)
     if path is not None:
-        print(f"{count} events written to {path}", file=sys.stderr)
+        print(f"{count:,} event{'' if count == 1 else 's'} written to {path}", file=sys.stderr)
     return 0
 
 

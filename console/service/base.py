@@ -12,6 +12,7 @@ from console.errors import JournalError, ReadOnly, UnknownObject
 from console.models import Application, Event, Group, Policy, User
 from console.operator import current_operator
 from console.store import Store
+from console.validation import check_utf8
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -101,14 +102,14 @@ class ServiceBase:
 
     # ---- lookups -----------------------------------------------------------------------------
     def user(self, identifier: str) -> User:
-        user = self.store.users.find(identifier)
+        user = self.store.users.find(check_utf8("person", identifier))
         if user is None:
             raise UnknownObject(f"no person {identifier!r}", hint="give a primary key, userName or e-mail (idconsole users list)")
         return user
 
     def find_user(self, identifier: str) -> User | None:
         """A person by primary key, userName or e-mail, or None."""
-        return self.store.users.find(identifier)
+        return self.store.users.find(check_utf8("person", identifier))
 
     def group(self, name: str) -> Group:
         group = self.store.groups.by_name(name)

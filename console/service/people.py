@@ -11,7 +11,7 @@ from console.models import Group, Link, User, utcnow
 from console import people_index
 from console.service.base import ServiceBase, writes
 from console.store import UserRepo
-from console.validation import validate_user
+from console.validation import check_utf8, validate_user
 
 if TYPE_CHECKING:  # the importer (csv, the import run) is loaded by the first import, not by every command
     from console.importer import ImportResult
@@ -63,13 +63,14 @@ class PeopleMixin(ServiceBase):
     def users(self, text: str = "", *, limit: int | None = None) -> list[User]:
         """People whose key, userName, display, given or family name, e-mail, department or title contains every word of
         `text`."""
-        return people_index.of(self.store.users).search(self.store.users, text, limit)
+        return people_index.of(self.store.users).search(self.store.users, check_utf8("filter", text), limit)
 
     def find_people(self, text: str = "", *, limit: int, count_to: int = COUNT_TO) -> PeopleFound:
         """The first `limit` people `users(text)` finds, and how many match in all (counted to `count_to`; above it
         the count says "more than"; never below `limit`)."""
         users = self.store.users
-        found, matched = people_index.of(users).finding(users, text.casefold().split(), limit, count_to)
+        words = check_utf8("filter", text).casefold().split()
+        found, matched = people_index.of(users).finding(users, words, limit, count_to)
         cap = max(limit, count_to)
         return PeopleFound(found, min(matched, cap), matched > cap)
 

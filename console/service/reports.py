@@ -11,6 +11,7 @@ from console.errors import BadInput
 from console.models import Application, Event, Group, Policy, User
 from console.reports import ReportFilter
 from console.service.base import ServiceBase
+from console.validation import check_utf8
 
 __all__ = ["ReportFilter", "ReportsMixin", "SearchResult"]
 
@@ -30,6 +31,9 @@ class ReportsMixin(ServiceBase):
     def report_events(self, flt: ReportFilter) -> Iterator[Event]:
         """The report's events one at a time, newest first; the filter (and its application) is checked before the
         first is asked for."""
+        for what, value in (("person", flt.person), ("search", flt.search), ("application", flt.app)):
+            if value:
+                check_utf8(what, value)
         if flt.app:
             self.app(flt.app)  # an unknown application is an error, not an empty report
         return reports.stream(self.store, flt)
