@@ -142,7 +142,7 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
             status = Text(event.status.upper(), style="bold") if event.status == "failure" else event.status
             table.add_row(minute(event.time)[5:], event.app or "-", object_cell(event.person, event.message), event.action,
                           status, key=str(n))
-        count = f"first {SHOWN} events (export has them all)" if message.more else f"{len(message.events)} event(s)"
+        count = f"first {SHOWN} events (export has them all)" if message.more else events_said(len(message.events))
         self.query_one("#count", Label).update(count + " · Enter: detail · x: export")
         if keep is not None and keep in self.events:
             table.move_cursor(row=self.events.index(keep))
@@ -208,7 +208,7 @@ such as 2026-11-01), action and status. Enter on an event shows its detail; x ex
 
     @on(ReportExported)
     def _exported(self, message: ReportExported) -> None:
-        self.notify(f"{message.count} event(s) written to {message.path}", title="export done", timeout=6)
+        self.notify(f"{events_said(message.count)} written to {message.path}", title="export done", timeout=6)
 
 
 class EventModal(ConsoleModal):
@@ -285,3 +285,8 @@ class ExportModal(ConsoleModal):
         fmt = str(self.query_one("#fmt", Select).value)
         path = event.value.strip() or f"~/idconsole-report.{fmt}"
         self.dismiss(ExportRequest(path, fmt))
+
+
+def events_said(count: int) -> str:
+    """`1 event`, `2 events`, `1,204 events` (as the CLI says it)."""
+    return f"{count:,} event{'' if count == 1 else 's'}"

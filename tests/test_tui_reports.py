@@ -43,7 +43,7 @@ async def test_filters_narrow_the_events_and_enter_shows_before_and_after(tui_ho
         screen.query_one("#status").value = "failure"
         await settle(pilot)
         assert rows_of(screen.query_one("#events", DataTable)) == []
-        assert text_of(screen.query_one("#count", Label)).startswith("0 event(s)")
+        assert text_of(screen.query_one("#count", Label)).startswith("0 events")
 
 
 async def test_custom_range_is_checked_and_a_bad_date_says_what_to_type(tui_home):

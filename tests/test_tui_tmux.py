@@ -266,14 +266,14 @@ def test_the_miniorange_guide_at_80x24_keyboard_only(tmux: Tmux, tui_home: Path,
     tmux.keys("/")
     tmux.type(PERSON)
     tmux.keys("Enter")  # (the count line tells each query's answer from the one before it)
-    tmux.wait_for("4 event(s)", "user_create", "member_add_local", "user_update", "user_delete")
+    tmux.wait_for("4 events", "user_create", "member_add_local", "user_update", "user_delete")
     tmux.keys("/", "C-u")
     tmux.wait_for("person, part of (Enter)")  # the person filter focused and cleared (its placeholder shows)
     tmux.keys("Tab", "Enter")  # the application's select opened
     tmux.wait_line("any application", "▲")
     tmux.wait_line(APP)
     tmux.keys("Down", "Enter")
-    tmux.wait_for("2 event(s)", "app_create", "policy_create")
+    tmux.wait_for("2 events", "app_create", "policy_create")
     tmux.wait_line("▌mo-scim", "▼")
     tmux.keys("Enter")
     tmux.wait_line("▌mo-scim", "▲")
@@ -291,7 +291,7 @@ def test_the_miniorange_guide_at_80x24_keyboard_only(tmux: Tmux, tui_home: Path,
     tmux.keys("Tab")
     tmux.type(TOUR_START[:10])
     tmux.keys("Enter")
-    tmux.wait_for("7 event(s)", "app_create", "group_create_local", "policy_create", "user_delete",
+    tmux.wait_for("7 events", "app_create", "group_create_local", "policy_create", "user_delete",
                   absent=("11-02",))  # the tour's day: its seven events, none of the seeded home's
     tmux.keys("BTab", "C-u")
     tmux.type("2026-11-02")
