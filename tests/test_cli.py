@@ -418,3 +418,23 @@ def test_arguments_that_are_not_utf8_are_refused_with_what_to_do(run_cli: CliRun
     assert proc.returncode == 2, err
     assert "'Mu\\xf1oz' is not UTF-8 text" in err and "UTF-8 terminal" in err and "unexpected" not in err
     assert (run_cli.home / "state.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("emit", ["emit_json", "emit_json_list"])
+def test_json_written_past_the_control_filter_still_says_the_output_failed(emit: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """JSON skips the control filter's pass (it holds no control), not its error: a write that fails at once (an
+    output larger than the buffer, on a full disk) is the command's output failing, not "cannot use: …"."""
+    import errno
+    import io
+
+    from console.cli import output
+    from console.errors import IdConsoleError
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", output.VisibleText(Full(), output=True))
+    with pytest.raises(IdConsoleError, match="cannot write the command's output"):
+        getattr(output, emit)([{"userName": "zoe"}])

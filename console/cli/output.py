@@ -48,22 +48,22 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def emit_json(data: Any) -> None:
     text = json_text(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE, default=_default))
-    _json_out().write(text)
+    _json_out()(text)
 
 
 def emit_json_list(items: Iterable[Any]) -> None:
     """`emit_json` of a list, written as its items come: the same text, without the whole list (or text) in memory."""
-    out = _json_out()
+    write = _json_out()
     for text in json_array(items, default=_default):
-        out.write(text)
-    out.write("\n")
+        write(text)
+    write("\n")
 
 
-def _json_out() -> TextIO:
-    """Where JSON goes: `json_text` left no control in it, so past `VisibleText`, whose pass over it would find none
-    (a sync's output of 2,000 operations is ~3 MB)."""
+def _json_out() -> Callable[[str], Any]:
+    """How JSON is written: `json_text` left no control in it, so past `VisibleText`'s pass over it, which would find
+    none (a sync's output of 2,000 operations is ~3 MB) — but with its errors said as the command's output's."""
     out = sys.stdout
-    return out.inner if isinstance(out, VisibleText) else out
+    return out.write_checked if isinstance(out, VisibleText) else out.write
 
 
 def _default(obj: Any) -> Any:
@@ -89,6 +89,13 @@ class VisibleText(io.TextIOBase):
         except OSError as exc:
             raise self._failed(exc) from None
         return len(text)
+
+    def write_checked(self, text: str) -> int:
+        """`text` as it is: the caller made sure it holds no control (`json_text`)."""
+        try:
+            return self.inner.write(text)
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def flush(self) -> None:
         try:
