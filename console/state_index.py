@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from array import array
 from collections import Counter
@@ -588,8 +589,10 @@ class Snapshot:
             st = os.fstat(fd)
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
             header: Any = None
-            try:
-                index_fd = os.open(index_path, os.O_RDONLY)
+            try:  # without waiting, and only a regular file (a FIFO put there hung every command)
+                index_fd = os.open(index_path, os.O_RDONLY | os.O_NONBLOCK)
+                if not stat.S_ISREG(os.fstat(index_fd).st_mode):
+                    raise IsADirectoryError(f"{index_path} is not a regular file")
                 first = os.pread(index_fd, 1 << 16, 0)
                 end = first.find(b"\n")
                 header = orjson.loads(first[:end]) if end > 0 else None

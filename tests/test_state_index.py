@@ -639,3 +639,26 @@ def test_the_runs_bytes_are_written_again_only_when_the_runs_change(state_home: 
         assert {(r.kind, r.status, len(r.plan)) for r in reader.runs} == {("sync", "success", 0), ("import", "success", 0)}
         assert reader.users.find("user21").title == "Director" and reader.users.find("user10").title == "Chief"
         assert reader.users.find("user11").title == "Chief"
+
+
+def test_a_fifo_in_the_index_place_is_no_index_and_the_next_writer_replaces_it(state_home: Path) -> None:
+    """Something that is not a regular file where the index goes (a FIFO hung every command: `users show` waited
+    for a writer to open the pipe) is read as no index: the state is parsed, and the next writer writes the index."""
+    import os
+    import stat
+
+    build(state_home)
+    index = state_home / state_index.INDEX_NAME
+    index.unlink()
+    os.mkfifo(index)
+    code = ("import sys; from console.store import Store\n"
+            f"with Store.open({str(state_home)!r}, readonly=True) as s: print(s.users.find('user7').userName)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(state_home), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "user7", done.stderr
+    with Store.open(state_home) as store:
+        store.users.put(dataclasses.replace(store.users.find("user7"), title="Lead"))
+        store.flush()
+    assert stat.S_ISREG(index.lstat().st_mode)
+    with Store.open(state_home, readonly=True) as store:
+        assert store.partial and store.users.find("user7").title == "Lead"
