@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate as _accumulate
 from itertools import chain, compress, count
-from operator import is_not
+from operator import is_, is_not
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,13 @@ class _Rows:
         """The parts of the table's bytes (joined: what `orjson.dumps(docs)` gives) and what the index holds of it
         (None: it cannot be indexed). `dump` sets `base` to the bytes written before the next call can patch them."""
         values = list(docs.values())
+        if (self.pending is not None and self.base is not None and len(values) == len(self.docs)
+                and all(map(is_, values, self.docs)) and list(docs) == self.order):
+            pending = self.pending
+            if self._unpack():  # the seeded rows fit (checked as for a patch): written as they are, kept packed
+                self.fields, self.grouped, self.pending = [], None, pending
+                return [self.base], self._seeded_sections(name)
+            self.base = None  # a seed whose rows do not fit: derived whole
         if self.pending is not None and not self._unpack():
             self.base = None  # a seed whose rows do not fit: derived whole
         base, self.base = self.base, None
@@ -256,6 +263,16 @@ class _Rows:
         self.pending, self.encoded = pending, True
         self.base = memoryview(data)[start:end]
         return True
+
+    def _seeded_sections(self, name: str) -> dict[str, Any]:
+        """What the index holds of a seeded table no write changed: the sections it was seeded from, as they are (the
+        rows are split out of them only when a write changes one: a process writing others' documents never does)."""
+        pending = self.pending
+        assert pending is not None
+        sections = {f"{name}.spans": self.spans.tobytes(), **{f"{name}.{k}": v for k, v in pending.items()}}
+        if name == "links":
+            return {"rows": len(self.docs), "sections": sections}
+        return {"rows": len(self.docs), "active": self.active, "sections": sections}
 
     def _unpack(self) -> bool:
         """The seeded sections split into rows (at the first write, not at the load: a process may never write);

@@ -567,6 +567,27 @@ def test_an_index_whose_rows_do_not_fit_is_not_seeded_and_the_first_write_derive
     assert_index_as_derived_again(state_home)
 
 
+def test_a_write_that_changes_no_link_writes_the_seeded_links_sections_without_splitting_them(state_home: Path) -> None:
+    """A seeded table no write changed (the links of a one-person edit) is written from the index's sections as they
+    are: its rows are not split into per-row values (memory at 200k links); a later write of a link patches them."""
+    build(state_home)
+    with Store.open(state_home) as store:
+        assert store.partial
+        WRITES["title"](store)
+        store.flush()
+        links = store._index_cache["links.rows"]
+        assert links.pending is not None and links.fields == []  # kept as the index's sections
+        assert store._index_cache["users.rows"].pending is None  # the changed table: split, one row patched
+        assert_index_as_derived_again(state_home)
+        WRITES["link"](store)
+        store.flush()
+        assert links.pending is None and len(links.fields[0]) == 2 * PEOPLE
+    assert_index_as_derived_again(state_home)
+    with Store.open(state_home) as store:
+        moved = store.links.of(store.users.find("user20").id)
+        assert len(moved) == 3  # the link moved from user19 is read back through the index written last
+
+
 @pytest.mark.parametrize("mails", ["one each", "one each but one without"])
 def test_a_first_write_patches_the_seeded_emails_of_people_with_one_each_or_not(state_home: Path, derived: list[str],
                                                                                mails: str) -> None:
