@@ -1107,9 +1107,8 @@ class Store:
         meta["generation"] = self.generation + 1
         versions = ({"users": (self.users.serial, self.users.version), "links": (self.links.serial, self.links.version)}
                     if hasattr(self, "links") else None)  # (none before the first load: a migration, a fresh home)
-        data, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")),
-                                                  versions=versions, cache=self._index_cache)
-        self._raw.write_bytes(data)
+        _, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")), versions=versions,
+                                               cache=self._index_cache, write=self._raw.write_parts)  # (written there)
         self.generation += 1
         self.meta["generation"] = self.generation
         self._stamp = self._raw.stamp()

@@ -588,6 +588,42 @@ def test_a_write_that_changes_no_link_writes_the_seeded_links_sections_without_s
         assert len(moved) == 3  # the link moved from user19 is read back through the index written last
 
 
+def test_a_write_is_made_from_the_parts_without_the_bytes_it_replaces_kept_and_patches_from_what_it_read_back(
+        state_home: Path, derived: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state file is written from the dump's parts (the unchanged documents are views of the bytes last written):
+    while it is written, nothing of the index's rows or cache keeps those bytes (only the parts, emptied once written),
+    so the old and the new bytes are never both in memory; the next write patches the bytes read back, equal to the
+    file."""
+    build(state_home)
+    seen: list[bool] = []
+    real = OrjsonStorage.write_parts
+
+    def write_parts(self: OrjsonStorage, parts: list[Any]) -> bytes:
+        cache = store._index_cache
+        seen.append(all(cache[f"{n}.rows"].base is None and cache.get(n) is None for n in state_index.SPLIT))
+        data = real(self, parts)
+        assert parts == [] and data == self.path.read_bytes()
+        return data
+
+    monkeypatch.setattr(OrjsonStorage, "write_parts", write_parts)
+    with Store.open(state_home) as store:
+        for write in ("title", "department"):
+            WRITES[write](store)
+            store.flush()
+            assert_index_as_derived_again(state_home)
+            base = store._index_cache["users.rows"].base
+            assert base is not None and base.obj == (state_home / "state.json").read_bytes()
+    assert seen == [True, True]
+    derived.clear()
+    with Store.open(state_home) as store:
+        WRITES["userName"](store)
+        store.flush()
+        WRITES["status"](store)  # patched from the bytes the previous write read back
+        store.flush()
+    assert derived == ["renamed15", "user13"]
+    assert_index_as_derived_again(state_home)
+
+
 @pytest.mark.parametrize("mails", ["one each", "one each but one without"])
 def test_a_first_write_patches_the_seeded_emails_of_people_with_one_each_or_not(state_home: Path, derived: list[str],
                                                                                mails: str) -> None:
