@@ -802,7 +802,8 @@ class Store:
             with _no_gc(freeze=True), self._shape_checked():
                 try:
                     raw = snap.read_all()
-                    disk = self._raw.parse(raw)
+                    split = state_index.parse_split(snap, raw)  # at the index's spans, a few documents at a time
+                    disk = self._raw.parse(raw) if split is None else {"meta": snap.table("meta"), **split}
                     if not self.readonly:  # the first write patches the index's rows instead of deriving them all
                         state_index.seed(self._index_cache, snap, raw, disk)
                 finally:

@@ -624,6 +624,40 @@ def test_a_write_is_made_from_the_parts_without_the_bytes_it_replaces_kept_and_p
     assert_index_as_derived_again(state_home)
 
 
+def test_loading_every_document_parses_people_and_links_a_chunk_at_a_time_as_a_whole_parse_gives_them(
+        state_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store opened through the index loads everything (its first write) without parsing the whole file at once (the
+    parser's copy and tree of it were ~300 MB at 100k people): the people and links, parsed at the index's spans a few
+    documents at a time, are what parsing the whole file gives, in the same order; spans that do not describe the file
+    are not believed (the file is parsed whole)."""
+    build(state_home)
+    monkeypatch.setattr(state_index, "CHUNK", 7)  # chunks end inside the tables, and the last one is short
+    data = (state_home / "state.json").read_bytes()
+    whole_tables = orjson.loads(data)
+    parsed: list[int] = []
+    real = OrjsonStorage.parse
+    monkeypatch.setattr(OrjsonStorage, "parse", lambda self, raw: parsed.append(len(raw)) or real(self, raw))
+    with Store.open(state_home) as store:
+        assert store.partial
+        snap = store._snap
+        assert snap is not None
+        split = state_index.parse_split(snap, data)
+        assert split is not None
+        for name in state_index.SPLIT:
+            assert list(split[name].items()) == list(whole_tables[name].items())
+        end = snap.header["starts"]["links"] + snap.table_rows("links")[1][-1]  # where the links' "}" is
+        assert data[end:end + 1] == b"}"
+        assert state_index.parse_split(snap, data[:end] + b" " + data[end:]) is None  # not the indexed file
+        shifted = data.replace(b'"1":{', b'"1": {', 1)  # the first person's document starts a byte later
+        assert state_index.parse_split(snap, shifted) is None
+        store.load_whole()
+        assert parsed == []  # never the whole file
+        assert [u.to_doc() for u in store.users] == list(whole_tables["users"].values())
+        WRITES["title"](store)
+        store.flush()
+    assert_index_as_derived_again(state_home)
+
+
 @pytest.mark.parametrize("mails", ["one each", "one each but one without"])
 def test_a_first_write_patches_the_seeded_emails_of_people_with_one_each_or_not(state_home: Path, derived: list[str],
                                                                                mails: str) -> None:
