@@ -33,39 +33,29 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | list[Any], *, read_back: bool = False) -> bytes:
+    """Replace `path` with `data` (or the bytes of a list of parts joined, without joining them: the list is emptied
+    once written, so what it kept alive, e.g. the bytes of the file it replaces, may be freed). `read_back`: the bytes
+    are read back from the very file written and returned (b"" otherwise) — at 100k people the old and the new
+    state's bytes are then never both in memory."""
+    parts = data if isinstance(data, list) else [data]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    written = b""
     try:
-        with files.open_private_file(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # the old file is intact; leave no stray temp file behind
-        raise
-    fsync_dir(path.parent)
-
-
-def atomic_write_parts(path: Path, parts: list[Any]) -> bytes:
-    """`atomic_write` of the bytes of `parts` joined, without joining them: `parts` is emptied once written (what it
-    kept alive, e.g. the bytes of the file it replaces, may then be freed) and the bytes are read back from the very
-    file written. At 100k people, the old and the new state's bytes are never both in memory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with files.open_private_file(tmp, "w+b") as fh:
+        with files.open_private_file(tmp, "w+b" if read_back else "wb") as fh:
             fh.writelines(parts)
             size = fh.tell()
             parts.clear()
             fh.flush()
             os.fsync(fh.fileno())
-            data = _pread_exactly(fh.fileno(), size)
+            if read_back:
+                written = _pread_exactly(fh.fileno(), size)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the old file is intact; leave no stray temp file behind
         raise
     fsync_dir(path.parent)
-    return data
+    return written
 
 
 def _pread_exactly(fd: int, size: int) -> bytes:
@@ -134,10 +124,10 @@ class OrjsonStorage(Storage):
             atomic_write(self.path, data)
 
     def write_parts(self, parts: list[Any]) -> bytes:
-        """Replace the state file with the bytes of `parts` joined, atomically (see `atomic_write_parts`); those bytes."""
+        """Replace the state file with the bytes of `parts` joined, atomically (see `atomic_write`); those bytes."""
         data = b""
         with self._writing():
-            data = atomic_write_parts(self.path, parts)
+            data = atomic_write(self.path, parts, read_back=True)
         return data
 
     @contextlib.contextmanager
