@@ -66,9 +66,10 @@ def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 
 
 def open_private_file(path: Path, mode: str = "ab", home: Path | None = None) -> IO[bytes]:
-    """A binary file object opened through `open_private` ("ab", "wb", or "xb" for a new file only)."""
+    """A binary file object opened through `open_private` ("ab", "wb", "w+b" to read it back too, or "xb" for a new
+    file only)."""
     flags = {"ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-             "xb": os.O_WRONLY | os.O_CREAT | os.O_EXCL}[mode]
+             "w+b": os.O_RDWR | os.O_CREAT | os.O_TRUNC, "xb": os.O_WRONLY | os.O_CREAT | os.O_EXCL}[mode]
     return os.fdopen(open_private(path, flags, home), mode.replace("x", "w"))
 
 

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate as _accumulate
 from itertools import chain, compress, count
-from operator import is_not
+from operator import is_, is_not
 from pathlib import Path
 from typing import Any, cast
 
@@ -166,6 +166,14 @@ class _Rows:
         """The parts of the table's bytes (joined: what `orjson.dumps(docs)` gives) and what the index holds of it
         (None: it cannot be indexed). `dump` sets `base` to the bytes written before the next call can patch them."""
         values = list(docs.values())
+        if (self.pending is not None and self.base is not None and len(values) == len(self.docs)
+                and all(map(is_, values, self.docs)) and list(docs) == self.order):
+            pending = self.pending
+            if self._unpack():  # the seeded rows fit (checked as for a patch): written as they are, kept packed
+                self.fields, self.grouped, self.pending = [], None, pending
+                seeded, self.base = self.base, None
+                return [seeded], self._seeded_sections(name)
+            self.base = None  # a seed whose rows do not fit: derived whole
         if self.pending is not None and not self._unpack():
             self.base = None  # a seed whose rows do not fit: derived whole
         base, self.base = self.base, None
@@ -257,6 +265,16 @@ class _Rows:
         self.pending, self.encoded = pending, True
         self.base = memoryview(data)[start:end]
         return True
+
+    def _seeded_sections(self, name: str) -> dict[str, Any]:
+        """What the index holds of a seeded table no write changed: the sections it was seeded from, as they are (the
+        rows are split out of them only when a write changes one: a process writing others' documents never does)."""
+        pending = self.pending
+        assert pending is not None
+        sections = {f"{name}.spans": self.spans.tobytes(), **{f"{name}.{k}": v for k, v in pending.items()}}
+        if name == "links":
+            return {"rows": len(self.docs), "sections": sections}
+        return {"rows": len(self.docs), "active": self.active, "sections": sections}
 
     def _unpack(self) -> bool:
         """The seeded sections split into rows (at the first write, not at the load: a process may never write);
@@ -415,6 +433,40 @@ class _Rows:
             "users.lines": lines(texts), "users.digests": lines(digests), "users.active": bytes(active)}}
 
 
+CHUNK = 4096  # documents parsed at a time by `parse_split`
+
+
+def parse_split(snap: Snapshot, data: bytes) -> dict[str, dict[str, Any]] | None:
+    """The split tables of `data` (the snapshot's whole state file), parsed a few thousand documents at a time at the
+    index's spans: what `orjson.loads(data)` gives of them, without the parser's transient copy of the whole file and
+    its tree (~300 MB at 100k people and 200k links). None when the spans do not describe `data`: parse it whole."""
+    tables: dict[str, dict[str, Any]] = {}
+    try:
+        for name in SPLIT:
+            rows = snap.count(name)
+            docs: dict[str, Any] = tables.setdefault(name, {})
+            if not rows:
+                continue
+            spans = array("q")
+            spans.frombytes(snap.section(f"{name}.spans"))
+            start = snap.header["starts"][name]
+            if (len(spans) != 2 * rows or data[start:start + 1] != b"{"
+                    or data[start + spans[-1]:start + spans[-1] + 1] != b"}"):
+                return None
+            for first in range(0, rows, CHUNK):
+                last = min(first + CHUNK, rows)  # documents [first, last): from the key of the first to the last's end
+                begin = start + 1 if first == 0 else start + spans[2 * first - 1] + 1
+                chunk = orjson.loads(b"".join((b"{", data[begin:start + spans[2 * last - 1]], b"}")))
+                if not isinstance(chunk, dict) or len(chunk) != last - first:
+                    return None
+                docs.update(chunk)
+            if len(docs) != rows:
+                return None
+    except (ValueError, KeyError, IndexError, TypeError):  # orjson's JSONDecodeError is a ValueError
+        return None
+    return tables
+
+
 def seed(cache: dict[str, Any], snap: Snapshot, data: bytes, tables: dict[str, dict[str, Any]]) -> None:
     """Fill `cache` (see `dump`) with the rows of the split tables of `tables`, parsed from `data` (the snapshot's
     whole state file), taken from the snapshot's index: the first write of the process then patches only the rows it
@@ -447,13 +499,18 @@ def _whole_table(cache: dict[str, Any], name: str, docs: dict[str, Any], version
 
 
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
-         cache: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any], dict[str, bytes] | None]:
+         cache: dict[str, Any] | None = None,
+         write: Callable[[list[Any]], bytes] | None = None) -> tuple[bytes, dict[str, Any], dict[str, bytes] | None]:
     """The bytes of `state.json` (what `orjson.dumps(tables)` gives), the index header and its sections (None when
     the documents could not be located: the state is then written without an index).
 
     `cache` keeps, per split table, a row per document (its bytes and what the index derives of it, see `_table`)
     so that a write derives only the documents it changed; and, when `versions` names the version of a table's
-    content, the table's bytes and index at that version, so a write that did not change it does nothing for it."""
+    content, the table's bytes and index at that version, so a write that did not change it does nothing for it.
+
+    `write` (`OrjsonStorage.write_parts`), when given, writes the state file from the parts instead of joining them,
+    and gives back its bytes: the bytes of the state it replaces (what the unchanged documents are copied from) are
+    dropped first, never in memory with the new ones (152 MB each at 100k people and 200k links)."""
     cache = {} if cache is None else cache
     parts: list[Any] = [b"{"]
     pos = 1  # after "{"
@@ -492,7 +549,16 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
         parts += table_parts
         pos += size
     parts.append(b"}")
-    data = b"".join(parts)
+    if write is None:
+        data = b"".join(parts)
+    else:
+        table_parts, cached = [], None  # nothing here keeps the parts' bytes (the bytes last written) alive
+        for rows, *_ in written:
+            rows.base = None  # (set again below; none while writing: a write that fails leaves no rows to patch)
+        for name in SPLIT:
+            if cache.get(name) is not None:
+                cache[name] = None
+        data = write(parts)  # empties `parts`
     view = memoryview(data)
     for rows, start, end, name, key, docs in written:
         rows.base = view[start:end]  # what the next write patches; the unchanged table's bytes, as they are

@@ -6,12 +6,13 @@ The lock is held for one write at a time (`Store.writing`), never for as long as
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +33,40 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | list[Any], *, read_back: bool = False) -> bytes:
+    """Replace `path` with `data` (or the bytes of a list of parts joined, without joining them: the list is emptied
+    once written, so what it kept alive, e.g. the bytes of the file it replaces, may be freed). `read_back`: the bytes
+    are read back from the very file written and returned (b"" otherwise) — at 100k people the old and the new
+    state's bytes are then never both in memory."""
+    parts = data if isinstance(data, list) else [data]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    written = b""
     try:
-        with files.open_private_file(tmp, "wb") as fh:
-            fh.write(data)
+        with files.open_private_file(tmp, "w+b" if read_back else "wb") as fh:
+            fh.writelines(parts)
+            size = fh.tell()
+            parts.clear()
             fh.flush()
             os.fsync(fh.fileno())
+            if read_back:
+                written = _pread_exactly(fh.fileno(), size)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the old file is intact; leave no stray temp file behind
         raise
     fsync_dir(path.parent)
+    return written
+
+
+def _pread_exactly(fd: int, size: int) -> bytes:
+    chunks, done = [], 0
+    while done < size:
+        chunk = os.pread(fd, size - done, done)
+        if not chunk:
+            raise OSError(f"the file written is shorter than written ({done} of {size} bytes)")
+        chunks.append(chunk)
+        done += len(chunk)
+    return b"".join(chunks)
 
 
 class OrjsonStorage(Storage):
@@ -97,10 +120,22 @@ class OrjsonStorage(Storage):
 
     def write_bytes(self, data: bytes) -> None:
         """Replace the state file with `data` (the JSON of the tables) atomically."""
+        with self._writing():
+            atomic_write(self.path, data)
+
+    def write_parts(self, parts: list[Any]) -> bytes:
+        """Replace the state file with the bytes of `parts` joined, atomically (see `atomic_write`); those bytes."""
+        data = b""
+        with self._writing():
+            data = atomic_write(self.path, parts, read_back=True)
+        return data
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
         if self.readonly:
             raise ReadOnly("the console is read-only", hint="restart without --readonly to change anything")
         try:
-            atomic_write(self.path, data)
+            yield
         except OSError as exc:  # disk full, quota, a read-only file system: the old state is intact
             raise StateError(f"cannot write the state file {self.path}: {exc.strerror or type(exc).__name__}",
                              hint="free some space or fix the permissions, then try again; the state on disk was "

@@ -797,7 +797,8 @@ class Store:
             with _no_gc(freeze=True), self._shape_checked():
                 try:
                     raw = snap.read_all()
-                    disk = self._raw.parse(raw)
+                    split = state_index.parse_split(snap, raw)  # at the index's spans, a few documents at a time
+                    disk = self._raw.parse(raw) if split is None else {"meta": snap.table("meta"), **split}
                     if not self.readonly:  # the first write patches the index's rows instead of deriving them all
                         state_index.seed(self._index_cache, snap, raw, disk)
                 finally:
@@ -1103,9 +1104,8 @@ class Store:
         versions = ({"users": (self.users.serial, self.users.version), "links": (self.links.serial, self.links.version),
                      "runs": (self.runs.serial, self.runs.version)}
                     if hasattr(self, "runs") else None)  # (none before the first load: a migration, a fresh home)
-        data, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")),
-                                                  versions=versions, cache=self._index_cache)
-        self._raw.write_bytes(data)
+        _, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")), versions=versions,
+                                               cache=self._index_cache, write=self._raw.write_parts)  # (written there)
         self.generation += 1
         self.meta["generation"] = self.generation
         self._stamp = self._raw.stamp()

@@ -567,6 +567,97 @@ def test_an_index_whose_rows_do_not_fit_is_not_seeded_and_the_first_write_derive
     assert_index_as_derived_again(state_home)
 
 
+def test_a_write_that_changes_no_link_writes_the_seeded_links_sections_without_splitting_them(state_home: Path) -> None:
+    """A seeded table no write changed (the links of a one-person edit) is written from the index's sections as they
+    are: its rows are not split into per-row values (memory at 200k links); a later write of a link patches them."""
+    build(state_home)
+    with Store.open(state_home) as store:
+        assert store.partial
+        WRITES["title"](store)
+        store.flush()
+        links = store._index_cache["links.rows"]
+        assert links.pending is not None and links.fields == []  # kept as the index's sections
+        assert store._index_cache["users.rows"].pending is None  # the changed table: split, one row patched
+        assert_index_as_derived_again(state_home)
+        WRITES["link"](store)
+        store.flush()
+        assert links.pending is None and len(links.fields[0]) == 2 * PEOPLE
+    assert_index_as_derived_again(state_home)
+    with Store.open(state_home) as store:
+        moved = store.links.of(store.users.find("user20").id)
+        assert len(moved) == 3  # the link moved from user19 is read back through the index written last
+
+
+def test_a_write_is_made_from_the_parts_without_the_bytes_it_replaces_kept_and_patches_from_what_it_read_back(
+        state_home: Path, derived: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state file is written from the dump's parts (the unchanged documents are views of the bytes last written):
+    while it is written, nothing of the index's rows or cache keeps those bytes (only the parts, emptied once written),
+    so the old and the new bytes are never both in memory; the next write patches the bytes read back, equal to the
+    file."""
+    build(state_home)
+    seen: list[bool] = []
+    real = OrjsonStorage.write_parts
+
+    def write_parts(self: OrjsonStorage, parts: list[Any]) -> bytes:
+        cache = store._index_cache
+        seen.append(all(cache[f"{n}.rows"].base is None and cache.get(n) is None for n in state_index.SPLIT))
+        data = real(self, parts)
+        assert parts == [] and data == self.path.read_bytes()
+        return data
+
+    monkeypatch.setattr(OrjsonStorage, "write_parts", write_parts)
+    with Store.open(state_home) as store:
+        for write in ("title", "department"):
+            WRITES[write](store)
+            store.flush()
+            assert_index_as_derived_again(state_home)
+            base = store._index_cache["users.rows"].base
+            assert base is not None and base.obj == (state_home / "state.json").read_bytes()
+    assert seen == [True, True]
+    derived.clear()
+    with Store.open(state_home) as store:
+        WRITES["userName"](store)
+        store.flush()
+        WRITES["status"](store)  # patched from the bytes the previous write read back
+        store.flush()
+    assert derived == ["renamed15", "user13"]
+    assert_index_as_derived_again(state_home)
+
+
+def test_loading_every_document_parses_people_and_links_a_chunk_at_a_time_as_a_whole_parse_gives_them(
+        state_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store opened through the index loads everything (its first write) without parsing the whole file at once (the
+    parser's copy and tree of it were ~300 MB at 100k people): the people and links, parsed at the index's spans a few
+    documents at a time, are what parsing the whole file gives, in the same order; spans that do not describe the file
+    are not believed (the file is parsed whole)."""
+    build(state_home)
+    monkeypatch.setattr(state_index, "CHUNK", 7)  # chunks end inside the tables, and the last one is short
+    data = (state_home / "state.json").read_bytes()
+    whole_tables = orjson.loads(data)
+    parsed: list[int] = []
+    real = OrjsonStorage.parse
+    monkeypatch.setattr(OrjsonStorage, "parse", lambda self, raw: parsed.append(len(raw)) or real(self, raw))
+    with Store.open(state_home) as store:
+        assert store.partial
+        snap = store._snap
+        assert snap is not None
+        split = state_index.parse_split(snap, data)
+        assert split is not None
+        for name in state_index.SPLIT:
+            assert list(split[name].items()) == list(whole_tables[name].items())
+        end = snap.header["starts"]["links"] + snap.table_rows("links")[1][-1]  # where the links' "}" is
+        assert data[end:end + 1] == b"}"
+        assert state_index.parse_split(snap, data[:end] + b" " + data[end:]) is None  # not the indexed file
+        shifted = data.replace(b'"1":{', b'"1": {', 1)  # the first person's document starts a byte later
+        assert state_index.parse_split(snap, shifted) is None
+        store.load_whole()
+        assert parsed == []  # never the whole file
+        assert [u.to_doc() for u in store.users] == list(whole_tables["users"].values())
+        WRITES["title"](store)
+        store.flush()
+    assert_index_as_derived_again(state_home)
+
+
 @pytest.mark.parametrize("mails", ["one each", "one each but one without"])
 def test_a_first_write_patches_the_seeded_emails_of_people_with_one_each_or_not(state_home: Path, derived: list[str],
                                                                                mails: str) -> None:
