@@ -69,17 +69,19 @@ def test_the_first_bytes_go_out_before_the_last_event_is_read(fmt: str) -> None:
     assert sink.getvalue() == whole
 
 
+def filling_the_disk() -> Iterator[bytes]:
+    """An export's pieces, the second of which meets a full disk."""
+    yield b"[\n"
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
 def test_a_disk_filling_part_way_leaves_no_half_export(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     target = tmp_path / "report.json"
 
-    def pieces() -> Iterator[bytes]:
-        yield b"[\n"
-        raise OSError(errno.ENOSPC, "No space left on device")
-
     with pytest.raises(BadInput, match="cannot write") as caught:
-        export.write_private(target, pieces(), force=False)
+        export.write_private(target, filling_the_disk(), force=False)
     assert "No space left on device" in str(caught.value.detail) and "removed" in str(caught.value.hint)
     assert not target.exists()
 
@@ -157,12 +159,8 @@ def test_a_forced_export_replaces_the_file_only_once_whole(tmp_path: Path) -> No
     target = tmp_path / "report.json"
     target.write_bytes(b"the export of last week\n")
 
-    def pieces() -> Iterator[bytes]:
-        yield b"[\n"
-        raise OSError(errno.ENOSPC, "No space left on device")
-
     with pytest.raises(BadInput, match="cannot write") as caught:
-        export.write_private(target, pieces(), force=True)
+        export.write_private(target, filling_the_disk(), force=True)
     assert "No space left on device" in str(caught.value.detail) and "as it was" in str(caught.value.hint)
     assert target.read_bytes() == b"the export of last week\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "report.json"]  # no part file left
