@@ -26,6 +26,7 @@ from console.eventlog import EventLog
 from console.models import Event
 from tests.plugins.core import ROOT, child_env
 from tests.test_eventlog import naive
+from tests.test_report_identities import month_lines
 
 IDS = ["id-1", "id-10", "id-100", "id-1000", "id-2", "id-20", 'q"uote', "back\\slash", "ünï", "id-1 ", "ID-1"]
 LABELS = ["Anna Smith", "anna smith", "ANNA SMITH", "Anna Smithers", "Ñúñez Müller", "ñúñez müller", "Straße",
@@ -58,16 +59,7 @@ def events_of(rnd: random.Random, count: int, month: str = "2026-03", tag: str =
 
 def every_line(events: Path) -> list[Event]:
     """Every record of the month files, each line parsed (the reference)."""
-    found = []
-    for path in sorted(events.glob("*.jsonl")):
-        for line in path.read_bytes().splitlines():
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if eventlog._is_event(rec):
-                found.append(eventlog._event(rec))
-    return found
+    return [eventlog._event(rec) for rec in month_lines(events) if eventlog._is_event(rec)]
 
 
 class Reads:

@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -28,18 +30,23 @@ UNKNOWN = ["zoe.q", "ghost", "ghost@example.com", "nobody@example.com", "E99", "
 LATER = ["old@example.com", "old.code", "zoey.p", "b.renamed7", "half.done", "between@example.com", "mine.too", "late"]
 
 
-def scanned(events: Path) -> set[tuple[str, tuple[str, ...]]]:
-    """Every identity record's (person id, identifiers), read from every month's lines (the reference)."""
-    found = set()
+def month_lines(events: Path) -> Iterator[Any]:
+    """Every line of the month files that is JSON, parsed, in file order (what a reference reads)."""
     for path in sorted(events.glob("*.jsonl")):
         for line in path.read_bytes().splitlines():
             try:
-                rec = orjson.loads(line)
+                yield orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(rec, dict) and rec.get("action") in IDENTITY_ACTIONS and rec.get("person_id"):
-                event = Event.from_doc(rec)
-                found.add((event.person_id, tuple(dict.fromkeys(v for v in event_identifiers(event) if v))))
+
+
+def scanned(events: Path) -> set[tuple[str, tuple[str, ...]]]:
+    """Every identity record's (person id, identifiers), read from every month's lines (the reference)."""
+    found = set()
+    for rec in month_lines(events):
+        if isinstance(rec, dict) and rec.get("action") in IDENTITY_ACTIONS and rec.get("person_id"):
+            event = Event.from_doc(rec)
+            found.add((event.person_id, tuple(dict.fromkeys(v for v in event_identifiers(event) if v))))
     return found
 
 
