@@ -36,7 +36,7 @@ from typing import Any, cast
 import orjson
 
 from console.models import document_digest, search_text
-from console.storage import atomic_write
+from console.storage import FileRange, atomic_write
 
 # 5: the search lines hold the given and family names too; 6: people's active flags, links' heads; 7: people's digests,
 # the links' heads grouped by application (columns, read at C speed)
@@ -236,11 +236,13 @@ class _Rows:
         values = list(docs.values())
         if not rows or rows != len(values):
             return False
-        spans = array("q")
-        spans.frombytes(snap.section(f"{name}.spans"))
+        taken = self._take(name, snap, rows)
+        if taken is None:
+            return False
+        spans, pending = taken
         start = snap.header["starts"][name]
         end = start + spans[-1] + 1 if spans else 0
-        if len(spans) != 2 * rows or end > len(data) or data[start:start + 1] != b"{" or data[end - 1:end] != b"}":
+        if end > len(data) or data[start:start + 1] != b"{" or data[end - 1:end] != b"}":
             return False
         first = next(iter(values[0]), None) if isinstance(values[0], dict) else None
         if first is None:
@@ -250,21 +252,50 @@ class _Rows:
         # when it is found once per row (else the openings differ, and `_full` keeps none: no patch)
         if data.count(b'":' + opening, start, end) != rows:
             opening = b""
-        names = (("local", "groups", "grows", "glocal", "gstates", "ginputs") if name == "links"
-                 else ("ids", "keys", "names", "emails", "lines", "digests", "active"))
-        pending = {section: snap.section(f"{name}.{section}") for section in names}
-        if any(pending[n].count(b"\n") != rows - 1 for n in names if n not in ("emails", "active", "groups", "grows")):
-            return False  # a line per row (a value holding "\n" would make more: none does, see `_line`)
-        if name == "users":
-            active = pending["active"]
-            if len(active) != rows or max(active) > 1 or (pending["emails"] and pending["emails"][-1:] != b"\n"):
-                return False
         self.__init__()  # type: ignore[misc]
         self.order, self.docs, self.spans, self.opening = list(docs), values, spans, opening
         self.active = sum(pending["active"]) if name == "users" else 0
         self.pending, self.encoded = pending, True
         self.base = memoryview(data)[start:end]
         return True
+
+    @staticmethod
+    def _take(name: str, snap: Snapshot, rows: int) -> tuple[array[int], dict[str, bytes]] | None:
+        """The spans and the sections of a split table of the snapshot's index; None when a section does not have one
+        line per row."""
+        spans = array("q")
+        spans.frombytes(snap.section(f"{name}.spans"))
+        if len(spans) != 2 * rows:
+            return None
+        names = (("local", "groups", "grows", "glocal", "gstates", "ginputs") if name == "links"
+                 else ("ids", "keys", "names", "emails", "lines", "digests", "active"))
+        pending = {section: snap.section(f"{name}.{section}") for section in names}
+        if any(pending[n].count(b"\n") != rows - 1 for n in names if n not in ("emails", "active", "groups", "grows")):
+            return None  # a line per row (a value holding "\n" would make more: none does, see `_line`)
+        if name == "users":
+            active = pending["active"]
+            if len(active) != rows or max(active) > 1 or (pending["emails"] and pending["emails"][-1:] != b"\n"):
+                return None
+        return spans, pending
+
+    @classmethod
+    def of_snapshot(cls, name: str, snap: Snapshot) -> _Rows | None:
+        """The rows of a split table as the snapshot's index holds them (no document read), for a write that changes
+        a few of them (`splice`); None when the index's sections do not describe one row each."""
+        rows = snap.count(name)
+        table = cls()
+        table.encoded = True
+        if not rows:
+            table.fields = [[] for _ in range(4 if name == "links" else 7)]
+            table.grouped = [] if name == "links" else None
+            return table
+        taken = cls._take(name, snap, rows)
+        if taken is None:
+            return None
+        table.spans, table.pending = taken
+        table.docs = [None] * rows
+        table.active = sum(table.pending["active"]) if name == "users" else 0
+        return table if table._unpack() else None
 
     def _seeded_sections(self, name: str) -> dict[str, Any]:
         """What the index holds of a seeded table no write changed: the sections it was seeded from, as they are (the
@@ -388,27 +419,52 @@ class _Rows:
                 for field in self.fields:
                     field.append(None)
             self.docs[row] = doc
-            if name == "links":
-                link = _link_row(doc)
-                if link is None:
-                    return None
-                if row >= known or self.fields[1][row] != link[1]:
-                    self.grouped = None  # the grouped order is made again
-                local, group, state, inputs = link
-                self.fields[0][row], self.fields[1][row] = local.encode(), group
-                self.fields[2][row], self.fields[3][row] = state.encode(), inputs.encode()
-                continue
-            r = _user_row(doc, primary_key, by_attribute)
-            if row < known:
-                self.active -= self.fields[6][row]
-            self.active += r[5]
-            for field, value in zip(self.fields, (r[0], r[1], r[2], _emails(r[3], row), r[4])):
-                field[row] = value.encode()
-            self.fields[5][row] = document_digest(dumped).encode()
-            self.fields[6][row] = r[5]
+            if not self._set_row(name, row, doc, dumped, primary_key, by_attribute):
+                return None
         parts.append(base[done:])
         self.spans = array("q", _accumulate(self.incs))
         return parts, self._sections(name, self.fields)
+
+    def _set_row(self, name: str, row: int, doc: Any, dumped: bytes, primary_key: str, by_attribute: bool) -> bool:
+        """What the index holds of the document `doc` (whose bytes are `dumped`) at `row`, in place of the row's values
+        (None for a row just appended); False when a link's values cannot be lines of a section."""
+        fields = self.fields
+        if name == "links":
+            link = _link_row(doc)
+            if link is None:
+                return False
+            if fields[1][row] != link[1]:
+                self.grouped = None  # the grouped order is made again
+            local, group, state, inputs = link
+            fields[0][row], fields[1][row], fields[2][row], fields[3][row] = (local.encode(), group, state.encode(),
+                                                                              inputs.encode())
+            return True
+        r = _user_row(doc, primary_key, by_attribute)
+        if fields[6][row] is not None:
+            self.active -= fields[6][row]
+        self.active += r[5]
+        for field, value in zip(fields, (r[0], r[1], r[2], _emails(r[3], row), r[4])):
+            field[row] = value.encode()
+        fields[5][row] = document_digest(dumped).encode()
+        fields[6][row] = r[5]
+        return True
+
+    def _drop_rows(self, name: str, rows: list[int]) -> None:
+        """Remove the rows `rows` (ascending); the e-mails of the rows after the first are numbered again."""
+        if not rows:
+            return
+        for row in reversed(rows):
+            del self.docs[row]
+            for field in self.fields:
+                del field[row]
+        if name == "links":
+            self.grouped = None
+            return
+        emails = self.fields[3]
+        for row in range(rows[0], len(emails)):
+            if emails[row]:
+                emails[row] = b"".join([b"%s\t%d\n" % (line[:line.rfind(b"\t")], row)
+                                        for line in emails[row].split(b"\n")[:-1]])
 
     def _sections(self, name: str, fields: list[Any]) -> dict[str, Any]:
         spans = self.spans.tobytes()
@@ -431,6 +487,90 @@ class _Rows:
             "users.spans": spans, "users.ids": lines(ids), "users.keys": lines(keys), "users.names": lines(names),
             "users.emails": b"".join(emails) if self.encoded else "".join(emails).encode(),
             "users.lines": lines(texts), "users.digests": lines(digests), "users.active": bytes(active)}}
+
+
+def splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, int],
+           primary_key: str) -> tuple[list[Any], dict[str, Any], int] | None:
+    """A split table of the snapshot's state file with the documents `changes` names changed, without reading the
+    others: the parts of its new bytes (what `orjson.dumps` of the changed table gives: the unchanged documents as
+    `FileRange`s of the snapshot's file, the changed ones dumped), what the index holds of it, and its size.
+
+    `changes`: document id -> the new document, or None for one removed, in the order they were first made (new
+    documents are appended in that order, as a dict assignment would); `rows`: the snapshot's row of every changed
+    document that is in it. None when the index's sections or a key do not fit (the caller then writes whole)."""
+    table = _Rows.of_snapshot(name, snap)
+    if table is None:
+        return None
+    count_ = snap.count(name)
+    start = snap.header["starts"][name]
+    spans = table.spans
+    replaced: dict[int, tuple[str, Any]] = {}
+    added: list[tuple[str, Any]] = []
+    for doc_id, doc in changes.items():
+        row = rows.get(doc_id)
+        if row is None:
+            if doc is not None:
+                added.append((doc_id, doc))
+        elif row >= count_ or snap.key_at(name, row) != _key(doc_id):
+            return None  # not the document the caller read: never write over another
+        else:
+            replaced[row] = (doc_id, doc)
+    by_attribute = primary_key not in ("employeeId", "userName")
+    parts: list[Any] = [b"{"]
+    out = array("q")
+    pos, at, dropped = 1, 0, []  # at: the first row of the run of unchanged rows before the next change
+    for row in [*sorted(replaced), count_]:
+        if row > at:  # rows [at, row) unchanged: one range of the file, their spans shifted
+            first = 1 if at == 0 else spans[2 * at - 1] + 1  # the key of the run's first document
+            last = spans[2 * row - 1]  # the end of its last one
+            if pos > 1:
+                parts.append(b",")
+                pos += 1
+            shift = pos - first
+            run = spans[2 * at:2 * row]
+            out.extend(run if shift == 0 else array("q", [s + shift for s in run]))
+            parts.append(FileRange(snap.fd, start + first, last - first))
+            pos += last - first
+        if row == count_:
+            break
+        at = row + 1
+        doc_id, doc = replaced[row]
+        if doc is None:
+            dropped.append(row)
+            continue
+        dumped = orjson.dumps(doc)
+        if not table._set_row(name, row, doc, dumped, primary_key, by_attribute):
+            return None
+        pos = _put(parts, out, pos, _key(doc_id), dumped)
+    table._drop_rows(name, dropped)
+    for doc_id, doc in added:
+        dumped = orjson.dumps(doc)
+        table.docs.append(None)
+        for field in table.fields:
+            field.append(None)
+        if not table._set_row(name, len(table.docs) - 1, doc, dumped, primary_key, by_attribute):
+            return None
+        pos = _put(parts, out, pos, _key(doc_id), dumped)
+    parts.append(b"}")
+    table.spans = out
+    return parts, table._sections(name, table.fields), pos + 1
+
+
+def _put(parts: list[Any], spans: array[int], pos: int, key: bytes, dumped: bytes) -> int:
+    """Append a document (its key and bytes) to a table's parts being made at `pos`; the position after it."""
+    if pos > 1:
+        parts.append(b",")
+        pos += 1
+    parts += (key, dumped)
+    spans += array("q", (pos + len(key), pos + len(key) + len(dumped)))
+    return pos + len(key) + len(dumped)
+
+
+def next_ids(docs: dict[str, Any]) -> int | None:
+    """The id TinyDB gives the next document of a table (the greatest plus one); None when an id is not a number."""
+    if not all(map(str.isdigit, docs)):
+        return None
+    return max(map(int, docs), default=0) + 1
 
 
 CHUNK = 4096  # documents parsed at a time by `parse_split`
@@ -498,6 +638,15 @@ def _whole_table(cache: dict[str, Any], name: str, docs: dict[str, Any], version
     return body
 
 
+def empty_table(name: str) -> dict[str, Any]:
+    """What the index holds of an empty split table (or one the state does not hold yet)."""
+    if name == "links":
+        return {"rows": 0, "sections": {f"links.{k}": b"[]" if k == "groups" else b"" for k in (
+            "spans", "local", "groups", "grows", "glocal", "gstates", "ginputs")}}
+    return {"rows": 0, "active": 0, "sections": {f"users.{k}": b"" for k in (
+        "spans", "ids", "keys", "names", "emails", "lines", "digests", "active")}}
+
+
 def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[str, Any] | None = None,
          cache: dict[str, Any] | None = None,
          write: Callable[[list[Any]], bytes] | None = None) -> tuple[bytes, dict[str, Any], dict[str, bytes] | None]:
@@ -517,11 +666,7 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
     written: list[tuple[_Rows, int, int, str, Any, dict[str, Any]]] = []  # the split tables: where their bytes go
     spans: dict[str, list[int]] = {}
     starts: dict[str, int] = {}
-    derived: dict[str, dict[str, Any] | None] = {  # a table not written yet is an empty one
-        "users": {"rows": 0, "active": 0, "sections": {f"users.{k}": b"" for k in (
-            "spans", "ids", "keys", "names", "emails", "lines", "digests", "active")}},
-        "links": {"rows": 0, "sections": {f"links.{k}": b"[]" if k == "groups" else b"" for k in (
-            "spans", "local", "groups", "grows", "glocal", "gstates", "ginputs")}}}
+    derived: dict[str, dict[str, Any] | None] = {name: empty_table(name) for name in SPLIT}  # (not written yet)
     if cache.get("primary_key") != primary_key:
         cache.clear()
         cache["primary_key"] = primary_key
@@ -566,7 +711,8 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
     for name in SPLIT:
         starts.setdefault(name, 0)  # a table not written yet: no row is ever read from it
     header: dict[str, Any] = {"format": FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key,
-                              "tables": spans, "starts": starts, "rows": {}}
+                              "tables": spans, "starts": starts, "rows": {},
+                              "next": {name: next_ids(tables.get(name, {})) for name in SPLIT}}
     sections: dict[str, bytes] = {}
     for name in SPLIT:
         table = derived[name]
@@ -712,23 +858,53 @@ class Snapshot:
         """How many people are active (`status` "active")."""
         return int(self.header["active"])
 
-    def doc(self, table: str, row: int) -> dict[str, Any]:
+    def _row_span(self, table: str, row: int) -> tuple[int, int, int]:
+        """Where the document at `row` is in the table's bytes: the start of its key (`"id":`), its start and end."""
         spans = self._spans.get(table)
         if spans is None:
             self._asked[table] = self._asked.get(table, 0) + 1
             if self._asked[table] > 64:  # many documents read (a plan): every span read at once
                 spans = self._spans[table] = array("q")
                 spans.frombytes(self._section(f"{table}.spans"))
+        if row < 0 or row >= self.count(table):
+            raise IndexError(f"row {row} is not in the index's {table}")
         if spans is not None:
-            span = spans[2 * row:2 * row + 2]
-            if len(span) != 2:
-                raise IndexError(f"row {row} is not in the index's {table}")
-        else:
-            offset, _ = self.header["sections"][f"{table}.spans"]
-            span = array("q", os.pread(self.index_fd, 16, self.body + offset + 16 * row))
+            return (spans[2 * row - 1] + 1 if row else 1), spans[2 * row], spans[2 * row + 1]
+        offset, _ = self.header["sections"][f"{table}.spans"]
+        if not row:
+            span = array("q", os.pread(self.index_fd, 16, self.body + offset))
+            return 1, span[0], span[1]
+        span = array("q", os.pread(self.index_fd, 24, self.body + offset + 16 * row - 8))
+        return span[0] + 1, span[1], span[2]
+
+    def doc(self, table: str, row: int) -> dict[str, Any]:
+        _, begin, end = self._row_span(table, row)
         start = self.header["starts"][table]
-        doc: dict[str, Any] = self._read(start + span[0], start + span[1])
+        doc: dict[str, Any] = self._read(start + begin, start + end)
         return doc
+
+    def entry(self, table: str, row: int) -> tuple[str, dict[str, Any]]:
+        """The document at `row` and its id in the table (TinyDB's document id: the key it is stored under)."""
+        key, _, end = self._row_span(table, row)
+        start = self.header["starts"][table]
+        self.reads += 1
+        one = orjson.loads(b"".join((b"{", os.pread(self.fd, end - key, start + key), b"}")))
+        if not isinstance(one, dict) or len(one) != 1:
+            raise ValueError(f"row {row} of the index's {table} is not one document")
+        ((doc_id, doc),) = one.items()
+        return doc_id, doc
+
+    def key_at(self, table: str, row: int) -> bytes:
+        """The bytes of the key (`"id":`) the document at `row` is stored under."""
+        key, begin, _ = self._row_span(table, row)
+        start = self.header["starts"][table]
+        return os.pread(self.fd, begin - key, start + key)
+
+    def next_id(self, table: str) -> int | None:
+        """The id TinyDB gives the next document of a split table (None when the index does not say: older indexes)."""
+        value = self.header.get("next", {})
+        value = value.get(table) if isinstance(value, dict) else None
+        return value if type(value) is int and value > 0 else None
 
     def read_all(self) -> bytes:
         """The whole state file, as it was when the snapshot was opened."""

@@ -12,9 +12,9 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from tinydb.middlewares import CachingMiddleware
@@ -33,8 +33,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class FileRange(NamedTuple):
+    """A part of a file being written that is copied from another file: `size` bytes at `offset` of `fd`."""
+
+    fd: int
+    offset: int
+    size: int
+
+
+def _copy_range(part: FileRange, fh: Any) -> None:
+    done = 0
+    while done < part.size:
+        chunk = os.pread(part.fd, min(part.size - done, 1 << 22), part.offset + done)
+        if not chunk:
+            raise OSError(f"the file copied from is shorter than expected ({done} of {part.size} bytes)")
+        fh.write(chunk)
+        done += len(chunk)
+
+
 def atomic_write(path: Path, data: bytes | list[Any], *, read_back: bool = False) -> bytes:
-    """Replace `path` with `data` (or the bytes of a list of parts joined, without joining them: the list is emptied
+    """Replace `path` with `data` (or the bytes of a list of parts joined, without joining them — a part may be a
+    `FileRange` of another file, copied a few MB at a time: the list is emptied
     once written, so what it kept alive, e.g. the bytes of the file it replaces, may be freed). `read_back`: the bytes
     are read back from the very file written and returned (b"" otherwise) — at 100k people the old and the new
     state's bytes are then never both in memory."""
@@ -43,7 +62,11 @@ def atomic_write(path: Path, data: bytes | list[Any], *, read_back: bool = False
     written = b""
     try:
         with files.open_private_file(tmp, "w+b" if read_back else "wb") as fh:
-            fh.writelines(parts)
+            for part in parts:
+                if type(part) is FileRange:  # copied a few MB at a time (the unchanged documents of the state)
+                    _copy_range(part, fh)
+                else:
+                    fh.write(part)
             size = fh.tell()
             parts.clear()
             fh.flush()
@@ -123,11 +146,12 @@ class OrjsonStorage(Storage):
         with self._writing():
             atomic_write(self.path, data)
 
-    def write_parts(self, parts: list[Any]) -> bytes:
-        """Replace the state file with the bytes of `parts` joined, atomically (see `atomic_write`); those bytes."""
+    def write_parts(self, parts: list[Any], *, read_back: bool = True) -> bytes:
+        """Replace the state file with the bytes of `parts` joined, atomically (see `atomic_write`); those bytes
+        (`read_back`, else b"")."""
         data = b""
         with self._writing():
-            data = atomic_write(self.path, parts, read_back=True)
+            data = atomic_write(self.path, parts, read_back=read_back)
         return data
 
     @contextlib.contextmanager
@@ -157,18 +181,14 @@ class FlushOnDemand(CachingMiddleware):
         # ({table: {id: doc or None}}), and the documents others changed that this process may not change unseen
         self.base: dict[str, dict[str, Any]] = {}
         self.stale: dict[str, dict[str, tuple[Any, Any]]] = {}
-        # set while the store holds only some documents (read through the state's index): loads the rest
-        self.partial: Callable[[], None] | None = None
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self.cache = data
         self.dirty = True
 
     def tables(self) -> dict[str, dict[str, Any]]:
-        """The cached tables, for in-place changes by the store (call `touch()` after changing them); every
-        document of every table (a partial store loads the rest first)."""
-        if self.partial is not None:
-            self.partial()
+        """The cached tables, for in-place changes by the store (call `touch()` after changing them). A partial store
+        (`Store.partial`) holds only the small tables here: its people and links are changed through their repos."""
         if self.read() is None:  # type: ignore[no-untyped-call]  # tinydb's middlewares are not annotated
             self.cache = {}
         assert self.cache is not None  # read() filled it

@@ -13,6 +13,7 @@ import inspect
 import itertools
 import operator
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Set
 from itertools import compress
@@ -134,15 +135,27 @@ class Repo(Generic[M]):
 
     def _fill(self, raw: dict[str, Any]) -> None:
         self._clear()
+        # partial (see `_partial`): the documents changed since the snapshot, by document id (None: removed), written
+        # by `Store` without reading the others (`state_index.splice`); the snapshot's row of each document read, by
+        # document id; the objects read, by row (None: removed since)
+        self._overlay: dict[str, Any] = {}
+        self._doc_rows: dict[str, int] = {}
+        self._row_items: dict[int, M | None] = {}
+        self._writes_partial = False
         items = self._load_items(list(raw.values()))  # the hot path of `Store.open`: comprehensions, no calls
         self._by_id = {item.id: item for item in items}
         self._doc_ids = dict(zip([item.id for item in items], raw))
         self._index_all(items)
         self._next_id = 0  # found on the first insert
 
-    def _partial(self, snap: Snapshot, load_everything: Callable[[], None]) -> None:
+    def _partial(self, snap: Snapshot, load_everything: Callable[[], None], *, writable: bool) -> None:
+        """Read through `snap`; `writable`: changes are kept apart (`_overlay`) and written without reading every
+        document; else the first change loads the whole table."""
         self._snap = snap
         self._load_everything = load_everything
+        next_id = snap.next_id(self.table.name)
+        self._writes_partial = writable and next_id is not None and snap.header["starts"][self.table.name] > 0
+        self._next_id = next_id or 0
 
     def _whole(self, raw: dict[str, Any]) -> None:
         """Called by `Store` when it loaded every document: the table becomes whole (partial objects are dropped)."""
@@ -204,8 +217,56 @@ class Repo(Generic[M]):
 
     def __len__(self) -> int:
         if self._snap is not None:
-            return self._snap.count(self.table.name)
+            rows = self._doc_rows
+            return self._snap.count(self.table.name) + sum(
+                (doc is not None) - (doc_id in rows) for doc_id, doc in self._overlay.items())
         return len(self._by_id)
+
+    # ---- partial: documents read one by one, changes kept apart -----------------------------------
+    def _adopt_row(self, row: int) -> M | None:
+        """The object of the snapshot's document at `row`, kept (one object per row; None when removed since)."""
+        assert self._snap is not None
+        if row in self._row_items:
+            return self._row_items[row]
+        doc_id, doc = self._snap.entry(self.table.name, row)
+        item = self._row_items[row] = self._from_doc(doc)
+        self._by_id[item.id] = item
+        self._doc_ids[item.id] = doc_id
+        self._doc_rows[doc_id] = row
+        self._index(item)
+        return item
+
+    def _read_for(self, items: list[M]) -> None:
+        """Partial: read the stored version of each item (to replace it, its document id and stored values)."""
+        for item in items:
+            if item.id not in self._by_id:
+                self.get(item.id)
+
+    def _stored(self, doc_id: str) -> Any:
+        """The document stored (or changed since the snapshot) under `doc_id`."""
+        if self._snap is None:
+            return self.storage.tables().get(self.table.name, {}).get(doc_id)
+        if doc_id in self._overlay:
+            return self._overlay[doc_id]
+        return self._snap.doc(self.table.name, self._doc_rows[doc_id])
+
+    def _documents(self) -> dict[str, Any]:
+        """Where a change is written: the table's documents, or (partial) the changes since the snapshot."""
+        if self._snap is not None:
+            return self._overlay
+        return self.storage.tables().setdefault(self.table.name, {})
+
+    def _new_doc_id(self, docs: dict[str, Any]) -> str:
+        if not self._next_id:
+            self._next_id = max((int(k) for k in docs), default=0) + 1
+        self._next_id += 1
+        return str(self._next_id - 1)
+
+    def _forget(self, doc_id: str) -> None:
+        """Partial: the document `doc_id` was removed: its row (if read) holds nothing any more."""
+        row = self._doc_rows.get(doc_id)
+        if row is not None:
+            self._row_items[row] = None
 
     def __iter__(self) -> Iterator[M]:
         self._full()
@@ -225,7 +286,7 @@ class Repo(Generic[M]):
         return self._by_id.get(item_id)
 
     def add(self, item: M) -> M:
-        if item.id in self._by_id:
+        if item.id in self._by_id or (self._writes_partial and self.get(item.id) is not None):
             raise StateError(f"{self.table.name}: id {item.id} exists already")
         return self.put(item)
 
@@ -235,8 +296,11 @@ class Repo(Generic[M]):
 
     def put_many(self, items: Iterable[M]) -> None:
         """Insert or replace by id; every item is checked (against the table and the batch) before any change."""
-        self._full()
         items = list(items)
+        if self._writes_partial:
+            self._read_for(items)
+        else:
+            self._full()
         self._refuse_stale([item.id for item in items])
         for item in items:
             self._check(item)
@@ -248,19 +312,18 @@ class Repo(Generic[M]):
                     raise ValidationError(label, value, f"is given twice in one change (also to {_label(other)})")
         if not items:
             return
-        docs = self.storage.tables().setdefault(self.table.name, {})
+        docs = self._documents()
         base = self.storage.base.setdefault(self.table.name, {})
         with _no_gc() if len(items) > 1000 else contextlib.nullcontext():
             for item in items:
                 doc_id = self._doc_ids.get(item.id)
                 if doc_id is None:
-                    self._next_id = self._next_id or max((int(k) for k in docs), default=0) + 1
-                    doc_id = self._doc_ids[item.id] = str(self._next_id)
-                    self._next_id += 1
+                    doc_id = self._doc_ids[item.id] = self._new_doc_id(docs)
                     base.setdefault(item.id, None)
                 else:  # unindex what is stored: the item may have been changed in place
-                    base.setdefault(item.id, docs[doc_id])
-                    self._unindex(self._from_doc(docs[doc_id]))
+                    stored = self._stored(doc_id)
+                    base.setdefault(item.id, stored)
+                    self._unindex(self._from_doc(stored))
                 docs[doc_id] = self._to_doc(item)
                 self._by_id[item.id] = item
                 self._index(item)
@@ -271,16 +334,28 @@ class Repo(Generic[M]):
         self.remove_many([item_id])
 
     def remove_many(self, item_ids: Iterable[str]) -> None:
-        self._full()
+        item_ids = list(item_ids)
+        if self._writes_partial:
+            for item_id in item_ids:
+                if item_id not in self._by_id:
+                    self.get(item_id)  # (a table that cannot find it by id loads everything: it is then whole)
+        else:
+            self._full()
         ids = [i for i in item_ids if i in self._by_id]
         if not ids:
             return
         self._refuse_stale(ids)
-        docs = self.storage.tables().setdefault(self.table.name, {})
+        docs = self._documents()
         base = self.storage.base.setdefault(self.table.name, {})
         for item_id in ids:
             del self._by_id[item_id]
-            doc = docs.pop(self._doc_ids.pop(item_id), None)
+            doc_id = self._doc_ids.pop(item_id)
+            if self._snap is not None:
+                doc = self._stored(doc_id)
+                docs[doc_id] = None
+                self._forget(doc_id)
+            else:
+                doc = docs.pop(doc_id, None)
             base.setdefault(item_id, doc)
             if doc is not None:
                 self._unindex(self._from_doc(doc))
@@ -296,7 +371,7 @@ class Repo(Generic[M]):
         for item_id in ids:
             if item_id in stale:
                 doc_id = self._doc_ids.get(item_id)
-                doc = self.storage.tables().get(self.table.name, {}).get(doc_id) if doc_id else None
+                doc = self._stored(doc_id) if doc_id else None
                 if doc is not None:  # the caller may have changed the object in place: back to what is stored
                     self._unindex(self._from_doc(doc))
                     self._by_id[item_id] = self._from_doc(doc)
@@ -351,7 +426,7 @@ class UserRepo(Repo[User]):
 
     def _clear(self) -> None:
         self._by_key, self._by_name, self._by_email = {}, {}, {}
-        self._rows: dict[int, User] = {}  # partial: the people loaded, by row of the state's index
+        self._indexes = {"keys": self._by_key, "names": self._by_name, "emails": self._by_email}
         # partial, read by a plan (`is_active`, `stored_inputs`): every row by id, the active flags, the table's bytes
         self._ids: dict[str, int] | None = None
         self._active = b""
@@ -398,17 +473,14 @@ class UserRepo(Repo[User]):
         if self._snap is None or item_id in self._by_id:
             return self._by_id.get(item_id)
         row = self._row_ids().get(item_id)
+        if row in self._row_items:  # read already (and maybe removed since)
+            return self._row_items[row]
         return None if row is None else self._from_doc(self._snap.doc("users", row))
 
     def _load_row(self, row: int | None) -> User | None:
         if row is None or self._snap is None:
             return None
-        item = self._rows.get(row)
-        if item is None:
-            item = self._rows[row] = self._from_doc(self._snap.doc("users", row))
-            self._by_id[item.id] = item
-            self._index(item)
-        return item
+        return self._adopt_row(row)
 
     def _get_partial(self, item_id: str) -> User | None:
         assert self._snap is not None
@@ -417,10 +489,19 @@ class UserRepo(Repo[User]):
             return self._load_row(self._row_ids().get(item_id))
         return self._load_row(self._snap.user_row_by_id(item_id))
 
-    def _lookup(self, index: dict[str, User], value: str, fields: tuple[str, ...]) -> User | None:
-        if self._snap is not None:
-            return self._load_row(self._snap.user_row(value, fields))
-        return index.get(value.casefold())
+    def _lookup(self, value: str, key: str, fields: tuple[str, ...]) -> User | None:
+        """The person whose value of one of `fields` ("keys", "names", "emails", in that order) is `value` (casefolded:
+        `key`). Partial: the people read are found by their values in memory (which a change may have moved), the
+        others in the state's index (the rows read already are not believed there)."""
+        for field in fields:
+            found = self._indexes[field].get(key)
+            if found is not None:
+                return found
+            if self._snap is not None:
+                row = self._snap.user_row(value, (field,))
+                if row is not None and row not in self._row_items:
+                    return self._load_row(row)
+        return None
 
     def search_lines(self) -> bytes | None:
         """The search text of every person (one UTF-8 line each, in row order) from the state's index, or None when
@@ -460,12 +541,12 @@ class UserRepo(Repo[User]):
             self._by_email.pop(email.casefold(), None)
 
     def _check(self, item: User) -> None:
-        for index, value, label in (
-            (self._by_key, item.key(self.primary_key), self.primary_key),
-            (self._by_name, item.userName, "userName"),
-            *((self._by_email, e, "email") for e in item.emails),
+        for field, value, label in (
+            ("keys", item.key(self.primary_key), self.primary_key),
+            ("names", item.userName, "userName"),
+            *(("emails", e, "email") for e in item.emails),
         ):
-            other = index.get(value.casefold())
+            other = self._lookup(value, value.casefold(), (field,))
             if other is not None and other.id != item.id:
                 raise ValidationError(label, value, f"is already used by {other.label()}", hint=f"choose another {label}")
 
@@ -474,20 +555,17 @@ class UserRepo(Repo[User]):
         return [(label, value) for label, value in pairs + [("email", e) for e in item.emails] if value]
 
     def by_key(self, value: str) -> User | None:
-        return self._lookup(self._by_key, value, ("keys",))
+        return self._lookup(value, value.casefold(), ("keys",))
 
     def by_user_name(self, value: str) -> User | None:
-        return self._lookup(self._by_name, value, ("names",))
+        return self._lookup(value, value.casefold(), ("names",))
 
     def by_email(self, value: str) -> User | None:
-        return self._lookup(self._by_email, value, ("emails",))
+        return self._lookup(value, value.casefold(), ("emails",))
 
     def find(self, identifier: str) -> User | None:
         """A person by primary key, userName or e-mail (the USER argument of the CLI)."""
-        if self._snap is not None:
-            return self._load_row(self._snap.user_row(identifier, ("keys", "names", "emails")))
-        key = identifier.strip().casefold()
-        return self._by_key.get(key) or self._by_name.get(key) or self._by_email.get(key)
+        return self._lookup(identifier, identifier.strip().casefold(), ("keys", "names", "emails"))
 
 
 class NamedRepo(Repo[N]):
@@ -573,10 +651,10 @@ class LinkRepo(Repo[Link]):
             return ref
         link = self._by_local.get((app, kind, local_id))
         if link is None and self._snap is not None:
-            link = self._from_doc(self._snap.doc("links", ref))
-            if keep:
-                self._by_id[link.id] = link
-                self._index(link)
+            if keep or ref in self._row_items:
+                link = self._adopt_row(ref)
+            else:
+                link = self._from_doc(self._snap.doc("links", ref))
         if link is None:
             raise StateError(f"the link of {local_id} in {app} is not in the state it was planned from",
                              hint="run the plan again")
@@ -603,10 +681,13 @@ class LinkRepo(Repo[Link]):
         if self._snap is None or local_id in self._local_loaded:
             return
         for row in self._snap.link_rows(local_id):
-            item = self._from_doc(self._snap.doc("links", row))
-            self._by_id[item.id] = item
-            self._index(item)
+            self._adopt_row(row)
         self._local_loaded.add(local_id)
+
+    def _read_for(self, items: list[Link]) -> None:
+        for item in items:
+            if item.id not in self._by_id:
+                self._load_local(item.local_id)
 
     def _index(self, item: Link) -> None:
         self._by_local[(item.app, item.kind, item.local_id)] = item
@@ -707,8 +788,6 @@ class Store:
             self.lock.release()
             with self._locked(), self._shape_checked():
                 self._open_writer()
-        if self._snap is not None:
-            self.storage.partial = self._load_everything
         with _no_gc(freeze=True), self._shape_checked():  # loading builds many long-lived objects: no cyclic GC
             self._load()
         self.events = EventLog(self.home / "events", readonly=readonly)
@@ -785,7 +864,6 @@ class Store:
         if self._snap is not None:
             self._snap.close()
             self._snap = None
-        self.storage.partial = None
 
     def _load_everything(self) -> None:
         """Parse the whole state file of the snapshot (the very generation the partial tables came from)."""
@@ -793,7 +871,6 @@ class Store:
             snap = self._snap
             if snap is None:
                 return
-            self.storage.partial = None
             with _no_gc(freeze=True), self._shape_checked():
                 try:
                     raw = snap.read_all()
@@ -804,6 +881,13 @@ class Store:
                 finally:
                     self._drop_snapshot()
                 cache = self.storage.cache if self.storage.cache is not None else {}
+                for repo in (self.users, self.links):  # the changes not written yet, in place
+                    docs = disk.setdefault(repo.table.name, {})
+                    for doc_id, doc in repo._overlay.items():
+                        if doc is None:
+                            docs.pop(doc_id, None)
+                        else:
+                            docs[doc_id] = doc
                 for name in state_index.SPLIT:  # the small tables are as in memory (they may have changed)
                     cache[name] = disk.get(name, {})
                 self.storage.cache = cache
@@ -918,8 +1002,8 @@ class Store:
         self.links = LinkRepo(self.db)
         self.runs: Repo[Run] = Repo(self.db, "runs", Run)
         if self._snap is not None:
-            self.users._partial(self._snap, self._load_everything)
-            self.links._partial(self._snap, self._load_everything)
+            self.users._partial(self._snap, self._load_everything, writable=not self.readonly)
+            self.links._partial(self._snap, self._load_everything, writable=not self.readonly)
         self._snapshot_untracked()
 
     def _repos(self) -> list[Repo[Any]]:
@@ -967,7 +1051,6 @@ class Store:
         with `StaleData` (the state then shows the current version). An exception drops the body's unflushed changes.
         """
         self._writable()
-        self._load_everything()  # a write may check or change any document
         with self._locked():
             outer = self._depth == 1
             if outer:
@@ -1002,8 +1085,6 @@ class Store:
                     self._open_readonly()
                     with _no_gc(freeze=True):
                         self._load()
-                if self._snap is not None:
-                    self.storage.partial = self._load_everything
                 return True
             return bool(self._catch_up(mark_stale=False))
 
@@ -1015,8 +1096,73 @@ class Store:
         """
         if not self.changed_since_load():
             return {}
+        if self._snap is not None:
+            if not self.storage.dirty:
+                return self._reopen(mark_stale=mark_stale)
+            self._load_everything()  # changes of this process to merge document by document with the others'
         with _no_gc(freeze=True):  # parsing builds every document again: keep the cyclic GC off them (see _no_gc)
             return self._catch_up_now(mark_stale=mark_stale)
+
+    def _reopen(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
+        """Partial, nothing unflushed: open the state as now written the same way (nothing read whole). Returns what
+        others changed of the documents this process read, as `_catch_up_now` (which returns every change); with
+        `mark_stale` they are refused when put unseen (see `Repo._refuse_stale`)."""
+        old = self._snap
+        assert old is not None
+        held: list[tuple[str, str, str, Any]] = []  # the people and links read: (table, id, local id, stored doc)
+        for repo in (self.users, self.links):
+            for row, item in repo._row_items.items():
+                if item is not None:
+                    held.append((repo.table.name, item.id, getattr(item, "local_id", ""), old.doc(repo.table.name, row)))
+        before = self.storage.cache or {}
+        self._snap = None
+        try:
+            with self._shape_checked():
+                self._open_readonly()
+                with _no_gc(freeze=True):
+                    self._load()
+        finally:
+            old.close()
+        changed: dict[tuple[str, str], tuple[Any, Any]] = {}
+        for name, item_id, local_id, doc in held:
+            now = self._stored_now(name, item_id, local_id)
+            if now != doc:
+                changed[(name, item_id)] = (doc, now)
+        after = self.storage.cache or {}
+        for name in set(before).union(after) - set(state_index.SPLIT):
+            mine, theirs = before.get(name, {}), after.get(name, {})
+            if mine == theirs:
+                continue
+            if name not in self.TRACKED:
+                changed[(name, "*")] = (mine, theirs)
+                continue
+            old_docs = {doc.get("id", did): doc for did, doc in mine.items()}
+            new_docs = {doc.get("id", did): doc for did, doc in theirs.items()}
+            for item_id in old_docs.keys() | new_docs.keys():
+                if old_docs.get(item_id) != new_docs.get(item_id):
+                    changed[(name, item_id)] = (old_docs.get(item_id), new_docs.get(item_id))
+        if mark_stale:
+            stale: dict[str, dict[str, tuple[Any, Any]]] = {}
+            for (name, item_id), pair in changed.items():
+                if name in self.TRACKED:
+                    stale.setdefault(name, {})[item_id] = pair
+            self.storage.stale = stale
+        return changed
+
+    def _stored_now(self, name: str, item_id: str, local_id: str) -> Any:
+        """The document of `item_id` in the state as now opened (None when there is none), without keeping it."""
+        repo = self.users if name == "users" else self.links
+        snap = self._snap
+        if snap is None:
+            doc_id = repo._doc_ids.get(item_id)
+            return self.storage.tables().get(name, {}).get(doc_id) if doc_id is not None else None
+        rows = [snap.user_row_by_id(item_id)] if name == "users" else snap.link_rows(local_id)
+        for row in rows:
+            if row is not None:
+                doc = snap.doc(name, row)
+                if doc.get("id") == item_id:
+                    return doc
+        return None
 
     def _catch_up_now(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
         disk, stamp = self._raw.read_stamped()
@@ -1098,6 +1244,10 @@ class Store:
 
     def _write_locked(self) -> None:
         """Write the cached state as the next generation (the lock is held and the cache is caught up)."""
+        if self._snap is not None:
+            if self._write_partial():
+                return
+            self._load_everything()
         tables = self.storage.tables()
         meta = tables.setdefault("meta", {}).setdefault("1", {})
         meta["generation"] = self.generation + 1
@@ -1119,6 +1269,95 @@ class Store:
         self.storage.base = {}
         self._snapshot_untracked()
 
+    def _write_partial(self) -> bool:
+        """Partial: write the next generation from the snapshot's file and the changes kept apart (the people and links
+        changed, the small tables), without reading the other documents: they are copied as they are stored
+        (`state_index.splice`), the index's rows of the changed ones derived again. Then the state is opened again the
+        same way. False (nothing written) when this cannot be done: the caller writes the whole state."""
+        snap = self._snap
+        assert snap is not None
+        repos: dict[str, Repo[Any]] = {"users": self.users, "links": self.links}
+        if self._raw.stamp() != snap.stamp or any(r._overlay and not r._writes_partial for r in repos.values()):
+            return False
+        tables = self.storage.tables()
+        meta = tables.setdefault("meta", {}).setdefault("1", {})
+        primary_key = str(meta.get("primary_key", "employeeId"))
+        if primary_key != snap.primary_key:
+            return False
+        header = snap.header
+        where = {**{name: span[0] for name, span in header["tables"].items()},
+                 **{name: header["starts"][name] for name in state_index.SPLIT if header["starts"][name] > 0}}
+        names = [n for n in sorted(where, key=where.__getitem__) if n in repos or n in tables]
+        names += [n for n in tables if n not in where and n not in repos]
+        if any(repo._overlay and name not in where for name, repo in repos.items()):
+            return False
+        generation = self.generation + 1
+        meta["generation"] = generation
+        parts: list[Any] = [b"{"]
+        pos = 1
+        spans: dict[str, list[int]] = {}
+        starts: dict[str, int] = {name: 0 for name in state_index.SPLIT}
+        counts: dict[str, int] = {}
+        sections: dict[str, bytes] = {}
+        active = snap.active()
+        try:
+            for n, name in enumerate(names):
+                head = (b"," if n else b"") + orjson.dumps(name) + b":"
+                parts.append(head)
+                pos += len(head)
+                repo = repos.get(name)
+                if repo is None:
+                    body = orjson.dumps(tables[name])
+                    spans[name] = [pos, pos + len(body)]
+                    parts.append(body)
+                    pos += len(body)
+                    continue
+                starts[name] = pos
+                spliced = state_index.splice(snap, name, repo._overlay, repo._doc_rows, primary_key)
+                if spliced is None:
+                    meta["generation"] = self.generation
+                    return False
+                table_parts, derived, size = spliced
+                parts += table_parts
+                pos += size
+                counts[name] = derived["rows"]
+                sections.update(derived["sections"])
+                if name == "users":
+                    active = derived["active"]
+            parts.append(b"}")
+            self._raw.write_parts(parts, read_back=False)
+        except BaseException:
+            meta["generation"] = self.generation
+            raise
+        for name in state_index.SPLIT:
+            if name not in counts:  # a table the file does not hold (nothing changed in it: see above): empty
+                derived = state_index.empty_table(name)
+                counts[name] = 0
+                sections.update(derived["sections"])
+        stamp = self._raw.stamp()
+        self.generation = generation
+        nexts = {name: max(snap.next_id(name) or 1, repos[name]._next_id) for name in state_index.SPLIT}
+        if stamp is not None:
+            new_header: dict[str, Any] = {
+                "format": state_index.FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key, "tables": spans,
+                "starts": starts, "rows": counts, "next": nexts, "active": active}
+            with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
+                state_index.write_index(self.index_path, new_header, sections, stamp, generation)
+        else:
+            with contextlib.suppress(OSError):
+                self.index_path.unlink(missing_ok=True)
+        self.storage.dirty = False
+        self.storage.base = {}
+        self._snap = None
+        try:
+            with self._shape_checked():
+                self._open_readonly()  # through the index just written (the whole file when it could not be)
+                with _no_gc(freeze=True):
+                    self._load()
+        finally:
+            snap.close()
+        return True
+
     def _flush_locked(self) -> None:
         if self.storage.dirty:
             self._write_locked()
@@ -1136,13 +1375,12 @@ class Store:
         """Drop every change since the last flush and reload the state from disk."""
         with self._mutex:
             self._drop_snapshot()
-            tables, stamp = self._raw.read_stamped()
-            self.storage.cache = tables if tables is not None else {}
             self.storage.dirty = False
             self.storage.base = {}
-            self._stamp = stamp
-            with _no_gc(freeze=True):
-                self._load()
+            with self._shape_checked():
+                self._open_readonly()  # through the state's index when it is current: nothing read whole
+                with _no_gc(freeze=True):
+                    self._load()
 
     def close(self) -> None:
         try:
