@@ -453,6 +453,8 @@ class _Rows:
         """Remove the rows `rows` (ascending); the e-mails of the rows after the first are numbered again."""
         if not rows:
             return
+        if name == "users":
+            self.active -= sum(self.fields[6][row] for row in rows)
         for row in reversed(rows):
             del self.docs[row]
             for field in self.fields:
@@ -498,6 +500,14 @@ def splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, i
     `changes`: document id -> the new document, or None for one removed, in the order they were first made (new
     documents are appended in that order, as a dict assignment would); `rows`: the snapshot's row of every changed
     document that is in it. None when the index's sections or a key do not fit (the caller then writes whole)."""
+    try:
+        return _splice(snap, name, changes, rows, primary_key)
+    except (ValueError, KeyError, IndexError, TypeError):  # sections or spans of the wrong shape: written whole
+        return None
+
+
+def _splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, int],
+            primary_key: str) -> tuple[list[Any], dict[str, Any], int] | None:
     table = _Rows.of_snapshot(name, snap)
     if table is None:
         return None
@@ -554,6 +564,33 @@ def splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, i
     parts.append(b"}")
     table.spans = out
     return parts, table._sections(name, table.fields), pos + 1
+
+
+def kept(snap: Snapshot, name: str) -> tuple[list[Any], dict[str, Any], int] | None:
+    """A split table of the snapshot no write changed: its bytes as one `FileRange` of the snapshot's file and the
+    index's sections as they are (checked to hold one row per document: a damaged section is derived again by the
+    caller writing whole), and its size; None when they do not fit."""
+    try:
+        rows = snap.count(name)
+        taken = _Rows._take(name, snap, rows) if rows else (array("q"), empty_table(name)["sections"])
+        if taken is None:
+            return None
+        spans, sections = taken
+        if name == "links" and rows:
+            groups = orjson.loads(sections["groups"])
+            grouped = array("q")
+            grouped.frombytes(sections["grows"])
+            if (not isinstance(groups, list) or sum(g[2] for g in groups) != rows or len(grouped) != rows
+                    or len(set(grouped)) != rows or min(grouped) < 0 or max(grouped) >= rows):
+                return None
+        size = spans[-1] + 1 if rows else 2
+        derived: dict[str, Any] = {"rows": rows, "sections": {f"{name}.spans": spans.tobytes(), **{
+            (k if k.startswith(f"{name}.") else f"{name}.{k}"): v for k, v in sections.items()}}}
+        if name == "users":
+            derived["active"] = snap.active()
+        return [FileRange(snap.fd, snap.header["starts"][name], size)], derived, size
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 def _put(parts: list[Any], spans: array[int], pos: int, key: bytes, dumped: bytes) -> int:
@@ -626,7 +663,7 @@ def seed(cache: dict[str, Any], snap: Snapshot, data: bytes, tables: dict[str, d
             pass  # an index that cannot be read as rows: derived at the first write (never an error: it is derived)
 
 
-def _whole_table(cache: dict[str, Any], name: str, docs: dict[str, Any], version: Any) -> bytes:
+def table_bytes(cache: dict[str, Any], name: str, docs: dict[str, Any], version: Any) -> bytes:
     """The bytes of a table that is not split (e.g. the runs: a sync's running run holds its plan, ~1 MB at 2,000
     operations, written again at each of its state saves), kept while `version` names its content."""
     cached = cache.get(name)
@@ -675,7 +712,7 @@ def dump(tables: dict[str, dict[str, Any]], primary_key: str, *, versions: dict[
         pos += len(head)
         parts.append(head)
         if name not in SPLIT:
-            body = _whole_table(cache, name, docs, (versions or {}).get(name))
+            body = table_bytes(cache, name, docs, (versions or {}).get(name))
             spans[name] = [pos, pos + len(body)]
             parts.append(body)
             pos += len(body)

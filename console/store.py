@@ -1272,91 +1272,102 @@ class Store:
     def _write_partial(self) -> bool:
         """Partial: write the next generation from the snapshot's file and the changes kept apart (the people and links
         changed, the small tables), without reading the other documents: they are copied as they are stored
-        (`state_index.splice`), the index's rows of the changed ones derived again. Then the state is opened again the
-        same way. False (nothing written) when this cannot be done: the caller writes the whole state."""
+        (`state_index.splice`), the index's rows of the changed ones derived again; then read the state through the new
+        index the same way. False (nothing written) when this cannot be done: the caller writes the whole state."""
         snap = self._snap
         assert snap is not None
         repos: dict[str, Repo[Any]] = {"users": self.users, "links": self.links}
-        if self._raw.stamp() != snap.stamp or any(r._overlay and not r._writes_partial for r in repos.values()):
-            return False
         tables = self.storage.tables()
         meta = tables.setdefault("meta", {}).setdefault("1", {})
         primary_key = str(meta.get("primary_key", "employeeId"))
-        if primary_key != snap.primary_key:
-            return False
         header = snap.header
         where = {**{name: span[0] for name, span in header["tables"].items()},
                  **{name: header["starts"][name] for name in state_index.SPLIT if header["starts"][name] > 0}}
+        if (self._raw.stamp() != snap.stamp or primary_key != snap.primary_key
+                or any(repo._overlay and not (repo._writes_partial and name in where) for name, repo in repos.items())):
+            return False
+        split = {}  # each split table's new bytes (parts) and index, made before anything is written
+        for name, repo in sorted(repos.items(), key=lambda item: bool(item[1]._overlay)):  # the unchanged first
+            split[name] = (([], state_index.empty_table(name), 0) if name not in where
+                           else state_index.splice(snap, name, repo._overlay, repo._doc_rows, primary_key)
+                           if repo._overlay else state_index.kept(snap, name))
+            if split[name] is None:
+                return False
         names = [n for n in sorted(where, key=where.__getitem__) if n in repos or n in tables]
         names += [n for n in tables if n not in where and n not in repos]
-        if any(repo._overlay and name not in where for name, repo in repos.items()):
-            return False
         generation = self.generation + 1
         meta["generation"] = generation
         parts: list[Any] = [b"{"]
         pos = 1
         spans: dict[str, list[int]] = {}
-        starts: dict[str, int] = {name: 0 for name in state_index.SPLIT}
-        counts: dict[str, int] = {}
-        sections: dict[str, bytes] = {}
-        active = snap.active()
+        starts = dict.fromkeys(state_index.SPLIT, 0)
+        versions = {"runs": (self.runs.serial, self.runs.version)}
         try:
             for n, name in enumerate(names):
                 head = (b"," if n else b"") + orjson.dumps(name) + b":"
                 parts.append(head)
                 pos += len(head)
-                repo = repos.get(name)
-                if repo is None:
-                    body = orjson.dumps(tables[name])
-                    spans[name] = [pos, pos + len(body)]
-                    parts.append(body)
-                    pos += len(body)
+                if name in repos:
+                    starts[name] = pos
+                    table_parts, _, size = split[name]  # type: ignore[misc]  # (none is None: see above)
+                    parts += table_parts
+                    pos += size
                     continue
-                starts[name] = pos
-                spliced = state_index.splice(snap, name, repo._overlay, repo._doc_rows, primary_key)
-                if spliced is None:
-                    meta["generation"] = self.generation
-                    return False
-                table_parts, derived, size = spliced
-                parts += table_parts
-                pos += size
-                counts[name] = derived["rows"]
-                sections.update(derived["sections"])
-                if name == "users":
-                    active = derived["active"]
+                body = state_index.table_bytes(self._index_cache, name, tables[name], versions.get(name))
+                spans[name] = [pos, pos + len(body)]
+                parts.append(body)
+                pos += len(body)
             parts.append(b"}")
             self._raw.write_parts(parts, read_back=False)
         except BaseException:
             meta["generation"] = self.generation
             raise
-        for name in state_index.SPLIT:
-            if name not in counts:  # a table the file does not hold (nothing changed in it: see above): empty
-                derived = state_index.empty_table(name)
-                counts[name] = 0
-                sections.update(derived["sections"])
+        self.generation = self.meta["generation"] = generation
         stamp = self._raw.stamp()
-        self.generation = generation
-        nexts = {name: max(snap.next_id(name) or 1, repos[name]._next_id) for name in state_index.SPLIT}
-        if stamp is not None:
-            new_header: dict[str, Any] = {
-                "format": state_index.FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key, "tables": spans,
-                "starts": starts, "rows": counts, "next": nexts, "active": active}
-            with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
-                state_index.write_index(self.index_path, new_header, sections, stamp, generation)
-        else:
-            with contextlib.suppress(OSError):
-                self.index_path.unlink(missing_ok=True)
+        derived = {name: table[1] for name, table in split.items()}  # type: ignore[index]
+        new_header: dict[str, Any] = {
+            "format": state_index.FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key, "tables": spans,
+            "starts": starts, "rows": {name: d["rows"] for name, d in derived.items()},
+            "next": {name: max(snap.next_id(name) or 1, repo._next_id) for name, repo in repos.items()},
+            "active": derived["users"]["active"]}
+        with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
+            if stamp is not None:
+                state_index.write_index(self.index_path, new_header,
+                                        {k: v for d in derived.values() for k, v in d["sections"].items()}, stamp,
+                                        generation)
         self.storage.dirty = False
         self.storage.base = {}
+        self._snapshot_untracked()
         self._snap = None
         try:
-            with self._shape_checked():
-                self._open_readonly()  # through the index just written (the whole file when it could not be)
-                with _no_gc(freeze=True):
-                    self._load()
+            self._rebase(stamp)
         finally:
             snap.close()
         return True
+
+    def _rebase(self, stamp: tuple[int, int, int] | None) -> None:
+        """After a partial write: people and links read through the index just written (what was read of them is
+        dropped: its rows moved); the small tables are as in memory, which is what was written. When the new index
+        cannot be opened, the state just written is read whole."""
+        try:
+            snap = Snapshot.open(self.path, self.index_path)
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError):
+            snap = None
+        if snap is not None and snap.stamp != stamp:
+            snap.close()
+            snap = None
+        if snap is None:
+            with self._shape_checked():
+                self._open_readonly()
+                with _no_gc(freeze=True):
+                    self._load()
+            return
+        self._snap = snap
+        self._stamp = snap.stamp
+        for repo in (self.users, self.links):
+            repo._fill({})
+            repo._partial(snap, self._load_everything, writable=True)
+            repo.version += 1
 
     def _flush_locked(self) -> None:
         if self.storage.dirty:
