@@ -890,7 +890,10 @@ class Store:
                             docs[doc_id] = doc
                 for name in state_index.SPLIT:  # the small tables are as in memory (they may have changed)
                     cache[name] = disk.get(name, {})
-                self.storage.cache = cache
+                at = {**{name: span[0] for name, span in snap.header["tables"].items()}, **snap.header["starts"]}
+                # in the file's order (a table it does not hold yet last): written again as a partial store would
+                self.storage.cache = {name: cache[name] for name in sorted(
+                    cache, key=lambda name: (name not in at or not at[name], at.get(name, 0)))}
                 self.users._whole(cache["users"])
                 self.links._whole(cache["links"])
 
