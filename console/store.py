@@ -142,6 +142,10 @@ class Repo(Generic[M]):
         self._doc_rows: dict[str, int] = {}
         self._row_items: dict[int, M | None] = {}
         self._writes_partial = False
+        # partial, caught up with another operator's write inside `Store.writing`: the state this process saw before,
+        # and the ids already compared with it (see `_refuse_stale`)
+        self._seen: Snapshot | None = None
+        self._seen_checked: set[str] = set()
         items = self._load_items(list(raw.values()))  # the hot path of `Store.open`: comprehensions, no calls
         self._by_id = {item.id: item for item in items}
         self._doc_ids = dict(zip([item.id for item in items], raw))
@@ -366,18 +370,47 @@ class Repo(Generic[M]):
     def _refuse_stale(self, ids: list[str]) -> None:
         """Refuse a change to a document another operator changed since this process last saw it."""
         stale = self.storage.stale.get(self.table.name)
-        if not stale:
+        seen = self._seen
+        if not stale and seen is None:
             return
         for item_id in ids:
-            if item_id in stale:
-                doc_id = self._doc_ids.get(item_id)
-                doc = self._stored(doc_id) if doc_id else None
-                if doc is not None:  # the caller may have changed the object in place: back to what is stored
-                    self._unindex(self._from_doc(doc))
-                    self._by_id[item_id] = self._from_doc(doc)
-                    self._index(self._by_id[item_id])
-                before, after = stale.pop(item_id)  # refused once: the operator now sees the current version
-                raise StaleData(describe_change(self.table.name, before, after), hint="reload and try again")
+            pair = stale.pop(item_id, None) if stale else None  # refused once: the operator now sees the current one
+            if pair is None and seen is not None and item_id not in self.storage.base.get(self.table.name, {}):
+                pair = self._changed_since(seen, item_id)
+            if pair is None:
+                continue
+            doc_id = self._doc_ids.get(item_id)
+            doc = self._stored(doc_id) if doc_id else None
+            if doc is not None:  # the caller may have changed the object in place: back to what is stored
+                self._unindex(self._from_doc(doc))
+                item = self._by_id[item_id] = self._from_doc(doc)
+                if doc_id in self._doc_rows:
+                    self._row_items[self._doc_rows[doc_id]] = item
+                self._index(item)
+            raise StaleData(describe_change(self.table.name, *pair), hint="reload and try again")
+
+    def _changed_since(self, seen: Snapshot, item_id: str) -> tuple[Any, Any] | None:
+        """Partial, caught up: (the document of `item_id` in `seen`, the state this process saw before, its document
+        now) when they differ; None when they do not (either may be None: absent). Each is refused once."""
+        if item_id in self._seen_checked:
+            return None
+        self._seen_checked.add(item_id)
+        assert self._snap is not None
+        item = self._by_id.get(item_id)
+        before, after = (self._doc_in(snap, item_id, item) for snap in (seen, self._snap))
+        return None if before == after else (before, after)
+
+    def _doc_in(self, snap: Snapshot, item_id: str, item: M | None) -> Any:
+        """The document of `item_id` in `snap` (None when absent)."""
+        for row in self._rows_in(snap, item_id, item):
+            doc = snap.doc(self.table.name, row)
+            if doc.get("id") == item_id:
+                return doc
+        return None
+
+    def _rows_in(self, snap: Snapshot, item_id: str, item: M | None) -> list[int]:
+        """The rows of `snap` that may hold `item_id` (partial tables: see the subclasses)."""
+        return []
 
     def adopt(self, old_docs: dict[str, Any], new_docs: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """Take `new_docs` (the table as now on disk) in place of `old_docs`, rebuilding only the changed objects.
@@ -488,6 +521,10 @@ class UserRepo(Repo[User]):
         if self._ids is not None or self._asked > 8:  # many people read (a plan): by a map of every row
             return self._load_row(self._row_ids().get(item_id))
         return self._load_row(self._snap.user_row_by_id(item_id))
+
+    def _rows_in(self, snap: Snapshot, item_id: str, item: User | None) -> list[int]:
+        row = snap.user_row_by_id(item_id)
+        return [] if row is None else [row]
 
     def _lookup(self, value: str, key: str, fields: tuple[str, ...]) -> User | None:
         """The person whose value of one of `fields` ("keys", "names", "emails", in that order) is `value` (casefolded:
@@ -684,6 +721,9 @@ class LinkRepo(Repo[Link]):
             self._adopt_row(row)
         self._local_loaded.add(local_id)
 
+    def _rows_in(self, snap: Snapshot, item_id: str, item: Link | None) -> list[int]:
+        return snap.link_rows(item.local_id) if item is not None else []
+
     def _read_for(self, items: list[Link]) -> None:
         for item in items:
             if item.id not in self._by_id:
@@ -776,6 +816,7 @@ class Store:
         self.path = self.home / "state.json"
         self.index_path = self.home / state_index.INDEX_NAME
         self._snap: Snapshot | None = None  # the state file opened through its index (see `_open_readonly`)
+        self._seen: Snapshot | None = None  # inside `writing()`, caught up: the state seen before (see `_reopen`)
         self._index_cache: dict[str, Any] = {}  # what the index derived of a table, by its repo's version
         self._mutex = threading.RLock()  # threads of one process: one write at a time, and the flock not re-taken
         self._depth = 0
@@ -1069,6 +1110,17 @@ class Store:
             finally:
                 if outer:
                     self.storage.stale = {}
+                    self._forget_seen()
+
+    def _forget_seen(self) -> None:
+        """The end of a write: what this process saw before catching up is not compared any more."""
+        if self._seen is not None:
+            for repo in (self.users, self.links):
+                if repo._seen is self._seen:
+                    repo._seen, repo._seen_checked = None, set()
+            if self._seen is not self._snap:
+                self._seen.close()
+            self._seen = None
 
     def changed_since_load(self) -> bool:
         """True when the state file is not the one this store last read or wrote (one stat)."""
@@ -1108,29 +1160,26 @@ class Store:
 
     def _reopen(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
         """Partial, nothing unflushed: open the state as now written the same way (nothing read whole). Returns what
-        others changed of the documents this process read, as `_catch_up_now` (which returns every change); with
-        `mark_stale` they are refused when put unseen (see `Repo._refuse_stale`)."""
+        others changed of the small tables, as `_catch_up_now` does (people and links: see below); with `mark_stale`,
+        a change to a document others changed since is refused once (`StaleData`), as in a whole store."""
         old = self._snap
         assert old is not None
-        held: list[tuple[str, str, str, Any]] = []  # the people and links read: (table, id, local id, stored doc)
-        for repo in (self.users, self.links):
-            for row, item in repo._row_items.items():
-                if item is not None:
-                    held.append((repo.table.name, item.id, getattr(item, "local_id", ""), old.doc(repo.table.name, row)))
         before = self.storage.cache or {}
         self._snap = None
+        kept = False
         try:
             with self._shape_checked():
                 self._open_readonly()
                 with _no_gc(freeze=True):
                     self._load()
+            if mark_stale and self._snap is not None:  # people and links: compared with `old` when put (see
+                self._seen = old  # `Repo._refuse_stale`), not all now (that would read every document)
+                self.users._seen = self.links._seen = old
+                kept = True
         finally:
-            old.close()
+            if not kept:
+                old.close()
         changed: dict[tuple[str, str], tuple[Any, Any]] = {}
-        for name, item_id, local_id, doc in held:
-            now = self._stored_now(name, item_id, local_id)
-            if now != doc:
-                changed[(name, item_id)] = (doc, now)
         after = self.storage.cache or {}
         for name in set(before).union(after) - set(state_index.SPLIT):
             mine, theirs = before.get(name, {}), after.get(name, {})
@@ -1151,21 +1200,6 @@ class Store:
                     stale.setdefault(name, {})[item_id] = pair
             self.storage.stale = stale
         return changed
-
-    def _stored_now(self, name: str, item_id: str, local_id: str) -> Any:
-        """The document of `item_id` in the state as now opened (None when there is none), without keeping it."""
-        repo = self.users if name == "users" else self.links
-        snap = self._snap
-        if snap is None:
-            doc_id = repo._doc_ids.get(item_id)
-            return self.storage.tables().get(name, {}).get(doc_id) if doc_id is not None else None
-        rows = [snap.user_row_by_id(item_id)] if name == "users" else snap.link_rows(local_id)
-        for row in rows:
-            if row is not None:
-                doc = snap.doc(name, row)
-                if doc.get("id") == item_id:
-                    return doc
-        return None
 
     def _catch_up_now(self, *, mark_stale: bool) -> dict[tuple[str, str], tuple[Any, Any]]:
         disk, stamp = self._raw.read_stamped()
