@@ -697,16 +697,26 @@ class LinkRepo(Repo[Link]):
                              hint="run the plan again")
         return link
 
-    def pushed(self, app: str, local_id: str, head: Head, kind: str = "user") -> Any:
-        """The attributes last pushed (`Link.attrs`) of the link `heads` gave `head` of; partial: from its stored
-        document, without building the link (what a plan compares for each person it computes)."""
+    def pushed(self, app: str, local_id: str, head: Head, kind: str = "user") -> tuple[Any, Any]:
+        """The attributes last pushed (`Link.attrs`) of the link `heads` gave `head` of, and what says that a link is
+        still that one, not saved since (`saved`): its `attrs` object (whole), or its stored state (partial: from its
+        stored document, without building the link; what a plan compares for each person it computes)."""
         ref = head[2]
         if isinstance(ref, Link):
-            return ref.attrs
+            return ref.attrs, ref.attrs
+        if self._snap is None:
+            whole = self.at(app, local_id, head, kind)
+            return whole.attrs, whole.attrs
         link = self._by_local.get((app, kind, local_id))
-        if link is not None or self._snap is None:
-            return self.at(app, local_id, head, kind).attrs
-        return self._snap.doc("links", ref).get("attrs", {})
+        if link is not None:
+            return link.attrs, _saved(link.__dict__)
+        doc = self._snap.doc("links", ref)
+        return doc.get("attrs", {}), _saved(doc)
+
+    @staticmethod
+    def saved(link: Link, mark: Any) -> bool:
+        """True when `link` is the one `pushed` gave `mark` of, not saved since."""
+        return link.attrs is mark if isinstance(mark, dict) else _saved(link.__dict__) == mark
 
     def apps(self) -> set[str]:
         """The applications some link (of a person or a group) is in."""
@@ -756,6 +766,11 @@ class LinkRepo(Repo[Link]):
     def for_app(self, app: str, kind: str = "user") -> list[Link]:
         self._full()
         return list(self._by_app.get((app, kind), {}).values())
+
+
+def _saved(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """What every save of a link changes (`updated`, with the account and what was pushed from which inputs)."""
+    return doc.get("updated"), doc.get("remote_id"), doc.get("state"), doc.get("inputs"), doc.get("attrs_hash")
 
 
 KINDS = {"users": "person", "groups": "group", "applications": "application", "policies": "policy", "links": "link",

@@ -10,7 +10,7 @@ import pytest
 
 from console.connectors.base import Capability
 from console.models import Application, Group, Link, Policy, User
-from console.service import Confirmation
+from console.service import Confirmation, Service
 from console.store import Store
 from console.sync.plan import context_inputs, inputs_key, person_inputs, plan_app, plan_from_state
 
@@ -234,3 +234,47 @@ async def test_a_sync_records_the_inputs_on_links_older_than_them(org_service, s
     assert recorded == {uid: inputs for uid, (inputs, _) in plan.apps[0].settled.items() if uid != moved.local_id}
     again = await svc.plan(SCIM_APP)
     assert again.operations == [] and list(again.apps[0].settled) == [moved.local_id]
+
+
+async def test_a_sync_through_the_states_index_applies_and_records_inputs_without_loading_everything(
+        org_service, scim_directory):
+    """The same on a store opened through the state's index (issue 16: a sync at 100k people loaded ~1.2 GB): the
+    plan reads only the people and links it needs, the sync writes the links it changed and records the inputs of
+    the ones found in step, unless saved since the plan; the store never loads every document."""
+    svc = org_service
+    await svc.apply(await svc.plan(SCIM_APP), Confirmation(yes=True))
+    links = svc.store.links.for_app(SCIM_APP)
+    for link in links:
+        link.inputs = ""  # as a state written before `Link.inputs` loads
+    svc.store.links.put_many(links)
+    svc.store.close()
+
+    def recorded() -> dict[str, str]:
+        with Store.open(svc.home, readonly=True) as reader:
+            return {link.local_id: link.inputs for link in reader.links.for_app(SCIM_APP)}
+
+    reopened = Service(Store.open(svc.home), operator="tester")
+    try:
+        store = reopened.store
+        assert store.partial
+        plan = await reopened.plan(SCIM_APP)
+        settled = plan.apps[0].settled
+        assert plan.operations == [] and sorted(settled) == sorted(link.local_id for link in links)
+        moved = store.links.find(SCIM_APP, links[0].local_id)
+        moved.attrs, moved.updated = {**moved.attrs}, "2099-01-01T00:00:00Z"  # saved again since the plan
+        store.links.put(moved)
+        assert (await reopened.apply(plan, Confirmation(yes=True))).ok and store.partial
+        now = recorded()
+        assert now.pop(moved.local_id) == ""
+        assert now == {uid: inputs for uid, (inputs, _) in settled.items() if uid != moved.local_id}
+
+        mover = store.users.get(links[1].local_id)
+        reopened.edit_user(mover.userName, department="Moved")
+        (update,) = (await reopened.plan(SCIM_APP)).operations  # the mover only: the others' inputs are recorded
+        assert update.person_id == mover.id and update.changes == {"department": [mover.department, "Moved"]}
+        assert (await reopened.apply(await reopened.plan(SCIM_APP), Confirmation(yes=True))).ok
+        assert store.partial
+        assert recorded()[mover.id].startswith(person_inputs(store.users.get(mover.id)) + ".")
+        assert (await reopened.plan(SCIM_APP)).operations == []
+    finally:
+        reopened.close()

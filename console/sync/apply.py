@@ -214,9 +214,9 @@ class Applier:
         links = self.store.links
         settled = []
         for app_plan in self.plan.apps:
-            for user_id, (inputs, attrs) in app_plan.settled.items():
+            for user_id, (inputs, mark) in app_plan.settled.items():
                 link = links.find(app_plan.app, user_id)
-                if link is not None and link.state == "active" and link.attrs is attrs and link.inputs != inputs:
+                if link is not None and link.state == "active" and link.inputs != inputs and links.saved(link, mark):
                     link.inputs = inputs
                     settled.append(link)
         if settled:

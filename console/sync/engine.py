@@ -102,11 +102,9 @@ def plan_stale_links(app_plan: AppPlan, missing: list[Link], store: Store) -> No
 
 
 async def make_plan(store: Store, app_name: str | None = None, *, reconcile_remote: bool = False) -> Plan:
-    """The plan of `app_name` (or every target). A read-only store plans through the state's index when it has one
-    (people and links read only where the inputs recorded on a link moved); a store that may apply the plan loads
-    everything first: applying records inputs on the very link objects the plan compared (`AppPlan.settled`)."""
-    if not store.readonly:
-        store.load_whole()
+    """The plan of `app_name` (or every target). A store opened through the state's index plans through it (people
+    and links read only where the inputs recorded on a link moved), and applies it without reading the others
+    (`Store` writes the links changed apart)."""
     apps = target_apps(store, app_name)
     connectors = open_connectors(apps, mode=Mode.READ_ONLY)  # planning only reads
     try:

@@ -69,10 +69,9 @@ class AppPlan:
     threshold_count: int = 10
     threshold_percent: int = 20
     # people whose active link holds the attributes computed, but recorded other inputs (or none: links older than
-    # `Link.inputs`): user id -> (the inputs, the link's `attrs` object the plan compared). A sync records them, so
-    # that the next plan skips these people too (`Applier`). A plan of a partial (read-only) store keeps no link:
-    # the object is then `DETACHED`, which no link holds (a sync plans on the whole state).
-    settled: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # `Link.inputs`): user id -> (the inputs, what says the link is the one the plan compared: `LinkRepo.pushed`).
+    # A sync records them, so that the next plan skips these people too (`Applier`).
+    settled: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
     @property
     def deprovisions(self) -> list[Operation]:
@@ -108,9 +107,6 @@ class Plan:
                           "deprovisions": len(a.deprovisions), "threshold_exceeded": a.threshold_exceeded(),
                           "operations": [op.to_dict() for op in a.operations], "orphans": a.orphans, "drift": a.drift}
                          for a in self.apps]}
-
-
-DETACHED: dict[str, Any] = {}  # see `AppPlan.settled`; never changed
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -228,10 +224,10 @@ def _plan_app(store: Store, app: Application, attrs_fn: AttrsFn, capabilities: f
         user = _person(users, user_id)
         attrs = attrs_fn(user, ent.login_method)
         if head is not None and head[0] == "active" and user_id not in drift:
-            last = links.pushed(app.name, user_id, head)  # partial: the link's document, no link built
+            last, saved = links.pushed(app.name, user_id, head)  # partial: the link's document, no link built
             if last == attrs:
                 if inputs:
-                    result.settled[user_id] = (inputs, DETACHED if partial else last)
+                    result.settled[user_id] = (inputs, saved)
                 continue  # nothing changed (one C-level comparison instead of a diff)
         link = links.peek_at(app.name, user_id, head) if head is not None else None
         if link is None or link.state == "deleted":
