@@ -1,4 +1,5 @@
-"""Rule groups: their members recomputed from the rule over every person (compile once, evaluate per person)."""
+"""Rule groups: their members recomputed from the rule over every person (compile once, evaluate per person), or
+followed for the few people a write changed (`follow`: a rule reads only the person's own fields)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,3 +46,62 @@ def recompute(store: Store, groups: list[Group] | None = None) -> list[RuleChang
         store.groups.put(group)
         changes.append(change)
     return changes
+
+
+def follow(store: Store, changed: list[User], gone: list[User]) -> list[RuleChange]:
+    """Each rule group's members after the people `changed` were changed or added and `gone` removed: only their
+    membership is decided again (a rule reads only the person's own fields), without reading the other people; the
+    members stay ordered by label (each changed member is placed again by a binary search, reading a few labels).
+    A group whose members cannot be placed that way (one of them is not in the state) is recomputed whole."""
+    changes: list[RuleChange] = []
+    for group in [g for g in store.groups if g.rule]:
+        try:
+            rule = compile_rule(group.rule)
+        except BadInput:
+            continue  # (as in `recompute`)
+        members = list(group.members)
+        added: list[User] = []
+        removed: list[User] = []
+        for user in gone:
+            if user.id in members:
+                members.remove(user.id)
+                removed.append(user)
+        placed = True
+        for user in changed:
+            was, now = user.id in members, rule.matches(user)
+            if was:
+                members.remove(user.id)
+            if now:
+                at = _place(store, members, user.label().casefold())
+                if at is None:
+                    placed = False
+                    break
+                members.insert(at, user.id)
+            if now and not was:
+                added.append(user)
+            elif was and not now:
+                removed.append(user)
+        if not placed:
+            changes += recompute(store, [group])
+            continue
+        if members != group.members:
+            group.members = members
+            store.groups.put(group)
+        if added or removed:
+            changes.append(RuleChange(group.name, group.rule, added=added, removed=removed))
+    return changes
+
+
+def _place(store: Store, members: list[str], label: str) -> int | None:
+    """Where a person labelled `label` goes in `members` (ordered by label); None when a member is not found."""
+    low, high = 0, len(members)
+    while low < high:
+        middle = (low + high) // 2
+        other = store.users.peek(members[middle])
+        if other is None:
+            return None
+        if other.label().casefold() < label:
+            low = middle + 1
+        else:
+            high = middle
+    return low

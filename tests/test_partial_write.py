@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from console import clock, state_index
 from console.errors import StaleData, StateError, ValidationError
 from console.models import Link
+from console.rule_groups import matching
 from console.service import Service
 from console.store import Store
 from tests.plugins.core import person
@@ -227,3 +228,46 @@ def test_a_home_whose_index_predates_document_ids_writes_whole_once_then_partial
         store.flush()
         assert store.partial
     assert_index_as_derived_again(built)
+
+
+RULES = {"eng": 'department == "Engineering"', "leads": 'title contains "lead" or userName startswith "user1"',
+         "sales-or-zoe": 'department == "Sales" and not (displayName contains "Zoë")'}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.one_of(
+    st.tuples(st.just("edit"), st.integers(0, 59), st.sampled_from(["department", "title", "userName"]),
+              st.sampled_from(["Engineering", "Sales", "Team lead", "a0", "user1x", "zz"])),
+    st.tuples(st.just("add"), st.integers(0, 9), st.just("department"), st.sampled_from(["Engineering", "Sales"])),
+    st.tuples(st.just("delete"), st.integers(0, 59), st.just(""), st.just(""))), min_size=1, max_size=8))
+def test_rule_groups_follow_one_persons_change_as_a_recompute_over_everyone_would(
+        tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[Any, ...]]) -> None:
+    """After each write of one person, every rule group's members (and their order, by label) are what matching
+    the rule over every person gives, while the writer reads only the people it changed and a few labels."""
+    home = tmp_path_factory.mktemp("rules") / "home"
+    with clock.fixed(AT), Service(Store.open(home)) as setup:
+        setup.store.users.put_many([person(i, department="Engineering" if i % 3 else "Sales",
+                                           displayName=f"Zoë {i}" if i % 5 == 0 else f"Sam {i}") for i in range(60)])
+        setup.store.flush()
+        for name, rule in RULES.items():
+            setup.create_group(name, rule=rule)
+    with clock.fixed(AT), Service(Store.open(home)) as svc:
+        assert svc.store.partial
+        for kind, n, field, value in ops:
+            who = svc.find_user(f"E{n}")
+            try:
+                if kind == "add":
+                    svc.add_user(employeeId=f"N{n}", userName=f"new{n}", **{field: value})
+                elif who is None:
+                    continue
+                elif kind == "edit":
+                    svc.edit_user(who.employeeId, **{field: value})
+                else:
+                    svc.delete_user(who.employeeId, confirm=True)
+            except ValidationError:
+                continue  # (a userName taken: refused, nothing changed)
+            assert svc.store.partial
+            with Store.open(home, readonly=True) as reader:
+                for name, rule in RULES.items():
+                    group = reader.groups.by_name(name)
+                    assert group.members == [u.id for u in matching(reader, rule)], (name, kind, n, field, value)

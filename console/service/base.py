@@ -97,8 +97,9 @@ class ServiceBase:
             self.store.rollback()
             raise
 
-    def _after_people_change(self) -> None:
-        """Hook run after every write to people (the groups mixin recomputes rule groups)."""
+    def _after_people_change(self, changed: list[User] | None = None, gone: list[User] | None = None) -> None:
+        """Hook run after every write to people: every person (None) or those `changed` and `gone` (the groups mixin
+        makes rule groups follow them)."""
 
     # ---- lookups -----------------------------------------------------------------------------
     def user(self, identifier: str) -> User:

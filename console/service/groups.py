@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from console.errors import BadInput
 from console.models import Event, Group, User
-from console.rule_groups import RuleChange, matching, recompute
+from console.rule_groups import RuleChange, follow, matching, recompute
 from console.rules import compile_rule
 from console.service.base import ServiceBase, writes
 from console.validation import validate_group
@@ -138,10 +138,14 @@ class GroupsMixin(ServiceBase):
         if events:
             self._commit(events)
 
-    def _after_people_change(self) -> None:
-        """Called by the people writes and imports: rule groups follow the people."""
+    def _after_people_change(self, changed: list[User] | None = None, gone: list[User] | None = None) -> None:
+        """Called by the people writes and imports: rule groups follow the people — every person (an import), or
+        only those a write `changed` (added or edited) and removed (`gone`)."""
         if any(g.rule for g in self.store.groups):
-            self._record_rule_changes(recompute(self.store))
+            if changed is None and gone is None:
+                self._record_rule_changes(recompute(self.store))
+            else:
+                self._record_rule_changes(follow(self.store, changed or [], gone or []))
 
     @writes
     def rename_group(self, name: str, new_name: str) -> Group:

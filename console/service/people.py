@@ -115,7 +115,7 @@ class PeopleMixin(ServiceBase):
             user.manager = self.user(user.manager).key(self.store.primary_key)
         self.store.users.add(user)
         self._record("user_create", person=user, changes={k: [None, v] for k, v in fields.items() if v})
-        self._after_people_change()
+        self._after_people_change([user])
         return user
 
     @writes
@@ -145,7 +145,7 @@ class PeopleMixin(ServiceBase):
         updated.updated = utcnow()
         self.store.users.put(updated)
         self._record("user_update", person=updated, changes=changes)
-        self._after_people_change()
+        self._after_people_change([updated])
         return updated
 
     @writes
@@ -161,7 +161,7 @@ class PeopleMixin(ServiceBase):
                 self.store.groups.put(group)
         self.store.users.remove(user.id)
         self._record("user_delete", person=user, changes={"status": [user.status, None]})
-        self._after_people_change()
+        self._after_people_change(gone=[user])
         return user
 
     def import_users(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
