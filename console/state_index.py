@@ -938,10 +938,37 @@ class Snapshot:
         return os.pread(self.fd, begin - key, start + key)
 
     def next_id(self, table: str) -> int | None:
-        """The id TinyDB gives the next document of a split table (None when the index does not say: older indexes)."""
+        """The id TinyDB gives the next document of a split table; None when a document's id is not a number. An index
+        of the version before does not say: the ids are then read at the index's spans, a few MB at a time."""
         value = self.header.get("next", {})
         value = value.get(table) if isinstance(value, dict) else None
+        if value is None and table in SPLIT:
+            value = self.header.setdefault("next", {})[table] = self._scan_next_id(table)
         return value if type(value) is int and value > 0 else None
+
+    def _scan_next_id(self, table: str) -> int | None:
+        rows = self.count(table)
+        if not rows:
+            return 1
+        spans = array("q")
+        spans.frombytes(self._section(f"{table}.spans"))
+        start = self.header["starts"][table]
+        greatest, row, piece = 0, 0, 1 << 22
+        while row < rows:
+            first = (spans[2 * row - 1] + 1) if row else 1  # where the key of `row` starts
+            data = os.pread(self.fd, piece, start + first)
+            while row < rows:  # the keys that lie in this piece
+                key = (spans[2 * row - 1] + 1) if row else 1
+                if spans[2 * row] - first > len(data):
+                    break
+                text = data[key - first:spans[2 * row] - first]
+                if len(text) < 4 or text[:1] != b'"' or text[-2:] != b'":' or not text[1:-2].isdigit():
+                    return None
+                greatest = max(greatest, int(text[1:-2]))
+                row += 1
+            if row < rows and spans[2 * row] - ((spans[2 * row - 1] + 1) if row else 1) > piece:
+                return None  # (a key longer than a piece: not a TinyDB id)
+        return greatest + 1
 
     def read_all(self) -> bytes:
         """The whole state file, as it was when the snapshot was opened."""
