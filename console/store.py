@@ -395,9 +395,13 @@ class Repo(Generic[M]):
         if item_id in self._seen_checked:
             return None
         self._seen_checked.add(item_id)
-        assert self._snap is not None
         item = self._by_id.get(item_id)
-        before, after = (self._doc_in(snap, item_id, item) for snap in (seen, self._snap))
+        before = self._doc_in(seen, item_id, item)
+        if self._snap is not None:
+            after = self._doc_in(self._snap, item_id, item)
+        else:  # loaded whole since
+            doc_id = self._doc_ids.get(item_id)
+            after = self._stored(doc_id) if doc_id is not None else None
         return None if before == after else (before, after)
 
     def _doc_in(self, snap: Snapshot, item_id: str, item: M | None) -> Any:
@@ -832,6 +836,7 @@ class Store:
         self.index_path = self.home / state_index.INDEX_NAME
         self._snap: Snapshot | None = None  # the state file opened through its index (see `_open_readonly`)
         self._seen: Snapshot | None = None  # inside `writing()`, caught up: the state seen before (see `_reopen`)
+        self._seen_checked: set[str] = set()
         self._index_cache: dict[str, Any] = {}  # what the index derived of a table, by its repo's version
         self._mutex = threading.RLock()  # threads of one process: one write at a time, and the flock not re-taken
         self._depth = 0
@@ -952,6 +957,7 @@ class Store:
                     cache, key=lambda name: (name not in at or not at[name], at.get(name, 0)))}
                 self.users._whole(cache["users"])
                 self.links._whole(cache["links"])
+                self._share_seen()
 
     def load_whole(self) -> None:
         """Load every person and link now (a partial store does it on its first write or whole-table read)."""
@@ -1063,6 +1069,7 @@ class Store:
         if self._snap is not None:
             self.users._partial(self._snap, self._load_everything, writable=not self.readonly)
             self.links._partial(self._snap, self._load_everything, writable=not self.readonly)
+        self._share_seen()
         self._snapshot_untracked()
 
     def _repos(self) -> list[Repo[Any]]:
@@ -1130,12 +1137,15 @@ class Store:
     def _forget_seen(self) -> None:
         """The end of a write: what this process saw before catching up is not compared any more."""
         if self._seen is not None:
-            for repo in (self.users, self.links):
-                if repo._seen is self._seen:
-                    repo._seen, repo._seen_checked = None, set()
-            if self._seen is not self._snap:
-                self._seen.close()
+            self._seen.close()
             self._seen = None
+            self._seen_checked = set()
+            self._share_seen()
+
+    def _share_seen(self) -> None:
+        """The people's and links' repos (made again by loads and writes) compare with what the store saw before."""
+        for repo in (self.users, self.links):
+            repo._seen, repo._seen_checked = self._seen, self._seen_checked
 
     def changed_since_load(self) -> bool:
         """True when the state file is not the one this store last read or wrote (one stat)."""
@@ -1187,9 +1197,10 @@ class Store:
                 self._open_readonly()
                 with _no_gc(freeze=True):
                     self._load()
-            if mark_stale and self._snap is not None:  # people and links: compared with `old` when put (see
-                self._seen = old  # `Repo._refuse_stale`), not all now (that would read every document)
-                self.users._seen = self.links._seen = old
+            if mark_stale:  # people and links: compared with `old` when put (see `Repo._refuse_stale`), not all now
+                self._forget_seen()  # (that would read every document)
+                self._seen = old
+                self._share_seen()
                 kept = True
         finally:
             if not kept:
@@ -1420,6 +1431,7 @@ class Store:
             repo._fill({})
             repo._partial(snap, self._load_everything, writable=True)
             repo.version += 1
+        self._share_seen()
 
     def _flush_locked(self) -> None:
         if self.storage.dirty:

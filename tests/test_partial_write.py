@@ -181,6 +181,27 @@ def test_another_operators_change_is_refused_when_put_unseen_and_kept_otherwise(
     assert_index_as_derived_again(built)
 
 
+@pytest.mark.parametrize("case", ["after a flush in the same write", "no index left by the other writer",
+                                  "loaded whole in the write"])
+def test_a_change_to_what_another_operator_changed_is_refused_however_the_write_goes_on(built: Path,
+                                                                                       case: str) -> None:
+    with Store.open(built) as mine, Store.open(built) as theirs:
+        held = mine.users.find("user10")
+        theirs.users.put(edit(theirs.users.find("user10"), title="Theirs"))
+        theirs.flush()
+        if case == "no index left by the other writer":
+            (built / "state.index").unlink()
+        with pytest.raises(StaleData, match="user10 was changed by another operator"), mine.writing():
+            mine.users.put(edit(mine.users.find("user30"), title="Mine"))
+            if case == "after a flush in the same write":
+                mine.flush()
+            elif case == "loaded whole in the write":
+                mine.load_whole()
+            mine.users.put(edit(held, department="Mine"))
+    with Store.open(built, readonly=True) as reader:
+        assert reader.users.find("user10").title == "Theirs" and reader.users.find("user10").department != "Mine"
+
+
 def test_changes_made_before_another_operators_write_are_merged_with_it(built: Path) -> None:
     """A change kept apart while another process wrote (a sync between its checkpoints): merged document by document
     at the flush, as a whole store merges."""
