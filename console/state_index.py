@@ -611,6 +611,7 @@ def next_ids(docs: dict[str, Any]) -> int | None:
 
 
 CHUNK = 4096  # documents parsed at a time by `parse_split`
+MANY = 64  # lookups of one snapshot after which its sections are read into maps
 
 
 def parse_split(snap: Snapshot, data: bytes) -> dict[str, dict[str, Any]] | None:
@@ -825,6 +826,10 @@ class Snapshot:
         self._ids: list[str] | None = None  # every person's id, in row order (split once)
         self._asked: dict[str, int] = {}  # documents read one by one, by table
         self._spans: dict[str, array[int]] = {}  # a table's spans, once many of its documents were read
+        # many lookups: maps of the people's sections (value -> row) and of the links' local ids (-> rows), made once
+        self._lookups = self._link_lookups = 0
+        self._maps: dict[str, dict[bytes, int]] = {}
+        self._local_rows: dict[bytes, list[int]] | None = None
 
     @classmethod
     def open(cls, state: Path, index_path: Path) -> Snapshot | None:
@@ -981,12 +986,31 @@ class Snapshot:
         value = _line(identifier.strip()).encode()
         if not value or not self.count("users"):
             return None
+        self._lookups += 1
         for field in fields:
+            if self._lookups > MANY:  # many lookups (an import): by a map of each section, made once
+                row = self._map(field).get(value)
+                if row is not None or field == "emails":
+                    return row
+                continue
             if field == "emails":
                 return self._email_row(value)
             for row in _rows_of(self._section(f"users.{field}"), value):
                 return row
         return None
+
+    def _map(self, field: str) -> dict[bytes, int]:
+        """The row of each value of a people section (the first row holding it, as a search finds it)."""
+        found = self._maps.get(field)
+        if found is None:
+            if field == "emails":  # lines "email\trow"
+                lines = self._section("users.emails").split(b"\n")[:-1]
+                found = {line[:line.rfind(b"\t")]: int(line[line.rfind(b"\t") + 1:]) for line in reversed(lines)}
+            else:
+                lines = self._section(f"users.{field}").split(b"\n")
+                found = dict(zip(reversed(lines), range(len(lines) - 1, -1, -1)))
+            self._maps[field] = found
+        return found
 
     def _email_row(self, value: bytes) -> int | None:
         emails = self._section("users.emails")  # lines "email\trow"
@@ -1007,6 +1031,14 @@ class Snapshot:
     def link_rows(self, local_id: str) -> list[int]:
         if not local_id or not self.count("links"):
             return []
+        self._link_lookups += 1
+        if self._link_lookups > MANY:  # many people's links read (a sync): by a map of the section, made once
+            if self._local_rows is None:
+                rows: dict[bytes, list[int]] = {}
+                for row, local in enumerate(self._section("links.local").split(b"\n")):
+                    rows.setdefault(local, []).append(row)
+                self._local_rows = rows
+            return list(self._local_rows.get(local_id.encode(), ()))
         return list(_rows_of(self._section("links.local"), local_id.encode()))
 
     def user_id_list(self) -> list[str]:

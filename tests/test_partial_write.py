@@ -295,3 +295,20 @@ def test_rule_groups_follow_one_persons_change_as_a_recompute_over_everyone_woul
                 for name, rule in RULES.items():
                     group = reader.groups.by_name(name)
                     assert group.members == [u.id for u in matching(reader, rule)], (name, kind, n, field, value)
+
+
+@pytest.mark.parametrize("many", [0, 1_000_000])
+def test_many_keyed_reads_by_maps_of_the_index_answer_as_its_searches_do(built: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        many: int) -> None:
+    """After many lookups (an import, a sync reading each person's links) a snapshot answers from maps of its sections
+    made once, not a search per lookup: the same answers (`many`=0: maps from the first lookup; else searches)."""
+    monkeypatch.setattr(state_index, "MANY", many)
+    with Store.open(built) as store:
+        store.users.remove(store.users.find("user12").id)
+        store.users.put(edit(store.users.find("user13"), userName="USER12", emails=["User12@Example.com"]))
+        store.links.put(edit(store.links.of(store.users.find("user14").id)[0], local_id=store.users.find("user15").id))
+        store.flush()
+        assert store.partial
+        assert store.users.find("user12").id == store.users.find("user12@example.com").id
+        assert store.users.by_user_name("user13") is None
+    assert_keyed_reads_as_a_whole_load(built)
