@@ -219,8 +219,8 @@ def main() -> int:
         check_writes(write_env, ROOT, key, args.people, args.repeat)
         if args.compare is not None:
             check_writes(compare_write_env, compare, key, args.people, args.repeat)
-        print(f"writes checked in each home after the runs: the last title, {args.repeat} people added, "
-              f"{args.repeat} deleted; each sync planned, then stopped on the unset credential (exit 1, expected)")
+        print(f"writes checked in each home after the runs: the last title there, the {args.repeat} added there, "
+              f"the {args.repeat} deleted gone; each sync planned, then stopped on the unset credential (exit 1, expected)")
         floor = best["floor: parse state.json"][0]
         width = max(map(len, best))
         for name, (seconds, cpu, rss) in best.items():
