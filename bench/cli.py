@@ -95,6 +95,14 @@ def run(command: list[str], env: dict[str, str], cwd: Path = ROOT, expect: tuple
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
+def index_with(env: dict[str, str], cwd: Path) -> None:
+    """The home of `env` indexed by the code of the checkout `cwd` (its writer's open), untimed."""
+    subprocess.run([sys.executable, "-c", "from console.store import Store; Store.open(None).close()"],
+                   env=env, cwd=cwd, check=True)
+    if not (Path(env["IDCONSOLE_HOME"]) / "state.index").exists():
+        raise SystemExit(f"{env['IDCONSOLE_HOME']}: no index after a writer's open")
+
+
 def stopped_on_credential(out: Path) -> None:
     """`sync --yes --json` on the bench's home must have planned, then stopped on the unset credential (and on
     nothing else), or its time is not the time of a plan."""
@@ -170,17 +178,19 @@ def main() -> int:
             other = tmp / "home-compare"
             shutil.copytree(home, other, ignore=shutil.ignore_patterns(index.name))
             compare_env = {**env, "PYTHONPATH": str(compare), "IDCONSOLE_HOME": str(other)}
-            subprocess.run([sys.executable, "-c", "from console.store import Store; Store.open(None).close()"],
-                           env=compare_env, cwd=compare, check=True)
-        # the writes change the home: each checkout writes to a copy of its own (its own index included)
+            index_with(compare_env, compare)
+        # the writes change the home: each checkout writes to a copy of its own, indexed by its own code (a copied
+        # state file is another inode: the index's stamp no longer matches it, and the first write would parse it all)
         write_home = tmp / "home-write"
-        shutil.copytree(home, write_home)
+        shutil.copytree(home, write_home, ignore=shutil.ignore_patterns(index.name))
         write_env = {**env, "IDCONSOLE_HOME": str(write_home)}
+        index_with(write_env, ROOT)
         compare_write_env: dict[str, str] = {}
         if args.compare is not None:
             compare_write = tmp / "home-compare-write"
-            shutil.copytree(tmp / "home-compare", compare_write)
+            shutil.copytree(home, compare_write, ignore=shutil.ignore_patterns(index.name))
             compare_write_env = {**compare_env, "IDCONSOLE_HOME": str(compare_write)}
+            index_with(compare_write_env, args.compare.resolve())
         idc = [sys.executable, "-m", "console"]
         cli_cases: dict[str, tuple[list[str], float | None]] = {
             "imports only (python -c 'import console.cli')": ([sys.executable, "-c", "import console.cli"], None),
