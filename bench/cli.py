@@ -7,13 +7,18 @@ Builds a throw-away home (people, 8 department groups, 2 applications with polic
 application as a sync leaves it — the attributes pushed and the inputs they were computed from, or without the
 inputs with `--no-inputs` —, events over 12 months), then times `users show KEY`, a narrow and a wide `users list --filter`,
 `plan` (2 applications, no remote read), the parse-only floor and a process that only imports the CLI (what no
-command can go under), each in its own process; prints the best of
-`--repeat` runs, the max RSS of each, and the ratio to the floor. Targets (issue 16): show and the narrow list
-<= 0.5 s, plan <= 1 s, RSS <= 500 MB. Stops by itself and removes what it wrote.
+command can go under), each in its own process; then the writes, on a copy of the home of their own (a write changes
+it): `users edit KEY --title …` (another title each run, so that every run writes), `users add` of a new person and
+`users delete KEY --yes` of another person each run, and `sync --yes --json`, which plans (the edits, additions and
+deletions before it, the groups not yet created) and then stops on the applications' unset credential, exiting 1 as
+expected (each write case must exit as it should, or the bench stops). Prints the best of `--repeat` runs, the max
+RSS of each, and the ratio to the floor. Targets (issue 16): show and the narrow list <= 0.5 s, plan <= 1 s, RSS
+<= 500 MB (every case). Stops by itself and removes what it wrote.
 
 `--compare DIR` also times the CLI cases with the code of another checkout DIR (e.g. `git worktree add DIR main`)
 on a copy of the same home whose index DIR's code wrote (an index of another format reads as absent: the other
-checkout would parse everything), interleaved with this checkout's: before and after in the same run. Each case
+checkout would parse everything), interleaved with this checkout's: before and after in the same run; the write
+cases run on a copy of each checkout's home of their own, the same writes in the same order on both. Each case
 prints its wall time and its CPU time (user + system), which load on a shared machine disturbs less.
 """
 from __future__ import annotations
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import orjson  # noqa: E402
 from store import make_people, write_events  # noqa: E402
 
 from console.connectors.atlassian.payloads import ATTRIBUTES_VERSION, account_attributes  # noqa: E402
@@ -40,6 +47,8 @@ from console.store import Store  # noqa: E402
 from console.sync.plan import context_inputs, inputs_key, person_inputs  # noqa: E402
 
 FLOOR = "import orjson, sys; orjson.loads(open(sys.argv[1], 'rb').read())"
+# a timed case: the command of run r, its target (s), env, working directory, the exit statuses expected
+Case = tuple[Callable[[int], list[str]], float | None, dict[str, str], Path, tuple[int, ...]]
 
 
 def build(home: Path, people_count: int, events: int, inputs: bool = True) -> str:
@@ -68,17 +77,72 @@ def build(home: Path, people_count: int, events: int, inputs: bool = True) -> st
     return people[people_count // 2].employeeId
 
 
-def run(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system) and max RSS (MB) of one process."""
+def run(command: list[str], env: dict[str, str], cwd: Path = ROOT, expect: tuple[int, ...] = (0, 1),
+        out: Path | None = None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and max RSS (MB) of one process; stops the bench when it exits
+    with a status not in `expect`. Its output goes to `out` when given (for a check after), else nowhere."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    with open(out if out is not None else os.devnull, "wb") as stdout:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"{command} failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+    code = os.waitstatus_to_exitcode(status)
+    if code not in expect:
+        raise SystemExit(f"{command} exited {code}, expected {expect}: "
+                         f"{process.stderr.read().decode()[-2000:] if process.stderr else ''}")
     if process.stderr:
         process.stderr.close()
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
+
+
+def index_with(env: dict[str, str], cwd: Path) -> None:
+    """The home of `env` indexed by the code of the checkout `cwd` (its writer's open), untimed."""
+    subprocess.run([sys.executable, "-c", "from console.store import Store; Store.open(None).close()"],
+                   env=env, cwd=cwd, check=True)
+    if not (Path(env["IDCONSOLE_HOME"]) / "state.index").exists():
+        raise SystemExit(f"{env['IDCONSOLE_HOME']}: no index after a writer's open")
+
+
+def stopped_on_credential(out: Path) -> None:
+    """`sync --yes --json` on the bench's home must have planned, then stopped on the unset credential (and on
+    nothing else), or its time is not the time of a plan."""
+    report = orjson.loads(out.read_bytes())
+    stopped = report.get("stopped") or {}
+    if "plan" not in report or not stopped or any("UNSET" not in str(why) for why in stopped.values()):
+        raise SystemExit(f"sync did not stop on the unset credential after planning: stopped={stopped!r}")
+
+
+def check_writes(env: dict[str, str], cwd: Path, key: str, people: int, repeat: int) -> None:
+    """Each run's writes are in the home after the runs (read back by the same checkout's code), or the bench
+    timed something else than writes."""
+    def show(who: str) -> tuple[int, dict[str, object]]:
+        shown = subprocess.run([sys.executable, "-m", "console", "users", "show", who, "--json"], env=env, cwd=cwd,
+                               capture_output=True)
+        return shown.returncode, orjson.loads(shown.stdout) if shown.returncode == 0 else {}
+    code, person = show(key)
+    if code != 0 or person.get("title") != f"Lead {repeat}":
+        raise SystemExit(f"{cwd.name}: {key}'s title is {person.get('title')!r}, not the last edit's 'Lead {repeat}'")
+    for r in range(1, repeat + 1):
+        if show(f"N{r:07d}")[0] != 0:
+            raise SystemExit(f"{cwd.name}: the person added in run {r} (N{r:07d}) is not in the home")
+        if show(f"E{people // 4 + r:07d}")[0] == 0:
+            raise SystemExit(f"{cwd.name}: the person deleted in run {r} (E{people // 4 + r:07d}) is still there")
+
+
+def writes(key: str, people: int) -> dict[str, tuple[Callable[[int], list[str]], tuple[int, ...]]]:
+    """The write cases: the command of run `r` (each run writes something new) and the exit statuses expected."""
+    idc = [sys.executable, "-m", "console"]
+    return {
+        f"users edit {key} --title …": (lambda r: idc + ["users", "edit", key, "--title", f"Lead {r}"], (0,)),
+        "users add (a new person)": (lambda r: idc + [
+            "users", "add", "--employee-id", f"N{r:07d}", "--user-name", f"n{r:07d}", "--given-name", "Bench",
+            "--family-name", f"Person {r}", "--email", f"n{r:07d}@example.com", "--department", "Engineering",
+            "--title", "Engineer"], (0,)),
+        "users delete KEY --yes (another person a run)": (
+            lambda r: idc + ["users", "delete", f"E{people // 4 + r:07d}", "--yes"], (0,)),
+        "sync --yes --json (plans; exit 1: credential unset)": (
+            lambda r: idc + ["sync", "--yes", "--json"], (1,)),
+    }
 
 
 def main() -> int:
@@ -114,8 +178,19 @@ def main() -> int:
             other = tmp / "home-compare"
             shutil.copytree(home, other, ignore=shutil.ignore_patterns(index.name))
             compare_env = {**env, "PYTHONPATH": str(compare), "IDCONSOLE_HOME": str(other)}
-            subprocess.run([sys.executable, "-c", "from console.store import Store; Store.open(None).close()"],
-                           env=compare_env, cwd=compare, check=True)
+            index_with(compare_env, compare)
+        # the writes change the home: each checkout writes to a copy of its own, indexed by its own code (a copied
+        # state file is another inode: the index's stamp no longer matches it, and the first write would parse it all)
+        write_home = tmp / "home-write"
+        shutil.copytree(home, write_home, ignore=shutil.ignore_patterns(index.name))
+        write_env = {**env, "IDCONSOLE_HOME": str(write_home)}
+        index_with(write_env, ROOT)
+        compare_write_env: dict[str, str] = {}
+        if args.compare is not None:
+            compare_write = tmp / "home-compare-write"
+            shutil.copytree(home, compare_write, ignore=shutil.ignore_patterns(index.name))
+            compare_write_env = {**compare_env, "IDCONSOLE_HOME": str(compare_write)}
+            index_with(compare_write_env, args.compare.resolve())
         idc = [sys.executable, "-m", "console"]
         cli_cases: dict[str, tuple[list[str], float | None]] = {
             "imports only (python -c 'import console.cli')": ([sys.executable, "-c", "import console.cli"], None),
@@ -124,27 +199,44 @@ def main() -> int:
             "users list --filter (wide)": (idc + ["users", "list", "--filter", "Engineering"], None),
             "plan (2 applications)": (idc + ["plan", "--json"], None),
         }
-        cases: dict[str, tuple[list[str], float | None, dict[str, str], Path]] = {
-            "floor: parse state.json": ([sys.executable, "-c", FLOOR, str(home / "state.json")], None, env, ROOT)}
+        cases: dict[str, Case] = {
+            "floor: parse state.json": (lambda r: [sys.executable, "-c", FLOOR, str(home / "state.json")], None,
+                                        env, ROOT, (0,))}
+        compare = args.compare.resolve() if args.compare is not None else ROOT
         for name, (command, target) in cli_cases.items():
-            cases[name] = (command, target, env, ROOT)
+            cases[name] = (lambda r, command=command: command, target, env, ROOT, (0, 1))
             if args.compare is not None:  # run from DIR: `-m`/`-c` put the working directory first on sys.path
-                compare = args.compare.resolve()
-                cases[f"{name} [{compare.name}]"] = (command, None, compare_env, compare)
+                cases[f"{name} [{compare.name}]"] = (lambda r, command=command: command, None, compare_env, compare,
+                                                     (0, 1))
+        for name, (make, expect) in writes(key, args.people).items():
+            cases[name] = (make, None, write_env, ROOT, expect)
+            if args.compare is not None:
+                cases[f"{name} [{compare.name}]"] = (make, None, compare_write_env, compare, expect)
+        sync_out = tmp / "sync.json"
         best: dict[str, tuple[float, float, int]] = {}
-        for _ in range(args.repeat):  # interleaved, so that load hits every case alike
-            for name, (command, _target, case_env, cwd) in cases.items():
-                seconds, cpu, rss = run(command, case_env, cwd)
+        for r in range(1, args.repeat + 1):  # interleaved, so that load hits every case alike
+            for name, (make, _target, case_env, cwd, expect) in cases.items():
+                command = make(r)
+                syncs = command[-3:] == ["sync", "--yes", "--json"]
+                seconds, cpu, rss = run(command, case_env, cwd, expect, sync_out if syncs else None)
+                if syncs:
+                    stopped_on_credential(sync_out)
                 before = best.get(name)
                 if before is None or seconds < before[0]:
                     best[name] = (seconds, min(cpu, before[1]) if before else cpu, max(rss, before[2] if before else 0))
                 else:
                     best[name] = (before[0], min(cpu, before[1]), max(rss, before[2]))
+        check_writes(write_env, ROOT, key, args.people, args.repeat)
+        if args.compare is not None:
+            check_writes(compare_write_env, compare, key, args.people, args.repeat)
+        print(f"writes checked in each home after the runs: the last title there, the {args.repeat} added there, "
+              f"the {args.repeat} deleted gone; each sync planned, then stopped on the unset credential (exit 1, expected)")
         floor = best["floor: parse state.json"][0]
+        width = max(map(len, best))
         for name, (seconds, cpu, rss) in best.items():
             target = cases[name][1]
             verdict = "" if target is None else f"  target <= {target} s: {'PASS' if seconds <= target else 'MISS'}"
-            print(f"{name:<60} {seconds:6.2f} s (CPU {cpu:5.2f} s)  {seconds / floor:5.1f}x the floor  "
+            print(f"{name:<{width}} {seconds:6.2f} s (CPU {cpu:5.2f} s)  {seconds / floor:5.1f}x the floor  "
                   f"RSS {rss:5d} MB{verdict}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
