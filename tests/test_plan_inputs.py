@@ -211,14 +211,20 @@ def test_a_plan_lists_up_to_date_people_whose_link_recorded_other_inputs(store):
     assert all(attrs is link.attrs for link in links[:4] for _, attrs in [app_plan.settled[link.local_id]])
 
 
-async def test_a_sync_records_the_inputs_on_links_older_than_them(org_service, scim_directory):
-    svc = org_service
+async def synced_without_inputs(svc: Service) -> list[Link]:
+    """Sync every account, then drop the inputs recorded on the links (as a state written before `Link.inputs`)."""
     await svc.apply(await svc.plan(SCIM_APP), Confirmation(yes=True))
     links = svc.store.links.for_app(SCIM_APP)
     for link in links:
-        link.inputs = ""  # as a state written before `Link.inputs` loads
+        link.inputs = ""
     svc.store.links.put_many(links)
     svc.store.flush()
+    return links
+
+
+async def test_a_sync_records_the_inputs_on_links_older_than_them(org_service, scim_directory):
+    svc = org_service
+    links = await synced_without_inputs(svc)
 
     plan = await svc.plan(SCIM_APP)
     assert plan.operations == [] and len(plan.apps[0].settled) == len(links)
@@ -242,11 +248,7 @@ async def test_a_sync_through_the_states_index_applies_and_records_inputs_withou
     plan reads only the people and links it needs, the sync writes the links it changed and records the inputs of
     the ones found in step, unless saved since the plan; the store never loads every document."""
     svc = org_service
-    await svc.apply(await svc.plan(SCIM_APP), Confirmation(yes=True))
-    links = svc.store.links.for_app(SCIM_APP)
-    for link in links:
-        link.inputs = ""  # as a state written before `Link.inputs` loads
-    svc.store.links.put_many(links)
+    links = await synced_without_inputs(svc)
     svc.store.close()
 
     def recorded() -> dict[str, str]:
