@@ -526,6 +526,17 @@ def _splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, 
         else:
             replaced[row] = (doc_id, doc)
     by_attribute = primary_key not in ("employeeId", "userName")
+    # The documents' opening (`{"first":`), as stored for row 0: a changed document must have it and hold no dict that
+    # looks like the start of one (`"key":{"first":`), as `_spans` requires of a whole table; else no index (whole)
+    opening = os.pread(snap.fd, 64, start + spans[0]) if count_ else b""
+    opening = opening[:opening.find(b'":') + 2] if count_ else b""
+
+    def fits(dumped: bytes) -> bool:
+        nonlocal opening
+        if not opening:
+            opening = dumped[:dumped.find(b'":') + 2]
+        return len(opening) > 3 and dumped.startswith(opening) and b'":' + opening not in dumped
+
     parts: list[Any] = [b"{"]
     out = array("q")
     pos, at, dropped = 1, 0, []  # at: the first row of the run of unchanged rows before the next change
@@ -549,12 +560,14 @@ def _splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, 
             dropped.append(row)
             continue
         dumped = orjson.dumps(doc)
-        if not table._set_row(name, row, doc, dumped, primary_key, by_attribute):
+        if not fits(dumped) or not table._set_row(name, row, doc, dumped, primary_key, by_attribute):
             return None
         pos = _put(parts, out, pos, _key(doc_id), dumped)
     table._drop_rows(name, dropped)
     for doc_id, doc in added:
         dumped = orjson.dumps(doc)
+        if not fits(dumped):
+            return None
         table.docs.append(None)
         for field in table.fields:
             field.append(None)

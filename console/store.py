@@ -165,7 +165,9 @@ class Repo(Generic[M]):
         """Called by `Store` when it loaded every document: the table becomes whole (partial objects are dropped)."""
         self._snap = None
         self._load_everything = None
+        seen, checked = self._seen, self._seen_checked  # (a write caught up: still compared with what was seen)
         self._fill(raw)
+        self._seen, self._seen_checked = seen, checked
         self.version += 1
 
     def _full(self) -> None:
@@ -395,9 +397,13 @@ class Repo(Generic[M]):
         if item_id in self._seen_checked:
             return None
         self._seen_checked.add(item_id)
-        assert self._snap is not None
         item = self._by_id.get(item_id)
-        before, after = (self._doc_in(snap, item_id, item) for snap in (seen, self._snap))
+        before = self._doc_in(seen, item_id, item)
+        if self._snap is not None:
+            after = self._doc_in(self._snap, item_id, item)
+        else:  # the state caught up with was read whole (its index missing or damaged, or it cannot be indexed)
+            doc_id = self._doc_ids.get(item_id)
+            after = self._stored(doc_id) if doc_id is not None else None
         return None if before == after else (before, after)
 
     def _doc_in(self, snap: Snapshot, item_id: str, item: M | None) -> Any:
@@ -1187,7 +1193,7 @@ class Store:
                 self._open_readonly()
                 with _no_gc(freeze=True):
                     self._load()
-            if mark_stale and self._snap is not None:  # people and links: compared with `old` when put (see
+            if mark_stale:  # people and links: compared with `old` when put (see
                 self._seen = old  # `Repo._refuse_stale`), not all now (that would read every document)
                 self.users._seen = self.links._seen = old
                 kept = True

@@ -1,0 +1,102 @@
+"""The partial writer (issue 16) attacked as an adversary and a careful operator would: other processes writing the
+same home, the index damaged or replaced between writes, hostile values. Each test is a problem found, or a promise
+checked with real processes where it matters."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console import clock
+from console.errors import StaleData
+from console.store import Store
+from tests.plugins.core import ROOT, child_env
+from tests.test_partial_write import AT
+from tests.test_state_index import assert_index_as_derived_again, build, edit
+
+
+@pytest.fixture
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("built") / "home"
+    with clock.fixed(AT):
+        build(home)
+    return home
+
+
+@pytest.fixture
+def home(built: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "home"
+    shutil.copytree(built, copy)
+    Store.open(copy).close()  # the copy's index names another file (inode): written again, the state unchanged
+    return copy
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "console", *args, "--json"], cwd=ROOT, env=child_env(home),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, encoding="utf-8", timeout=120)
+
+
+def _damage(index: Path, how: str) -> None:
+    """What an operator or a tool may do to `state.index` between two writes."""
+    if how == "removed":
+        index.unlink()
+    elif how == "a directory":
+        index.unlink()
+        index.mkdir()
+    elif how == "a FIFO":
+        index.unlink()
+        os.mkfifo(index)
+    elif how == "truncated":
+        index.write_bytes(index.read_bytes()[:100])
+    elif how == "without next ids":  # what the version before wrote
+        content = index.read_bytes()
+        end = content.index(b"\n")
+        header = orjson.loads(content[:end])
+        del header["next"]
+        index.write_bytes(orjson.dumps(header) + content[end:])
+
+
+DAMAGES = ["removed", "a directory", "a FIFO", "truncated", "without next ids"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_change_to_a_person_another_process_changed_is_refused_when_the_index_was_damaged_in_between(
+        home: Path, how: str) -> None:
+    """Found: a partial store catching up with another operator's write reopened the state whole when the new index
+    could not be believed, and then compared nobody: the held (old) version of the person was written over the
+    other operator's change, which was lost without a word."""
+    with Store.open(home) as mine:
+        held = mine.users.find("user11")
+        assert mine.partial
+        theirs = cli(home, "users", "edit", "user11", "--title", "Theirs")
+        assert theirs.returncode == 0, theirs.stderr
+        _damage(home / "state.index", how)
+        with pytest.raises(StaleData, match="person user11 was changed by another operator"), mine.writing():
+            mine.users.put(edit(held, department="Mine"))
+        with mine.writing():  # on what is current now: accepted, and the other operator's change kept
+            mine.users.put(edit(mine.users.find("user11"), department="Mine"))
+    with Store.open(home, readonly=True) as reader:
+        ten = reader.users.find("user11")
+        assert (ten.title, ten.department) == ("Theirs", "Mine")
+    if how != "a directory":  # (renamed over by the next write; a directory stays, and no index is believed)
+        assert_index_as_derived_again(home)
+
+
+def test_a_change_is_refused_when_the_other_operator_wrote_a_state_that_cannot_be_indexed(home: Path) -> None:
+    """The same, without anybody touching the index: the other operator's state holds a value that looks like the start
+    of a document (`{"2": {"employeeId": ...}}`), so no index is written and the catch-up reads the state whole."""
+    with Store.open(home) as mine:
+        held = mine.users.find("user11")
+        with Store.open(home) as theirs:
+            theirs.users.put(edit(theirs.users.find("user11"), title="Theirs"))
+            theirs.users.put(edit(theirs.users.find("user12"), attributes={"x": {"2": {"employeeId": "E9"}}}))
+        assert not (home / "state.index").exists()
+        with pytest.raises(StaleData, match="person user11 was changed by another operator"), mine.writing():
+            mine.users.put(edit(held, department="Mine"))
+    with Store.open(home, readonly=True) as reader:
+        assert reader.users.find("user11").title == "Theirs"
