@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate as _accumulate
 from itertools import chain, compress, count
+import operator
 from operator import is_, is_not
 from pathlib import Path
 from typing import Any, cast
@@ -576,7 +577,28 @@ def _splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, 
         pos = _put(parts, out, pos, _key(doc_id), dumped)
     parts.append(b"}")
     table.spans = out
-    return parts, table._sections(name, table.fields), pos + 1
+    derived = table._sections(name, table.fields)
+    derived["next"] = _next_after(snap, name, replaced, added)
+    return parts, derived, pos + 1
+
+
+def _next_after(snap: Snapshot, name: str, replaced: dict[int, tuple[str, Any]],
+                added: list[tuple[str, Any]]) -> int | None:
+    """The next document id of a spliced table, as `next_ids` gives it for the whole table (its greatest id plus
+    one: a whole store gives the id of the last document removed to the next one added): documents are stored in
+    the order of their ids (each new one gets the greatest plus one), so the greatest is the last one kept."""
+    last: str | None = added[-1][0] if added else None
+    row = snap.count(name) - 1
+    while last is None and row >= 0:
+        doc_id, doc = replaced.get(row, (None, True))
+        if doc_id is None:
+            last = orjson.loads(b"{" + snap.key_at(name, row) + b"0}").popitem()[0]
+        elif doc is not None:
+            last = doc_id
+        row -= 1
+    if last is None:
+        return 1
+    return int(last) + 1 if last.isdigit() else None
 
 
 def kept(snap: Snapshot, name: str) -> tuple[list[Any], dict[str, Any], int] | None:
@@ -617,10 +639,15 @@ def _put(parts: list[Any], spans: array[int], pos: int, key: bytes, dumped: byte
 
 
 def next_ids(docs: dict[str, Any]) -> int | None:
-    """The id TinyDB gives the next document of a table (the greatest plus one); None when an id is not a number."""
+    """The id TinyDB gives the next document of a table (the greatest plus one); None when an id is not a number or
+    the ids are not in ascending order (a state edited by hand): a partial writer, which appends ids in that order and
+    finds the greatest as the last one kept (`_next_after`), then loads the whole table instead."""
     if not all(map(str.isdigit, docs)):
         return None
-    return max(map(int, docs), default=0) + 1
+    ids = list(map(int, docs))
+    if any(map(operator.ge, ids, ids[1:])):
+        return None
+    return ids[-1] + 1 if ids else 1
 
 
 CHUNK = 4096  # documents parsed at a time by `parse_split`
