@@ -172,3 +172,79 @@ def test_a_state_whose_document_ids_were_reordered_by_hand_is_written_whole_neve
     text = (home / "state.json").read_bytes()
     assert len(orjson.loads(text)["users"]) == 300
     assert_index_as_derived_again(home)
+
+
+KILL_AT = {  # where a writer dies (SIGKILL, nothing cleaned up) in a partial write, as a child process
+    "copying the unchanged documents": """
+import console.storage as storage
+copy = storage._copy_range
+def _copy_range(part, fh):
+    fh.write(b'{"users":{"1":')
+    fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+storage._copy_range = _copy_range
+""",
+    "between the state file and its index": """
+import console.state_index as state_index
+state_index.write_index = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+""",
+    "writing the index": """
+import console.state_index as state_index
+def atomic_write(path, data, **_):
+    with open(path.with_name(f".{path.name}.{os.getpid()}.tmp"), "wb") as fh:
+        fh.write(b'{"format":7')
+    os.kill(os.getpid(), signal.SIGKILL)
+state_index.atomic_write = atomic_write
+""",
+}
+
+
+@pytest.mark.parametrize("where", KILL_AT)
+def test_a_writer_killed_in_a_partial_write_leaves_a_state_every_command_reads_and_the_next_write_indexes(
+        home: Path, where: str) -> None:
+    script = f"""
+import os, signal, sys
+from pathlib import Path
+{KILL_AT[where]}
+from console.service import Service
+with Service.open(Path(sys.argv[1])) as svc:
+    assert svc.store.partial
+    svc.edit_user("user11", title="Killed")
+"""
+    before = (home / "state.json").read_bytes()
+    child = subprocess.run([sys.executable, "-c", script, str(home)], cwd=ROOT, env=child_env(home),
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -9, child.stderr
+    after = (home / "state.json").read_bytes()
+    assert after == before if where == "copying the unchanged documents" else after != before
+    shown = cli(home, "users", "show", "user11")
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    title = orjson.loads(shown.stdout)["title"]
+    assert title == ("" if after == before else "Killed"), shown.stdout[:300]
+    edited = cli(home, "users", "edit", "user12", "--title", "After")
+    assert edited.returncode == 0, edited.stderr
+    assert not list(home.glob(".*.tmp"))  # the dead writer's temp files swept by the next one
+    assert_index_as_derived_again(home)
+    with Store.open(home, readonly=True) as reader:
+        assert reader.partial and reader.users.find("user12").title == "After"
+        assert reader.users.find("user11").title == title
+
+
+def test_a_full_disk_refuses_the_write_clearly_and_leaves_the_state_and_its_index_as_they_were(home: Path) -> None:
+    """`ulimit -f` below the state's size: the write fails (EFBIG, as ENOSPC would) in a real process."""
+    before = {name: (home / name).read_bytes() for name in ("state.json", "state.index")}
+    limit = len(before["state.json"]) // 2
+
+    def small_files() -> None:
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    full = subprocess.run([sys.executable, "-m", "console", "users", "edit", "user11", "--title", "Full", "--json"],
+                          cwd=ROOT, env=child_env(home), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120, preexec_fn=small_files)
+    assert full.returncode != 0 and "Traceback" not in full.stderr
+    assert "cannot write the state file" in full.stderr and "left as it was" in full.stderr
+    assert {name: (home / name).read_bytes() for name in before} == before
+    assert not list(home.glob(".*.tmp"))
+    assert cli(home, "users", "edit", "user11", "--title", "Room again").returncode == 0
+    assert_index_as_derived_again(home)
