@@ -248,3 +248,73 @@ def test_a_full_disk_refuses_the_write_clearly_and_leaves_the_state_and_its_inde
     assert not list(home.glob(".*.tmp"))
     assert cli(home, "users", "edit", "user11", "--title", "Room again").returncode == 0
     assert_index_as_derived_again(home)
+
+
+def test_three_shells_and_a_console_writing_one_home_lose_nothing_and_leave_an_exact_index(home: Path) -> None:
+    """Three operators' shells (real processes) add, edit and delete people in loops, all adding the same shared
+    names too, while a console-like long-lived Service edits people the shells edit as well (other fields). Every
+    change reported done is there, each shared name once, no userName / e-mail / key twice, the index exact."""
+    import threading
+
+    from console.service import Service
+
+    rounds = 5
+    done: list[tuple[str, int, int]] = []
+    refused: list[str] = []
+
+    def shell(s: int) -> None:
+        for i in range(1, rounds + 1):
+            steps = [("add", ["users", "add", "--employee-id", f"S{s}-{i}", "--user-name", f"s{s}-{i}",
+                              "--given-name", "G", "--family-name", "F", "--email", f"s{s}-{i}@example.com"]),
+                     ("edit", ["users", "edit", f"user{s * 50 + i}", "--title", f"T{s}-{i}"]),
+                     ("shared", ["users", "add", "--employee-id", f"SH-{i}", "--user-name", f"shared-{i}",
+                                 "--given-name", "G", "--family-name", "F", "--email", f"shared-{i}@example.com"])]
+            if i % 2 == 0:
+                steps.append(("delete", ["users", "delete", "--yes", f"user{s * 50 + 25 + i}"]))
+            for kind, args in steps:
+                run = cli(home, *args)
+                if run.returncode == 0:
+                    done.append((kind, s, i))
+                else:
+                    refused.append(run.stderr)
+
+    threads = [threading.Thread(target=shell, args=(s,)) for s in (1, 2, 3)]
+    for thread in threads:
+        thread.start()
+    departments: dict[str, str] = {}
+    with Service.open(home) as console:
+        n = 0
+        while any(thread.is_alive() for thread in threads) or n < 6:
+            n += 1
+            who = f"user{(1 + n % 3) * 50 + 1 + n % rounds}"  # people the shells edit too
+            for _ in range(2):  # refused once when a shell changed them since: the current version is then shown
+                try:
+                    console.edit_user(who, department=f"D{n}")
+                    departments[who] = f"D{n}"
+                    break
+                except StaleData:
+                    continue
+            console.store.refresh()
+    for thread in threads:
+        thread.join()
+    assert all("Traceback" not in err and err.startswith("error: ") for err in refused), refused
+    tables = orjson.loads((home / "state.json").read_bytes())
+    people = {doc["userName"]: doc for doc in tables["users"].values()}
+    for field in ("userName", "employeeId"):
+        values = [str(doc[field]).casefold() for doc in people.values()]
+        assert len(values) == len(set(values)), field
+    mails = [m.casefold() for doc in people.values() for m in doc["emails"]]
+    assert len(mails) == len(set(mails))
+    for kind, s, i in done:
+        if kind == "add":
+            assert f"s{s}-{i}" in people
+        elif kind == "edit":
+            assert people[f"user{s * 50 + i}"]["title"] == f"T{s}-{i}"
+        elif kind == "delete":
+            assert f"user{s * 50 + 25 + i}" not in people
+    for i in range(1, rounds + 1):
+        assert [kind for kind, _, j in done if kind == "shared" and j == i] == ["shared"]
+        assert f"shared-{i}" in people
+    for who, department in departments.items():
+        assert people[who]["department"] == department
+    assert_index_as_derived_again(home)
