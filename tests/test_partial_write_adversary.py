@@ -318,3 +318,45 @@ def test_three_shells_and_a_console_writing_one_home_lose_nothing_and_leave_an_e
     for who, department in departments.items():
         assert people[who]["department"] == department
     assert_index_as_derived_again(home)
+
+
+async def test_a_sync_on_a_reopened_home_after_another_process_changed_people_in_its_plan(
+        org_service: Any, scim_directory: Any) -> None:
+    """A plan made through the index, then another operator's shell edits one planned person and deletes another
+    before the sync applies: the sync records nothing that hides their changes; the next plan (partial or whole)
+    updates the one and deprovisions the other, and applying it leaves nothing to do."""
+    from console.service import Confirmation, Service
+
+    app = "bitbucket-cloud"
+    svc = org_service
+    assert (await svc.apply(await svc.plan(app), Confirmation(yes=True))).ok
+    links = svc.store.links.for_app(app)
+    for link in links:
+        link.inputs = ""  # older links: the next sync records the inputs of those in step
+    svc.store.links.put_many(links)
+    svc.store.close()
+    home = svc.home
+    edited, deleted = (svc.store.users.get(links[n].local_id).userName for n in (1, 2))
+    reopened = Service(Store.open(home), operator="tester")
+    try:
+        assert reopened.store.partial
+        plan = await reopened.plan(app)
+        assert plan.operations == []
+        assert cli(home, "users", "edit", edited, "--department", "Moved by a shell").returncode == 0
+        assert cli(home, "users", "delete", "--yes", deleted).returncode == 0
+        assert (await reopened.apply(plan, Confirmation(yes=True))).ok
+        assert_index_as_derived_again(home)
+        again = await reopened.plan(app)
+        with Store.open(home) as whole_store:
+            whole_store.load_whole()
+            whole_plan = await Service(whole_store, operator="tester").plan(app)
+        ops = sorted((op.action, op.person_id, str(op.changes)) for op in again.operations)
+        assert ops == sorted((op.action, op.person_id, str(op.changes)) for op in whole_plan.operations)
+        by_person = {op.person_id: op for op in again.operations}
+        assert len(ops) == 2 and by_person[links[1].local_id].changes["department"][1] == "Moved by a shell", ops
+        assert links[2].local_id in by_person
+        assert (await reopened.apply(again, Confirmation(yes=True))).ok
+        assert (await reopened.plan(app)).operations == []
+        assert_index_as_derived_again(home)
+    finally:
+        reopened.close()
