@@ -360,3 +360,18 @@ async def test_a_sync_on_a_reopened_home_after_another_process_changed_people_in
         assert_index_as_derived_again(home)
     finally:
         reopened.close()
+
+
+def test_a_change_to_a_link_another_operator_removed_is_refused_not_written_back(home: Path) -> None:
+    """Found: a partial store looked for the link it held in the state it had seen by the link now read, which the
+    other operator had removed: nothing was compared, and the held link was written back (a whole store refuses)."""
+    with Store.open(home) as mine:
+        link = mine.links.of(mine.users.find("user11").id)[0]
+        with Store.open(home) as theirs:
+            theirs.links.remove(link.id)
+        with pytest.raises(StaleData, match="was deleted by another operator"), mine.writing():
+            mine.links.put(edit(link, remote_name="mine"))
+        assert mine.partial
+    with Store.open(home, readonly=True) as reader:
+        assert reader.links.get(link.id) is None
+    assert_index_as_derived_again(home)
