@@ -375,3 +375,34 @@ def test_a_change_to_a_link_another_operator_removed_is_refused_not_written_back
     with Store.open(home, readonly=True) as reader:
         assert reader.links.get(link.id) is None
     assert_index_as_derived_again(home)
+
+
+HOSTILE = ['"123":{"employeeId":"E5"}', '},"99":{"employeeId":', "\\", '\\"', '"}', "\u2028x\u2029", "a\nb\tc", "\x85",
+           "ǅİß", "E5\n"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_text_in_people_and_links_is_written_as_a_whole_store_writes_it(home: Path, tmp_path: Path,
+                                                                                value: str) -> None:
+    """Text that looks like the state's structure, escapes, line breaks of every kind, in fields that are not section
+    lines (names, titles, attributes, a link's attributes and remote name): spliced byte for byte as a whole store
+    writes it, the index exact, the store still partial."""
+    whole_home = tmp_path / "whole"
+    shutil.copytree(home, whole_home)
+    from tests.plugins.core import person
+    for at in (home, whole_home):
+        with clock.fixed(AT), Store.open(at) as store:
+            if at == whole_home:
+                store.load_whole()
+            ten = store.users.find("user11")
+            store.users.put(edit(ten, title=value, displayName=value, attributes={"note": value, value: value}))
+            store.users.add(person(900, id="p900", displayName=value, title=value))
+            link = store.links.of(ten.id)[0]
+            store.links.put(edit(link, remote_name=value, attrs={"x": value, value: {"y": value}}))
+            store.flush()
+            assert store.partial == (at == home)
+    assert (home / "state.json").read_bytes() == (whole_home / "state.json").read_bytes()
+    assert_index_as_derived_again(home)
+    with Store.open(home, readonly=True) as reader:
+        assert reader.partial and reader.users.find("user900").title == value
+        assert reader.users.find("E12").userName == "user12"
