@@ -406,3 +406,25 @@ def test_hostile_text_in_people_and_links_is_written_as_a_whole_store_writes_it(
     with Store.open(home, readonly=True) as reader:
         assert reader.partial and reader.users.find("user900").title == value
         assert reader.users.find("E12").userName == "user12"
+
+
+@pytest.mark.parametrize(("first", "second"), [("straße", "STRASSE"), ("İlker", "i̇lker"), ("Kelvin", "\u212aelvin"),
+                                               ("ǅemal", "ǆemal")])
+def test_names_and_e_mails_equal_once_casefolded_are_refused_against_people_added_by_another_process(
+        home: Path, first: str, second: str) -> None:
+    """Each add is a process of its own, reading through the index: the one added before was never read."""
+    def add(name: str, mail: str, key: str) -> subprocess.CompletedProcess[str]:
+        return cli(home, "users", "add", "--employee-id", key, "--user-name", name, "--given-name", "G",
+                   "--family-name", "F", "--email", mail)
+
+    assert add(first, f"{first}@example.com", first).returncode == 0
+    for name, mail, key in ((second, "other@example.com", "K2"), ("other", f"{second}@example.com", "K2"),
+                            ("other", "other@example.com", second)):
+        refused = add(name, mail, key)
+        assert refused.returncode != 0, f"{name} / {mail} / {key} accepted next to {first}"
+        assert refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
+        assert "already used by" in refused.stderr or "may only hold" in refused.stderr or "not a valid" in (
+            refused.stderr), refused.stderr
+    tables = orjson.loads((home / "state.json").read_bytes())
+    assert sum(doc["userName"] == first for doc in tables["users"].values()) == 1
+    assert_index_as_derived_again(home)
