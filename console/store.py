@@ -1387,9 +1387,8 @@ class Store:
         new_header: dict[str, Any] = {
             "format": state_index.FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key, "tables": spans,
             "starts": starts, "rows": {name: d["rows"] for name, d in derived.items()},
-            "next": {name: derived[name]["next"] if "next" in derived[name] else max(snap.next_id(name) or 1,
-                                                                                    repo._next_id)
-                     for name, repo in repos.items()},
+            # (a table not changed: as it was, None too — where ids do not ascend, writers load the table whole)
+            "next": {name: derived[name]["next"] if "next" in derived[name] else snap.next_id(name) for name in repos},
             "active": derived["users"]["active"]}
         with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
             if stamp is not None:

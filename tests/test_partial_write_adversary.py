@@ -165,6 +165,12 @@ def test_a_state_whose_document_ids_were_reordered_by_hand_is_written_whole_neve
     data["users"] = {k: users[k] for k in [*list(users)[-5:], *list(users)[:-5]]}  # the greatest ids first
     (home / "state.json").write_bytes(orjson.dumps(data))
     Store.open(home).close()  # indexed again: written as it is (the order kept), its next ids unknown
+    with Store.open(home) as store:  # a partial write of the links only: the people's next id still unknown
+        link = store.links.of(store.users.find("user3").id)[0]
+        store.links.put(edit(link, remote_name="renamed"))
+        store.flush()
+        assert store.partial
+    assert_index_as_derived_again(home)
     with Store.open(home) as store:
         store.users.remove(store.users.find("user0").id)
     with Store.open(home) as store:
