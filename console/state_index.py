@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate as _accumulate
 from itertools import chain, compress, count
+import operator
 from operator import is_, is_not
 from pathlib import Path
 from typing import Any, cast
@@ -526,6 +527,17 @@ def _splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, 
         else:
             replaced[row] = (doc_id, doc)
     by_attribute = primary_key not in ("employeeId", "userName")
+    # The documents' opening (`{"first":`), as stored for row 0: a changed document must have it and hold no dict that
+    # looks like the start of one (`"key":{"first":`), as `_spans` requires of a whole table; else no index (whole)
+    opening = os.pread(snap.fd, 64, start + spans[0]) if count_ else b""
+    opening = opening[:opening.find(b'":') + 2] if count_ else b""
+
+    def fits(dumped: bytes) -> bool:
+        nonlocal opening
+        if not opening:
+            opening = dumped[:dumped.find(b'":') + 2]
+        return len(opening) > 3 and dumped.startswith(opening) and b'":' + opening not in dumped
+
     parts: list[Any] = [b"{"]
     out = array("q")
     pos, at, dropped = 1, 0, []  # at: the first row of the run of unchanged rows before the next change
@@ -549,12 +561,14 @@ def _splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, 
             dropped.append(row)
             continue
         dumped = orjson.dumps(doc)
-        if not table._set_row(name, row, doc, dumped, primary_key, by_attribute):
+        if not fits(dumped) or not table._set_row(name, row, doc, dumped, primary_key, by_attribute):
             return None
         pos = _put(parts, out, pos, _key(doc_id), dumped)
     table._drop_rows(name, dropped)
     for doc_id, doc in added:
         dumped = orjson.dumps(doc)
+        if not fits(dumped):
+            return None
         table.docs.append(None)
         for field in table.fields:
             field.append(None)
@@ -563,7 +577,28 @@ def _splice(snap: Snapshot, name: str, changes: dict[str, Any], rows: dict[str, 
         pos = _put(parts, out, pos, _key(doc_id), dumped)
     parts.append(b"}")
     table.spans = out
-    return parts, table._sections(name, table.fields), pos + 1
+    derived = table._sections(name, table.fields)
+    derived["next"] = _next_after(snap, name, replaced, added)
+    return parts, derived, pos + 1
+
+
+def _next_after(snap: Snapshot, name: str, replaced: dict[int, tuple[str, Any]],
+                added: list[tuple[str, Any]]) -> int | None:
+    """The next document id of a spliced table, as `next_ids` gives it for the whole table (its greatest id plus
+    one: a whole store gives the id of the last document removed to the next one added): documents are stored in
+    the order of their ids (each new one gets the greatest plus one), so the greatest is the last one kept."""
+    last: str | None = added[-1][0] if added else None
+    row = snap.count(name) - 1
+    while last is None and row >= 0:
+        doc_id, doc = replaced.get(row, (None, True))
+        if doc_id is None:
+            last = orjson.loads(b"{" + snap.key_at(name, row) + b"0}").popitem()[0]
+        elif doc is not None:
+            last = doc_id
+        row -= 1
+    if last is None:
+        return 1
+    return int(last) + 1 if last.isdigit() else None
 
 
 def kept(snap: Snapshot, name: str) -> tuple[list[Any], dict[str, Any], int] | None:
@@ -604,10 +639,15 @@ def _put(parts: list[Any], spans: array[int], pos: int, key: bytes, dumped: byte
 
 
 def next_ids(docs: dict[str, Any]) -> int | None:
-    """The id TinyDB gives the next document of a table (the greatest plus one); None when an id is not a number."""
+    """The id TinyDB gives the next document of a table (the greatest plus one); None when an id is not a number or
+    the ids are not in ascending order (a state edited by hand): a partial writer, which appends ids in that order and
+    finds the greatest as the last one kept (`_next_after`), then loads the whole table instead."""
     if not all(map(str.isdigit, docs)):
         return None
-    return max(map(int, docs), default=0) + 1
+    ids = list(map(int, docs))
+    if any(map(operator.ge, ids, ids[1:])):
+        return None
+    return ids[-1] + 1 if ids else 1
 
 
 CHUNK = 4096  # documents parsed at a time by `parse_split`
@@ -945,13 +985,17 @@ class Snapshot:
     def next_id(self, table: str) -> int | None:
         """The id TinyDB gives the next document of a split table; None when a document's id is not a number. An index
         of the version before does not say: the ids are then read at the index's spans, a few MB at a time."""
-        value = self.header.get("next", {})
-        value = value.get(table) if isinstance(value, dict) else None
-        if value is None and table in SPLIT:
-            value = self.header.setdefault("next", {})[table] = self._scan_next_id(table)
+        nexts = self.header.setdefault("next", {})
+        if not isinstance(nexts, dict):
+            return None
+        if table not in nexts and table in SPLIT:  # (null: not known, ids that do not ascend)
+            nexts[table] = self._scan_next_id(table)
+        value = nexts.get(table)
         return value if type(value) is int and value > 0 else None
 
     def _scan_next_id(self, table: str) -> int | None:
+        """`next_ids` of the table, from its keys at the index's spans (None when one is not a number or they do not
+        ascend)."""
         rows = self.count(table)
         if not rows:
             return 1
@@ -969,7 +1013,9 @@ class Snapshot:
                 text = data[key - first:spans[2 * row] - first]
                 if len(text) < 4 or text[:1] != b'"' or text[-2:] != b'":' or not text[1:-2].isdigit():
                     return None
-                greatest = max(greatest, int(text[1:-2]))
+                if int(text[1:-2]) <= greatest:
+                    return None  # ids not ascending: as `next_ids`, no next id (the table is written whole)
+                greatest = int(text[1:-2])
                 row += 1
             if row < rows and spans[2 * row] - ((spans[2 * row - 1] + 1) if row else 1) > piece:
                 return None  # (a key longer than a piece: not a TinyDB id)

@@ -165,7 +165,9 @@ class Repo(Generic[M]):
         """Called by `Store` when it loaded every document: the table becomes whole (partial objects are dropped)."""
         self._snap = None
         self._load_everything = None
+        seen, checked = self._seen, self._seen_checked  # (a write caught up: still compared with what was seen)
         self._fill(raw)
+        self._seen, self._seen_checked = seen, checked
         self.version += 1
 
     def _full(self) -> None:
@@ -305,7 +307,7 @@ class Repo(Generic[M]):
             self._read_for(items)
         else:
             self._full()
-        self._refuse_stale([item.id for item in items])
+        self._refuse_stale([item.id for item in items], {item.id: item for item in items})
         for item in items:
             self._check(item)
         seen: dict[tuple[str, str], M] = {}
@@ -367,8 +369,9 @@ class Repo(Generic[M]):
         self.storage.touch()
 
     # ---- several operators --------------------------------------------------------------------
-    def _refuse_stale(self, ids: list[str]) -> None:
-        """Refuse a change to a document another operator changed since this process last saw it."""
+    def _refuse_stale(self, ids: list[str], given: dict[str, M] | None = None) -> None:
+        """Refuse a change to a document another operator changed since this process last saw it (`given`: the
+        items put, by id: where to look for one others removed, which the state now read no longer holds)."""
         stale = self.storage.stale.get(self.table.name)
         seen = self._seen
         if not stale and seen is None:
@@ -376,7 +379,7 @@ class Repo(Generic[M]):
         for item_id in ids:
             pair = stale.pop(item_id, None) if stale else None  # refused once: the operator now sees the current one
             if pair is None and seen is not None and item_id not in self.storage.base.get(self.table.name, {}):
-                pair = self._changed_since(seen, item_id)
+                pair = self._changed_since(seen, item_id, (given or {}).get(item_id))
             if pair is None:
                 continue
             doc_id = self._doc_ids.get(item_id)
@@ -389,17 +392,17 @@ class Repo(Generic[M]):
                 self._index(item)
             raise StaleData(describe_change(self.table.name, *pair), hint="reload and try again")
 
-    def _changed_since(self, seen: Snapshot, item_id: str) -> tuple[Any, Any] | None:
+    def _changed_since(self, seen: Snapshot, item_id: str, given: M | None = None) -> tuple[Any, Any] | None:
         """Partial, caught up: (the document of `item_id` in `seen`, the state this process saw before, its document
         now) when they differ; None when they do not (either may be None: absent). Each is refused once."""
         if item_id in self._seen_checked:
             return None
         self._seen_checked.add(item_id)
         item = self._by_id.get(item_id)
-        before = self._doc_in(seen, item_id, item)
+        before = self._doc_in(seen, item_id, item if item is not None else given)
         if self._snap is not None:
             after = self._doc_in(self._snap, item_id, item)
-        else:  # loaded whole since
+        else:  # read whole since (the state caught up with had no usable index, or a whole load in the write)
             doc_id = self._doc_ids.get(item_id)
             after = self._stored(doc_id) if doc_id is not None else None
         return None if before == after else (before, after)
@@ -1391,7 +1394,8 @@ class Store:
         new_header: dict[str, Any] = {
             "format": state_index.FORMAT, "byteorder": sys.byteorder, "primary_key": primary_key, "tables": spans,
             "starts": starts, "rows": {name: d["rows"] for name, d in derived.items()},
-            "next": {name: max(snap.next_id(name) or 1, repo._next_id) for name, repo in repos.items()},
+            # (a table not changed: as it was, None too — where ids do not ascend, writers load the table whole)
+            "next": {name: derived[name]["next"] if "next" in derived[name] else snap.next_id(name) for name in repos},
             "active": derived["users"]["active"]}
         with contextlib.suppress(OSError):  # derived: a missing or stale index is only slower, never wrong
             if stamp is not None:
