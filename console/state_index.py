@@ -1027,9 +1027,11 @@ class Snapshot:
         return _pread_all(self.fd, self.stamp[2], 0)
 
     # ---- lookups --------------------------------------------------------------------------------
-    def user_row(self, identifier: str, fields: tuple[str, ...] = ("keys", "names", "emails")) -> int | None:
-        """The row of the person whose primary key, userName or e-mail is `identifier` (in the order of `fields`)."""
-        value = _line(identifier.strip()).encode()
+    def user_row(self, identifier: str, fields: tuple[str, ...] = ("keys", "names", "emails"), *,
+                 strip: bool = True) -> int | None:
+        """The row of the person whose primary key, userName or e-mail is `identifier` (in the order of `fields`;
+        `strip`: without the spaces around it, as an operator's argument is read)."""
+        value = _line(identifier.strip() if strip else identifier).encode()
         if not value or not self.count("users"):
             return None
         self._lookups += 1

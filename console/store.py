@@ -533,7 +533,7 @@ class UserRepo(Repo[User]):
         row = snap.user_row_by_id(item_id)
         return [] if row is None else [row]
 
-    def _lookup(self, value: str, key: str, fields: tuple[str, ...]) -> User | None:
+    def _lookup(self, value: str, key: str, fields: tuple[str, ...], *, strip: bool = False) -> User | None:
         """The person whose value of one of `fields` ("keys", "names", "emails", in that order) is `value` (casefolded:
         `key`). Partial: the people read are found by their values in memory (which a change may have moved), the
         others in the state's index (the rows read already are not believed there)."""
@@ -542,7 +542,7 @@ class UserRepo(Repo[User]):
             if found is not None:
                 return found
             if self._snap is not None:
-                row = self._snap.user_row(value, (field,))
+                row = self._snap.user_row(value, (field,), strip=strip)
                 if row is not None and row not in self._row_items:
                     return self._load_row(row)
         return None
@@ -609,7 +609,7 @@ class UserRepo(Repo[User]):
 
     def find(self, identifier: str) -> User | None:
         """A person by primary key, userName or e-mail (the USER argument of the CLI)."""
-        return self._lookup(identifier, identifier.strip().casefold(), ("keys", "names", "emails"))
+        return self._lookup(identifier, identifier.strip().casefold(), ("keys", "names", "emails"), strip=True)
 
 
 class NamedRepo(Repo[N]):
