@@ -154,7 +154,11 @@ class DryRunBlocked(IdConsoleError):
     """A write tried to leave the process during a dry run (a bug: the engine should not ask)."""
 
 
-def output_failed(exc: OSError) -> BadInput:
+class OutputFailed(BadInput):
+    """The command's standard output could not be written (what the command did is done)."""
+
+
+def output_failed(exc: OSError) -> OutputFailed:
     """The command's standard output could not be written (a redirection to a full disk): what and what to do."""
-    return BadInput("cannot write the command's output", detail=exc.strerror or str(exc),
-                    hint="where the output goes cannot take it (a full disk?): make room there or send it elsewhere")
+    return OutputFailed("cannot write the command's output", detail=exc.strerror or str(exc),
+                        hint="where the output goes cannot take it (a full disk?): make room there or send it elsewhere")

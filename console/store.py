@@ -840,6 +840,7 @@ class Store:
         self._snap: Snapshot | None = None  # the state file opened through its index (see `_open_readonly`)
         self._seen: Snapshot | None = None  # inside `writing()`, caught up: the state seen before (see `_reopen`)
         self._seen_checked: set[str] = set()
+        self.writes = 0  # states this process wrote (each write of `state.json`)
         self._index_cache: dict[str, Any] = {}  # what the index derived of a table, by its repo's version
         self._mutex = threading.RLock()  # threads of one process: one write at a time, and the flock not re-taken
         self._depth = 0
@@ -1323,6 +1324,7 @@ class Store:
         _, header, sections = state_index.dump(tables, str(meta.get("primary_key", "employeeId")), versions=versions,
                                                cache=self._index_cache, write=self._raw.write_parts)  # (written there)
         self.generation += 1
+        self.writes += 1
         self.meta["generation"] = self.generation
         self._stamp = self._raw.stamp()
         if sections is None:
@@ -1389,6 +1391,7 @@ class Store:
             meta["generation"] = self.generation
             raise
         self.generation = self.meta["generation"] = generation
+        self.writes += 1
         stamp = self._raw.stamp()
         derived = {name: table[1] for name, table in split.items()}  # type: ignore[index]
         new_header: dict[str, Any] = {

@@ -404,6 +404,22 @@ def test_output_sent_to_a_full_disk_says_so_and_what_to_do(run_cli: CliRunner, a
     assert head.returncode == 0 and len(head.stdout) == 1 and head.stderr == ""
 
 
+@pytest.mark.parametrize("args", [("users", "edit", "maria", "--title", "Lead"), ("users", "list")])
+def test_a_change_whose_output_cannot_be_written_says_it_was_saved(run_cli: CliRunner, args: tuple[str, ...]) -> None:
+    """`idconsole users edit … > full-disk`: the change is made and recorded before its output is written; the error
+    says so (it said only that the output could not be written, as if nothing had been done); a read says nothing."""
+    add_people(run_cli)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=child_env(run_cli.home),
+                              stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE, text=True,
+                              encoding="utf-8", timeout=60)
+    assert proc.returncode == 2 and "error: cannot write the command's output" in proc.stderr
+    saved = "the change itself was saved (idconsole report shows it)" in proc.stderr
+    assert saved == (args[1] == "edit")
+    if saved:
+        assert json.loads(run_cli.ok("users", "show", "maria", "--json").stdout)["title"] == "Lead"
+
+
 @pytest.mark.parametrize("args", [("users", "list", "--filter"), ("report", "--search"), ("report", "--user"),
                                   ("users", "show"), ("users", "edit", "zoe", "--title"), ("groups", "create")])
 def test_arguments_that_are_not_utf8_are_refused_with_what_to_do(run_cli: CliRunner, args: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from console import __version__
 from console.cli import apps, automate, groups, inbound, policies, report, sync, users
 from console.cli.output import emit_json, emit_table, print_error, visible_streams
 
-from console.errors import IdConsoleError, NotConfigured
+from console.errors import IdConsoleError, NotConfigured, OutputFailed
 from console.service import InsecureTransport, Service
 
 __all__ = ["build_parser", "emit_json", "emit_table", "main"]
@@ -99,6 +99,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, 
 
 
 def _run(a: argparse.Namespace, *, launch: Launcher | None = None) -> int:
+    svc: Service | None = None
     try:
         if a.command is None or a.command == "demo":
             return run_console(a, launch)
@@ -109,6 +110,8 @@ def _run(a: argparse.Namespace, *, launch: Launcher | None = None) -> int:
         sys.stdout.flush()  # written whole, or said why not
         return code
     except IdConsoleError as exc:
+        if isinstance(exc, OutputFailed) and svc is not None and svc.store.writes:
+            exc.hint = f"the change itself was saved (idconsole report shows it); {exc.hint}"
         print_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
