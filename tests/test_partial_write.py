@@ -329,3 +329,33 @@ def test_values_with_spaces_around_them_are_compared_as_a_whole_store_compares_t
             assert store.users.find(" user11 ").userName == "user11"
             store.flush()
     assert (built / "state.json").read_bytes() == (whole_home / "state.json").read_bytes()
+
+
+@pytest.mark.parametrize("bulk", [0, 7, 1_000_000])
+def test_people_read_one_by_one_past_a_bound_are_read_at_once_with_the_same_answers(
+        built: Path, monkeypatch: pytest.MonkeyPatch, bulk: int) -> None:
+    """Many people read one by one (an import): past `BULK` the others are read at once, a chunk at a time, and the
+    answers, the uniqueness checks and the state written are those of a whole store."""
+    monkeypatch.setattr("console.store.BULK", bulk)
+    monkeypatch.setattr(state_index, "CHUNK", 7)
+    whole_home = built.parent / "whole"
+    shutil.copytree(built, whole_home)
+    Store.open(whole_home).close()
+    for home, load in ((built, False), (whole_home, True)):
+        with clock.fixed(AT), Store.open(home) as store:
+            if load:
+                store.load_whole()
+            store.users.put(edit(store.users.find("user3"), userName="three"))
+            store.users.remove(store.users.find("user4").id)
+            for n in range(0, PEOPLE, 3):
+                who = store.users.find(f"user{n}") or store.users.find("three")
+                store.users.put(edit(who, title=f"T{n}"))
+            with pytest.raises(ValidationError, match="already used by"):
+                store.users.put(edit(store.users.find("user8"), userName="user9"))
+            assert store.users.find("user3") is None and store.users.find("user4") is None
+            assert store.users.by_email("user3@example.com").userName == "three"
+            assert store.users._all_read == (not load and bulk < PEOPLE)
+            store.flush()
+            assert store.partial != load
+    assert (built / "state.json").read_bytes() == (whole_home / "state.json").read_bytes()
+    assert_index_as_derived_again(built)
