@@ -992,7 +992,8 @@ class Store:
                 self._share_seen()
 
     def load_whole(self) -> None:
-        """Load every person and link now (a partial store does it on its first write or whole-table read)."""
+        """Load every person and link now (a partial store does it on a whole-table read, or for a write it cannot make
+        through the state's index)."""
         self._load_everything()
 
     @property
