@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
 
-from console import reports
+from console import clock, reports
 from console.errors import ValidationError
 from console.models import Event
 from console.reports import ReportFilter, parse_when
@@ -43,20 +44,24 @@ def test_anything_else_is_rejected_naming_the_option_and_value(text: str) -> Non
 
 
 @pytest.fixture
-def svc(state: Store) -> Service:
-    service = Service(state, operator="ops@10.0.0.1")
-    service.add_user(employeeId="E1", userName="zoe", givenName="Zoë", familyName="Ångström", email="zoe@example.com")
-    service.add_user(employeeId="E2", userName="sean", givenName="Seán", familyName="O'Brien")
-    zoe = state.users.find("zoe")
-    state.events.append_many([
-        Event(action="create", status="success", app="scim", person="zoe", person_id=zoe.id,
-              changes={"displayName": [None, "Zoë Ångström"]}, time="2026-10-01T09:00:00Z"),
-        Event(action="update", status="failure", app="ad", person="zoe", person_id=zoe.id,
-              error='Rejected: "title" too long, see\nline 2', time="2026-11-20T09:00:00Z"),
-        Event(action="delete", status="success", app="scim", person="gone", person_id="old-id",
-              time="2026-11-21T09:00:00Z"),
-    ])
-    return service
+def svc(state: Store) -> Iterator[Service]:
+    """Two people and three records; the service's own records are made on 2026-11-23 (a fixed clock: on the wall
+    clock, a run in December put them in another month than the records the tests add, in another order)."""
+    with clock.fixed(datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)):
+        service = Service(state, operator="ops@10.0.0.1")
+        service.add_user(employeeId="E1", userName="zoe", givenName="Zoë", familyName="Ångström",
+                         email="zoe@example.com")
+        service.add_user(employeeId="E2", userName="sean", givenName="Seán", familyName="O'Brien")
+        zoe = state.users.find("zoe")
+        state.events.append_many([
+            Event(action="create", status="success", app="scim", person="zoe", person_id=zoe.id,
+                  changes={"displayName": [None, "Zoë Ångström"]}, time="2026-10-01T09:00:00Z"),
+            Event(action="update", status="failure", app="ad", person="zoe", person_id=zoe.id,
+                  error='Rejected: "title" too long, see\nline 2', time="2026-11-20T09:00:00Z"),
+            Event(action="delete", status="success", app="scim", person="gone", person_id="old-id",
+                  time="2026-11-21T09:00:00Z"),
+        ])
+        yield service
 
 
 def query(svc: Service, **kw: object) -> list[tuple[str, str]]:

@@ -139,6 +139,21 @@ TOUR_TOKEN_ENV = "IDCONSOLE_TOUR_SCIM_TOKEN"
 APP, GROUP, POLICY, PERSON = "mo-scim", "apps-miniorange", "mo-scim-users", "zed.tour"
 
 
+def groups_drawn(tmux: Tmux, timeout: float = 60.0) -> tuple[str, str]:
+    """The groups screen once drawn whole (a loaded machine showed its title over the rows of the screen before) and
+    the group under the cursor, which the right pane's first line names."""
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux.wait_for("Groups (19)", "ad-users", GROUP)
+        title = next(line for line in screen.splitlines() if "Groups (19)" in line)
+        selected = title.split("▏")[-1].strip() if "▏" in title else ""
+        if selected and any(f"▌ {selected} " in line for line in screen.splitlines()):
+            return screen, selected
+        time.sleep(0.1)
+    raise AssertionError(f"the groups screen was never drawn whole; the screen was:\n{screen}")
+
+
 def row_offset(screen: str, first: str, wanted: str) -> int:
     """How many rows below the row containing `first` the row containing `wanted` is (↓ presses from one to the
     other in a list), read off the screen."""
@@ -216,9 +231,7 @@ def test_the_miniorange_guide_at_80x24_keyboard_only(tmux: Tmux, tui_home: Path,
 
     # 5. into the group, through the people picker
     tmux.keys("3")
-    screen = tmux.wait_for("Groups (19)")
-    title = next(line for line in screen.splitlines() if "Groups (19)" in line)
-    selected = title.split("▏")[-1].strip()  # the right pane's first line names the group under the cursor
+    screen, selected = groups_drawn(tmux)
     offset = row_offset(screen, "ad-users", GROUP) - row_offset(screen, "ad-users", f"▌ {selected} ")
     tmux.keys(*["Down" if offset > 0 else "Up"] * abs(offset))
     tmux.wait_line("Groups (19)", GROUP)
