@@ -35,12 +35,17 @@ from tests.test_state_index import (
 AT = datetime(2026, 11, 30, 12, 0)
 
 
-@pytest.fixture
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home `build` made (300 people, two links each, a group), on a fixed clock."""
     home = tmp_path_factory.mktemp("built") / "home"
     with clock.fixed(AT):
         build(home)
     return home
+
+
+@pytest.fixture
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return built_home(tmp_path_factory)
 
 
 @contextlib.contextmanager

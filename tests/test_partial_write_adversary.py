@@ -17,16 +17,13 @@ from console import clock
 from console.errors import StaleData
 from console.store import Store
 from tests.plugins.core import ROOT, child_env
-from tests.test_partial_write import AT
-from tests.test_state_index import assert_index_as_derived_again, build, edit
+from tests.test_partial_write import AT, built_home
+from tests.test_state_index import assert_index_as_derived_again, edit
 
 
 @pytest.fixture
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("built") / "home"
-    with clock.fixed(AT):
-        build(home)
-    return home
+    return built_home(tmp_path_factory)
 
 
 @pytest.fixture
