@@ -28,6 +28,26 @@ def user_body(user_name: str, email: str | None) -> dict:
 
 
 # ---- the peer ------------------------------------------------------------------------------------
+def test_a_peer_that_cannot_start_says_why_with_its_log(tmp_path, monkeypatch) -> None:
+    """The server picks its own port (nothing probed and lost to another process); one that exits is reported
+    with the end of its log, not a bare 'did not start'."""
+    import subprocess
+
+    from console.sandbox.scim_directory import ScimDirectoryServer
+
+    popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **kw: popen([*command, "--no-such-option"], **kw))
+    server = ScimDirectoryServer("token", tenants=1, log_dir=tmp_path)
+    with pytest.raises(RuntimeError) as raised:
+        server.start(timeout=30)
+    assert "exited (code 2)" in str(raised.value) and "unrecognized arguments: --no-such-option" in str(raised.value)
+    assert server.process is None
+
+
+def test_the_peer_binds_a_port_of_its_own_choosing(scim_server) -> None:
+    assert scim_server.port > 0 and str(scim_server.port) in scim_server.log_path.read_text(encoding="utf-8")
+
+
 def test_patch_answers_200_with_the_resource(scim_directory) -> None:
     with scim_directory.client() as client:
         uid = client.post("/Users", json=user_body("ada@corp.example", "ada@corp.example")).json()["id"]

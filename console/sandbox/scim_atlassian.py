@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Iterable
 from http import HTTPStatus
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
@@ -192,7 +194,9 @@ def build_app(tenants: list[str], tokens: list[str], verified_domains: list[str]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m console.sandbox.scim_atlassian", description=__doc__)
     parser.add_argument("--hostname", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=8080, help="0: a free port the system chooses")
+    parser.add_argument("--port-file", type=Path, default=None,
+                        help="where to write the bound port once the server listens (for a parent process)")
     parser.add_argument("--bearer-token", action="append", default=[])
     parser.add_argument("--tenant", action="append", default=[])
     parser.add_argument("--verified-domain", action="append", default=None,
@@ -201,7 +205,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     app = build_app(args.tenant, args.bearer_token, args.verified_domain)
     with make_server(args.hostname, args.port, app, server_class=ThreadingWSGIServer) as server:  # type: ignore[arg-type]
-        print(f"Serving Atlassian-like SCIM on http://{args.hostname}:{args.port}{PREFIX}/{{directoryId}}", flush=True)
+        port = server.server_port
+        if args.port_file is not None:  # written whole, then renamed: a reader never sees half a number
+            partial = args.port_file.with_name(args.port_file.name + ".part")
+            partial.write_text(str(port), encoding="ascii")
+            os.replace(partial, args.port_file)
+        print(f"Serving Atlassian-like SCIM on http://{args.hostname}:{port}{PREFIX}/{{directoryId}}", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -47,37 +47,60 @@ class ScimDirectoryServer:
     def base_url(self, directory_id: str) -> str:
         return f"{self.root}/scim/directory/{directory_id}"
 
-    def start(self, timeout: float = 20.0) -> ScimDirectoryServer:
+    def start(self, timeout: float = 60.0) -> ScimDirectoryServer:
+        """The server binds a port the system chooses (no port probed here and taken by another process before
+        the server binds it) and writes it to a file; ready when it answers. A server that exits or does not
+        answer within `timeout` raises, with the end of its log."""
         log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="scim2-server-"))
-        for _ in range(3):  # the free port may be taken between probing and binding
-            self.port = free_port()
-            self.log_path = log_dir / f"scim2-server-{self.port}.log"
-            command = [sys.executable, "-m", "console.sandbox.scim_atlassian", "--hostname", "127.0.0.1",
-                       "--port", str(self.port), "--bearer-token", self.token]
-            for domain in self.verified_domains or []:
-                command += ["--verified-domain", domain]
-            for directory_id in self.directory_ids:
-                command += ["--tenant", directory_id]
-            with open(self.log_path, "wb") as log:
-                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            if self._wait_ready(timeout):
-                return self
-            self.stop()
-        raise RuntimeError(f"scim2-server did not start; see {self.log_path}")
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.port = 0
+        name = f"scim2-server-{uuid.uuid4().hex[:8]}"
+        self.log_path = log_dir / f"{name}.log"
+        port_file = log_dir / f"{name}.port"
+        command = [sys.executable, "-m", "console.sandbox.scim_atlassian", "--hostname", "127.0.0.1",
+                   "--port", "0", "--port-file", str(port_file), "--bearer-token", self.token]
+        for domain in self.verified_domains or []:
+            command += ["--verified-domain", domain]
+        for directory_id in self.directory_ids:
+            command += ["--tenant", directory_id]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        problem = self._wait_ready(port_file, timeout)
+        if problem is None:
+            return self
+        self.stop()
+        raise RuntimeError(f"scim2-server {problem}; its log ({self.log_path}) ends:\n{self._log_tail()}")
 
-    def _wait_ready(self, timeout: float) -> bool:
+    def _wait_ready(self, port_file: Path, timeout: float) -> str | None:
+        """None once the server answers; else what went wrong."""
         deadline = time.monotonic() + timeout
-        url = f"{self.base_url(self.directory_ids[0])}/ServiceProviderConfig"
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                return False
+                code = None if self.process is None else self.process.returncode
+                return f"exited (code {code}) before it answered"
+            if not self.port:
+                try:
+                    self.port = int(port_file.read_text(encoding="ascii"))
+                except (FileNotFoundError, ValueError):
+                    time.sleep(0.05)
+                    continue
+                port_file.unlink(missing_ok=True)
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return True
+                url = f"{self.base_url(self.directory_ids[0])}/ServiceProviderConfig"
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return None
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        return False
+        where = f"on port {self.port}" if self.port else "before it bound a port"
+        return f"did not answer within {timeout:.0f} s ({where})"
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
+        except OSError as exc:
+            return f"(unreadable: {exc})"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty)"
 
     def new_directory(self) -> str:
         """A directory id nobody has used yet in this server's life; when all are used, one is emptied."""
