@@ -73,10 +73,11 @@ class ScimDirectoryServer:
 
     def _wait_ready(self, port_file: Path, timeout: float) -> str | None:
         """None once the server answers; else what went wrong."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                code = None if self.process is None else self.process.returncode
+            code = self.process.poll()
+            if code is not None:
                 return f"exited (code {code}) before it answered"
             if not self.port:
                 try:
@@ -86,8 +87,7 @@ class ScimDirectoryServer:
                     continue
                 port_file.unlink(missing_ok=True)
             try:
-                url = f"{self.base_url(self.directory_ids[0])}/ServiceProviderConfig"
-                if httpx.get(url, timeout=2.0).status_code == 200:
+                if httpx.get(f"{self.base_url(self.directory_ids[0])}/ServiceProviderConfig", timeout=2.0).status_code == 200:
                     return None
             except httpx.HTTPError:
                 pass
